@@ -1,0 +1,162 @@
+"""Strict parsing of the environment. A bad value stops start-up with a message that names the
+variable, the value's problem and what is expected; nothing is silently defaulted."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ImproperlyConfigured):
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name}: {problem}")
+        self.variable = name
+
+
+def raw(name: str, env: dict[str, str] | None = None) -> str | None:
+    value = (env if env is not None else os.environ).get(name)
+    return None if value is None else value.strip()
+
+
+def get_str(name: str, default: str, env: dict[str, str] | None = None) -> str:
+    value = raw(name, env)
+    return default if value is None or value == "" else value
+
+
+def get_bool(name: str, default: bool, env: dict[str, str] | None = None) -> bool:
+    value = raw(name, env)
+    if value is None:
+        return default
+    if value.lower() in TRUE:
+        return True
+    if value.lower() in FALSE:
+        return False
+    raise ConfigError(name, f"expected 1/0, true/false, yes/no or on/off, got {value!r}")
+
+
+def get_number(
+    name: str, default: float, *, minimum: float = 0, maximum: float | None = None,
+    integer: bool = False, env: dict[str, str] | None = None,
+) -> float:
+    value = raw(name, env)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value) if integer else float(value)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise ConfigError(name, f"expected {kind}, got {value!r}") from None
+    if number < minimum or (maximum is not None and number > maximum):
+        bounds = f"at least {minimum}" + (f" and at most {maximum}" if maximum is not None else "")
+        raise ConfigError(name, f"must be {bounds}, got {value!r}")
+    return number
+
+
+def get_int(name: str, default: int, *, minimum: int = 0, maximum: int | None = None,
+            env: dict[str, str] | None = None) -> int:
+    return int(get_number(name, default, minimum=minimum, maximum=maximum, integer=True, env=env))
+
+
+def get_list(name: str, default: list[str], sep: str = ",", env: dict[str, str] | None = None) -> list[str]:
+    value = raw(name, env)
+    if value is None or value == "":
+        return list(default)
+    return [item.strip() for item in value.split(sep) if item.strip()]
+
+
+def get_dir(name: str, default: Path, base: Path, env: dict[str, str] | None = None) -> Path:
+    value = raw(name, env)
+    path = Path(value) if value else default
+    if "\x00" in str(path):
+        raise ConfigError(name, "contains a NUL byte")
+    if not path.is_absolute():
+        path = base / path
+    return path.resolve()
+
+
+def get_roots(name: str, default: list[Path], base: Path, env: dict[str, str] | None = None) -> list[Path]:
+    value = raw(name, env)
+    if not value:
+        return [p.resolve() for p in default]
+    roots = []
+    for part in value.split(":"):
+        part = part.strip()
+        if not part:
+            continue
+        if "\x00" in part:
+            raise ConfigError(name, "contains a NUL byte")
+        path = Path(part)
+        if not path.is_absolute():
+            raise ConfigError(name, f"every root must be an absolute path, got {part!r}")
+        if path == Path("/"):
+            raise ConfigError(name, "'/' is not allowed as a root: it would let platforms and backups go anywhere")
+        roots.append(path.resolve())
+    if not roots:
+        raise ConfigError(name, "names no directory")
+    return roots
+
+
+def get_deadlines(name: str, defaults: dict[str, int], env: dict[str, str] | None = None) -> dict[str, int]:
+    """`install=3600,backup=7200`: per task type deadlines in seconds over the defaults."""
+    result = dict(defaults)
+    value = raw(name, env)
+    if not value:
+        return result
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        kind, sep, seconds = item.partition("=")
+        kind = kind.strip()
+        if not sep or not kind:
+            raise ConfigError(name, f"expected TYPE=SECONDS pairs separated by commas, got {item!r}")
+        if kind not in defaults:
+            raise ConfigError(name, f"unknown task type {kind!r}; known: {', '.join(sorted(defaults))}")
+        try:
+            number = int(seconds)
+        except ValueError:
+            raise ConfigError(name, f"deadline of {kind!r} must be whole seconds, got {seconds.strip()!r}") from None
+        if number < 1 or number > 7 * 86400:
+            raise ConfigError(name, f"deadline of {kind!r} must be between 1 s and 7 days, got {number}")
+        result[kind] = number
+    return result
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    engine: str
+    name: str
+    user: str = ""
+    password: str = ""
+    host: str = ""
+    port: str = ""
+    options: dict | None = None
+
+
+def parse_database_url(name: str, value: str) -> DatabaseURL:
+    """postgres://user:pass@host:port/db?sslmode=... or sqlite:////abs/path.sqlite3."""
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme in ("postgres", "postgresql", "pgsql"):
+        db = unquote(parts.path.lstrip("/"))
+        if not db:
+            raise ConfigError(name, "a PostgreSQL URL needs a database name, like postgresql://user@127.0.0.1:5432/harbormaster")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConfigError(name, "the port is not a number") from None
+        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        return DatabaseURL("postgresql", db, unquote(parts.username or ""), unquote(parts.password or ""),
+                           parts.hostname or "", str(port or ""), options)
+    if scheme == "sqlite":
+        path = unquote(parts.path)
+        if parts.netloc or not path.startswith("/"):
+            raise ConfigError(name, "an SQLite URL needs an absolute path, like sqlite:////srv/harbormaster/db.sqlite3")
+        return DatabaseURL("sqlite", path)
+    shown = f"{scheme}://..." if scheme else repr(value[:40])
+    raise ConfigError(name, f"unsupported database URL {shown}; use postgresql://... or sqlite:////path")

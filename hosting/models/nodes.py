@@ -1,0 +1,188 @@
+"""The nodes: servers, platforms on them, sites on platforms, the clients who own sites, and
+the backups of sites."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from hosting.models.fields import validate_absolute_path, validate_domain, validate_node_name
+from provision.domains import normalise_domain
+
+
+class Client(models.Model):
+    """A tenant: its members see and act on its sites and tasks only."""
+
+    name = models.CharField(max_length=63, unique=True, validators=[validate_node_name])
+    title = models.CharField(max_length=200, blank=True)
+    max_sites = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no limit.")
+    max_disk_bytes = models.PositiveBigIntegerField(null=True, blank=True, help_text="Empty: no limit.")
+    max_running_tasks = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Tasks of this client running at once. Empty: the instance default."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.title or self.name
+
+
+class Membership(models.Model):
+    MANAGER, MEMBER, VIEWER = "manager", "member", "viewer"
+    ROLES = [(MANAGER, "Client manager"), (MEMBER, "Client member"), (VIEWER, "Viewer")]
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=ROLES, default=MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "user"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) in {self.client}"
+
+
+class Server(models.Model):
+    """A host with a web server, a database server, a worker queue and root paths."""
+
+    HTTP_CHOICES = [("none", "None (vhosts written, not loaded)"), ("nginx", "nginx"), ("apache", "Apache")]
+    DB_CHOICES = [("sqlite", "SQLite"), ("mysql", "MariaDB / MySQL"), ("postgresql", "PostgreSQL")]
+
+    name = models.CharField(max_length=63, unique=True, validators=[validate_node_name])
+    hostname = models.CharField(max_length=253, default="localhost")
+    queue = models.CharField(
+        max_length=63, unique=True, validators=[validate_node_name],
+        help_text="The worker queue (qcluster name) of this server's host.",
+    )
+    http = models.CharField(max_length=16, choices=HTTP_CHOICES, default="none")
+    web_conf_dir = models.CharField(max_length=1024, blank=True, validators=[validate_absolute_path])
+    db_engine = models.CharField(max_length=16, choices=DB_CHOICES, default="sqlite")
+    db_host = models.CharField(max_length=253, blank=True)
+    db_port = models.PositiveIntegerField(null=True, blank=True)
+    db_admin_user = models.CharField(max_length=80, blank=True)
+    # Never shown in the panel, the API, logs or exports (see hosting.redact).
+    db_admin_password = models.CharField(max_length=200, blank=True)
+    sqlite_dir = models.CharField(max_length=1024, blank=True, validators=[validate_absolute_path])
+    max_running_tasks = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Tasks running at once on this server. Empty: the instance default."
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Platform(models.Model):
+    QUEUED, ENABLED, LOCKED, DELETED = "queued", "enabled", "locked", "deleted"
+    STATUSES = [(QUEUED, "Queued"), (ENABLED, "Enabled"), (LOCKED, "Locked"), (DELETED, "Deleted")]
+
+    name = models.CharField(max_length=63, validators=[validate_node_name])
+    server = models.ForeignKey(Server, on_delete=models.PROTECT, related_name="platforms")
+    path = models.CharField(max_length=1024, validators=[validate_absolute_path])
+    docroot = models.CharField(max_length=1024, blank=True)
+    drupal_version = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
+    # Empty: open to every client. Otherwise only these clients may create sites on it.
+    clients = models.ManyToManyField(Client, blank=True, related_name="platforms")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["name"], condition=~Q(status="deleted"), name="platform_name_live"),
+        ]
+        indexes = [models.Index(fields=["status"], name="platform_status")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def major_version(self) -> int | None:
+        head = self.drupal_version.split(".", 1)[0]
+        return int(head) if head.isdigit() else None
+
+
+class Site(models.Model):
+    QUEUED, ENABLED, DISABLED, FAILED, DELETED = "queued", "enabled", "disabled", "failed", "deleted"
+    STATUSES = [
+        (QUEUED, "Queued"), (ENABLED, "Enabled"), (DISABLED, "Disabled"), (FAILED, "Failed"),
+        (DELETED, "Deleted"),
+    ]
+    FILES_FOLLOW, FILES_KEEP_LINK = "follow", "keep-link"
+    FILES_SYMLINK = [(FILES_FOLLOW, "Archive what a symlinked files/ points to"),
+                     (FILES_KEEP_LINK, "Keep a symlinked files/ as a link")]
+
+    domain = models.CharField(max_length=253, validators=[validate_domain])
+    aliases = models.JSONField(default=list, blank=True)
+    platform = models.ForeignKey(Platform, on_delete=models.PROTECT, related_name="sites")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, null=True, blank=True, related_name="sites")
+    profile = models.CharField(max_length=63, default="standard", validators=[validate_node_name])
+    # The site's database lives on its platform's server. The password is not stored here: it
+    # lives only in the site's settings.php and on the database server.
+    db_name = models.CharField(max_length=64, blank=True)
+    db_user = models.CharField(max_length=80, blank=True)
+    status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
+    imported = models.BooleanField(default=False, help_text="Found on disk by a platform verify.")
+    files_symlink = models.CharField(max_length=16, choices=FILES_SYMLINK, default=FILES_FOLLOW)
+    disk_files_bytes = models.PositiveBigIntegerField(default=0)
+    disk_db_bytes = models.PositiveBigIntegerField(default=0)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["domain"]
+        constraints = [
+            models.UniqueConstraint(fields=["domain"], condition=~Q(status="deleted"), name="site_domain_live"),
+        ]
+        indexes = [
+            models.Index(fields=["platform", "status"], name="site_platform_status"),
+            models.Index(fields=["client", "status"], name="site_client_status"),
+            models.Index(fields=["status"], name="site_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.domain
+
+    def clean(self) -> None:
+        if self.domain:
+            self.domain = normalise_domain(self.domain)
+        self.aliases = [normalise_domain(a) for a in (self.aliases or [])]
+
+    @property
+    def server(self) -> Server:
+        return self.platform.server
+
+
+class Backup(models.Model):
+    MANUAL, PRE_DELETE, PRE_MIGRATE, PRE_RESTORE, SCHEDULED = (
+        "manual", "pre-delete", "pre-migrate", "pre-restore", "scheduled")
+    KINDS = [(MANUAL, "Manual"), (PRE_DELETE, "Before delete"), (PRE_MIGRATE, "Before migrate"),
+             (PRE_RESTORE, "Before restore"), (SCHEDULED, "Scheduled")]
+
+    # A backup outlives its site's record: the domain is kept beside the (nullable) link.
+    site = models.ForeignKey(Site, on_delete=models.SET_NULL, null=True, blank=True, related_name="backups")
+    domain = models.CharField(max_length=253)
+    client = models.ForeignKey(Client, on_delete=models.SET_NULL, null=True, blank=True, related_name="backups")
+    path = models.CharField(max_length=1024)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    kind = models.CharField(max_length=16, choices=KINDS, default=MANUAL)
+    manifest = models.JSONField(default=dict, blank=True)
+    task = models.ForeignKey("hosting.Task", on_delete=models.SET_NULL, null=True, blank=True, related_name="backups")
+    created_at = models.DateTimeField(auto_now_add=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["site", "-created_at"], name="backup_site_created")]
+
+    def __str__(self) -> str:
+        return f"{self.domain} {self.created_at:%Y-%m-%d %H:%M}" if self.created_at else self.domain

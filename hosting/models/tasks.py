@@ -1,0 +1,151 @@
+"""Tasks, their steps, their log lines, and the per-resource locks they hold while they run.
+
+A task is always either final or has an owner and a deadline: see hosting/engine/ for the
+state machine and the reaper that enforces it."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from hosting.tasktypes import TYPES, TaskType
+
+
+class Task(models.Model):
+    QUEUED, RUNNING, PAUSED = "queued", "running", "paused"
+    SUCCEEDED, WARNING, FAILED, CANCELLED = "succeeded", "warning", "failed", "cancelled"
+    STATES = [
+        (QUEUED, "Queued"), (RUNNING, "Running"), (PAUSED, "Paused"),
+        (SUCCEEDED, "Succeeded"), (WARNING, "Warning"), (FAILED, "Failed"), (CANCELLED, "Cancelled"),
+    ]
+    FINAL = (SUCCEEDED, WARNING, FAILED, CANCELLED)
+    ACTIVE = (QUEUED, RUNNING, PAUSED)
+    TARGETS = [("site", "Site"), ("platform", "Platform"), ("server", "Server")]
+
+    kind = models.CharField(max_length=32)
+    target_type = models.CharField(max_length=16, choices=TARGETS)
+    site = models.ForeignKey("hosting.Site", on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks")
+    platform = models.ForeignKey("hosting.Platform", on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks")
+    # The server whose workers run the task (its queue); set for every task.
+    server = models.ForeignKey("hosting.Server", on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks")
+    # Kept as text so the history still reads well after a node record is deleted.
+    target_label = models.CharField(max_length=300)
+    client = models.ForeignKey("hosting.Client", on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks")
+    args = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=16, choices=STATES, default=QUEUED)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # Who runs it: host, pid and that process's start time (pids are reused).
+    owner_host = models.CharField(max_length=253, blank=True)
+    owner_pid = models.PositiveIntegerField(null=True, blank=True)
+    owner_started = models.FloatField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+
+    cancel_requested = models.BooleanField(default=False)
+    cancel_reason = models.CharField(max_length=300, blank=True)
+    # Why a queued task has not started, in words ("waiting for task #12 holding site:4").
+    waiting_reason = models.CharField(max_length=500, blank=True)
+    waiting_on = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    current_step = models.CharField(max_length=100, blank=True)
+    summary = models.CharField(max_length=1000, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    retry_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["state", "created_at"], name="task_state_created"),
+            models.Index(fields=["-created_at"], name="task_created"),
+            models.Index(fields=["site", "-created_at"], name="task_site_created"),
+            models.Index(fields=["platform", "-created_at"], name="task_platform_created"),
+            models.Index(fields=["server", "state"], name="task_server_state"),
+            models.Index(fields=["client", "-created_at"], name="task_client_created"),
+            models.Index(fields=["kind", "state"], name="task_kind_state"),
+            # The reaper's scan: running tasks by heartbeat age.
+            models.Index(fields=["heartbeat_at"], condition=Q(state="running"), name="task_running_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.target_label}"
+
+    @property
+    def type(self) -> TaskType:
+        return TYPES[f"{self.target_type}.{self.kind}"]
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in self.FINAL
+
+    @property
+    def target(self):
+        return {"site": self.site, "platform": self.platform, "server": self.server}[self.target_type]
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class TaskStep(models.Model):
+    PENDING, RUNNING, DONE, FAILED, SKIPPED = "pending", "running", "done", "failed", "skipped"
+    UNDOING, UNDONE, UNDO_FAILED = "undoing", "undone", "undo-failed"
+    STATES = [(s, s.replace("-", " ").capitalize()) for s in
+              (PENDING, RUNNING, DONE, FAILED, SKIPPED, UNDOING, UNDONE, UNDO_FAILED)]
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=100)
+    label = models.CharField(max_length=200, blank=True)
+    state = models.CharField(max_length=16, choices=STATES, default=PENDING)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=1000, blank=True)
+
+    class Meta:
+        ordering = ["task", "position"]
+        constraints = [models.UniqueConstraint(fields=["task", "position"], name="taskstep_position")]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}/{self.position} {self.name}"
+
+
+class TaskLog(models.Model):
+    """Append-only log lines of a task; `position` orders them and lets readers ask for what is
+    new since the last line they saw."""
+
+    LEVELS = [("debug", "Debug"), ("info", "Info"), ("warning", "Warning"), ("error", "Error")]
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="log")
+    position = models.PositiveIntegerField()
+    at = models.DateTimeField()
+    level = models.CharField(max_length=8, choices=LEVELS, default="info")
+    line = models.TextField()
+
+    class Meta:
+        ordering = ["task", "position"]
+        constraints = [models.UniqueConstraint(fields=["task", "position"], name="tasklog_position")]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}:{self.position} {self.line[:60]}"
+
+
+class Lock(models.Model):
+    """One row per locked resource (`site:42`, `platform:3`); the unique key is the lock."""
+
+    key = models.CharField(max_length=100, unique=True)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="locks")
+    acquired_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["acquired_at"]
+
+    def __str__(self) -> str:
+        return f"{self.key} held by #{self.task_id}"

@@ -1,0 +1,221 @@
+"""Harbormaster settings: everything comes from environment variables, parsed strictly by
+hosting.config (a bad value stops start-up naming the variable) and checked by hosting.checks."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from hosting import config
+from hosting.tasktypes import DEFAULT_DEADLINES
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DATA_DIR = config.get_dir("HARBORMASTER_DATA_DIR", BASE_DIR / "var", BASE_DIR)
+HARBORMASTER_DATA_DIR = DATA_DIR
+HARBORMASTER_ROOTS = config.get_roots("HARBORMASTER_ROOTS", [DATA_DIR], BASE_DIR)
+HARBORMASTER_BACKUP_DIR = config.get_dir("HARBORMASTER_BACKUP_DIR", DATA_DIR / "backups", BASE_DIR)
+
+DEBUG = config.get_bool("HARBORMASTER_DEBUG", False)
+ALLOWED_HOSTS = config.get_list("HARBORMASTER_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = config.get_list("HARBORMASTER_CSRF_TRUSTED_ORIGINS", [])
+
+
+def _secret_key() -> str:
+    """The key from the environment, or one generated once and kept in the data directory so that
+    sessions survive restarts of a demo instance."""
+    value = config.raw("HARBORMASTER_SECRET_KEY")
+    if value:
+        if len(value) < 32:
+            raise config.ConfigError("HARBORMASTER_SECRET_KEY", "must be at least 32 characters long")
+        return value
+    path = DATA_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+
+
+SECRET_KEY = _secret_key()
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "template_partials",
+    "django_q",
+    "hosting.apps.HostingConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "hosting.urls"
+WSGI_APPLICATION = "hosting.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+
+def _databases() -> dict:
+    url = config.raw("DATABASE_URL")
+    if url:
+        parsed = config.parse_database_url("DATABASE_URL", url)
+    else:
+        parsed = config.DatabaseURL("sqlite", str(DATA_DIR / "harbormaster.sqlite3"))
+    if parsed.engine == "sqlite":
+        return {
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": parsed.name,
+                "OPTIONS": {
+                    # The web process and several workers share one file: WAL lets readers go on
+                    # while one writes, IMMEDIATE takes the write lock at BEGIN (no deadlock on
+                    # upgrade from read to write), and the busy timeout waits instead of failing
+                    # with "database is locked".
+                    "transaction_mode": "IMMEDIATE",
+                    "timeout": 30,
+                    "init_command": (
+                        "PRAGMA journal_mode=WAL;"
+                        "PRAGMA synchronous=NORMAL;"
+                        "PRAGMA busy_timeout=30000;"
+                        "PRAGMA foreign_keys=ON;"
+                    ),
+                },
+                # A file, not memory: engine tests run real worker processes against it.
+                "TEST": {"NAME": config.raw("HARBORMASTER_TEST_SQLITE") or str(DATA_DIR / "test.sqlite3")},
+            }
+        }
+    options = dict(parsed.options or {})
+    return {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": parsed.name,
+            "USER": parsed.user,
+            "PASSWORD": parsed.password,
+            "HOST": parsed.host,
+            "PORT": parsed.port,
+            "CONN_MAX_AGE": 0,
+            "OPTIONS": options,
+            "TEST": {"NAME": config.raw("HARBORMASTER_TEST_DATABASE") or None},
+        }
+    }
+
+
+DATABASES = _databases()
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = config.get_str("HARBORMASTER_TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = config.get_bool("HARBORMASTER_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# --- The task engine ------------------------------------------------------------------------
+
+# Seconds between heartbeats of a running task; a task silent for 3 beats is lost.
+HARBORMASTER_HEARTBEAT = config.get_number("HARBORMASTER_HEARTBEAT", 5.0, minimum=0.2, maximum=60)
+HARBORMASTER_DEADLINES = config.get_deadlines("HARBORMASTER_DEADLINES", DEFAULT_DEADLINES)
+HARBORMASTER_MAX_ATTEMPTS = config.get_int("HARBORMASTER_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+HARBORMASTER_SERVER_CONCURRENCY = config.get_int("HARBORMASTER_SERVER_CONCURRENCY", 4, minimum=1, maximum=1000)
+HARBORMASTER_CLIENT_CONCURRENCY = config.get_int("HARBORMASTER_CLIENT_CONCURRENCY", 2, minimum=1, maximum=1000)
+# The queue of the server this host runs workers for (a qcluster serves one server).
+HARBORMASTER_QUEUE = config.get_str("HARBORMASTER_QUEUE", "local")
+HARBORMASTER_WORKERS = config.get_int("HARBORMASTER_WORKERS", 2, minimum=1, maximum=64)
+
+_longest = max(HARBORMASTER_DEADLINES.values())
+REDIS_URL = config.raw("REDIS_URL") or ""
+
+Q_CLUSTER = {
+    # `name` signs broker messages and must be the same for every cluster; each server's cluster
+    # sets Q_CLUSTER_NAME to its own queue (see hosting.engine.routing).
+    "name": "harbormaster",
+    "cluster_name": HARBORMASTER_QUEUE,
+    "workers": HARBORMASTER_WORKERS,
+    # The engine enforces each task's own deadline and kills its process tree; django-q2's own
+    # timeout would kill the worker and orphan the children, so it only backs the engine up.
+    "timeout": _longest + 300,
+    # A message not acknowledged by then is delivered again. It must outlast any task, and a
+    # second delivery is harmless anyway: the claim turns a task that is not queued into a no-op.
+    "retry": _longest + 600,
+    # django-q2 must not run a task again on its own: the engine decides what re-runs.
+    "max_attempts": 1,
+    "ack_failures": True,
+    "save_limit": 200,
+    "recycle": 500,
+    "max_rss": 512_000,
+    "poll": config.get_number("HARBORMASTER_BROKER_POLL", 0.1, minimum=0.01, maximum=10),
+    "catch_up": False,
+    "label": "Workers",
+    "ALT_CLUSTERS": {},
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": config.get_str("HARBORMASTER_LOG_LEVEL", "INFO").upper()},
+    "loggers": {"django_q": {"level": "WARNING"}},
+}

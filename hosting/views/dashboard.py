@@ -1,0 +1,7 @@
+from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.decorators import login_required
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("Harbormaster")

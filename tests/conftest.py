@@ -1,0 +1,62 @@
+"""The cast of every test: three users (an admin, a member of client acme, an outsider who is a
+member of client globex), a server, and the data directories kept inside tmp_path."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def hm_dirs(settings, tmp_path: Path) -> Path:
+    """Point the instance's data directory, roots and backups at tmp_path."""
+    data = tmp_path / "data"
+    (data / "backups").mkdir(parents=True)
+    settings.HARBORMASTER_DATA_DIR = data
+    settings.HARBORMASTER_ROOTS = [tmp_path.resolve()]
+    settings.HARBORMASTER_BACKUP_DIR = data / "backups"
+    return tmp_path
+
+
+@pytest.fixture
+def server(db):
+    from hosting.models import Server
+
+    return Server.objects.create(name="local", queue="local", hostname="localhost")
+
+
+@pytest.fixture
+def acme(db):
+    from hosting.models import Client
+
+    return Client.objects.create(name="acme", title="Acme Corp")
+
+
+@pytest.fixture
+def globex(db):
+    from hosting.models import Client
+
+    return Client.objects.create(name="globex", title="Globex")
+
+
+@pytest.fixture
+def admin_user(db, django_user_model):
+    return django_user_model.objects.create_superuser("admin", "admin@example.test", "admin-pass-1")
+
+
+@pytest.fixture
+def member(db, django_user_model, acme):
+    from hosting.models import Membership
+
+    user = django_user_model.objects.create_user("member", "member@acme.test", "member-pass-1")
+    Membership.objects.create(client=acme, user=user, role=Membership.MEMBER)
+    return user
+
+
+@pytest.fixture
+def outsider(db, django_user_model, globex):
+    from hosting.models import Membership
+
+    user = django_user_model.objects.create_user("outsider", "outsider@globex.test", "outsider-pass-1")
+    Membership.objects.create(client=globex, user=user, role=Membership.MEMBER)
+    return user
