@@ -154,7 +154,9 @@ def parse_database_url(name: str, value: str) -> DatabaseURL:
         return DatabaseURL("postgresql", db, unquote(parts.username or ""), unquote(parts.password or ""),
                            parts.hostname or "", str(port or ""), options)
     if scheme == "sqlite":
+        # sqlite:////srv/db.sqlite3 splits into an empty host and the path "//srv/db.sqlite3".
         path = unquote(parts.path)
+        path = path[1:] if path.startswith("//") else path
         if parts.netloc or not path.startswith("/"):
             raise ConfigError(name, "an SQLite URL needs an absolute path, like sqlite:////srv/harbormaster/db.sqlite3")
         return DatabaseURL("sqlite", path)

@@ -41,8 +41,6 @@ def _secret_key() -> str:
         return key
 
 
-SECRET_KEY = _secret_key()
-
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -219,3 +217,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": config.get_str("HARBORMASTER_LOG_LEVEL", "INFO").upper()},
     "loggers": {"django_q": {"level": "WARNING"}},
 }
+
+# Last: every other variable has been parsed, so a bad setting leaves no key file behind.
+SECRET_KEY = _secret_key()

@@ -6,7 +6,7 @@ from hosting.views import dashboard, tasks
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
-    path("login/", auth_views.LoginView.as_view(template_name="auth/login.html"), name="login"),
+    path("login/", auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tasks/", tasks.task_list, name="task-list"),
     path("tasks/<int:task_id>/", tasks.task_detail, name="task-detail"),

@@ -1,0 +1,45 @@
+# Harbormaster: `make run` for a demo instance, `make test` for the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/harbormaster
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-sqlite test-postgresql check clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: install
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py demo_setup
+	$(PY) manage.py serve
+
+test: test-sqlite test-postgresql
+
+test-sqlite: install
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The same suite with PostgreSQL as the control database. Skipped when no server answers on
+# 127.0.0.1:5432, unless HARBORMASTER_REQUIRE_SERVICES=1 (CI), where that is a failure.
+test-postgresql: install
+	@if $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
+		DATABASE_URL=$(PG_URL) $(PY) -m pytest $(PYTEST_ARGS); \
+	elif [ "$$HARBORMASTER_REQUIRE_SERVICES" = "1" ]; then \
+		echo "PostgreSQL is not reachable on 127.0.0.1:5432 (HARBORMASTER_REQUIRE_SERVICES=1)"; exit 1; \
+	else \
+		echo "PostgreSQL is not reachable on 127.0.0.1:5432: the PostgreSQL run is skipped"; \
+	fi
+
+check: install
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,100 @@
+"""The one scoping mechanism: what a user may see and do. Every view, API endpoint and command
+that acts for a user goes through these functions; nothing else filters by client.
+
+Admins (staff) see everything. Members of a client see that client's sites, backups, tasks and
+audit events, and the platforms and servers those sites use; nothing of another client."""
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from hosting.models import AuditEvent, Backup, Client, Membership, Platform, Server, Site, Task
+
+
+def is_admin(user) -> bool:
+    return bool(user and user.is_authenticated and (user.is_staff or user.is_superuser))
+
+
+def client_ids(user, roles: tuple[str, ...] | None = None) -> list[int]:
+    if not (user and user.is_authenticated):
+        return []
+    memberships = Membership.objects.filter(user=user)
+    if roles:
+        memberships = memberships.filter(role__in=roles)
+    return list(memberships.values_list("client_id", flat=True))
+
+
+def clients(user) -> QuerySet[Client]:
+    if is_admin(user):
+        return Client.objects.all()
+    return Client.objects.filter(pk__in=client_ids(user))
+
+
+def sites(user) -> QuerySet[Site]:
+    qs = Site.objects.exclude(status=Site.DELETED)
+    if is_admin(user):
+        return qs
+    return qs.filter(client_id__in=client_ids(user))
+
+
+def platforms(user) -> QuerySet[Platform]:
+    qs = Platform.objects.exclude(status=Platform.DELETED)
+    if is_admin(user):
+        return qs
+    ids = client_ids(user)
+    # A member sees the platforms open to their client, and those their sites live on.
+    return qs.filter(Q(clients__isnull=True) | Q(clients__in=ids) | Q(sites__client_id__in=ids)).distinct()
+
+
+def servers(user) -> QuerySet[Server]:
+    if is_admin(user):
+        return Server.objects.all()
+    return Server.objects.filter(platforms__in=platforms(user)).distinct()
+
+
+def tasks(user) -> QuerySet[Task]:
+    if is_admin(user):
+        return Task.objects.all()
+    return Task.objects.filter(client_id__in=client_ids(user))
+
+
+def backups(user) -> QuerySet[Backup]:
+    if is_admin(user):
+        return Backup.objects.all()
+    return Backup.objects.filter(client_id__in=client_ids(user))
+
+
+def audit_events(user) -> QuerySet[AuditEvent]:
+    if is_admin(user):
+        return AuditEvent.objects.all()
+    return AuditEvent.objects.filter(client_id__in=client_ids(user))
+
+
+def _get(qs: QuerySet, pk: int):
+    try:
+        return qs.get(pk=pk)
+    except (qs.model.DoesNotExist, ValueError, TypeError):
+        # Not found and not visible look the same: never reveal that another client's object exists.
+        raise Http404("Not found") from None
+
+
+def access_site(user, site_id: int) -> Site:
+    return _get(sites(user).select_related("platform__server", "client"), site_id)
+
+
+def access_platform(user, platform_id: int) -> Platform:
+    return _get(platforms(user).select_related("server"), platform_id)
+
+
+def access_server(user, server_id: int) -> Server:
+    return _get(servers(user), server_id)
+
+
+def access_task(user, task_id: int) -> Task:
+    return _get(tasks(user).select_related("site", "platform", "server", "client", "created_by"), task_id)
+
+
+def require_admin(user) -> None:
+    if not is_admin(user):
+        raise PermissionDenied("Only administrators may do this.")

@@ -1,0 +1,117 @@
+"""Recording nodes: servers, platforms and sites. Each record is validated completely before
+anything is written, and a new platform or site queues its first task (verify, install)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from hosting import audit
+from hosting.actions import TaskRefused, queue_task
+from hosting.models import Client, Platform, Server, Site, Task
+from hosting.models.fields import validate_node_name
+from hosting.operations.common import roots
+from provision.domains import normalise_domain
+from provision.errors import InvalidDomain, UnsafePath
+
+
+class InventoryError(Exception):
+    """Bad input for a node; the message says what and why. Nothing was written."""
+
+
+def local_server() -> Server:
+    """The server of this host, created on first use with the embedded defaults (SQLite site
+    databases under the data directory, vhosts written but not loaded)."""
+    data = Path(settings.HARBORMASTER_DATA_DIR)
+    server, _ = Server.objects.get_or_create(
+        name=settings.HARBORMASTER_QUEUE,
+        defaults={
+            "queue": settings.HARBORMASTER_QUEUE,
+            "hostname": "localhost",
+            "http": "none",
+            "web_conf_dir": str(data / "vhosts"),
+            "db_engine": "sqlite",
+            "sqlite_dir": str(data / "databases"),
+        },
+    )
+    return server
+
+
+def _name(value: str, what: str) -> str:
+    try:
+        validate_node_name(value)
+    except ValidationError as exc:
+        raise InventoryError(f"Bad {what} name: {' '.join(exc.messages)}") from None
+    return value
+
+
+def add_platform(name: str, path: str, *, server: Server | None = None, by: Any = None,
+                 address: str | None = None) -> tuple[Platform, Task]:
+    """Record a platform at PATH (inside the roots) and queue its verify."""
+    name = _name(name, "platform")
+    if "\x00" in path:
+        raise InventoryError("The platform path contains a NUL byte.")
+    try:
+        resolved = roots().inside(Path(path))
+    except UnsafePath as exc:
+        raise InventoryError(str(exc)) from None
+    server = server or local_server()
+    with transaction.atomic():
+        if Platform.objects.exclude(status=Platform.DELETED).filter(name=name).exists():
+            raise InventoryError(f"A platform named {name!r} exists already.")
+        if Platform.objects.exclude(status=Platform.DELETED).filter(path=str(resolved)).exists():
+            raise InventoryError(f"A platform at {resolved} exists already.")
+        platform = Platform.objects.create(name=name, path=str(resolved), server=server)
+        audit.record(by, "platform.added", platform, address=address, after={"name": name, "path": str(resolved)})
+        task = queue_task(platform, "verify", by=by, address=address)
+    return platform, task
+
+
+def check_domain_free(domain: str, *, aliases: list[str] = ()) -> str:
+    try:
+        domain = normalise_domain(domain)
+    except InvalidDomain as exc:
+        raise InventoryError(str(exc)) from None
+    if Site.objects.exclude(status=Site.DELETED).filter(domain=domain).exists():
+        raise InventoryError(f"A site {domain} exists already.")
+    return domain
+
+
+def platform_refusal(platform: Platform, client: Client | None) -> str | None:
+    """Why no new site may be created on PLATFORM for CLIENT, or None."""
+    if platform.status == Platform.LOCKED:
+        return f"Platform {platform.name} is locked: no new sites can be created on it."
+    if platform.status == Platform.DELETED:
+        return f"Platform {platform.name} is deleted."
+    if platform.status == Platform.QUEUED and not platform.verified_at:
+        return f"Platform {platform.name} has not been verified yet."
+    if client is not None and platform.clients.exists() and not platform.clients.filter(pk=client.pk).exists():
+        return f"Platform {platform.name} is not open to client {client.name}."
+    return None
+
+
+def add_site(domain: str, platform: Platform, *, client: Client | None = None, profile: str = "standard",
+             aliases: list[str] | None = None, by: Any = None, address: str | None = None) -> tuple[Site, Task]:
+    """Record a site on PLATFORM and queue its install."""
+    domain = check_domain_free(domain)
+    try:
+        alias_list = sorted({normalise_domain(a) for a in (aliases or [])} - {domain})
+    except InvalidDomain as exc:
+        raise InventoryError(f"Bad alias: {exc}") from None
+    profile = _name(profile, "profile")
+    reason = platform_refusal(platform, client)
+    if reason:
+        raise InventoryError(reason)
+    with transaction.atomic():
+        site = Site.objects.create(domain=domain, platform=platform, client=client, profile=profile,
+                                   aliases=alias_list)
+        audit.record(by, "site.added", site, address=address,
+                     after={"domain": domain, "platform": platform.name, "client": client.name if client else None})
+        try:
+            task = queue_task(site, "install", by=by, address=address)
+        except TaskRefused as exc:
+            raise InventoryError(str(exc)) from None
+    return site, task

@@ -1,0 +1,41 @@
+"""`manage.py site add DOMAIN --platform NAME [--client NAME]`: record a site and queue its install."""
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from hosting.inventory import InventoryError, add_site
+from hosting.models import Client, Platform, Site
+
+
+class Command(BaseCommand):
+    help = "Record sites and list them."
+
+    def add_arguments(self, parser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        add = sub.add_parser("add", help="Record a site and queue its install task.")
+        add.add_argument("domain")
+        add.add_argument("--platform", required=True)
+        add.add_argument("--client")
+        add.add_argument("--profile", default="standard")
+        add.add_argument("--alias", action="append", default=[], help="An alias domain (repeatable).")
+        sub.add_parser("list", help="List sites.")
+
+    def handle(self, *args, action: str, **options) -> None:
+        if action == "list":
+            for s in Site.objects.exclude(status=Site.DELETED).select_related("platform", "client"):
+                self.stdout.write(f"{s.domain}\t{s.platform.name}\t{s.client.name if s.client else '-'}\t{s.status}")
+            return
+        platform = Platform.objects.exclude(status=Platform.DELETED).filter(name=options["platform"]).first()
+        if platform is None:
+            raise CommandError(f"No platform named {options['platform']!r}.")
+        client = None
+        if options["client"]:
+            client = Client.objects.filter(name=options["client"]).first()
+            if client is None:
+                raise CommandError(f"No client named {options['client']!r}.")
+        try:
+            site, task = add_site(options["domain"], platform, client=client, profile=options["profile"],
+                                  aliases=options["alias"], by="command line")
+        except InventoryError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"Site {site.domain} recorded; install queued as task {task.pk}")

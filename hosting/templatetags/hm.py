@@ -1,0 +1,56 @@
+"""Small template helpers: relative times with the exact time on hover, state badges."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+
+register = template.Library()
+
+
+def ago_text(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "never"
+    seconds = int(((now or timezone.now()) - value).total_seconds())
+    future = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 5:
+        return "just now"
+    if seconds < 60:
+        text = f"{seconds} s"
+    elif seconds < 3600:
+        text = f"{seconds // 60} min"
+    elif seconds < 86400:
+        text = f"{seconds // 3600} h"
+    else:
+        text = f"{seconds // 86400} d"
+    return f"in {text}" if future else f"{text} ago"
+
+
+@register.filter
+def ago(value: datetime | None):
+    if value is None:
+        return format_html('<span class="muted">never</span>')
+    exact = timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), exact, ago_text(value))
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    if value is None:
+        return "–"
+    seconds = value.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+@register.filter
+def badge(state: str):
+    return format_html('<span class="badge s-{}">{}</span>', state, str(state).replace("-", " "))
