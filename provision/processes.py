@@ -69,7 +69,7 @@ class Job:
                 previous.close()  # the next stage holds it now; closing ours lets SIGPIPE work
             self.procs.append(proc)
             if index == 0 and stdin is not None:
-                self._thread(_feed, stdin, proc.stdin)
+                self._thread(_feed, self, stdin, proc.stdin)
             self._thread(_read_lines, self, "stderr", index, proc.stderr)
             if not last:
                 previous = proc.stdout
@@ -103,7 +103,8 @@ class Job:
 
     def _emit(self, stream: str, index: int, data: bytes, level: str) -> None:
         text = data.decode("utf-8", errors="replace").rstrip("\r\n")
-        (self.tails[index] if stream == "stderr" else self.stdout_tail).append(text)  # bounded by _READ_LIMIT
+        # Kept whole (a line is at most _READ_LIMIT bytes) and redacted when a message is made.
+        (self.tails[index] if stream == "stderr" else self.stdout_tail).append(text)
         text = self.redact(text)  # before capping, so a cut cannot split a secret
         if len(text) > MAX_LINE:
             text = text[:MAX_LINE] + " [line truncated]"
@@ -129,8 +130,8 @@ class Job:
         while self.open_streams and time.monotonic() < give_up:
             self.pump(give_up - time.monotonic(), level)
         if self.open_streams:
-            self.log("warning", f"{self.names[-1]} left a detached process holding its "
-                                       "output open; stopped reading it.")
+            self.log("warning", f"{self.names[-1]} left a detached process holding its output "
+                                "open; stopped reading it.")
         for thread in self.threads:
             thread.join(timeout=_PIPE_DRAIN if not self.open_streams else 0)
 
@@ -154,22 +155,33 @@ class Job:
                         pass
 
 
-def _feed(source: BinaryIO | bytes, sink: IO[bytes] | None) -> None:
+def _feed(job: Job, source: BinaryIO | bytes, sink: IO[bytes] | None) -> None:
     """Write the child's stdin; a child that stops reading (exits early) is not our error."""
     assert sink is not None
-    try:
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            sink.write(source)
-        else:
-            while chunk := source.read(_CHUNK):
-                sink.write(chunk)
-    except (BrokenPipeError, ValueError):
-        pass
-    finally:
+    view = memoryview(source) if isinstance(source, (bytes, bytearray, memoryview)) else None
+    offset = 0
+    while True:
         try:
-            sink.close()
-        except OSError:
-            pass
+            if view is not None:
+                chunk: bytes | memoryview = view[offset:offset + _CHUNK]
+                offset += len(chunk)
+            else:
+                chunk = source.read(_CHUNK)  # type: ignore[union-attr]
+        except BaseException as exc:  # noqa: BLE001 - handed to the supervising thread
+            # The child's stdin stays open: closing it would make a half-read dump look like a
+            # whole one to a child that then exits 0. The supervisor kills it instead.
+            job.copy_error = job.copy_error or exc
+            return
+        if not chunk:
+            break
+        try:
+            sink.write(chunk)
+        except (BrokenPipeError, ValueError, OSError):
+            break  # the child closed its stdin or was killed
+    try:
+        sink.close()
+    except OSError:
+        pass
 
 
 def _read_lines(job: Job, stream: str, index: int, pipe: IO[bytes] | None) -> None:
@@ -191,12 +203,14 @@ def _copy_out(job: Job, pipe: IO[bytes] | None, sink: BinaryIO) -> None:
     assert pipe is not None
     try:
         while chunk := pipe.read1(_CHUNK):  # type: ignore[attr-defined]
-            if job.copy_error is None:
+            if job.copy_error is not None:
+                continue  # keep draining, so the child is not stuck on a full pipe until killed
+            try:
                 sink.write(chunk)
-            # After a write error keep draining, so the child is not stuck on a full pipe
-            # before the supervisor kills it.
-    except BaseException as exc:  # noqa: BLE001 - handed to the supervising thread
-        job.copy_error = job.copy_error or exc
+            except BaseException as exc:  # noqa: BLE001 - handed to the supervising thread
+                job.copy_error = exc
+    except (OSError, ValueError):
+        pass  # the pipe was closed under us: the run is over
     finally:
         job.lines.put(("stdout", len(job.commands) - 1, _EOF))
 
@@ -259,7 +273,7 @@ def kill_tree(pid: int, *, grace: float = 3.0) -> list[int]:
             proc.send_signal(signal.SIGTERM)
         except psutil.Error:
             pass
-    _gone, alive = psutil.wait_procs(list(targets.values()), timeout=grace)
+    alive = _wait_dead(list(targets.values()), grace)
     if pgid == pid:
         signal_group(pgid, signal.SIGKILL)
     for proc in alive:
@@ -267,5 +281,28 @@ def kill_tree(pid: int, *, grace: float = 3.0) -> list[int]:
             proc.kill()
         except psutil.Error:
             pass
-    psutil.wait_procs(alive, timeout=1.0)
+    _wait_dead(alive, 1.0)
     return sorted(targets)
+
+
+def _wait_dead(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until every process is gone or a zombie; returns those still alive. A zombie is
+    dead for our purpose: it holds no resources, and its parent (us, or init) will reap it.
+    (psutil.wait_procs waits for re-parented zombies until init reaps them, which in a
+    container can take a second or more.)"""
+    give_up = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        alive = [p for p in procs if _running(p)]
+        if not alive or time.monotonic() >= give_up:
+            return alive
+        time.sleep(min(delay, max(0.0, give_up - time.monotonic())))
+        delay = min(delay * 2, 0.1)
+        procs = alive
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

@@ -52,7 +52,7 @@ class Runner:
         poll: float = 0.2,
         kill_grace: float = 3.0,
     ) -> None:
-        self.log: LogFn = log or _default_log
+        self.log: LogFn = log if log is not None else _default_log
         self.should_stop = should_stop
         self.deadline = deadline
         self.env = dict(env or {})
@@ -198,10 +198,10 @@ class Runner:
                     if stop is None and job.all_exited():
                         break
                     if stop is None and end is not None and now >= end:
-                        stop = TimedOut(f"{' | '.join(job.names)} ran past its deadline of {_secs(end - started)} s and was killed.")
+                        stop = TimedOut(f"{' | '.join(job.names)} ran past its deadline of "
+                                        f"{_secs(end - started)} s and was killed.")
                     if stop is None and job.copy_error is not None:
-                        stop = ProvisionError(f"Could not pass the data of {job.names[0]} on: "
-                                              f"{self.redact(str(job.copy_error))}")
+                        stop = self._copy_failure(job)
                     if stop is not None:
                         job.kill(self.kill_grace)
                         raise stop
@@ -218,12 +218,17 @@ class Runner:
                 job.kill(self.kill_grace)
         job.finish(level)
         if job.copy_error is not None:
-            raise ProvisionError(f"Could not pass the data of {job.names[0]} on: "
-                                 f"{self.redact(str(job.copy_error))}")
+            raise self._copy_failure(job)
+
+    def _copy_failure(self, job: Job) -> ProvisionError:
+        error = job.copy_error
+        detail = str(error) or type(error).__name__
+        return ProvisionError(f"Streaming data to or from {' | '.join(job.names)} failed: "
+                              f"{self.redact(detail)}")
 
     def _failure(self, job: Job, stage: int, code: int) -> str:
         lines = list(job.tails[stage]) or list(job.stdout_tail)
-        detail = self.redact("\n".join(line for line in lines if line.strip()))
+        detail = self.redact("\n".join(line.rstrip() for line in lines if line.strip())).strip()
         if len(detail) > _MAX_MESSAGE:
             detail = "..." + detail[-_MAX_MESSAGE:]
         what = f"exit code {code}"
@@ -238,8 +243,8 @@ class Runner:
 
 def _argv(argv: Sequence[str]) -> list[str]:
     if isinstance(argv, (str, bytes)):
-        raise TypeError("Runner takes an argument list, never a shell string: "
-                        f"{str(argv)[:80]!r}")
+        # The string is not echoed: it may hold a password.
+        raise TypeError("Runner takes an argument list, never a shell string.")
     args = [os.fspath(a) for a in argv]
     if not args:
         raise TypeError("Runner was given an empty argument list.")

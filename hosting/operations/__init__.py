@@ -22,7 +22,7 @@ def plan_for(task: "Task") -> "Plan":
     _load()
     key = f"{task.target_type}.{task.kind}"
     try:
-        builder = REGISTRY[key]
+        builder = _extra().get(key) or REGISTRY[key]
     except KeyError:
         raise LookupError(f"no operation is registered for task type {key}") from None
     return builder(task)
@@ -31,3 +31,18 @@ def plan_for(task: "Task") -> "Plan":
 def _load() -> None:
     # Importing the modules registers their operations.
     from hosting.operations import platform, server, site  # noqa: F401
+
+
+def _extra() -> dict[str, Builder]:
+    """Operations from the modules named in settings.HARBORMASTER_EXTRA_OPERATIONS (each with an
+    OPERATIONS dict), taking precedence over the registry. The engine's tests use it to run
+    scripted operations in real worker clusters; looked up, never merged, so that the registry
+    of a test process is left as it was."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    found: dict[str, Builder] = {}
+    for name in getattr(settings, "HARBORMASTER_EXTRA_OPERATIONS", ()):
+        found.update(getattr(import_module(name), "OPERATIONS", {}))
+    return found

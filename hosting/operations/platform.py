@@ -11,6 +11,7 @@ from hosting.models import Platform, Site, Task
 from hosting.operations import operation
 from hosting.operations.common import roots
 from provision import platform as provision_platform
+from provision.errors import ProvisionError
 
 
 def _platform(ctx: Context) -> Platform:
@@ -29,8 +30,12 @@ def inspect(ctx: Context) -> None:
 
 def check(ctx: Context) -> None:
     platform = _platform(ctx)
-    provision_platform.verify_platform(Path(platform.path), roots())
-    ctx.info("sites/ exists and is writable")
+    problems = provision_platform.verify_platform(Path(platform.path), roots())
+    for problem in problems:
+        ctx.warning(problem)
+    if any("not writable" in p for p in problems):
+        raise ProvisionError("sites/ is not writable: new sites cannot be created on this platform.")
+    ctx.info("sites/ exists and is writable" if not problems else f"{len(problems)} problem(s) found")
 
 
 def discover(ctx: Context) -> None:
@@ -39,7 +44,7 @@ def discover(ctx: Context) -> None:
     from hosting.actions import queue_task
 
     platform = _platform(ctx)
-    found = provision_platform.discover_sites(Path(ctx.state["docroot"]))
+    found = provision_platform.scan_sites(Path(ctx.state["docroot"]))
     known = set(Site.objects.exclude(status=Site.DELETED).values_list("domain", flat=True))
     imported = 0
     for site in found.sites:
@@ -62,7 +67,7 @@ def discover(ctx: Context) -> None:
         imported += 1
         ctx.info(f"site {site.domain}: imported from disk, verify queued")
     for skipped in found.skipped:
-        ctx.info(f"skipped {skipped}")
+        ctx.info(f"skipped sites/{skipped.name}: {skipped.reason}")
     ctx.info(f"{len(found.sites)} site(s) on disk, {imported} imported")
     ctx.state["sites_found"] = len(found.sites)
     ctx.state["sites_imported"] = imported

@@ -1,0 +1,62 @@
+"""Running a platform's drush: the platform's own `vendor/bin/drush`, else one on PATH. Every
+call goes through the Runner with an argument list; passwords passed to drush are registered
+as secrets first so they never reach a log line."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from provision import platform
+from provision.errors import ProvisionError
+from provision.runner import Runner
+from provision.settings_php import DatabaseSettings
+
+_LOGIN = re.compile(r"https?://\S+/user/reset/\S+")
+
+
+def find_drush(platform_root: Path) -> str:
+    found = platform.find_drush(platform_root)
+    if found is None:
+        raise ProvisionError(f"No drush for the platform at {platform_root}: neither vendor/bin/drush nor drush on PATH.")
+    return str(found)
+
+
+def _base(platform_root: Path, docroot: Path, uri: str) -> list[str]:
+    return [find_drush(platform_root), f"--root={docroot}", f"--uri={uri}", "--yes"]
+
+
+def site_install(runner: Runner, platform_root: Path, docroot: Path, *, domain: str, profile: str,
+                 db: DatabaseSettings, site_name: str, admin_name: str, admin_password: str,
+                 admin_mail: str) -> None:
+    runner.add_secret(admin_password)
+    if db.password:
+        runner.add_secret(db.password)
+    runner.run([
+        *_base(platform_root, docroot, domain), "site:install", profile,
+        f"--db-url={db.url()}", f"--sites-subdir={domain}", f"--site-name={site_name}",
+        f"--account-name={admin_name}", f"--account-pass={admin_password}", f"--account-mail={admin_mail}",
+    ], cwd=docroot)
+
+
+def updatedb(runner: Runner, platform_root: Path, docroot: Path, domain: str) -> None:
+    runner.run([*_base(platform_root, docroot, domain), "updatedb"], cwd=docroot)
+
+
+def cache_rebuild(runner: Runner, platform_root: Path, docroot: Path, domain: str) -> None:
+    runner.run([*_base(platform_root, docroot, domain), "cache:rebuild"], cwd=docroot)
+
+
+def status(runner: Runner, platform_root: Path, docroot: Path, domain: str) -> None:
+    runner.run([*_base(platform_root, docroot, domain), "status"], cwd=docroot)
+
+
+def user_login(runner: Runner, platform_root: Path, docroot: Path, domain: str) -> str:
+    """A one-time login link. It is returned, never logged: only who asked may see it."""
+    import io
+
+    out = io.BytesIO()
+    runner.run([*_base(platform_root, docroot, domain), "user:login"], cwd=docroot, stdout=out)
+    match = _LOGIN.search(out.getvalue().decode("utf-8", "replace"))
+    if not match:
+        raise ProvisionError("drush user:login printed no login link.")
+    return match.group(0)

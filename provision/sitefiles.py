@@ -1,0 +1,142 @@
+"""A site's directory, `sites/<domain>/` inside a platform's docroot: create it with its files
+directories and settings.php, move it (migrate within one filesystem), copy it (clone, with
+copy-on-write where the filesystem offers it), measure and remove it."""
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from provision.errors import ProvisionError
+from provision.paths import Roots, site_dir
+from provision.runner import Runner
+from provision.settings_php import DatabaseSettings, render_settings_php, trusted_host_pattern, write_settings_php
+
+SITE_MODE = 0o755
+FILES_MODE = 0o2775
+
+
+def locate(roots: Roots, docroot: Path, domain: str) -> Path:
+    """sites/<domain> of DOCROOT, checked to be inside the roots."""
+    return roots.inside(site_dir(docroot, domain))
+
+
+def create(path: Path, *, aliases: list[str], domain: str, db: DatabaseSettings, drupal: int,
+           hash_salt: str) -> None:
+    """Create sites/<domain>/ with files/, private/ and settings.php. Refuses an existing one."""
+    if path.exists() or path.is_symlink():
+        raise ProvisionError(f"{path} exists already: refusing to overwrite another site's files.")
+    path.mkdir(mode=SITE_MODE)
+    for sub in ("files", "private", "private/tmp"):
+        (path / sub).mkdir(mode=FILES_MODE)
+    write_settings(path, aliases=aliases, domain=domain, db=db, drupal=drupal, hash_salt=hash_salt)
+
+
+def write_settings(path: Path, *, aliases: list[str], domain: str, db: DatabaseSettings, drupal: int,
+                   hash_salt: str) -> None:
+    rel = f"sites/{domain}"
+    content = render_settings_php(
+        db, hash_salt=hash_salt, drupal=drupal, file_public_path=f"{rel}/files",
+        file_private_path=f"{rel}/private", file_temp_path=f"{rel}/private/tmp",
+        config_sync_directory=None if drupal == 7 else f"{rel}/private/config/sync",
+        trusted_host_patterns=[trusted_host_pattern(d) for d in [domain, *aliases]],
+    )
+    target = path / "settings.php"
+    if target.exists():
+        target.chmod(0o640)  # write_settings_php replaces it; a read-only file is fine to replace
+    write_settings_php(target, content)
+
+
+def check(path: Path) -> list[str]:
+    """Problems with a site directory, in words; empty when all is well."""
+    problems = []
+    if not path.is_dir():
+        return [f"{path} does not exist"]
+    if not (path / "settings.php").is_file():
+        problems.append("settings.php is missing")
+    elif (path / "settings.php").stat().st_mode & stat.S_IWOTH:
+        problems.append("settings.php is writable by everyone")
+    files = path / "files"
+    if not files.exists():
+        problems.append("files/ is missing")
+    elif not os.access(files, os.W_OK):
+        problems.append("files/ is not writable")
+    return problems
+
+
+def repair(path: Path) -> list[str]:
+    """Repair what is safe to repair: missing files directories, loose settings.php modes."""
+    done = []
+    for sub in ("files", "private", "private/tmp"):
+        target = path / sub
+        if not target.exists() and not target.is_symlink():
+            target.mkdir(mode=FILES_MODE, parents=True)
+            done.append(f"created {sub}/")
+    settings_file = path / "settings.php"
+    if settings_file.is_file() and settings_file.stat().st_mode & 0o022:
+        settings_file.chmod(0o440)
+        done.append("settings.php made read-only")
+    return done
+
+
+def move(src: Path, dst: Path) -> None:
+    """Move a site directory. Within one filesystem this is a rename: its time does not grow
+    with the size of files/. Across filesystems it copies then removes."""
+    if dst.exists() or dst.is_symlink():
+        raise ProvisionError(f"{dst} exists already: refusing to move a site over it.")
+    try:
+        os.rename(src, dst)
+    except OSError as exc:
+        if exc.errno != 18:  # EXDEV: another filesystem
+            raise ProvisionError(f"Could not move {src} to {dst}: {exc.strerror}.") from None
+        shutil.copytree(src, dst, symlinks=True)
+        shutil.rmtree(src)
+
+
+def copy(runner: Runner, src: Path, dst: Path) -> None:
+    """Copy a site directory with `cp -a --reflink=auto`: copy-on-write clones where the
+    filesystem supports them (btrfs, xfs), a plain copy as fast as `cp -a` elsewhere."""
+    if dst.exists() or dst.is_symlink():
+        raise ProvisionError(f"{dst} exists already: refusing to copy a site over it.")
+    runner.run(["cp", "-a", "--reflink=auto", "--", str(src), str(dst)])
+
+
+def remove(path: Path) -> None:
+    if path.is_symlink():
+        path.unlink()
+        return
+    if not path.exists():
+        return
+
+    def writable(func, failed, exc_info) -> None:  # settings.php and its directory may be read-only
+        os.chmod(os.path.dirname(failed), 0o755)
+        if os.path.exists(failed) and not os.path.islink(failed):
+            os.chmod(failed, 0o644)
+        func(failed)
+
+    try:
+        shutil.rmtree(path, onerror=writable)
+    except OSError as exc:
+        raise ProvisionError(f"Could not remove {path}: {exc.strerror}.") from None
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes used by the files under PATH (symlinks not followed)."""
+    total = 0
+    stack = [path]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(Path(entry.path))
+                        else:
+                            total += entry.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
