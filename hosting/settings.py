@@ -202,6 +202,8 @@ Q_CLUSTER = {
     "poll": config.get_number("HARBORMASTER_BROKER_POLL", 0.1, minimum=0.01, maximum=10),
     "catch_up": False,
     "label": "Workers",
+    # django-q2 logs every enqueue at INFO; the engine logs task state changes itself.
+    "log_level": config.get_str("HARBORMASTER_Q_LOG_LEVEL", "WARNING").upper(),
     "ALT_CLUSTERS": {},
 }
 if REDIS_URL:
@@ -215,7 +217,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": config.get_str("HARBORMASTER_LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django_q": {"level": "WARNING"}},
 }
 
 # Last: every other variable has been parsed, so a bad setting leaves no key file behind.
