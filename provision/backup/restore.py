@@ -1,0 +1,190 @@
+"""Checking and restoring backups. Nothing of a site is touched until the whole archive has been
+extracted beside it and matched against its manifest; the site directory is then swapped in
+with renames."""
+from __future__ import annotations
+
+import os
+import posixpath
+import secrets
+import shutil
+import stat
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from provision.backup.archive import DATABASE, SITE, compare, scan
+from provision.errors import ProvisionError, UnsafePath
+from provision.paths import Roots
+
+if TYPE_CHECKING:
+    from provision.db.base import DatabaseDriver
+    from provision.runner import Runner
+
+
+def verify_backup(path: str | os.PathLike[str], runner: Runner | None = None) -> dict[str, Any]:
+    """Decompress the archive at PATH as a stream, recompute every member's size and sha256
+    and compare them with its manifest. Returns the manifest; raises ProvisionError naming the
+    first bad member."""
+    found, manifest = scan(os.fspath(path), runner)
+    compare(found, manifest, os.fspath(path))
+    return manifest
+
+
+class _Extractor:
+    """Writes members under WORK, refusing anything that could land outside it."""
+
+    def __init__(self, work: Path, site_dir: Path, link_roots: Roots | None) -> None:
+        self.work = work
+        self.site_dir = site_dir
+        self.link_roots = link_roots
+        self.links: set[str] = set()
+        self.dirs: list[tuple[str, int, int]] = []
+
+    def _target(self, info: tarfile.TarInfo) -> Path:
+        parts = info.name.split("/")
+        for depth in range(1, len(parts)):
+            if "/".join(parts[:depth]) in self.links:
+                # A member below a symlink would be written wherever the link points.
+                raise ProvisionError(f"The archive member {info.name[:200]!r} lies below a symlink.")
+        target = self.work / info.name
+        if not target.parent.is_dir() or target.parent.is_symlink():
+            raise ProvisionError(f"The archive member {info.name[:200]!r} comes before its directory.")
+        return target
+
+    def _check_link(self, name: str, target: str) -> None:
+        if name == f"{SITE}/files" and self.link_roots is not None:
+            # A files/ kept as a link when it was backed up: allowed where the caller says
+            # large files live.
+            absolute = target if os.path.isabs(target) else os.path.join(self.site_dir, target)
+            try:
+                self.link_roots.inside(absolute)
+            except UnsafePath as exc:
+                raise ProvisionError(f"The archive's site/files links to {target[:200]!r}: {exc}") from None
+            return
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+        if os.path.isabs(target) or not (resolved == SITE or resolved.startswith(SITE + "/")):
+            raise ProvisionError(f"The archive member {name[:200]!r} is a link to {target[:200]!r}, "
+                                 "outside the site directory; it is not restored.")
+
+    def member(self, info: tarfile.TarInfo) -> BinaryIO | None:
+        target = self._target(info)
+        if info.isdir():
+            os.mkdir(target, 0o700)
+            self.dirs.append((info.name, info.mode & 0o777, int(info.mtime)))
+        elif info.issym():
+            self._check_link(info.name, info.linkname)
+            os.symlink(info.linkname, target)
+            self.links.add(info.name)
+        else:
+            # O_EXCL | O_NOFOLLOW: never write through something that is already there.
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            return os.fdopen(fd, "wb")
+        return None
+
+    def finished(self, info: tarfile.TarInfo, sink: BinaryIO) -> None:
+        # No set-id or sticky bits from an archive.
+        os.fchmod(sink.fileno(), info.mode & 0o777)
+        sink.close()
+        os.utime(self.work / info.name, (info.mtime, info.mtime), follow_symlinks=False)
+
+    def apply_dir_modes(self, top: Path) -> None:
+        """Directory modes last and deepest first: a read-only directory (Drupal makes
+        sites/<domain> 0555) must still take its content first."""
+        for name, mode, mtime in reversed(self.dirs):
+            if name == SITE or not name.startswith(SITE + "/"):
+                continue
+            path = top / name[len(SITE) + 1:]
+            os.chmod(path, mode)
+            os.utime(path, (mtime, mtime))
+
+
+def restore_backup(path: str | os.PathLike[str], site_dir: Path, db_driver: DatabaseDriver | None,
+                   db_name: str | None, runner: Runner, *, db_owner: str | None = None,
+                   files_link_roots: Sequence[str | os.PathLike[str]] = ()) -> dict[str, Any]:
+    """Restore the archive at PATH into SITE_DIR and the database DB_NAME (dropped and created
+    again; given to DB_OWNER where the engine has owners). Returns the manifest.
+
+    A `site/files` kept as a symlink is restored only if it points inside FILES_LINK_ROOTS;
+    every other link must stay inside the site."""
+    path = os.fspath(path)
+    site_dir = Path(site_dir)
+    parent = site_dir.parent
+    if not parent.is_dir():
+        raise ProvisionError(f"The directory {parent} for the restored site does not exist.")
+    roots = Roots(files_link_roots) if files_link_roots else None
+    # Beside the site, so the swap below is a rename on one file system; hidden, 0700, and so
+    # not served by the web server while it holds settings.php and the dump.
+    work = Path(tempfile.mkdtemp(prefix=f".{site_dir.name}.restore-", dir=parent))
+    try:
+        extractor = _Extractor(work, site_dir, roots)
+        runner.log("info", f"Extracting {os.path.basename(path)}.")
+        found, manifest = scan(path, runner, extractor)
+        compare(found, manifest, path)
+        if not (work / SITE).is_dir():
+            raise ProvisionError(f"The backup {path} holds no site directory.")
+        extractor.apply_dir_modes(work / SITE)
+        if db_driver is not None and db_name:
+            _restore_database(path, manifest, work / DATABASE, db_driver, db_name, db_owner, runner)
+        runner.check_stop()
+        _swap(work / SITE, site_dir, next((m for n, m, _ in extractor.dirs if n == SITE), 0o755))
+        runner.log("info", f"Restored {site_dir} from {os.path.basename(path)}.")
+        return manifest
+    except OSError as exc:
+        raise ProvisionError(f"Restoring {site_dir} from {os.path.basename(path)} failed: {exc}") from None
+    finally:
+        remove_tree(work)
+
+
+def _restore_database(path: str, manifest: dict[str, Any], dump: Path, db_driver: DatabaseDriver,
+                      db_name: str, db_owner: str | None, runner: Runner) -> None:
+    database = manifest.get("database")
+    if not isinstance(database, dict) or not dump.is_file():
+        raise ProvisionError(f"The backup {path} holds no database dump to restore.")
+    if database.get("engine") != db_driver.server.engine:
+        # Checked before anything is dropped: a MariaDB dump does not load into PostgreSQL.
+        raise ProvisionError(f"The backup's database comes from {database.get('engine')}; it cannot "
+                             f"be loaded into {db_driver.server.label}.")
+    runner.log("info", f"Replacing the database {db_name}.")
+    db_driver.drop_database(db_name)
+    db_driver.create_database(db_name)
+    if db_owner:
+        db_driver.grant(db_name, db_owner)
+    with open(dump, "rb") as src:
+        db_driver.load(db_name, src, runner, owner=db_owner)
+
+
+def _swap(new: Path, site_dir: Path, mode: int) -> None:
+    """Put NEW in SITE_DIR's place: the old directory is renamed aside first and removed only
+    once the new one is in, so at no moment is there no site directory to put back."""
+    old = site_dir.with_name(f".{site_dir.name}.old-{secrets.token_hex(4)}")
+    had_old = os.path.lexists(site_dir)
+    if had_old:
+        os.rename(site_dir, old)
+    try:
+        os.rename(new, site_dir)
+    except BaseException:
+        if had_old:
+            os.rename(old, site_dir)
+        raise
+    os.chmod(site_dir, mode)
+    if had_old:
+        remove_tree(old)
+
+
+def remove_tree(path: Path) -> None:
+    """rmtree that also gets through read-only directories (Drupal's 0555 site dirs)."""
+    def make_writable(function: Any, name: str, exc_info: Any) -> None:
+        parent = os.path.dirname(name)
+        try:
+            os.chmod(parent, stat.S_IMODE(os.lstat(parent).st_mode) | stat.S_IWUSR | stat.S_IXUSR)
+            function(name)
+        except FileNotFoundError:
+            pass
+
+    if os.path.lexists(path):
+        if os.path.islink(path) or not os.path.isdir(path):
+            os.unlink(path)
+        else:
+            shutil.rmtree(path, onerror=make_writable)

@@ -1,0 +1,59 @@
+"""nginx: vhosts from templates, `nginx -t` before every reload, the old files back when the
+test fails."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from provision.errors import ProvisionError
+from provision.web.base import VhostSpec, WebServer
+from provision.web.templates import NGINX_DISABLED, NGINX_SITE, VhostTemplate
+
+
+class NginxServer(WebServer):
+    kind = "nginx"
+
+    def _common_args(self) -> list[str]:
+        args: list[str] = list(self.config.extra_args)
+        if self.config.prefix is not None:
+            args += ["-p", f"{self.config.prefix}/"]
+        if self.config.main_config is not None:
+            args += ["-c", str(self.config.main_config)]
+        return args
+
+    def _listen_lines(self) -> str:
+        return "\n".join(f"    listen {value};" for value in self.config.listen)
+
+    def _render(self, template: str, values: dict[str, str]) -> str:
+        try:
+            return VhostTemplate(template).substitute(values)
+        except (KeyError, ValueError) as exc:
+            raise ProvisionError(f"The vhost template has an unknown or malformed placeholder: "
+                                 f"{exc}. Known: {', '.join('%%' + k for k in sorted(values))}.") from None
+
+    def render_site(self, site: VhostSpec) -> str:
+        return self._render(self.config.template or NGINX_SITE, {
+            "domain": site.domain,
+            "names": " ".join(site.names),
+            "listen_lines": self._listen_lines(),
+            "docroot": str(site.docroot),
+            "site_dir": str(site.site_dir),
+            "php": site.php_fastcgi,
+            "pages_dir": str(self.config.pages),
+        })
+
+    def render_disabled(self, domain: str, names: Sequence[str]) -> str:
+        return self._render(NGINX_DISABLED, {
+            "domain": domain,
+            "names": " ".join(names),
+            "listen_lines": self._listen_lines(),
+            "pages_dir": str(self.config.pages),
+        })
+
+    def test(self) -> None:
+        argv = list(self.config.test_argv or [self.config.binary, "-t", "-q", *self._common_args()])
+        self.runner.run(argv, timeout=self.config.timeout)
+
+    def reload(self) -> None:
+        argv = list(self.config.reload_argv or
+                    [self.config.binary, *self._common_args(), "-s", "reload"])
+        self.runner.run(argv, timeout=self.config.timeout)
