@@ -16,13 +16,20 @@ def is_admin(user) -> bool:
     return bool(user and user.is_authenticated and (user.is_staff or user.is_superuser))
 
 
-def client_ids(user, roles: tuple[str, ...] | None = None) -> list[int]:
+def _memberships(user) -> dict[int, str]:
+    """{client id: role} of USER, read once per user object. A page asks several times (every
+    scoped queryset below); the user object of a request lives as long as the request."""
     if not (user and user.is_authenticated):
-        return []
-    memberships = Membership.objects.filter(user=user)
-    if roles:
-        memberships = memberships.filter(role__in=roles)
-    return list(memberships.values_list("client_id", flat=True))
+        return {}
+    memo = user.__dict__.get("_hm_memberships")
+    if memo is None:
+        memo = dict(Membership.objects.filter(user=user).values_list("client_id", "role"))
+        user.__dict__["_hm_memberships"] = memo
+    return memo
+
+
+def client_ids(user, roles: tuple[str, ...] | None = None) -> list[int]:
+    return [client for client, role in _memberships(user).items() if roles is None or role in roles]
 
 
 def clients(user) -> QuerySet[Client]:
@@ -98,3 +105,39 @@ def access_task(user, task_id: int) -> Task:
 def require_admin(user) -> None:
     if not is_admin(user):
         raise PermissionDenied("Only administrators may do this.")
+
+
+# --- Who may start work -------------------------------------------------------------------
+# Reading is scoped above; starting tasks needs more than seeing: a viewer sees a client's sites
+# but may not touch them, deleting a site needs the client's manager, and platform and server
+# tasks change what every client shares, so only administrators start them.
+
+ACTING_ROLES = (Membership.MANAGER, Membership.MEMBER)
+MANAGER_KINDS = ("delete",)
+
+
+def may_queue(user, target: Site | Platform | Server, kind: str) -> bool:
+    if is_admin(user):
+        return True
+    if not isinstance(target, Site) or target.client_id is None:
+        return False
+    role = _memberships(user).get(target.client_id)
+    return role in ((Membership.MANAGER,) if kind in MANAGER_KINDS else ACTING_ROLES)
+
+
+def _for_action(target, user, kind: str):
+    if not may_queue(user, target, kind):
+        raise PermissionDenied("You may not start this task.")
+    return target
+
+
+def site_for_action(user, site_id: int, kind: str) -> Site:
+    return _for_action(access_site(user, site_id), user, kind)
+
+
+def platform_for_action(user, platform_id: int, kind: str) -> Platform:
+    return _for_action(access_platform(user, platform_id), user, kind)
+
+
+def server_for_action(user, server_id: int, kind: str) -> Server:
+    return _for_action(access_server(user, server_id), user, kind)

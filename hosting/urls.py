@@ -2,13 +2,42 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from hosting.views import dashboard, tasks
+from hosting.views import dashboard, locks, nodes, platforms, servers, sites, status, tasks
+
+login = auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True)
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
-    path("login/", auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True), name="login"),
+    path("login/", login, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+
+    path("sites/", sites.site_list, name="site-list"),
+    path("sites/<int:site_id>/", sites.site_detail, name="site-detail"),
+    path("sites/<int:site_id>/tasks/<slug:kind>/", sites.site_task, name="site-task"),
+    path("sites/<int:site_id>/delete-record/", nodes.site_delete_record, name="site-delete-record"),
+
+    path("platforms/", platforms.platform_list, name="platform-list"),
+    path("platforms/<int:platform_id>/", platforms.platform_detail, name="platform-detail"),
+    path("platforms/<int:platform_id>/tasks/<slug:kind>/", platforms.platform_task, name="platform-task"),
+    path("platforms/<int:platform_id>/delete-record/", nodes.platform_delete_record, name="platform-delete-record"),
+
+    path("servers/", servers.server_list, name="server-list"),
+    path("servers/<int:server_id>/", servers.server_detail, name="server-detail"),
+    path("servers/<int:server_id>/tasks/<slug:kind>/", servers.server_task, name="server-task"),
+
     path("tasks/", tasks.task_list, name="task-list"),
+    path("tasks/export.csv", tasks.task_export, name="task-export"),
+    path("tasks/cancel/", tasks.task_bulk_cancel, name="task-bulk-cancel"),
     path("tasks/<int:task_id>/", tasks.task_detail, name="task-detail"),
+    path("tasks/<int:task_id>/log/", tasks.task_log, name="task-log"),
+    path("tasks/<int:task_id>/log.txt", tasks.task_log_text, name="task-log-text"),
+    path("tasks/<int:task_id>/<slug:action>/", tasks.task_control, name="task-control"),
+
+    path("locks/", locks.lock_list, name="lock-list"),
+    path("locks/<int:lock_id>/unlock/", locks.lock_unlock, name="lock-unlock"),
+
+    path("status/", status.status, name="status"),
+    path("status.json", status.status_json, name="status-json"),
+
     path("admin/", admin.site.urls),
 ]

@@ -42,6 +42,8 @@ def duration(value: timedelta | None) -> str:
     if value is None:
         return "–"
     seconds = value.total_seconds()
+    if seconds < 0.1:
+        return "< 0.1 s"
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, seconds = divmod(int(seconds), 60)

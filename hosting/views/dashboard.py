@@ -1,30 +1,87 @@
+"""The dashboard: queue health at a glance, what needs a human, recent tasks, sites and platforms
+by status, and tasks per hour by outcome over the last day."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Min
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.db.models import Count, Min, Q, QuerySet
+from django.http import HttpResponse
 from django.utils import timezone
 
 from hosting import access
-from hosting.models import Task
+from hosting.models import Platform, Site, Task
+from hosting.views.common import AuthenticatedHttpRequest, render_page
+
+RECENT = 10
+ATTENTION = 10
+# Tasks finished in the last day were created in the last week: the bound lets the database use
+# the (state, created_at) index instead of reading every final task ever (no task waits or runs
+# for days: the longest deadline is hours, and the reaper settles the lost).
+CREATED_WITHIN = timedelta(days=7)
 
 
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    tasks = access.tasks(request.user)
-    now = timezone.now()
+def stale_before(now: datetime) -> datetime:
+    """A running task whose last heartbeat is older than this is lost (the reaper's rule)."""
+    return now - timedelta(seconds=3 * float(settings.HARBORMASTER_HEARTBEAT))
+
+
+def queue_health(tasks: QuerySet[Task], now: datetime) -> dict[str, Any]:
     by_state = dict(tasks.filter(state__in=Task.ACTIVE).values_list("state").annotate(n=Count("id")))
-    oldest = tasks.filter(state=Task.QUEUED).aggregate(m=Min("created_at"))["m"]
-    context = {
+    recent = tasks.filter(created_at__gte=now - CREATED_WITHIN)
+    return {
         "queued": by_state.get(Task.QUEUED, 0),
         "running": by_state.get(Task.RUNNING, 0),
         "paused": by_state.get(Task.PAUSED, 0),
-        "oldest_queued": oldest,
-        "failed_24h": tasks.filter(state=Task.FAILED, finished_at__gte=now - timedelta(hours=24)).count(),
-        "recent": tasks.select_related("created_by")[:15],
-        "platforms": access.platforms(request.user).select_related("server")[:20],
+        "lost": tasks.filter(state=Task.RUNNING, heartbeat_at__lt=stale_before(now)).count(),
+        "oldest_queued": tasks.filter(state=Task.QUEUED).aggregate(m=Min("created_at"))["m"],
+        "failed_24h": recent.filter(state=Task.FAILED, finished_at__gte=now - timedelta(hours=24)).count(),
+        "attention": list(
+            tasks.filter(Q(state=Task.PAUSED) | Q(state=Task.RUNNING, heartbeat_at__lt=stale_before(now)))
+            .select_related("created_by").order_by("created_at")[:ATTENTION]),
     }
-    return render(request, "dashboard.html", context)
+
+
+def hourly_outcomes(tasks: QuerySet[Task], now: datetime) -> list[tuple[datetime, dict[str, int]]]:
+    """(start of hour, {outcome: count}) for the 24 hours ending with the current one.
+
+    One conditional count per hour, grouped by state: plain comparisons the database does
+    itself, where truncating each row's time would call back into Python on SQLite."""
+    current = timezone.localtime(now).replace(minute=0, second=0, microsecond=0)
+    starts = [current - timedelta(hours=h) for h in range(23, -1, -1)]
+    ends = [*starts[1:], current + timedelta(hours=1)]
+    per_hour = {f"h{i}": Count("id", filter=Q(finished_at__gte=start, finished_at__lt=end))
+                for i, (start, end) in enumerate(zip(starts, ends))}
+    rows = (tasks.filter(state__in=Task.FINAL, created_at__gte=now - CREATED_WITHIN, finished_at__gte=starts[0])
+            .order_by().values("state").annotate(**per_hour))
+    counts: list[dict[str, int]] = [{} for _ in starts]
+    for row in rows:
+        for i in range(len(starts)):
+            if row[f"h{i}"]:
+                counts[i][row["state"]] = row[f"h{i}"]
+    return list(zip(starts, counts))
+
+
+def by_status(qs: QuerySet[Any], choices: list[tuple[str, str]]) -> list[tuple[str, str, int]]:
+    found = dict(qs.order_by().values_list("status").annotate(n=Count("id", distinct=True)))
+    return [(key, label, found.get(key, 0)) for key, label in choices if key != "deleted"]
+
+
+@login_required
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
+    tasks = access.tasks(user)
+    now = timezone.now()
+    context = {**queue_health(tasks, now), "now": now}
+    if request.htmx and request.GET.get("part") == "health":
+        # The poll of the health cards: nothing else of the page is needed.
+        return render_page(request, "dashboard.html", context, parts=("health",))
+    context.update({
+        "recent": tasks.select_related("created_by")[:RECENT],
+        "hours": hourly_outcomes(tasks, now),
+        "sites_by_status": by_status(access.sites(user), Site.STATUSES),
+        "platforms_by_status": by_status(access.platforms(user), Platform.STATUSES),
+    })
+    return render_page(request, "dashboard.html", context)

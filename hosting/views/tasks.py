@@ -1,37 +1,170 @@
+"""Tasks: the filtered list with its CSV export and bulk cancel, and the task page (steps, the
+live log, owner and heartbeat, the controls of DESIGN §4.9)."""
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterator
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from hosting import access
-from hosting.models import Task
+from hosting.engine import controls
+from hosting.forms import TaskFilterForm
+from hosting.models import Task, TaskLog
+from hosting.views.common import AuthenticatedHttpRequest, client_address, paginate, render_page
+from hosting.views.tasklive import live_context
 
-LOG_PAGE = 500
+CSV_FIELDS = ["id", "type", "target", "state", "user", "created", "started", "finished", "duration"]
+BULK_LIMIT = 500
+CONTROLS = {
+    "cancel": controls.cancel, "force-stop": controls.force_stop, "retry": controls.retry,
+    "resume": controls.resume, "skip": controls.skip, "abort": controls.abort,
+}
+
+
+def _filtered(request: AuthenticatedHttpRequest) -> tuple[TaskFilterForm, Any]:
+    clients = list(access.clients(request.user).order_by("name").values_list("pk", "name"))
+    form = TaskFilterForm(request.GET or None, clients=clients)
+    return form, form.apply(access.tasks(request.user))
+
+
+class CancelPermission:
+    """Which listed tasks the user may cancel, asking the engine's rule (controls.can_control)
+    once per client rather than once per row: a page of 50 tasks must not cost 50 queries, and
+    for a client's people the rule depends only on the task's client."""
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+        self.memo: dict[int | None, bool] = {}
+
+    def __call__(self, task: Task) -> bool:
+        if task.state not in (Task.QUEUED, Task.RUNNING):
+            return False
+        if task.client_id not in self.memo:
+            self.memo[task.client_id] = controls.can_control(self.user, task, "cancel")
+        return self.memo[task.client_id]
 
 
 @login_required
-def task_list(request: HttpRequest) -> HttpResponse:
-    tasks = access.tasks(request.user).select_related("created_by")
-    state = request.GET.get("state", "")
-    if state in dict(Task.STATES):
-        tasks = tasks.filter(state=state)
-    page = Paginator(tasks, 50).get_page(request.GET.get("page"))
-    return render(request, "tasks/list.html", {"page": page, "state": state, "states": Task.STATES})
+def task_list(request: AuthenticatedHttpRequest) -> HttpResponse:
+    form, tasks = _filtered(request)
+    page = paginate(tasks.select_related("created_by"), request.GET)
+    may_cancel = CancelPermission(request.user)
+    context = {"form": form, "page": page, "tasks": page.rows, "selectable": True,
+               "cancellable": {t.pk for t in page.rows if may_cancel(t)},
+               "export_query": page.query}
+    return render_page(request, "tasks/list.html", context)
+
+
+def _csv_safe(value: str) -> str:
+    # A cell starting with = + - @ is a formula to a spreadsheet: a username like "=HYPERLINK(...)"
+    # must stay text when the export is opened.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_rows(tasks: Any) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_FIELDS)
+    rows = tasks.values_list("pk", "target_type", "kind", "target_label", "state", "created_by__username",
+                             "created_at", "started_at", "finished_at")
+    for pk, target_type, kind, label, state, username, created, started, finished in rows.iterator(chunk_size=2000):
+        took = f"{(finished - started).total_seconds():.1f}" if started and finished else ""
+        yield writer.writerow([
+            pk, f"{target_type}.{kind}", _csv_safe(label), state, _csv_safe(username or "system"),
+            *[(t.isoformat() if t else "") for t in (created, started, finished)], took,
+        ])
 
 
 @login_required
-def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
+def task_export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
+    """The filtered list as CSV, streamed: an export of 200,000 tasks never sits in memory."""
+    _form, tasks = _filtered(request)
+    response = StreamingHttpResponse(_csv_rows(tasks), content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="tasks-{stamp}.csv"'
+    return response
+
+
+@login_required
+@require_POST
+def task_bulk_cancel(request: AuthenticatedHttpRequest) -> HttpResponse:
+    ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()][:BULK_LIMIT]
+    tasks = access.tasks(request.user).filter(pk__in=ids)
+    done, refused = [], []
+    for task in tasks:
+        try:
+            controls.cancel(task, by=request.user, address=client_address(request))
+            done.append(task.pk)
+        except (controls.ControlRefused, PermissionDenied) as exc:
+            refused.append(f"#{task.pk}: {exc}")
+    if done:
+        messages.success(request, f"Cancelled or asked to stop: {', '.join(f'#{pk}' for pk in done)}.")
+    for line in refused:
+        messages.error(request, line)
+    if not ids:
+        messages.error(request, "No task was selected.")
+    # Back to the list as it was filtered: only a query string is taken, never a URL.
+    back = request.POST.get("back", "").lstrip("?")
+    return redirect(reverse("task-list") + (f"?{back}" if back else ""))
+
+
+@login_required
+def task_detail(request: AuthenticatedHttpRequest, task_id: int) -> HttpResponse:
     task = access.access_task(request.user, task_id)
+    return render(request, "tasks/detail.html", live_context(request, task, tail=True))
+
+
+@login_required
+def task_log(request: AuthenticatedHttpRequest, task_id: int) -> HttpResponse:
+    """The lines after ?after=N, the poller that asks for the next ones, and the parts of the
+    page that change while a task runs (out of band): what the task page polls."""
+    task = access.access_task(request.user, task_id)
+    return render(request, "tasks/detail.html#poll", live_context(request, task, tail=False))
+
+
+@login_required
+def task_log_text(request: AuthenticatedHttpRequest, task_id: int) -> StreamingHttpResponse:
+    """The whole log as plain text, streamed (a long log is not shown whole on the page)."""
+    task = access.access_task(request.user, task_id)
+    lines = TaskLog.objects.filter(task=task).order_by("position").values_list("at", "level", "line")
+    body = (f"{at.isoformat()} {level.upper():7} {line}\n" for at, level, line in lines.iterator(chunk_size=2000))
+    return StreamingHttpResponse(body, content_type="text/plain; charset=utf-8")
+
+
+@login_required
+def task_control(request: AuthenticatedHttpRequest, task_id: int, action: str) -> HttpResponse:
+    """GET: what the control will do, with its button. POST: apply it (hosting.engine.controls
+    checks permission and state, and records the audit event)."""
+    if action not in CONTROLS:
+        raise Http404("No such control.")
+    task = access.access_task(request.user, task_id)
+    if not controls.can_control(request.user, task, action):
+        raise PermissionDenied(f"You may not {action} this task.")
+    if request.method != "POST":
+        applies = action in controls.allowed_controls(request.user, task)
+        return render(request, "tasks/control.html", {"task": task, "action": action, "applies": applies})
     try:
-        after = max(0, int(request.GET.get("after", "0")))
-    except ValueError:
-        after = 0
-    lines = list(task.log.filter(position__gt=after).order_by("position")[:LOG_PAGE])
-    last = lines[-1].position if lines else after
-    context = {"task": task, "steps": task.steps.all(), "lines": lines, "last": last,
-               "live": not task.is_final}
-    if request.htmx and request.GET.get("part") == "log":
-        return render(request, "tasks/detail.html#log-lines", context)
-    return render(request, "tasks/detail.html", context)
+        result = CONTROLS[action](task, by=request.user, address=client_address(request))
+    except controls.ControlRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("task-detail", task_id=task.pk)
+    if action == "retry":
+        messages.success(request, f"Task #{task.pk} queued again as task #{result.pk}.")
+        return redirect("task-detail", task_id=result.pk)
+    word = {"cancel": "Cancel requested" if result.state == Task.RUNNING else "Cancelled",
+            "force-stop": "Force-stopped", "resume": "Resumed", "skip": "Step skipped", "abort": "Aborted"}[action]
+    messages.success(request, f"{word}: task #{task.pk}.")
+    return redirect("task-detail", task_id=task.pk)

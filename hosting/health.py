@@ -1,0 +1,251 @@
+"""Health checks of the whole installation, like Katello's /about and `hammer ping`: the control
+database, the broker, each server's worker cluster, each database and web server, disk space.
+
+Plain functions returning Check rows, so that the status page, /status.json and a `ping`
+command show the same thing. Checks that leave this process (database and web servers) run in
+parallel with short timeouts: one dead server must not make the status page time out."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Callable
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import F, Max
+from django.utils import timezone
+
+from hosting.models import Server, Task
+
+# A broker message nobody has fetched for this long means no worker serves its queue.
+UNFETCHED_LIMIT = 30.0
+# Below this share of free space a disk is reported as failing.
+DISK_FREE_MIN = 0.05
+NETWORK_TIMEOUT = 3.0
+CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    latency_ms: float | None = None
+    detail: str = ""
+    group: str = ""
+
+    def as_dict(self, *, detail: bool = True) -> dict[str, object]:
+        data = asdict(self)
+        if not detail:
+            data.pop("detail")
+        return data
+
+
+def _timed(name: str, group: str, probe: Callable[[], str]) -> Check:
+    """Run PROBE (returns a detail, raises when down) and time it."""
+    started = time.monotonic()
+    try:
+        detail = probe()
+        ok = True
+    except Exception as exc:  # noqa: BLE001 - any failure of a probe is the thing being reported
+        detail, ok = (str(exc) or type(exc).__name__)[:300], False
+    return Check(name, ok, round((time.monotonic() - started) * 1000, 1), detail, group)
+
+
+def control_database() -> Check:
+    def probe() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return f"{connection.vendor} ({connection.settings_dict['NAME']})"
+    return _timed("control database", "core", probe)
+
+
+def broker() -> Check:
+    def probe() -> str:
+        from django_q.brokers import get_broker
+
+        q = settings.Q_CLUSTER
+        if q.get("redis"):
+            if not get_broker().ping():
+                raise RuntimeError("Redis does not answer")
+            return "Redis"
+        from django_q.models import OrmQ
+
+        now = timezone.now()
+        waiting = OrmQ.objects.filter(lock__lte=now)
+        oldest = waiting.order_by("lock").values_list("lock", flat=True).first()
+        count = waiting.count()
+        age = f", oldest waiting {int((now - oldest).total_seconds())} s" if oldest else ""
+        return f"database broker: {count} message(s) waiting{age}"
+    return _timed("broker", "core", probe)
+
+
+def _unfetched_age(queue: str) -> float | None:
+    """Seconds the oldest message of QUEUE has waited without a worker fetching it (ORM broker
+    only: a fetched message is locked into the future)."""
+    if settings.Q_CLUSTER.get("redis"):
+        return None
+    from django_q.models import OrmQ
+
+    now = timezone.now()
+    oldest = OrmQ.objects.filter(key=queue, lock__lte=now).order_by("lock").values_list("lock", flat=True).first()
+    return (now - oldest).total_seconds() if oldest else None
+
+
+def worker_cluster(server: Server) -> Check:
+    """The cluster serving SERVER's queue, judged by what it leaves in the control database: the
+    heartbeats of the tasks it runs, and broker messages it has not fetched."""
+    def probe() -> str:
+        now = timezone.now()
+        running = Task.objects.filter(server=server, state=Task.RUNNING)
+        beat = running.aggregate(m=Max("heartbeat_at"))["m"]
+        stale_after = timedelta(seconds=3 * float(settings.HARBORMASTER_HEARTBEAT))
+        if beat is not None and now - beat > stale_after:
+            raise RuntimeError(f"running tasks stopped beating {int((now - beat).total_seconds())} s ago")
+        waited = _unfetched_age(server.queue)
+        if waited is not None and waited > UNFETCHED_LIMIT:
+            raise RuntimeError(f"no worker has taken a message of queue {server.queue} for {int(waited)} s: "
+                               f"is `qcluster` running for {server.queue}?")
+        if beat is not None:
+            return f"last heartbeat {int((now - beat).total_seconds())} s ago, {running.count()} running"
+        # `server_id + 0`: walk the created_at index from the newest end (see
+        # hosting.views.servers.latest_on_server) rather than sort all the server's tasks.
+        last = (Task.objects.annotate(on_server=F("server_id") + 0)
+                .filter(on_server=server.pk, started_at__isnull=False).order_by("-created_at")
+                .values_list("started_at", flat=True).first())
+        # Idle: nothing in the database shows whether a cluster is there; the first task queued
+        # for it tells within UNFETCHED_LIMIT.
+        idle = f"idle; last task started {_ago(now - last)} ago" if last else "idle; no task has run yet"
+        return idle + ("" if waited is None else f", {int(waited)} s-old message waiting")
+    return _timed(f"workers of queue {server.queue}", "workers", probe)
+
+
+def reported_clusters() -> list[Check]:
+    """The clusters as django-q2 reports them itself. Visible only where its statistics are
+    shared between processes (the Redis broker, or a shared cache named in Q_CLUSTER["cache"]);
+    with the default per-process cache the list is empty and worker_cluster() is the evidence."""
+    try:
+        from django_q.conf import Conf
+        from django_q.status import Stat
+
+        stats = Stat.get_all()
+    except Exception:  # noqa: BLE001 - no statistics is not an outage
+        return []
+    now = timezone.now()
+    rows = []
+    for stat in stats:
+        age = (now - stat.timestamp).total_seconds()
+        ok = stat.status not in (Conf.STOPPED, Conf.STOPPING) and age < 10
+        rows.append(Check(f"cluster on {stat.host} pid {stat.pid}", ok, None,
+                          f"{stat.status}, {len(stat.workers)} worker(s), reported {int(age)} s ago", "workers"))
+    return rows
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min" if seconds < 7200 else f"{seconds // 3600} h"
+
+
+def database_server(server: Server) -> Check:
+    def probe() -> str:
+        from hosting.operations.resources import db_server
+        from provision.db import driver_for
+
+        db = db_server(server)
+        driver_for(db).ping()
+        return db.label
+    return _timed(f"database server of {server.name} ({server.get_db_engine_display()})", "servers", probe)
+
+
+def _web_address(server: Server) -> tuple[str, int]:
+    first = (getattr(server, "web_listen", "") or "80").split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    host = host.strip("[]") if host and host not in ("*", "0.0.0.0", "[::]") else server.hostname
+    return host, int(port) if port.isdigit() else 80
+
+
+def web_server(server: Server) -> Check:
+    def probe() -> str:
+        if server.http == "none":
+            return "none: vhosts are written, not served"
+        host, port = _web_address(server)
+        with socket.create_connection((host, port), timeout=NETWORK_TIMEOUT):
+            pass
+        return f"{server.http} answers on {host}:{port}"
+    return _timed(f"web server of {server.name}", "servers", probe)
+
+
+def is_this_host(server: Server) -> bool:
+    return server.hostname in {"localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn()}
+
+
+def _paths(server: Server) -> list[Path]:
+    paths = [Path(settings.HARBORMASTER_DATA_DIR), Path(settings.HARBORMASTER_BACKUP_DIR)]
+    paths += [Path(p) for p in (server.sqlite_dir, server.web_conf_dir) if p]
+    return [p for p in paths if p.exists()]
+
+
+def disk(server: Server) -> Check:
+    def probe() -> str:
+        if not is_this_host(server):
+            return f"not measured here: {server.hostname} is another host"
+        seen: dict[int, tuple[Path, shutil._ntuple_diskusage]] = {}
+        for path in _paths(server):
+            seen.setdefault(os.stat(path).st_dev, (path, shutil.disk_usage(path)))
+        words, low = [], []
+        for path, usage in seen.values():
+            share = usage.free / usage.total if usage.total else 0
+            words.append(f"{path}: {usage.free / 2**30:.1f} GiB free ({share:.0%})")
+            if share < DISK_FREE_MIN:
+                low.append(str(path))
+        if low:
+            raise RuntimeError(f"less than {DISK_FREE_MIN:.0%} free on {', '.join(low)}. " + "; ".join(words))
+        return "; ".join(words) or "no data directory yet"
+    return _timed(f"disk of {server.name}", "disk", probe)
+
+
+def run_all() -> list[Check]:
+    """Every check. The ones in this process first, then the network ones in parallel."""
+    servers = list(Server.objects.order_by("name"))
+    checks = [control_database(), broker()]
+    checks += [worker_cluster(s) for s in servers] + reported_clusters()
+    checks += [disk(s) for s in servers]
+    remote = [(database_server, s) for s in servers] + [(web_server, s) for s in servers]
+    if remote:
+        with ThreadPoolExecutor(max_workers=min(8, len(remote))) as pool:
+            checks += list(pool.map(lambda pair: _in_thread(pair[0], pair[1]), remote))
+    return checks
+
+
+def _in_thread(check: Callable[[Server], Check], server: Server) -> Check:
+    try:
+        return check(server)
+    finally:
+        connection.close()  # a worker thread's own database connection, if it opened one
+
+
+_cache: tuple[float, list[Check]] | None = None
+_cache_lock = threading.Lock()
+
+
+def cached() -> list[Check]:
+    """run_all(), at most once every CACHE_SECONDS per process: /status.json is polled by
+    monitors and may be public, and must not turn into a way to hammer every database server."""
+    global _cache
+    with _cache_lock:
+        if _cache is None or time.monotonic() - _cache[0] > CACHE_SECONDS:
+            _cache = (time.monotonic(), run_all())
+        return _cache[1]
+
+
+def clear_cache() -> None:
+    global _cache
+    with _cache_lock:
+        _cache = None

@@ -1,0 +1,136 @@
+"""Sites: the list (search, filters, pages), the detail page (facts, disk use, tasks, backups,
+a button for every task type) and the pages that queue a site task."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Sum
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django_htmx.http import HttpResponseClientRefresh
+
+from hosting import access
+from hosting.forms import CloneForm, MigrateForm, RestoreForm, SiteDeleteTaskForm, SiteTaskForm
+from hosting.models import Site
+from hosting.tasktypes import TYPES
+from hosting.views import availability
+from hosting.views.common import AuthenticatedHttpRequest, int_param, new_task, paginate, render_page
+from hosting.views.queueing import queue_or_refuse, queued_response
+
+RECENT_TASKS = 10
+BACKUPS_SHOWN = 20
+
+
+@login_required
+def site_list(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
+    sites = access.sites(user).select_related("platform", "client")
+    q = request.GET.get("q", "").strip()
+    status = request.GET.get("status", "")
+    platform = int_param(request.GET, "platform")
+    client = int_param(request.GET, "client")
+    if q:
+        sites = sites.filter(domain__icontains=q.lower())
+    if status in dict(Site.STATUSES):
+        sites = sites.filter(status=status)
+    if platform:
+        sites = sites.filter(platform_id=platform)
+    if client:
+        sites = sites.filter(client_id=client)
+    context = {
+        "page": paginate(sites.order_by("domain"), request.GET),
+        "q": q, "status": status, "platform": platform, "client": client,
+        "statuses": [s for s in Site.STATUSES if s[0] != Site.DELETED],
+        "platforms": list(access.platforms(user).order_by("name").values_list("pk", "name")),
+        "clients": list(access.clients(user).order_by("name").values_list("pk", "name")),
+    }
+    return render_page(request, "sites/list.html", context, parts=("results",))
+
+
+def _targets(user, site: Site) -> tuple[Any, Any]:
+    """Platforms a clone or a migration of SITE may go to."""
+    clone = availability.new_site_platforms(user, site.client)
+    return clone, availability.new_site_platforms(user, site.client, exclude=site.platform)
+
+
+def work_context(user, site: Site, **extra: Any) -> dict[str, Any]:
+    """The part of the page that changes when a task is queued or ends: buttons and tasks."""
+    active = availability.active_task(user, site)
+    backups = access.backups(user).filter(site=site).aggregate(n=Count("id"), bytes=Sum("size"))
+    clone, migrate = _targets(user, site)
+    counts = {"clone_targets": clone.count(), "migrate_targets": migrate.count()}
+
+    def refuse(kind: str) -> str:
+        return availability.site_refusal(site, kind, active=active, backups=backups["n"], **counts)
+
+    return {
+        "site": site,
+        "active": active,
+        "conflict": availability.conflict(active, "site"),
+        "buttons": availability.buttons(user, site, refuse),
+        "tasks": access.tasks(user).filter(site=site).select_related("created_by")[:RECENT_TASKS],
+        "backup_count": backups["n"] or 0,
+        "backup_bytes": backups["bytes"] or 0,
+        **extra,
+    }
+
+
+@login_required
+def site_detail(request: AuthenticatedHttpRequest, site_id: int) -> HttpResponse:
+    site = access.access_site(request.user, site_id)
+    context = work_context(request.user, site, new=new_task(request))
+    if request.htmx and request.GET.get("watch") and context["active"] is None:
+        # The task the page was watching has ended: facts, disk use and backups may have
+        # changed too, so the whole page is read again.
+        return HttpResponseClientRefresh()
+    context["backups"] = access.backups(request.user).filter(site=site).select_related("task")[:BACKUPS_SHOWN]
+    context["disk"] = [
+        ("files", "Files", site.disk_files_bytes),
+        ("database", "Database", site.disk_db_bytes),
+        ("backups", "Backups", context["backup_bytes"]),
+    ]
+    context["is_admin"] = access.is_admin(request.user)
+    return render_page(request, "sites/detail.html", context, parts=("work",))
+
+
+def _form(kind: str, request: AuthenticatedHttpRequest, site: Site) -> SiteTaskForm:
+    data = request.POST if request.method == "POST" else None
+    user = request.user
+    if kind == "clone":
+        return CloneForm(data, site=site, platforms=_targets(user, site)[0])
+    if kind == "migrate":
+        return MigrateForm(data, site=site, platforms=_targets(user, site)[1])
+    if kind == "restore":
+        return RestoreForm(data, site=site, backups=access.backups(user).filter(site=site))
+    if kind == "delete":
+        return SiteDeleteTaskForm(data, site=site)
+    return SiteTaskForm(data, site=site)
+
+
+@login_required
+def site_task(request: AuthenticatedHttpRequest, site_id: int, kind: str) -> HttpResponse:
+    """GET: the form of a task that needs arguments or a confirmation. POST: queue the task,
+    unless it cannot run now (the page says why)."""
+    if f"site.{kind}" not in TYPES:
+        raise Http404("No such task type.")
+    site = access.site_for_action(request.user, site_id, kind)
+    button = next(b for b in work_context(request.user, site)["buttons"] if b.kind == kind)
+    form = _form(kind, request, site)
+    if request.method == "POST":
+        refused = button.reason
+        if not refused and form.is_valid():
+            task, refused = queue_or_refuse(request, site, kind, form.task_args())
+            if task is not None:
+                if request.htmx and not button.page:
+                    return render(request, "sites/detail.html#work", work_context(request.user, site, new=task))
+                return queued_response(request, task)
+        if request.htmx and not button.page:
+            # Pressed on a stale page: show the buttons as they are now, with the reason.
+            return render(request, "sites/detail.html#work", work_context(request.user, site, refused=refused))
+        if refused:
+            form.add_error(None, refused)
+    elif not button.page:
+        return redirect("site-detail", site_id=site.pk)
+    context = {"site": site, "button": button, "form": form, "type": TYPES[f"site.{kind}"]}
+    return render(request, "sites/task.html", context, status=409 if button.reason and request.method == "POST" else 200)
