@@ -98,6 +98,30 @@ def access_server(user, server_id: int) -> Server:
     return _get(servers(user), server_id)
 
 
+def access_client(user, client_id: int) -> Client:
+    return _get(clients(user), client_id)
+
+
+def access_backup(user, backup_id: int) -> Backup:
+    return _get(backups(user).select_related("site", "client"), backup_id)
+
+
+def role(user, client_id: int | None) -> str | None:
+    """USER's role in the client (manager, member, viewer), or None."""
+    return _memberships(user).get(client_id) if client_id is not None else None
+
+
+def may_manage_members(user, client: Client) -> bool:
+    return is_admin(user) or role(user, client.pk) == Membership.MANAGER
+
+
+def may_create_site(user, client: Client | None) -> bool:
+    """Administrators for any client (or none); a client's managers and members for theirs."""
+    if is_admin(user):
+        return True
+    return client is not None and role(user, client.pk) in ACTING_ROLES
+
+
 def access_task(user, task_id: int) -> Task:
     return _get(tasks(user).select_related("site", "platform", "server", "client", "created_by"), task_id)
 

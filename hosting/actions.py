@@ -32,12 +32,14 @@ def queue_task(target: Site | Platform | Server, kind: str, *, by: Any = None,
                args: dict[str, Any] | None = None, address: str | None = None,
                retry_of: Task | None = None) -> Task:
     """Record a task on TARGET and hand it to the target server's workers once committed."""
+    from hosting import quotas  # imports TaskRefused from here
     from hosting.engine.dispatch import dispatch_on_commit
 
     fields = _target_fields(target)
     task_type(fields["target_type"], kind)  # raises ValueError for an unknown type
     user = by if getattr(by, "pk", None) else None
     with transaction.atomic():
+        quotas.check(fields.get("client"), kind)  # raises QuotaExceeded, nothing written
         task = Task.objects.create(kind=kind, args=args or {}, created_by=user, retry_of=retry_of, **fields)
         audit.record(by, "task.queued", task, client=fields.get("client"), address=address,
                      after={"kind": kind, "target": fields["target_label"], "args": args or {}})

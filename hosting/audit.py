@@ -15,6 +15,10 @@ def _label(actor: Any) -> str:
         return "system"
     if isinstance(actor, str):
         return actor
+    # Set by the API's token authentication: "alice via token ci-deploy".
+    via = getattr(actor, "hm_actor_label", None)
+    if via:
+        return via
     return getattr(actor, "get_username", lambda: str(actor))()
 
 

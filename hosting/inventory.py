@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from hosting import audit
+from hosting import audit, quotas
 from hosting.actions import TaskRefused, queue_task
 from hosting.models import Client, Platform, Server, Site, Task
 from hosting.models.fields import validate_node_name
@@ -20,6 +20,10 @@ from provision.errors import InvalidDomain, UnsafePath
 
 class InventoryError(Exception):
     """Bad input for a node; the message says what and why. Nothing was written."""
+
+
+class QuotaRefused(InventoryError):
+    """A client quota refused the node (the API answers 409 for it, not 400)."""
 
 
 def local_server() -> Server:
@@ -106,12 +110,18 @@ def add_site(domain: str, platform: Platform, *, client: Client | None = None, p
     if reason:
         raise InventoryError(reason)
     with transaction.atomic():
+        try:
+            quotas.check(client, "add-site")
+        except quotas.QuotaExceeded as exc:
+            raise QuotaRefused(str(exc)) from None
         site = Site.objects.create(domain=domain, platform=platform, client=client, profile=profile,
                                    aliases=alias_list)
         audit.record(by, "site.added", site, address=address,
                      after={"domain": domain, "platform": platform.name, "client": client.name if client else None})
         try:
             task = queue_task(site, "install", by=by, address=address)
+        except quotas.QuotaExceeded as exc:
+            raise QuotaRefused(str(exc)) from None
         except TaskRefused as exc:
             raise InventoryError(str(exc)) from None
     return site, task

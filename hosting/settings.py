@@ -219,5 +219,21 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": config.get_str("HARBORMASTER_LOG_LEVEL", "INFO").upper()},
 }
 
+# --- The JSON API ------------------------------------------------------------------------------
+
+
+def _api_rate(name: str) -> tuple[int, int]:
+    """"120/min" -> (120 requests, 60 seconds); also /s, /h."""
+    value = config.get_str(name, "120/min")
+    count, _, unit = value.partition("/")
+    seconds = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}.get(unit.strip())
+    if not count.strip().isdigit() or int(count) < 1 or seconds is None:
+        raise config.ConfigError(name, f"expected requests per period like 120/min (s, min or h), got {value!r}")
+    return int(count), seconds
+
+
+# Requests per token in a sliding window; past it the API answers 429.
+HARBORMASTER_API_RATE = _api_rate("HARBORMASTER_API_RATE")
+
 # Last: every other variable has been parsed, so a bad setting leaves no key file behind.
 SECRET_KEY = _secret_key()

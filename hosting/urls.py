@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from hosting.views import dashboard, locks, nodes, platforms, servers, sites, status, tasks
+from hosting.api import api
+from hosting.views import account, audit, clients, dashboard, locks, nodes, platforms, servers, sites, status, tasks
 
 login = auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True)
 
@@ -36,8 +37,21 @@ urlpatterns = [
     path("locks/", locks.lock_list, name="lock-list"),
     path("locks/<int:lock_id>/unlock/", locks.lock_unlock, name="lock-unlock"),
 
+    path("clients/", clients.client_list, name="client-list"),
+    path("clients/<int:client_id>/", clients.client_detail, name="client-detail"),
+    path("clients/<int:client_id>/members/add/", clients.member_add, name="client-member-add"),
+    path("clients/<int:client_id>/members/<int:membership_id>/remove/", clients.member_remove,
+         name="client-member-remove"),
+
+    path("audit/", audit.audit_list, name="audit-list"),
+    path("audit/export.csv", audit.audit_export, name="audit-export"),
+
+    path("account/tokens/", account.token_list, name="token-list"),
+    path("account/tokens/<int:token_id>/revoke/", account.token_revoke, name="token-revoke"),
+
     path("status/", status.status, name="status"),
     path("status.json", status.status_json, name="status-json"),
 
+    path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

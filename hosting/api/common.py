@@ -1,0 +1,47 @@
+"""What every endpoint shares: the error shape, ids in paths, pages without COUNT(*)."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from django.db.models import QuerySet
+from ninja import Field, Schema
+
+# SQLite and PostgreSQL ids are 64-bit; a bigger number is simply not found, never an overflow.
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+PageNumber = Annotated[int, Field(ge=1, le=100_000)]
+PerPage = Annotated[int, Field(ge=1, le=200)]
+
+
+class Error(Schema):
+    code: str
+    message: str
+
+
+# Every endpoint may answer these (documented so that clients and schemathesis know them).
+ERRORS: dict[int, type[Schema]] = {400: Error, 401: Error, 403: Error, 404: Error, 409: Error, 429: Error}
+
+
+def responses(ok: Any, status: int = 200) -> dict[int, Any]:
+    return {status: ok, **ERRORS}
+
+
+def page_schema(item: type[Schema]) -> type[Schema]:
+    """ItemPage: {items, page, per_page, has_next}."""
+    return type(f"{item.__name__.removesuffix('Out')}Page", (Schema,), {
+        "__annotations__": {"items": list[item], "page": int, "per_page": int, "has_next": bool},
+    })
+
+
+def paged(qs: QuerySet[Any], page: int, per_page: int, out: Any) -> dict[str, Any]:
+    """One page, found by fetching one row more than shown (never counting a big table)."""
+    start = (page - 1) * per_page
+    rows = list(qs[start:start + per_page + 1])
+    return {"items": [out(r) for r in rows[:per_page]], "page": page, "per_page": per_page,
+            "has_next": len(rows) > per_page}
+
+
+def address(request: Any) -> str | None:
+    # REMOTE_ADDR only, as the panel (hosting.views.common.client_address): a forwarded-for
+    # header is whatever the caller chose.
+    return request.META.get("REMOTE_ADDR") or None

@@ -1,0 +1,310 @@
+"""Servers, platforms, sites, clients and backups: lists with filters and pages, detail, create.
+Every queryset comes from hosting.access; creating goes through hosting.inventory / actions."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError as ModelValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+
+from hosting import access, audit, inventory, quotas
+from hosting.api.auth import ApiProblem
+from hosting.api.common import Id, PageNumber, PerPage, address, page_schema, paged, responses
+from hosting.models import Backup, Client, Platform, Server, Site
+
+router = Router()
+
+
+# --- Schemas --------------------------------------------------------------------------------
+
+class ServerOut(Schema):
+    id: int
+    name: str
+    hostname: str
+    queue: str
+    http: str
+    db_engine: str
+    verified_at: datetime | None
+
+
+class PlatformOut(Schema):
+    id: int
+    name: str
+    server: int
+    path: str
+    drupal_version: str
+    status: str
+    clients: list[int]
+    verified_at: datetime | None
+
+
+class SiteOut(Schema):
+    id: int
+    domain: str
+    aliases: list[str]
+    platform: int
+    client: int | None
+    profile: str
+    status: str
+    disk_files_bytes: int
+    disk_db_bytes: int
+    verified_at: datetime | None
+    created_at: datetime
+
+
+class ClientOut(Schema):
+    id: int
+    name: str
+    title: str
+    max_sites: int | None
+    max_disk_bytes: int | None
+
+
+class ClientDetailOut(ClientOut):
+    sites: int
+    disk_bytes: int
+
+
+class BackupOut(Schema):
+    id: int
+    site: int | None
+    domain: str
+    client: int | None
+    size: int
+    sha256: str
+    kind: str
+    created_at: datetime
+    verified_at: datetime | None
+
+
+def server_out(s: Server) -> dict[str, Any]:
+    return {"id": s.pk, "name": s.name, "hostname": s.hostname, "queue": s.queue, "http": s.http,
+            "db_engine": s.db_engine, "verified_at": s.verified_at}
+
+
+def platform_out(p: Platform) -> dict[str, Any]:
+    return {"id": p.pk, "name": p.name, "server": p.server_id, "path": p.path, "drupal_version": p.drupal_version,
+            "status": p.status, "clients": [c.pk for c in p.clients.all()], "verified_at": p.verified_at}
+
+
+def site_out(s: Site) -> dict[str, Any]:
+    return {"id": s.pk, "domain": s.domain, "aliases": s.aliases, "platform": s.platform_id, "client": s.client_id,
+            "profile": s.profile, "status": s.status, "disk_files_bytes": s.disk_files_bytes,
+            "disk_db_bytes": s.disk_db_bytes, "verified_at": s.verified_at, "created_at": s.created_at}
+
+
+def client_out(c: Client) -> dict[str, Any]:
+    return {"id": c.pk, "name": c.name, "title": c.title, "max_sites": c.max_sites, "max_disk_bytes": c.max_disk_bytes}
+
+
+def backup_out(b: Backup) -> dict[str, Any]:
+    # The archive's path on the server is not shown: it is the host's layout, not the client's.
+    return {"id": b.pk, "site": b.site_id, "domain": b.domain, "client": b.client_id, "size": b.size,
+            "sha256": b.sha256, "kind": b.kind, "created_at": b.created_at, "verified_at": b.verified_at}
+
+
+# --- Servers --------------------------------------------------------------------------------
+
+class ServerIn(Schema):
+    name: str
+    hostname: str = "localhost"
+    queue: str | None = None
+    http: str = "none"
+    db_engine: str = "sqlite"
+
+
+@router.get("/servers", response=responses(page_schema(ServerOut)), tags=["servers"])
+def list_servers(request: HttpRequest, q: str = "", page: PageNumber = 1, per_page: PerPage = 50):
+    qs = access.servers(request.user)
+    if q:
+        qs = qs.filter(name__icontains=q)
+    return paged(qs.order_by("name", "id"), page, per_page, server_out)
+
+
+@router.get("/servers/{server_id}", response=responses(ServerOut), tags=["servers"])
+def get_server(request: HttpRequest, server_id: Id):
+    return server_out(access.access_server(request.user, server_id))
+
+
+@router.post("/servers", response=responses(ServerOut, 201), tags=["servers"])
+def create_server(request: HttpRequest, payload: ServerIn):
+    access.require_admin(request.user)
+    server = Server(name=payload.name, hostname=payload.hostname, queue=payload.queue or payload.name,
+                    http=payload.http, db_engine=payload.db_engine)
+    try:
+        server.full_clean()
+    except ModelValidationError as exc:
+        raise ApiProblem("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+    try:
+        with transaction.atomic():
+            server.save()
+            audit.record(request.user, "server.added", server, address=address(request),
+                         after={"name": server.name, "queue": server.queue})
+    except IntegrityError:
+        raise ApiProblem("A server with this name or queue exists already.", code="conflict", status=409) from None
+    return Status(201, server_out(server))
+
+
+# --- Platforms ------------------------------------------------------------------------------
+
+class PlatformIn(Schema):
+    name: str
+    path: str
+    server: Id | None = None
+
+
+@router.get("/platforms", response=responses(page_schema(PlatformOut)), tags=["platforms"])
+def list_platforms(request: HttpRequest, q: str = "", status: str = "", server: Id | None = None,
+                   page: PageNumber = 1, per_page: PerPage = 50):
+    qs = access.platforms(request.user).prefetch_related("clients")
+    if q:
+        qs = qs.filter(name__icontains=q)
+    if status:
+        qs = qs.filter(status=status)
+    if server:
+        qs = qs.filter(server_id=server)
+    return paged(qs.order_by("name", "id"), page, per_page, platform_out)
+
+
+@router.get("/platforms/{platform_id}", response=responses(PlatformOut), tags=["platforms"])
+def get_platform(request: HttpRequest, platform_id: Id):
+    return platform_out(access.access_platform(request.user, platform_id))
+
+
+@router.post("/platforms", response=responses(PlatformOut, 201), tags=["platforms"])
+def create_platform(request: HttpRequest, payload: PlatformIn):
+    """Record a platform (administrators) and queue its verify."""
+    access.require_admin(request.user)
+    server = access.access_server(request.user, payload.server) if payload.server else None
+    platform, _task = inventory.add_platform(payload.name, payload.path, server=server, by=request.user,
+                                             address=address(request))
+    return Status(201, platform_out(platform))
+
+
+# --- Sites ----------------------------------------------------------------------------------
+
+class SiteIn(Schema):
+    domain: str
+    platform: Id
+    client: Id | None = None
+    profile: str = "standard"
+    aliases: list[str] = []
+
+
+@router.get("/sites", response=responses(page_schema(SiteOut)), tags=["sites"])
+def list_sites(request: HttpRequest, q: str = "", status: str = "", platform: Id | None = None,
+               client: Id | None = None, page: PageNumber = 1, per_page: PerPage = 50):
+    qs = access.sites(request.user)
+    if q:
+        qs = qs.filter(domain__icontains=q.lower())
+    if status:
+        qs = qs.filter(status=status)
+    if platform:
+        qs = qs.filter(platform_id=platform)
+    if client:
+        qs = qs.filter(client_id=client)
+    return paged(qs.order_by("domain", "id"), page, per_page, site_out)
+
+
+@router.get("/sites/{site_id}", response=responses(SiteOut), tags=["sites"])
+def get_site(request: HttpRequest, site_id: Id):
+    return site_out(access.access_site(request.user, site_id))
+
+
+@router.post("/sites", response=responses(SiteOut, 201), tags=["sites"])
+def create_site(request: HttpRequest, payload: SiteIn):
+    """Record a site and queue its install. A client's managers and members create sites for
+    their client, on platforms open to it; administrators for any client or none."""
+    user = request.user
+    platform = access.access_platform(user, payload.platform)
+    client = None
+    if payload.client is not None:
+        client = access.access_client(user, payload.client)
+    elif not access.is_admin(user):
+        acting = access.client_ids(user, access.ACTING_ROLES)
+        if len(acting) != 1:
+            raise ApiProblem("Name the client of the new site.")
+        client = Client.objects.get(pk=acting[0])
+    if not access.may_create_site(user, client):
+        raise access.PermissionDenied("You may not create sites for this client.")
+    site, _task = inventory.add_site(payload.domain, platform, client=client, profile=payload.profile,
+                                     aliases=payload.aliases, by=user, address=address(request))
+    return Status(201, site_out(site))
+
+
+# --- Clients --------------------------------------------------------------------------------
+
+class ClientIn(Schema):
+    name: str
+    title: str = ""
+    max_sites: int | None = None
+    max_disk_bytes: int | None = None
+
+
+@router.get("/clients", response=responses(page_schema(ClientOut)), tags=["clients"])
+def list_clients(request: HttpRequest, q: str = "", page: PageNumber = 1, per_page: PerPage = 50):
+    qs = access.clients(request.user)
+    if q:
+        qs = qs.filter(name__icontains=q)
+    return paged(qs.order_by("name", "id"), page, per_page, client_out)
+
+
+@router.get("/clients/{client_id}", response=responses(ClientDetailOut), tags=["clients"])
+def get_client(request: HttpRequest, client_id: Id):
+    client = access.access_client(request.user, client_id)
+    used = quotas.usage(client)
+    return {**client_out(client), "sites": used["sites"], "disk_bytes": used["disk_bytes"]}
+
+
+@router.post("/clients", response=responses(ClientOut, 201), tags=["clients"])
+def create_client(request: HttpRequest, payload: ClientIn):
+    access.require_admin(request.user)
+    client = Client(name=payload.name, title=payload.title, max_sites=payload.max_sites,
+                    max_disk_bytes=payload.max_disk_bytes)
+    try:
+        client.full_clean()
+    except ModelValidationError as exc:
+        raise ApiProblem("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+    try:
+        with transaction.atomic():
+            client.save()
+            audit.record(request.user, "client.added", client, address=address(request), after=client_out(client))
+    except IntegrityError:
+        raise ApiProblem("A client with this name exists already.", code="conflict", status=409) from None
+    return Status(201, client_out(client))
+
+
+# --- Backups --------------------------------------------------------------------------------
+
+class BackupIn(Schema):
+    site: Id
+
+
+@router.get("/backups", response=responses(page_schema(BackupOut)), tags=["backups"])
+def list_backups(request: HttpRequest, site: Id | None = None, client: Id | None = None, kind: str = "",
+                 page: PageNumber = 1, per_page: PerPage = 50):
+    qs = access.backups(request.user)
+    if site:
+        qs = qs.filter(site_id=site)
+    if client:
+        qs = qs.filter(client_id=client)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return paged(qs.order_by("-created_at", "-id"), page, per_page, backup_out)
+
+
+@router.get("/backups/{backup_id}", response=responses(BackupOut), tags=["backups"])
+def get_backup(request: HttpRequest, backup_id: Id):
+    return backup_out(access.access_backup(request.user, backup_id))
+
+
+@router.post("/backups", response=responses(dict, 202), tags=["backups"])
+def create_backup(request: HttpRequest, payload: BackupIn):
+    """Queue a backup of the site; the answer is the queued task ({"task": id})."""
+    from hosting.api.tasks import start_site_task
+
+    task = start_site_task(request, payload.site, "backup", {})
+    return Status(202, {"task": task.pk})

@@ -1,0 +1,326 @@
+"""Tasks: queue one on a site, platform or server; list, detail with steps, the log after a
+position, the controls of DESIGN §4.9; and the status checks and the audit trail."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import Http404, HttpRequest, QueryDict
+from ninja import Router, Schema, Status
+from pydantic import ConfigDict
+
+from hosting import access, health
+from hosting.actions import TaskRefused, queue_task
+from hosting.api.auth import ApiProblem
+from hosting.api.common import Id, PageNumber, PerPage, address, page_schema, paged, responses
+from hosting.engine import controls
+from hosting.models import Lock, Platform, Server, Site, Task, TaskLog, TaskStep
+from hosting.tasktypes import TYPES
+
+router = Router()
+LOG_LINES = 1000
+CONTROLS = {
+    "cancel": controls.cancel, "force-stop": controls.force_stop, "retry": controls.retry,
+    "resume": controls.resume, "skip": controls.skip, "abort": controls.abort,
+}
+
+
+class TaskIn(Schema):
+    """{"type": "backup"}; a type's arguments beside it or under "args": clone {"domain",
+    "platform"}, migrate {"platform"}, restore {"backup"}, delete {"confirm": the domain or name}."""
+    model_config = ConfigDict(extra="allow")
+    type: str
+    args: dict[str, Any] = {}
+
+    def arguments(self) -> dict[str, Any]:
+        return {**(self.model_extra or {}), **self.args}
+
+
+class TaskOut(Schema):
+    id: int
+    type: str
+    target_type: str
+    target: str
+    site: int | None
+    platform: int | None
+    server: int | None
+    client: int | None
+    state: str
+    args: dict[str, Any]
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    summary: str
+    waiting_reason: str
+
+
+class StepOut(Schema):
+    position: int
+    name: str
+    label: str
+    state: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str
+
+
+class TaskDetailOut(TaskOut):
+    steps: list[StepOut]
+    controls: list[str]
+    heartbeat_at: datetime | None
+    owner_host: str
+    retry_of: int | None
+
+
+class LogLine(Schema):
+    position: int
+    at: datetime
+    level: str
+    line: str
+
+
+class LogOut(Schema):
+    lines: list[LogLine]
+    next_after: int
+    state: str
+    finished: bool
+
+
+def task_out(t: Task) -> dict[str, Any]:
+    return {"id": t.pk, "type": t.kind, "target_type": t.target_type, "target": t.target_label, "site": t.site_id,
+            "platform": t.platform_id, "server": t.server_id, "client": t.client_id, "state": t.state,
+            "args": t.args, "created_by": t.created_by.get_username() if t.created_by_id else None,
+            "created_at": t.created_at, "started_at": t.started_at, "finished_at": t.finished_at,
+            "summary": t.summary, "waiting_reason": t.waiting_reason}
+
+
+def detail_out(user: Any, t: Task) -> dict[str, Any]:
+    steps = TaskStep.objects.filter(task=t).order_by("position")
+    return {**task_out(t), "steps": [StepOut.from_orm(s).dict() for s in steps],
+            "controls": controls.allowed_controls(user, t), "heartbeat_at": t.heartbeat_at,
+            "owner_host": t.owner_host, "retry_of": t.retry_of_id}
+
+
+# --- Starting tasks -------------------------------------------------------------------------
+
+def _site_args(user: Any, site: Site, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Validate a site task's arguments with the panel's own forms (same choices, same words)."""
+    from hosting.views.sites import _targets
+    from hosting.forms import CloneForm, MigrateForm, RestoreForm, SiteDeleteTaskForm, SiteTaskForm
+
+    bound = QueryDict(mutable=True)
+    for key, value in data.items():
+        bound[key] = str(value)
+    if kind == "clone":
+        form = CloneForm(bound, site=site, platforms=_targets(user, site)[0])
+    elif kind == "migrate":
+        form = MigrateForm(bound, site=site, platforms=_targets(user, site)[1])
+    elif kind == "restore":
+        form = RestoreForm(bound, site=site, backups=access.backups(user).filter(site=site))
+    elif kind == "delete":
+        form = SiteDeleteTaskForm(bound, site=site)
+    else:
+        form = SiteTaskForm(bound, site=site)
+    if not form.is_valid():
+        problems = [f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in form.errors.items()]
+        raise ApiProblem("; ".join(problems))
+    return form.task_args()
+
+
+def _refusal(user: Any, target: Site | Platform | Server, kind: str) -> str:
+    """Why the task cannot run now (the panel's disabled-button reason), or ""."""
+    from hosting.views import platforms, servers, sites
+
+    module = {Site: sites, Platform: platforms, Server: servers}[type(target)]
+    buttons = module.work_context(user, target)["buttons"]
+    return next((b.reason for b in buttons if b.kind == kind), "")
+
+
+def _start(request: HttpRequest, target: Site | Platform | Server, kind: str, args: dict[str, Any]) -> Task:
+    reason = _refusal(request.user, target, kind)
+    if reason:
+        raise TaskRefused(reason)
+    return queue_task(target, kind, by=request.user, args=args, address=address(request))
+
+
+def _kind(target_type: str, kind: str) -> str:
+    if f"{target_type}.{kind}" not in TYPES:
+        known = ", ".join(t.kind for t in TYPES.values() if t.target == target_type)
+        raise ApiProblem(f"Unknown task type {kind!r} for a {target_type}; known: {known}.")
+    return kind
+
+
+def start_site_task(request: HttpRequest, site_id: int, kind: str, data: dict[str, Any]) -> Task:
+    kind = _kind("site", kind)
+    site = access.site_for_action(request.user, site_id, kind)
+    return _start(request, site, kind, _site_args(request.user, site, kind, data))
+
+
+@router.post("/sites/{site_id}/tasks", response=responses(TaskOut, 202), tags=["tasks"])
+def create_site_task(request: HttpRequest, site_id: Id, payload: TaskIn):
+    return Status(202, task_out(start_site_task(request, site_id, payload.type, payload.arguments())))
+
+
+def _confirm(name: str, data: dict[str, Any]) -> None:
+    if str(data.get("confirm", "")).strip() != name:
+        raise ApiProblem(f"confirm: type {name} to confirm.")
+
+
+@router.post("/platforms/{platform_id}/tasks", response=responses(TaskOut, 202), tags=["tasks"])
+def create_platform_task(request: HttpRequest, platform_id: Id, payload: TaskIn):
+    kind = _kind("platform", payload.type)
+    platform = access.platform_for_action(request.user, platform_id, kind)
+    if kind == "delete":
+        _confirm(platform.name, payload.arguments())
+    return Status(202, task_out(_start(request, platform, kind, {})))
+
+
+@router.post("/servers/{server_id}/tasks", response=responses(TaskOut, 202), tags=["tasks"])
+def create_server_task(request: HttpRequest, server_id: Id, payload: TaskIn):
+    kind = _kind("server", payload.type)
+    server = access.server_for_action(request.user, server_id, kind)
+    return Status(202, task_out(_start(request, server, kind, {})))
+
+
+# --- Reading tasks --------------------------------------------------------------------------
+
+@router.get("/tasks", response=responses(page_schema(TaskOut)), tags=["tasks"])
+def list_tasks(request: HttpRequest, state: str = "", type: str = "", site: Id | None = None,
+               platform: Id | None = None, server: Id | None = None, client: Id | None = None,
+               page: PageNumber = 1, per_page: PerPage = 50):
+    qs = access.tasks(request.user).select_related("created_by")
+    filters = {"state": state, "kind": type, "site_id": site, "platform_id": platform, "server_id": server,
+               "client_id": client}
+    qs = qs.filter(**{k: v for k, v in filters.items() if v})
+    return paged(qs.order_by("-created_at", "-id"), page, per_page, task_out)
+
+
+@router.get("/tasks/{task_id}", response=responses(TaskDetailOut), tags=["tasks"])
+def get_task(request: HttpRequest, task_id: Id):
+    return detail_out(request.user, access.access_task(request.user, task_id))
+
+
+@router.get("/tasks/{task_id}/log", response=responses(LogOut), tags=["tasks"])
+def get_task_log(request: HttpRequest, task_id: Id, after: int = -1):
+    """Lines after position AFTER (at most 1000); ask again with next_after for more."""
+    task = access.access_task(request.user, task_id)
+    lines = list(TaskLog.objects.filter(task=task, position__gt=max(after, -1)).order_by("position")
+                 .values("position", "at", "level", "line")[:LOG_LINES])
+    return {"lines": lines, "next_after": lines[-1]["position"] if lines else max(after, -1),
+            "state": task.state, "finished": task.is_final}
+
+
+def _control(request: HttpRequest, task_id: int, action: str) -> dict[str, Any]:
+    task = access.access_task(request.user, task_id)
+    if not controls.can_control(request.user, task, action):
+        raise access.PermissionDenied(f"You may not {action} this task.")
+    result = CONTROLS[action](task, by=request.user, address=address(request))
+    result.refresh_from_db()
+    return detail_out(request.user, result)
+
+
+def _control_endpoint(action: str):
+    def endpoint(request: HttpRequest, task_id: Id):
+        return _control(request, task_id, action)
+    endpoint.__name__ = f"task_{action.replace('-', '_')}"
+    return endpoint
+
+
+def _register_controls() -> None:
+    # One endpoint per control, so the schema lists each (POST /tasks/{id}/cancel, ...).
+    for action in CONTROLS:
+        doc = "Returns the new task." if action == "retry" else "Returns the task after the control."
+        router.post(f"/tasks/{{task_id}}/{action}", response=responses(TaskDetailOut), tags=["tasks"],
+                    summary=f"{action.capitalize()} a task", description=doc)(_control_endpoint(action))
+
+
+_register_controls()
+
+
+# --- Locks ----------------------------------------------------------------------------------
+
+class LockOut(Schema):
+    id: int
+    key: str
+    task: int
+    acquired_at: datetime
+
+
+def _lock_out(lock: Lock) -> dict[str, Any]:
+    return {"id": lock.pk, "key": lock.key, "task": lock.task_id, "acquired_at": lock.acquired_at}
+
+
+def _locks(user: Any):
+    # A lock is seen by whoever sees the task holding it.
+    locks = Lock.objects.all()
+    return locks if access.is_admin(user) else locks.filter(task__in=access.tasks(user))
+
+
+@router.get("/locks", response=responses(page_schema(LockOut)), tags=["locks"])
+def list_locks(request: HttpRequest, page: PageNumber = 1, per_page: PerPage = 50):
+    return paged(_locks(request.user).order_by("acquired_at", "id"), page, per_page, _lock_out)
+
+
+@router.post("/locks/{lock_id}/force-unlock", response=responses(LockOut), tags=["locks"])
+def force_unlock(request: HttpRequest, lock_id: Id):
+    """Administrators only: remove a lock whose holder is known to be dead (see the warning in
+    the panel); the task keeps running if it was not."""
+    lock = _locks(request.user).filter(pk=lock_id).first()
+    if lock is None:
+        raise Http404("No such lock.")
+    if not controls.can_control(request.user, lock.task, "force-unlock"):
+        raise access.PermissionDenied("Only administrators may force-unlock.")
+    out = _lock_out(lock)  # the row is gone afterwards (and its pk with it)
+    controls.force_unlock(lock.key, by=request.user, address=address(request))
+    return out
+
+
+# --- Status and audit -----------------------------------------------------------------------
+
+class CheckOut(Schema):
+    name: str
+    ok: bool
+    latency_ms: float | None
+    group: str
+    detail: str | None = None
+
+
+class StatusOut(Schema):
+    ok: bool
+    checks: list[CheckOut]
+
+
+@router.get("/status", response=responses(StatusOut), tags=["status"])
+def status(request: HttpRequest):
+    """Every health check; details (hosts, paths, errors) only for administrators."""
+    checks = health.cached()
+    detail = access.is_admin(request.user)
+    return {"ok": all(c.ok for c in checks), "checks": [c.as_dict(detail=detail) for c in checks]}
+
+
+class AuditOut(Schema):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    object_label: str
+    client: int | None
+    address: str | None
+    before: Any = None
+    after: Any = None
+    detail: str
+
+
+@router.get("/audit", response=responses(page_schema(AuditOut)), tags=["audit"])
+def list_audit(request: HttpRequest, client: Id | None = None, action: str = "", object_type: str = "",
+               object_id: str = "", page: PageNumber = 1, per_page: PerPage = 50):
+    qs = access.audit_events(request.user)
+    filters = {"client_id": client, "action": action, "object_type": object_type, "object_id": object_id}
+    qs = qs.filter(**{k: v for k, v in filters.items() if v})
+    return paged(qs, page, per_page, lambda e: {
+        "id": e.pk, "at": e.at, "actor": e.actor_label, "action": e.action, "object_type": e.object_type,
+        "object_id": e.object_id, "object_label": e.object_label, "client": e.client_id, "address": e.address,
+        "before": e.before, "after": e.after, "detail": e.detail})

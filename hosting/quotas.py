@@ -1,0 +1,57 @@
+"""Client quotas (sites, disk used by sites and their backups), checked when work is created.
+
+`check(client, kind)` is called by hosting.actions.queue_task for every task and by
+hosting.inventory.add_site before a site record is written, so the panel, the API and the
+commands all refuse the same way with the same words."""
+from __future__ import annotations
+
+from django.db.models import Sum
+from django.template.defaultfilters import filesizeformat
+
+from hosting.actions import TaskRefused
+from hosting.models import Backup, Client, Site
+
+# Kinds that add a site (a new record) or grow the disk a client uses. Verify, disable, delete
+# and the like must stay possible over quota: they are how a client gets back under it.
+NEW_SITE_KINDS = ("add-site", "clone")
+GROWING_KINDS = ("add-site", "install", "clone", "backup", "restore", "migrate")
+
+
+class QuotaExceeded(TaskRefused):
+    """A quota of the client would be exceeded; the message says which and by how much."""
+
+
+def sites_used(client: Client) -> int:
+    return Site.objects.filter(client=client).exclude(status=Site.DELETED).count()
+
+
+def disk_used(client: Client) -> int:
+    """Bytes of the client's live sites (files + database) and of all its backups."""
+    sites = Site.objects.filter(client=client).exclude(status=Site.DELETED).aggregate(
+        files=Sum("disk_files_bytes"), db=Sum("disk_db_bytes"))
+    backups = Backup.objects.filter(client=client).aggregate(size=Sum("size"))
+    return (sites["files"] or 0) + (sites["db"] or 0) + (backups["size"] or 0)
+
+
+def usage(client: Client) -> dict[str, int | None]:
+    return {"sites": sites_used(client), "max_sites": client.max_sites,
+            "disk_bytes": disk_used(client), "max_disk_bytes": client.max_disk_bytes}
+
+
+def check(client: Client | None, kind: str) -> None:
+    """Raise QuotaExceeded when KIND for CLIENT would pass a quota. "add-site" is checked by
+    add_site before it writes the record; a clone adds a site too."""
+    if client is None or kind not in GROWING_KINDS:
+        return
+    if kind in NEW_SITE_KINDS and client.max_sites is not None:
+        count = sites_used(client)
+        if count + 1 > client.max_sites:
+            raise QuotaExceeded(
+                f"Client {client.name} has reached its quota of {client.max_sites} site(s) ({count} in use). "
+                "Delete a site or ask an administrator to raise the quota.")
+    if client.max_disk_bytes is not None:
+        used = disk_used(client)
+        if used >= client.max_disk_bytes:
+            raise QuotaExceeded(
+                f"Client {client.name} uses {filesizeformat(used)} of its {filesizeformat(client.max_disk_bytes)} "
+                "disk quota (sites and backups). Delete backups or sites, or ask an administrator to raise it.")
