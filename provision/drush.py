@@ -3,6 +3,7 @@ call goes through the Runner with an argument list; passwords passed to drush ar
 as secrets first so they never reach a log line."""
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -17,7 +18,8 @@ _LOGIN = re.compile(r"https?://\S+/user/reset/\S+")
 def find_drush(platform_root: Path) -> str:
     found = platform.find_drush(platform_root)
     if found is None:
-        raise ProvisionError(f"No drush for the platform at {platform_root}: neither vendor/bin/drush nor drush on PATH.")
+        raise ProvisionError(f"No drush for the platform at {platform_root}: neither vendor/bin/drush "
+                             "nor drush on PATH.")
     return str(found)
 
 
@@ -50,10 +52,16 @@ def status(runner: Runner, platform_root: Path, docroot: Path, domain: str) -> N
     runner.run([*_base(platform_root, docroot, domain), "status"], cwd=docroot)
 
 
+def status_field(runner: Runner, platform_root: Path, docroot: Path, domain: str, field: str) -> str:
+    """One field of `drush status` ("bootstrap": "Successful" once Drupal boots fully)."""
+    out = io.BytesIO()
+    runner.run([*_base(platform_root, docroot, domain), "status", f"--field={field}"], cwd=docroot,
+               stdout=out, quiet=True)
+    return out.getvalue().decode("utf-8", "replace").strip()
+
+
 def user_login(runner: Runner, platform_root: Path, docroot: Path, domain: str) -> str:
     """A one-time login link. It is returned, never logged: only who asked may see it."""
-    import io
-
     out = io.BytesIO()
     runner.run([*_base(platform_root, docroot, domain), "user:login"], cwd=docroot, stdout=out)
     match = _LOGIN.search(out.getvalue().decode("utf-8", "replace"))

@@ -4,6 +4,7 @@ copy-on-write where the filesystem offers it), measure and remove it."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -15,6 +16,11 @@ from provision.settings_php import DatabaseSettings, render_settings_php, truste
 
 SITE_MODE = 0o755
 FILES_MODE = 0o2775
+OUR_HEADER = "Written by Harbormaster"
+# The hash salt as render_settings_php writes it (8+: $settings, 7: $drupal_hash_salt): a
+# literal single-quoted string. Kept across rewrites: a new salt logs every user out.
+_SALT = re.compile(r"""^\s*(?:\$settings\[['"]hash_salt['"]\]|\$drupal_hash_salt)\s*=\s*'((?:[^'\\]|\\.)*)'\s*;""",
+                   re.M)
 
 
 def locate(roots: Roots, docroot: Path, domain: str) -> Path:
@@ -25,12 +31,32 @@ def locate(roots: Roots, docroot: Path, domain: str) -> Path:
 def create(path: Path, *, aliases: list[str], domain: str, db: DatabaseSettings, drupal: int,
            hash_salt: str) -> None:
     """Create sites/<domain>/ with files/, private/ and settings.php. Refuses an existing one."""
-    if path.exists() or path.is_symlink():
-        raise ProvisionError(f"{path} exists already: refusing to overwrite another site's files.")
-    path.mkdir(mode=SITE_MODE)
-    for sub in ("files", "private", "private/tmp"):
-        (path / sub).mkdir(mode=FILES_MODE)
+    make_dir(path)
+    populate(path, aliases=aliases, domain=domain, db=db, drupal=drupal, hash_salt=hash_salt)
+
+
+def make_dir(path: Path) -> None:
+    """Create the (empty) site directory; an existing one is never taken over."""
+    try:
+        path.mkdir(mode=SITE_MODE)
+    except FileExistsError:
+        raise ProvisionError(f"{path} exists already: refusing to overwrite another site's files.") from None
+    except OSError as exc:
+        raise ProvisionError(f"Could not create {path}: {exc.strerror}.") from None
+
+
+def populate(path: Path, *, aliases: list[str], domain: str, db: DatabaseSettings, drupal: int,
+             hash_salt: str) -> None:
+    """The files directories and settings.php of a new site directory."""
+    populate_dirs(path)
     write_settings(path, aliases=aliases, domain=domain, db=db, drupal=drupal, hash_salt=hash_salt)
+
+
+def populate_dirs(path: Path) -> None:
+    """files/, private/ and private/tmp/, group-writable for the web server's group."""
+    for sub in ("files", "private", "private/tmp"):
+        (path / sub).mkdir(mode=FILES_MODE, exist_ok=True)
+        os.chmod(path / sub, FILES_MODE)  # mkdir's mode is cut by the umask
 
 
 def write_settings(path: Path, *, aliases: list[str], domain: str, db: DatabaseSettings, drupal: int,
@@ -46,6 +72,25 @@ def write_settings(path: Path, *, aliases: list[str], domain: str, db: DatabaseS
     if target.exists():
         target.chmod(0o640)  # write_settings_php replaces it; a read-only file is fine to replace
     write_settings_php(target, content)
+
+
+def is_ours(path: Path) -> bool:
+    """Whether PATH/settings.php was written by us (and so may be rewritten whole)."""
+    try:
+        with open(path / "settings.php", "rb") as handle:
+            return OUR_HEADER.encode() in handle.read(4096)
+    except OSError:
+        return False
+
+
+def read_hash_salt(path: Path) -> str | None:
+    """The literal hash salt of PATH/settings.php, or None."""
+    try:
+        text = (path / "settings.php").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    match = _SALT.search(text)
+    return re.sub(r"\\([\\'])", r"\1", match.group(1)) if match else None
 
 
 def check(path: Path) -> list[str]:

@@ -59,6 +59,12 @@ class Server(models.Model):
     )
     http = models.CharField(max_length=16, choices=HTTP_CHOICES, default="none")
     web_conf_dir = models.CharField(max_length=1024, blank=True, validators=[validate_absolute_path])
+    # How vhosts are served: nginx `listen` values (comma-separated), the FastCGI address of
+    # PHP-FPM, and for a private nginx its main config (-c) and prefix (-p). Empty: nginx's own.
+    web_listen = models.CharField(max_length=200, default="80", blank=True)
+    php_fastcgi = models.CharField(max_length=300, default="unix:/run/php/php-fpm.sock")
+    web_main_config = models.CharField(max_length=1024, blank=True, validators=[validate_absolute_path])
+    web_prefix = models.CharField(max_length=1024, blank=True, validators=[validate_absolute_path])
     db_engine = models.CharField(max_length=16, choices=DB_CHOICES, default="sqlite")
     db_host = models.CharField(max_length=253, blank=True)
     db_port = models.PositiveIntegerField(null=True, blank=True)
@@ -66,6 +72,9 @@ class Server(models.Model):
     # Never shown in the panel, the API, logs or exports (see hosting.redact).
     db_admin_password = models.CharField(max_length=200, blank=True)
     sqlite_dir = models.CharField(max_length=1024, blank=True, validators=[validate_absolute_path])
+    # MariaDB/MySQL accounts are user@host: the host part site users get (the web servers'
+    # address as the database server sees it; "%" = anywhere).
+    db_user_host = models.CharField(max_length=253, default="%", blank=True)
     max_running_tasks = models.PositiveIntegerField(
         null=True, blank=True, help_text="Tasks running at once on this server. Empty: the instance default."
     )

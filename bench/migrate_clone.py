@@ -1,0 +1,111 @@
+"""Migrate and clone times against `cp -a` of the same site directory, in the same run.
+
+Installs a site (site.install through the engine, SQLite site database) on a demo platform, adds
+--files files totalling --size-mb to its files/, then for --rounds rounds alternates:
+`cp -a` of the site directory (the baseline), site.migrate to the other platform (a pre-migrate
+backup, a rename, settings.php, drush updatedb, vhost, verify), and site.clone to a new domain
+(cp -a --reflink=auto, a new database loaded from a dump, drush, verify). Prints the median of
+each, the ratio to cp -a, and the median time of each step (from the task's step rows).
+
+    .venv/bin/python bench/migrate_clone.py                        # 1 GiB in 10,000 files
+    .venv/bin/python bench/migrate_clone.py --size-mb 128 --files 1250 --rounds 3   # quick
+
+Everything lives in a temporary directory that is removed at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from _setup import django_in, fill_files, median, run_task
+
+
+def step_times(task, into: dict[str, list[float]]) -> None:  # type: ignore[no-untyped-def]
+    for row in task.steps.order_by("position"):
+        if row.started_at and row.finished_at:
+            into[row.name].append((row.finished_at - row.started_at).total_seconds())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--files", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=None)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="hm-bench-migrate-", dir=args.dir))
+    try:
+        django_in(work)
+        from django.utils import timezone
+
+        from hosting.inventory import add_site, local_server
+        from hosting.models import Backup, Platform, Site
+        from hosting.operations import resources
+        from provision.demo import VERSIONS, make_platform
+
+        server = local_server()
+        platforms = []
+        for name in ("p1", "p2"):
+            root = make_platform(work / "platforms" / name)
+            platforms.append(Platform.objects.create(
+                name=name, server=server, path=str(root), docroot=str(root), status="enabled",
+                drupal_version=VERSIONS[10], verified_at=timezone.now()))
+        site, task = add_site("bench.example.com", platforms[0])
+        from hosting.engine.worker import execute
+
+        execute(task.pk)
+        site.refresh_from_db()
+        directory = resources.site_dir(site)
+        fill_files(directory / "files", args.size_mb << 20, args.files)
+        subprocess.run(["cp", "-a", str(directory), str(work / "warm")], check=True)  # page cache
+        shutil.rmtree(work / "warm")
+
+        cp_times, migrate_times, clone_times = [], [], []
+        migrate_steps: dict[str, list[float]] = defaultdict(list)
+        clone_steps: dict[str, list[float]] = defaultdict(list)
+        for number in range(args.rounds):
+            site.refresh_from_db()
+            source = resources.site_dir(site)
+            copy = work / "cp-copy"
+            started = time.perf_counter()
+            subprocess.run(["cp", "-a", str(source), str(copy)], check=True)
+            cp_times.append(time.perf_counter() - started)
+            shutil.rmtree(copy)
+
+            target = platforms[1] if site.platform_id == platforms[0].pk else platforms[0]
+            started = time.perf_counter()
+            task = run_task(site, "migrate", {"platform": target.pk})
+            migrate_times.append(time.perf_counter() - started)
+            step_times(task, migrate_steps)
+            for backup in Backup.objects.all():  # big, and not what is measured
+                Path(backup.path).unlink(missing_ok=True)
+                backup.delete()
+
+            domain = f"clone{number}.example.com"
+            started = time.perf_counter()
+            task = run_task(site, "clone", {"domain": domain})
+            clone_times.append(time.perf_counter() - started)
+            step_times(task, clone_steps)
+            clone = Site.objects.get(domain=domain)
+            shutil.rmtree(resources.site_dir(clone))
+            resources.db_driver(server).drop_database(clone.db_name)
+            clone.delete()
+
+        cp = median(cp_times)
+        print(f"site: {args.size_mb} MiB in {args.files} files; {args.rounds} rounds (median)")
+        print(f"cp -a:   {cp:7.2f} s  (runs: {', '.join(f'{t:.2f}' for t in cp_times)})")
+        for name, times, steps in (("migrate", migrate_times, migrate_steps), ("clone", clone_times, clone_steps)):
+            m = median(times)
+            print(f"{name}: {m:7.2f} s  = {m / cp:.2f}x cp -a  (runs: {', '.join(f'{t:.2f}' for t in times)})")
+            print("    steps: " + ", ".join(f"{k} {median(v):.2f}" for k, v in steps.items()))
+    finally:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()

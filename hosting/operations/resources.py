@@ -1,0 +1,175 @@
+"""From records to provision's plain objects: a Server's database server and web server, a
+platform's docroot, a site's directory, database and backups, every path checked to be inside
+the configured roots before anything touches it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from hosting.models import Platform, Server, Site
+from hosting.operations.common import roots
+from provision import platform as provision_platform
+from provision import sitefiles
+from provision.db import DatabaseDriver, DatabaseServer, driver_for
+from provision.errors import ProvisionError
+from provision.paths import safe_name
+from provision.runner import Runner
+from provision.settings_php import DatabaseSettings, read_database_settings
+from provision.sitedb import ENGINE_OF, SQLiteFileDriver, sqlite_file
+from provision.web import VhostSpec, WebConfig, WebServer, web_server_for
+
+
+def data_dir() -> Path:
+    return Path(settings.HARBORMASTER_DATA_DIR)
+
+
+# -- servers -------------------------------------------------------------------------------
+
+def db_server(server: Server) -> DatabaseServer:
+    """The server's database server; never shown with its password (DatabaseServer hides it)."""
+    if server.db_engine == "sqlite":
+        directory = roots().inside(server.sqlite_dir or data_dir() / "databases")
+        return DatabaseServer("sqlite", sqlite_dir=directory, name=server.name)
+    return DatabaseServer(server.db_engine, host=server.db_host or "127.0.0.1", port=server.db_port or 0,  # type: ignore[arg-type]
+                          admin_user=server.db_admin_user, admin_password=server.db_admin_password,
+                          name=server.name, user_host=server.db_user_host or "%")
+
+
+def db_driver(server: Server) -> DatabaseDriver:
+    return driver_for(db_server(server))
+
+
+def web_config(server: Server) -> WebConfig:
+    if server.http not in ("nginx", "none"):
+        raise ProvisionError(f"Server {server.name}: the {server.http} web server is not supported yet "
+                             "(nginx and none are).")
+    listen = tuple(v.strip() for v in (server.web_listen or "80").split(",") if v.strip()) or ("80",)
+    return WebConfig(
+        kind=server.http,  # type: ignore[arg-type]
+        vhost_dir=roots().inside(server.web_conf_dir or data_dir() / "vhosts"),
+        listen=listen,
+        main_config=Path(server.web_main_config) if server.web_main_config else None,
+        prefix=Path(server.web_prefix) if server.web_prefix else None,
+    )
+
+
+def web_server(server: Server, runner: Runner) -> WebServer:
+    return web_server_for(web_config(server), runner)
+
+
+# -- platforms -----------------------------------------------------------------------------
+
+def platform_root(platform: Platform) -> Path:
+    return roots().inside(platform.path, allow_root=False)
+
+
+def docroot(platform: Platform) -> Path:
+    """The platform's docroot (recorded by its verify, else detected now), inside the roots."""
+    root = platform_root(platform)
+    found = Path(platform.docroot) if platform.docroot else provision_platform.find_docroot(root)
+    path = roots().inside(found)
+    if path != root and not path.is_relative_to(root):
+        raise ProvisionError(f"The docroot {path} of platform {platform.name} is not inside its path {root}.")
+    return path
+
+
+def drupal_major(platform: Platform) -> int:
+    major = platform.major_version
+    if major is None:
+        raise ProvisionError(f"Platform {platform.name} has no known Drupal version: verify it first.")
+    return major
+
+
+def usable_platform(platform: Platform, *, for_new_site: bool) -> None:
+    """Refuse a platform that is deleted, not verified, or (for a new or arriving site) locked."""
+    if platform.status == Platform.DELETED:
+        raise ProvisionError(f"Platform {platform.name} is deleted.")
+    if for_new_site and platform.status == Platform.LOCKED:
+        raise ProvisionError(f"Platform {platform.name} is locked: no new sites can be created on it.")
+    if not platform.verified_at or not platform.drupal_version:
+        raise ProvisionError(f"Platform {platform.name} has not been verified yet.")
+
+
+# -- sites ---------------------------------------------------------------------------------
+
+def site_dir(site: Site, platform: Platform | None = None) -> Path:
+    """sites/<domain> of the site's (or PLATFORM's) docroot, inside the roots."""
+    return sitefiles.locate(roots(), docroot(platform or site.platform), site.domain)
+
+
+def backup_dir(domain: str) -> Path:
+    from provision.domains import normalise_domain
+
+    return roots().inside(Path(settings.HARBORMASTER_BACKUP_DIR) / normalise_domain(domain))
+
+
+def vhost_spec(domain: str, aliases: list[str], platform: Platform) -> VhostSpec:
+    root = docroot(platform)
+    return VhostSpec(domain=domain, aliases=list(aliases or []), docroot=root,
+                     site_dir=sitefiles.locate(roots(), root, domain),
+                     php_fastcgi=platform.server.php_fastcgi or "127.0.0.1:9000")
+
+
+def read_settings(directory: Path) -> DatabaseSettings:
+    """The database of the site in DIRECTORY, read from its settings.php without PHP."""
+    path = directory / "settings.php"
+    try:
+        found = read_database_settings(path)
+    except FileNotFoundError:
+        raise ProvisionError(f"{path} is missing.") from None
+    except OSError as exc:
+        raise ProvisionError(f"{path} cannot be read: {exc.strerror}.") from None
+    if found is None:
+        raise ProvisionError(f"{path} has no database settings that can be read without PHP.")
+    return found
+
+
+@dataclass(frozen=True)
+class SiteDatabase:
+    """A site's database as the admin side reaches it: the driver, the name, the owner."""
+
+    driver: DatabaseDriver
+    name: str
+    user: str
+    inside_site: bool = False  # an SQLite file inside the site directory: it moves with it
+
+
+def site_database(server: Server, db: DatabaseSettings, *, docroot_path: Path,
+                  directory: Path | None = None) -> SiteDatabase:
+    """The admin handle on the database DB (from a settings.php) of a site on SERVER."""
+    engine = ENGINE_OF.get(db.driver)
+    if engine is None:
+        raise ProvisionError(f"The database driver {db.driver!r} in settings.php is not supported.")
+    if engine == "sqlite":
+        path = roots().inside(sqlite_file(db, docroot_path))
+        inside = directory is not None and path.is_relative_to(directory.resolve())
+        return SiteDatabase(SQLiteFileDriver(path), path.name, "", inside)
+    if engine != server.db_engine:
+        raise ProvisionError(f"The site's database is a {engine} database, but server {server.name} "
+                             f"runs {server.db_engine}; it cannot be managed from here.")
+    return SiteDatabase(db_driver(server), db.database, db.username)
+
+
+def new_database_names(domain: str, driver: DatabaseDriver) -> tuple[str, str]:
+    """A database and user name for DOMAIN that no site record and no database on the server
+    uses yet (safe_name is lossy, so a numbered variant is tried when the first is taken)."""
+    used = set(Site.objects.exclude(status=Site.DELETED).values_list("db_name", flat=True))
+    for attempt in range(100):
+        suffix = "" if attempt == 0 else f"_{attempt}"
+        name = safe_name(domain, driver.max_database - len(suffix)) + suffix
+        user = safe_name(domain, driver.max_user - len(suffix)) + suffix
+        if name in used or driver.database_exists(name):
+            continue
+        if driver.server.engine != "sqlite" and driver.user_exists(user):  # SQLite has no users
+            continue
+        return name, user
+    raise ProvisionError(f"No free database name for {domain} on {driver.server.label}.")
+
+
+def work_dir() -> Path:
+    """Where temporary dumps go (a clone's copy of a database): private, inside the roots."""
+    path = roots().inside(data_dir() / "tmp")
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path

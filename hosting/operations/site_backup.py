@@ -1,0 +1,181 @@
+"""site.backup and site.restore.
+
+backup:  archive (one <domain>-<UTC>.tar.zst: site directory, streamed database dump, manifest;
+         undo: the file removed) -> record (the Backup row; undo: the row removed).
+restore: check (the backup is this site's, on disk, inside the roots) -> safety-backup (a
+         pre-restore backup, kept) -> restore (database and directory replaced; undo: the
+         safety backup restored the same way) -> verify (the site reaches its database) ->
+         record. Args: {"backup": <Backup id>}."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.utils import timezone
+
+from hosting.engine.steps import Context, Plan
+from hosting.models import Backup, Site, Task
+from hosting.operations import operation, resources
+from hosting.operations.common import flag, step
+from hosting.operations.site_common import (
+    backup_path,
+    clean_partials,
+    database_of,
+    make_backup,
+    manifest_summary,
+    mark_verified,
+    record_backup,
+    settings_in,
+    site_of,
+)
+from provision import sitefiles
+from provision.backup import create_backup, restore_backup
+from provision.errors import ProvisionError
+from provision.sitedb import check_connection, reload_from_archive
+
+KINDS = (Backup.MANUAL, Backup.SCHEDULED)
+
+
+def usable(site: Site) -> None:
+    if site.status not in (Site.ENABLED, Site.DISABLED):
+        raise ProvisionError(f"{site.domain} is {site.status}: only an installed site can be backed up or restored.")
+
+
+# -- backup --------------------------------------------------------------------------------
+
+def archive(ctx: Context) -> None:
+    site = site_of(ctx)
+    usable(site)
+    kind = (ctx.task.args or {}).get("kind", Backup.MANUAL)
+    if kind not in KINDS:
+        raise ProvisionError(f"A backup task makes {' or '.join(KINDS)} backups, not {kind!r}.")
+    directory = resources.site_dir(site)
+    handle = database_of(ctx, site, directory)
+    platform = site.platform
+    clean_partials(ctx, resources.backup_dir(site.domain))
+    result = create_backup(
+        domain=site.domain, site_dir=directory, dest_dir=resources.backup_dir(site.domain), runner=ctx.runner,
+        db_driver=handle.driver, db_name=handle.name,
+        follow_files_symlink=site.files_symlink == Site.FILES_FOLLOW,
+        platform_name=platform.name, platform_path=platform.path, drupal_version=platform.drupal_version,
+    )
+    ctx.state.update({"archive": str(result.path), "size": result.size, "sha256": result.sha256,
+                      "kind": kind, "manifest": manifest_summary(result.manifest)})
+    ctx.save_state()
+
+
+def archive_undo(ctx: Context) -> None:
+    if ctx.state.get("archive"):
+        Path(ctx.state.pop("archive")).unlink(missing_ok=True)
+        ctx.save_state()
+
+
+def record(ctx: Context) -> None:
+    site = site_of(ctx)
+    backup = record_backup(ctx, site, ctx.state["kind"], Path(ctx.state["archive"]), ctx.state["size"],
+                           ctx.state["sha256"], ctx.state["manifest"])
+    flag(ctx, "backup_id", backup.pk)
+    ctx.set_flag("backup", backup.pk)
+
+
+def record_undo(ctx: Context) -> None:
+    if ctx.state.get("backup_id"):
+        Backup.objects.filter(pk=ctx.state.pop("backup_id")).delete()
+        ctx.save_state()
+
+
+@operation("site.backup")
+def backup_plan(task: Task) -> Plan:
+    return Plan([
+        step("archive", archive, archive_undo, label="Archive the site and its database"),
+        step("record", record, record_undo, label="Record the backup"),
+    ])
+
+
+# -- restore -------------------------------------------------------------------------------
+
+def check(ctx: Context) -> None:
+    site = site_of(ctx)
+    usable(site)
+    backup_id = (ctx.task.args or {}).get("backup")
+    backup = Backup.objects.filter(pk=backup_id).first() if backup_id else None
+    if backup is None:
+        raise ProvisionError(f"There is no backup #{backup_id}." if backup_id else "Say which backup to restore.")
+    if backup.site_id not in (None, site.pk) or backup.domain != site.domain \
+            or backup.manifest.get("domain", site.domain) != site.domain:
+        raise ProvisionError(f"Backup #{backup.pk} is of {backup.domain}, not of {site.domain}; "
+                             "clone that site instead.")
+    path = backup_path(backup)
+    if not path.is_file():
+        raise ProvisionError(f"The file of backup #{backup.pk} is gone: {path}.")
+    if backup.size and path.stat().st_size != backup.size:
+        raise ProvisionError(f"The file of backup #{backup.pk} is {path.stat().st_size} bytes, but "
+                             f"{backup.size} were written: it is damaged.")
+    db = settings_in(ctx, resources.site_dir(site))
+    engine = (backup.manifest.get("database") or {}).get("engine")
+    handle = resources.site_database(site.platform.server, db, docroot_path=resources.docroot(site.platform))
+    wanted = handle.driver.server.engine
+    if engine and engine != wanted:
+        raise ProvisionError(f"Backup #{backup.pk} holds a {engine} database; {site.domain} uses {wanted}.")
+    ctx.state.update({"backup_path": str(path), "backup_id": backup.pk})
+    ctx.info(f"Restoring backup #{backup.pk} ({path.name}, made {backup.created_at:%Y-%m-%d %H:%M} UTC).")
+
+
+def safety_backup(ctx: Context) -> None:
+    backup = make_backup(ctx, site_of(ctx), Backup.PRE_RESTORE)
+    ctx.state.update({"safety_path": backup.path, "safety_id": backup.pk})
+    ctx.save_state()
+
+
+def put_back(ctx: Context, archive_path: Path) -> None:
+    """Replace the site's directory and database with those in ARCHIVE_PATH."""
+    site = site_of(ctx)
+    directory = resources.site_dir(site)
+    handle = database_of(ctx, site, directory)
+    link_roots = list(resources.roots())
+    if handle.inside_site:
+        # The database file is in the directory: the dump, not the file copy, is the truth.
+        restore_backup(archive_path, directory, None, None, ctx.runner, files_link_roots=link_roots)
+        reload_from_archive(archive_path, handle.driver, handle.name, ctx.runner)
+    else:
+        restore_backup(archive_path, directory, handle.driver, handle.name, ctx.runner,
+                       db_owner=handle.user or None, files_link_roots=link_roots)
+
+
+def restore(ctx: Context) -> None:
+    flag(ctx, "restoring")
+    put_back(ctx, Path(ctx.state["backup_path"]))
+
+
+def restore_undo(ctx: Context) -> None:
+    if ctx.state.get("restoring") and ctx.state.get("safety_path"):
+        ctx.info(f"Putting back the pre-restore backup #{ctx.state['safety_id']}.")
+        put_back(ctx, resources.roots().inside(ctx.state["safety_path"]))
+        ctx.state.pop("restoring")
+        ctx.save_state()
+
+
+def verify(ctx: Context) -> None:
+    site = site_of(ctx)
+    directory = resources.site_dir(site)
+    db = settings_in(ctx, directory)
+    check_connection(db, resources.docroot(site.platform))
+    for problem in sitefiles.check(directory):
+        ctx.warning(f"Problem after the restore: {problem}.")
+    ctx.info("The restored site reaches its database.")
+
+
+def restore_record(ctx: Context) -> None:
+    site = site_of(ctx)
+    mark_verified(site, disk_files_bytes=sitefiles.disk_usage(resources.site_dir(site)))
+    Backup.objects.filter(pk=ctx.state["backup_id"]).update(verified_at=timezone.now())
+
+
+@operation("site.restore")
+def restore_plan(task: Task) -> Plan:
+    return Plan([
+        step("check", check, label="Check the backup"),
+        step("safety-backup", safety_backup, label="Back up the site as it is now"),
+        step("restore", restore, restore_undo, label="Replace the database and files"),
+        step("verify", verify, label="Check the restored site"),
+        step("record", restore_record, label="Record the result"),
+    ])
