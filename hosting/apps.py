@@ -1,3 +1,5 @@
+import sys
+
 from django.apps import AppConfig
 
 
@@ -8,3 +10,9 @@ class HostingConfig(AppConfig):
 
     def ready(self) -> None:
         from hosting import checks  # noqa: F401  (registers the system checks)
+
+        if sys.argv[1:2] == ["qcluster"]:
+            # Wherever workers run, the engine's reaper runs too (hosting/engine/daemon.py).
+            from hosting.engine.daemon import attach_to_qcluster
+
+            attach_to_qcluster()

@@ -53,6 +53,13 @@ class Task(models.Model):
     # Why a queued task has not started, in words ("waiting for task #12 holding site:4").
     waiting_reason = models.CharField(max_length=500, blank=True)
     waiting_on = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # When a delivery last found the task unable to start (database clock). A task whose last
+    # delivery was used up this way needs a new one when its obstacle goes: dispatched_at older
+    # than waited_at says so.
+    waited_at = models.DateTimeField(null=True, blank=True)
+    # The process groups the running task started on owner_host ({"pid", "pgid", "started"}),
+    # so that a reaper can kill what a SIGKILLed worker left behind.
+    processes = models.JSONField(default=list, blank=True)
     current_step = models.CharField(max_length=100, blank=True)
     summary = models.CharField(max_length=1000, blank=True)
     result = models.JSONField(default=dict, blank=True)
@@ -67,6 +74,8 @@ class Task(models.Model):
             models.Index(fields=["platform", "-created_at"], name="task_platform_created"),
             models.Index(fields=["server", "state"], name="task_server_state"),
             models.Index(fields=["client", "-created_at"], name="task_client_created"),
+            # Fair sharing: when did each client last get a task started.
+            models.Index(fields=["client", "started_at"], name="task_client_started"),
             models.Index(fields=["kind", "state"], name="task_kind_state"),
             # The reaper's scan: running tasks by heartbeat age.
             models.Index(fields=["heartbeat_at"], condition=Q(state="running"), name="task_running_heartbeat"),

@@ -1,0 +1,205 @@
+"""The human controls of a task (DESIGN §4.9), for the panel, the API and the commands alike.
+
+Each control checks permission with `can_control` (one rule, reused by every interface to show
+or hide a button), records an AuditEvent, and refuses with ControlRefused (a message for the
+person) when the task is not in a state the control applies to.
+
+`by` is a user, or a string naming a trusted actor (the command line: "cli:<login>"). Views and
+API endpoints must pass request.user, never a string."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from hosting import access, audit
+from hosting.engine import ending, runsteps, tasklog
+from hosting.engine.fairness import wake_after
+from hosting.engine.owner import hostname
+from hosting.engine.processes import kill_task_processes
+from hosting.models import Lock, Membership, Task, TaskStep
+
+# What a client's own people may do with their client's tasks; everything else is for admins.
+CLIENT_ACTIONS = {"cancel", "retry"}
+ACTIONS = {"cancel", "force-stop", "retry", "resume", "skip", "abort", "force-unlock"}
+UNLOCK_WARNING = ("Force-unlocking lets other tasks work on this resource while the task that holds "
+                  "it may still be running: the resource can end up in an inconsistent state. Use it "
+                  "only when you know the holder is not touching it any more.")
+
+
+class ControlRefused(Exception):
+    """The control does not apply to the task as it is now; the message says why."""
+
+
+def is_admin(user: Any) -> bool:
+    return isinstance(user, str) or (access.is_admin(user) and bool(getattr(user, "is_active", False)))
+
+
+def can_control(user: Any, task: Task, action: str) -> bool:
+    """May USER apply ACTION to TASK? Admins (staff or superuser) may do everything; a client's
+    managers and members may cancel and retry that client's tasks."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown control {action!r}")
+    if is_admin(user):
+        return True
+    if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return False
+    if action in CLIENT_ACTIONS and task.client_id:
+        return Membership.objects.filter(user=user, client_id=task.client_id,
+                                         role__in=[Membership.MANAGER, Membership.MEMBER]).exists()
+    return False
+
+
+def allowed_controls(user: Any, task: Task) -> list[str]:
+    """The controls USER may use on TASK in its present state (for buttons and API links)."""
+    by_state = {
+        Task.QUEUED: ["cancel"], Task.RUNNING: ["cancel", "force-stop"],
+        Task.PAUSED: ["resume", "skip", "abort"],
+    }
+    actions = by_state.get(task.state, ["retry"] if task.is_final else [])
+    return [a for a in actions if can_control(user, task, a)]
+
+
+def _check(user: Any, task: Task, action: str) -> None:
+    if not can_control(user, task, action):
+        raise PermissionDenied(f"You may not {action} task #{task.pk}.")
+
+
+def _who(user: Any) -> str:
+    if isinstance(user, str):
+        return user
+    return user.get_username() if user is not None else "system"
+
+
+def _fresh(task: Task) -> Task:
+    return Task.objects.select_for_update(no_key=True).get(pk=task.pk)
+
+
+def cancel(task: Task, *, by: Any, address: str | None = None) -> Task:
+    """Queued: cancelled at once. Running: its worker kills the process tree at its next
+    heartbeat, rolls back, and ends it `cancelled`."""
+    _check(by, task, "cancel")
+    who = _who(by)
+    with transaction.atomic():
+        task = _fresh(task)
+        if task.state == Task.QUEUED:
+            ending.end(task.pk, Task.CANCELLED, f"Cancelled by {who} before it started.", states=(Task.QUEUED,))
+        elif task.state == Task.RUNNING:
+            if not task.cancel_requested:
+                Task.objects.filter(pk=task.pk).update(cancel_requested=True, cancel_reason=f"Cancelled by {who}")
+                tasklog.append(task.pk, "warning", f"Cancel requested by {who}: stopping its programs and rolling back.")
+        elif task.state == Task.PAUSED:
+            raise ControlRefused(f"Task #{task.pk} is paused: abort it to end it, or resume it.")
+        else:
+            raise ControlRefused(f"Task #{task.pk} has already ended ({task.state}).")
+        audit.record(by, "task.cancel", task, address=address, before={"state": task.state})
+    task.refresh_from_db()
+    return task
+
+
+def force_stop(task: Task, *, by: Any, address: str | None = None) -> Task:
+    """For a running task whose worker is gone or does not answer: mark it final now and release
+    its locks, without waiting for the worker or rolling back. Its programs are killed if they
+    run on this host; a worker elsewhere that is still alive stops at its next heartbeat."""
+    _check(by, task, "force-stop")
+    who = _who(by)
+    with transaction.atomic():
+        task = _fresh(task)
+        if task.state != Task.RUNNING:
+            hint = " Cancel it instead." if task.state == Task.QUEUED else ""
+            raise ControlRefused(f"Task #{task.pk} is {task.state}, not running.{hint}")
+        tasklog.append(task.pk, "warning", (
+            f"Force-stopped by {who}: marked final without waiting for its worker "
+            f"({task.owner_host} pid {task.owner_pid}) and without rolling back; its locks are released. "
+            "Check the state of its target."))
+        ending.end(task.pk, Task.CANCELLED, f"Force-stopped by {who}.", states=(Task.RUNNING,))
+        audit.record(by, "task.force_stop", task, address=address,
+                     detail=f"owner {task.owner_host} pid {task.owner_pid}")
+    if task.owner_host == hostname():
+        killed = kill_task_processes(task.pk, task.processes)
+        if killed:
+            tasklog.append(task.pk, "warning", f"Killed its processes on {task.owner_host}: {killed}")
+    else:
+        tasklog.append(task.pk, "warning", f"Its programs run on {task.owner_host}: its worker there kills "
+                                           "them at its next heartbeat if it is still alive.")
+    task.refresh_from_db()
+    return task
+
+
+def retry(task: Task, *, by: Any, address: str | None = None) -> Task:
+    """A new task with the same type, target and arguments; returns the new task."""
+    from hosting.actions import queue_task
+
+    _check(by, task, "retry")
+    if not task.is_final:
+        raise ControlRefused(f"Task #{task.pk} is {task.state}: only a task that has ended can be retried.")
+    target = task.target
+    if target is None or getattr(target, "status", "") == "deleted":
+        raise ControlRefused(f"The {task.target_type} of task #{task.pk} no longer exists.")
+    with transaction.atomic():
+        new = queue_task(target, task.kind, by=by, args=task.args, retry_of=task, address=address)
+        audit.record(by, "task.retry", task, address=address, after={"task": new.pk})
+    return new
+
+
+def _paused(task: Task, action: str, by: Any) -> Task:
+    _check(by, task, action)
+    fresh = _fresh(task)
+    if fresh.state != Task.PAUSED:
+        done = {"resume": "resumed", "skip": "skipped", "abort": "aborted"}[action]
+        raise ControlRefused(f"Task #{fresh.pk} is {fresh.state}: only a paused task can be {done}.")
+    return fresh
+
+
+def resume(task: Task, *, by: Any, address: str | None = None) -> Task:
+    """A paused task continues from the first step that is not done (the failed one)."""
+    with transaction.atomic():
+        task = _paused(task, "resume", by)
+        ending.requeue(task.pk, f"Resumed by {_who(by)}.", states=(Task.PAUSED,), resume=True)
+        audit.record(by, "task.resume", task, address=address)
+    task.refresh_from_db()
+    return task
+
+
+def skip(task: Task, *, by: Any, address: str | None = None) -> Task:
+    """Mark the step a paused task stopped at as skipped and continue; the task ends `warning`."""
+    with transaction.atomic():
+        task = _paused(task, "skip", by)
+        rows = list(TaskStep.objects.filter(task=task).order_by("position"))
+        step = runsteps.first_open(rows)
+        if step is not None:
+            TaskStep.objects.filter(pk=step.pk).update(state=TaskStep.SKIPPED)
+        result = dict(task.result or {})
+        result["warning"] = True
+        Task.objects.filter(pk=task.pk).update(result=result)
+        name = (step.label or step.name) if step else "(none)"
+        ending.requeue(task.pk, f"Step {name} skipped by {_who(by)}; continuing.", states=(Task.PAUSED,), resume=True)
+        audit.record(by, "task.skip", task, address=address, detail=f"step {name}")
+    task.refresh_from_db()
+    return task
+
+
+def abort(task: Task, *, by: Any, address: str | None = None) -> Task:
+    """A paused task ends `failed` and releases its locks, left as it is."""
+    with transaction.atomic():
+        task = _paused(task, "abort", by)
+        ending.end(task.pk, Task.FAILED, f"Aborted by {_who(by)} while paused: {task.summary}", states=(Task.PAUSED,))
+        audit.record(by, "task.abort", task, address=address)
+    task.refresh_from_db()
+    return task
+
+
+def force_unlock(key: str, *, by: Any, address: str | None = None) -> Lock:
+    """Admin only: remove a lock whatever holds it (see UNLOCK_WARNING). Returns the removed row."""
+    with transaction.atomic():
+        lock = Lock.objects.select_for_update(of=("self",)).select_related("task").filter(key=key).first()
+        if lock is None:
+            raise ControlRefused(f"Nothing holds the lock {key}.")
+        _check(by, lock.task, "force-unlock")
+        holder = lock.task_id
+        lock.delete()
+        tasklog.append(holder, "warning", f"Lock {key} was removed by {_who(by)} (force-unlock). {UNLOCK_WARNING}")
+        audit.record(by, "lock.force_unlock", lock.task, address=address, detail=f"{key}: {UNLOCK_WARNING}")
+        transaction.on_commit(lambda: wake_after(holder), robust=True)
+    return lock

@@ -1,0 +1,118 @@
+"""The engine's housekeeping loop, running by itself wherever workers run (no cron to set up):
+reap lost tasks, reconcile queued ones with the broker, sweep this host's leftover processes.
+
+It runs as a daemon thread in the main process of `manage.py qcluster`. hosting.apps starts it
+by wrapping django_q's Cluster.start, so the thread starts after the cluster has forked its
+sentinel: a thread alive across a fork could leave a lock (logging, a database driver) held in
+the child. django-q2 has no "cluster started" signal in the main process, and a wrapper command
+would be one more thing to remember in systemd units, which run `qcluster`."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from django.db import connection
+
+from hosting.engine import reconcile
+from hosting.engine.heartbeat import interval
+from hosting.engine.owner import hostname, process_alive
+from hosting.engine.processes import kill_tree, marked_processes
+from hosting.engine.reaper import Reaper
+from hosting.engine.routing import cluster_queue
+from hosting.models import Task
+
+SWEEP_EVERY = 30.0
+_logger = logging.getLogger("hosting.engine")
+_started = threading.Event()
+
+
+def sweep() -> list[int]:
+    """Kill this host's task processes whose task is over, or that belong to a run other than
+    the task's current one (a worker that was reaped while its program went on)."""
+    marked = marked_processes()
+    if not marked:
+        return []
+    me = hostname()
+    running = {pk: (pid, started) for pk, pid, started in Task.objects.filter(
+        pk__in={t for _, t, _ in marked}, state=Task.RUNNING, owner_host=me,
+    ).values_list("pk", "owner_pid", "owner_started")}
+    killed: list[int] = []
+    for proc, task_id, owner_pid in marked:
+        current = running.get(task_id)
+        if current is not None and current[0] == owner_pid and process_alive(*current):
+            continue
+        _logger.warning("killing leftover process %s of task %s", proc.pid, task_id)
+        killed += kill_tree(proc.pid)
+    return killed
+
+
+class Housekeeping:
+    """One process's loop. Reaping runs four times a beat: a task is lost 3 beats after its last
+    one, and the reaper's own delay adds to that (with 5 s beats, at most about 16 s from the
+    last beat of a worker on a dead host to its task being settled). Reconciling runs once a
+    beat, sweeping every SWEEP_EVERY seconds."""
+
+    def __init__(self, queue: str | None = None, *, background: bool = True) -> None:
+        self.reaper = Reaper(queue or cluster_queue(), background=background)
+        self.queue = self.reaper.queue
+        self.reconciled_at = 0.0
+        self.swept_at = 0.0
+
+    def tick(self) -> None:
+        self.reaper.reap_all()
+        now = time.monotonic()
+        if now - self.reconciled_at >= interval():
+            reconcile.reconcile(self.queue)
+            self.reconciled_at = now
+        if now - self.swept_at >= SWEEP_EVERY:
+            sweep()
+            self.swept_at = now
+
+
+def loop(stop: threading.Event, queue: str | None = None) -> None:
+    work = Housekeeping(queue)
+    _logger.info("engine housekeeping for queue %s in pid %s", work.queue, os.getpid())
+    try:
+        reconcile.unstrand(work.queue)
+    except Exception:  # noqa: BLE001
+        _logger.exception("could not release stranded messages of %s", work.queue)
+    while not stop.is_set():
+        try:
+            # One connection for the life of the loop (not reopened every tick, whatever
+            # CONN_MAX_AGE says); a failure closes it and the next tick reconnects.
+            work.tick()
+        except Exception:  # noqa: BLE001 - the loop must outlive a database restart
+            _logger.exception("engine housekeeping failed; trying again")
+            connection.close()
+        stop.wait(interval() / 4)
+
+
+def start(queue: str | None = None) -> threading.Thread | None:
+    """Start the loop once per process."""
+    if _started.is_set():
+        return None
+    _started.set()
+    thread = threading.Thread(target=loop, args=(threading.Event(), queue), name="harbormaster-reaper", daemon=True)
+    thread.start()
+    return thread
+
+
+def attach_to_qcluster() -> None:
+    """Start the loop in qcluster's main process once the cluster runs (see the module doc)."""
+    from django_q import cluster
+
+    original = cluster.Cluster.start
+    if getattr(original, "_harbormaster", False):
+        return
+
+    def start_then_housekeep(self: cluster.Cluster) -> int:
+        pid = original(self)
+        if os.getpid() == self.pid:
+            start()
+        return pid
+
+    start_then_housekeep._harbormaster = True  # type: ignore[attr-defined]
+    cluster.Cluster.start = start_then_housekeep  # type: ignore[method-assign]
+

@@ -1,0 +1,112 @@
+"""The heartbeat (DESIGN §4.3): a thread in the worker process that, every
+HARBORMASTER_HEARTBEAT seconds while a task runs, stamps heartbeat_at with the database clock,
+reads cancel_requested and the deadline, records the task's process groups and flushes its log.
+
+The beat is conditional on the owner: when it changes nothing, the task was force-stopped or
+taken over by a reaper, and this worker must stop and kill its processes at once."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import BooleanField, ExpressionWrapper, Q
+
+from hosting.engine import clock
+from hosting.engine.owner import Owner
+from hosting.engine.processes import own_groups
+from hosting.engine.tasklog import TaskLogWriter
+from hosting.models import Task
+
+_logger = logging.getLogger("hosting.engine")
+
+
+class Stop:
+    """Why the task must stop, if it must. Shared by the heartbeat thread, the worker's signal
+    handler and the Runner (as its should_stop callback, asked every fraction of a second)."""
+
+    # A cancel outranks a shutdown: a worker stopping must not re-queue what a person cancelled.
+    PRIORITY = {"deadline": 1, "shutdown": 2, "cancel": 3, "lost": 4}
+
+    def __init__(self) -> None:
+        self.kind: str | None = None
+        self.reason: str | None = None
+        self.signals = 0
+        self._lock = threading.Lock()
+
+    def request(self, kind: str, reason: str) -> None:
+        with self._lock:
+            if self.kind is None or self.PRIORITY[kind] > self.PRIORITY[self.kind]:
+                self.kind, self.reason = kind, reason
+
+    def __call__(self) -> str | None:
+        return self.reason if self.kind else None
+
+    def during_rollback(self) -> str | None:
+        """A rollback is only stopped when the task is no longer ours, or the worker is told
+        to stop a second time."""
+        if self.kind == "lost" or self.signals >= 2:
+            return self.reason or "stopped"
+        return None
+
+
+def interval() -> float:
+    return float(settings.HARBORMASTER_HEARTBEAT)
+
+
+class Heartbeat:
+    def __init__(self, task_id: int, owner: Owner, stop: Stop, log: TaskLogWriter | None = None,
+                 *, deadline_seconds: int | None = None, every: float | None = None) -> None:
+        self.task_id = task_id
+        self.owner = owner
+        self.stop = stop
+        self.log = log
+        self.deadline_seconds = deadline_seconds
+        self.every = every if every is not None else interval()
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._groups: list = []
+
+    def beat(self) -> bool:
+        """One beat. Returns False when the task is no longer this owner's."""
+        alive = Task.objects.filter(pk=self.task_id, state=Task.RUNNING, **self.owner.fields()).update(
+            heartbeat_at=clock.now_expr())
+        if not alive:
+            self.stop.request("lost", "This worker no longer owns the task (it was force-stopped "
+                                      "or settled by a reaper); its processes were stopped.")
+            return False
+        row = (Task.objects.filter(pk=self.task_id)
+               .annotate(past=ExpressionWrapper(Q(deadline_at__lte=clock.now_expr()), output_field=BooleanField()))
+               .values("cancel_requested", "cancel_reason", "past").first())
+        if row and row["cancel_requested"]:
+            self.stop.request("cancel", row["cancel_reason"] or "Cancelled")
+        if row and row["past"]:
+            self.stop.request("deadline", f"The task ran past its deadline of {self.deadline_seconds} s")
+        groups = own_groups(self.task_id, self.owner)
+        if groups and groups != self._groups:
+            self._groups = groups
+            Task.objects.filter(pk=self.task_id, **self.owner.fields()).update(processes=groups)
+        if self.log is not None:
+            self.log.flush()
+        return True
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{self.task_id}", daemon=True)
+        self._thread.start()
+
+    def halt(self) -> None:
+        self._halt.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        try:
+            while not self._halt.wait(self.every):
+                try:
+                    self.beat()
+                except Exception:  # noqa: BLE001 - a database hiccup must not end the beat;
+                    # three missed beats make the task lost, which is the right outcome
+                    _logger.exception("heartbeat of task %s failed", self.task_id)
+        finally:
+            connection.close()

@@ -1,0 +1,47 @@
+"""Who runs a task: host, pid and the process's start time (pids are reused)."""
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+import psutil
+
+# Start times come from /proc in ticks; the float we store back from the database compares
+# equal within this tolerance (a reused pid starting within 10 ms of the old one is not a risk).
+_SAME_START = 0.01
+
+
+@dataclass(frozen=True)
+class Owner:
+    host: str
+    pid: int
+    started: float
+
+    @classmethod
+    def current(cls) -> "Owner":
+        # Computed on every call: django-q2 forks workers, and each one is its own owner.
+        return cls(hostname(), os.getpid(), psutil.Process().create_time())
+
+    def fields(self) -> dict[str, object]:
+        return {"owner_host": self.host, "owner_pid": self.pid, "owner_started": self.started}
+
+    def is_here(self) -> bool:
+        return self.host == hostname()
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+def process_alive(pid: int | None, started: float | None) -> bool:
+    """True when PID runs on this host and is the process that started at STARTED."""
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(proc.create_time() - started) < _SAME_START
+    except psutil.Error:
+        return False

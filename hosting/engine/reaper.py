@@ -1,0 +1,231 @@
+"""The reaper (DESIGN §4.6): finds running tasks whose worker is gone and settles them.
+
+A running task is lost when its heartbeat is older than 3 beats (database clock), or, on this
+host, when its owner process is gone (pid and start time). Safe on many hosts at once: a
+reaper first takes the task over with a conditional UPDATE on the owner and heartbeat it saw,
+so exactly one reaper settles each loss. Then it kills the task's leftover processes on this
+host (Semaphore's orphan bug), and:
+- an idempotent task (or one lost before its first step) is re-queued, up to
+  HARBORMASTER_MAX_ATTEMPTS runs, then failed "worker lost N times";
+- a destructive task is rolled back here, with the reaper's own Runner, when every step it
+  may have touched can be undone ("worker lost during step X; rolled back"), else paused
+  ("worker lost during step X") for a human. Rolling back runs programs on the task's server,
+  so only a reaper serving that server's queue does it; another host's reaper pauses the task
+  after LONG_LOST beats (that server's own reaper would have acted long before)."""
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+
+from hosting.engine import clock, ending, runsteps
+from hosting.engine.context import TaskContext
+from hosting.engine.heartbeat import Heartbeat, Stop, interval
+from hosting.engine.owner import Owner, hostname, process_alive
+from hosting.engine.processes import kill_task_processes, mark_env
+from hosting.engine.routing import cluster_queue
+from hosting.engine.tasklog import TaskLogWriter
+from hosting.models import Task, TaskStep
+from hosting.operations import plan_for
+from hosting.tasktypes import TYPES
+from provision.runner import Runner
+
+LOST_BEATS = 3
+LONG_LOST = 10
+_logger = logging.getLogger("hosting.engine")
+
+
+def idempotent(target_type: str, kind: str) -> bool:
+    """A type missing from the catalogue (removed since the task started) is treated as
+    destructive: a human decides."""
+    known = TYPES.get(f"{target_type}.{kind}")
+    return bool(known and known.idempotent)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A running task as the reaper saw it: the takeover only succeeds if nothing changed."""
+    pk: int
+    host: str
+    pid: int | None
+    started: float | None
+    heartbeat: datetime | None
+    why: str
+
+
+class Reaper:
+    def __init__(self, queue: str | None = None, *, beat: float | None = None,
+                 report: Callable[[str], None] | None = None, background: bool = False) -> None:
+        self.queue = queue or cluster_queue()
+        self.beat = beat if beat is not None else interval()
+        self.report = report or (lambda line: _logger.warning("%s", line))
+        # In a cluster, rollbacks run in threads so one long undo does not hold up other reaps.
+        self.background = background
+        self.rollbacks: list[threading.Thread] = []
+
+    # -- finding ---------------------------------------------------------------------------
+
+    def find_lost(self) -> list[Seen]:
+        """Running tasks that look lost, oldest heartbeat first."""
+        me = Owner.current()
+        now = clock.db_now()
+        stale_before = now - timedelta(seconds=LOST_BEATS * self.beat)
+        long_before = now - timedelta(seconds=LONG_LOST * self.beat)
+        fields = ("pk", "owner_host", "owner_pid", "owner_started", "heartbeat_at", "server__queue", "kind", "target_type")
+        found: dict[int, Seen] = {}
+        # On this host the owner's death is certain at once: no need to wait for 3 beats.
+        for row in Task.objects.filter(state=Task.RUNNING, owner_host=me.host).values(*fields):
+            if row["owner_pid"] == me.pid:
+                continue  # ours: a rollback in progress
+            if not process_alive(row["owner_pid"], row["owner_started"]):
+                found[row["pk"]] = self._seen(row, f"its worker (pid {row['owner_pid']}) is gone")
+        stale = (Task.objects.filter(state=Task.RUNNING, heartbeat_at__lt=stale_before)
+                 .order_by("heartbeat_at").values(*fields)[:50])
+        for row in stale:
+            if row["pk"] in found or (row["owner_host"] == me.host and row["owner_pid"] == me.pid):
+                continue
+            destructive = not idempotent(row["target_type"], row["kind"])
+            if destructive and row["server__queue"] != self.queue and row["heartbeat_at"] >= long_before:
+                continue  # its own server's reaper rolls it back
+            age = (now - row["heartbeat_at"]).total_seconds()
+            found[row["pk"]] = self._seen(row, f"no heartbeat for {age:.0f} s")
+        return sorted(found.values(), key=lambda s: (s.heartbeat or now, s.pk))
+
+    @staticmethod
+    def _seen(row: dict, why: str) -> Seen:
+        return Seen(row["pk"], row["owner_host"], row["owner_pid"], row["owner_started"], row["heartbeat_at"], why)
+
+    # -- settling --------------------------------------------------------------------------
+
+    def reap_one(self) -> bool:
+        """Find one running task whose owner is gone and settle it. Returns whether there was
+        one (another reaper may have won it: still True, look again)."""
+        for seen in self.find_lost():
+            if self.settle(seen):
+                return True
+        return False
+
+    def reap_all(self) -> int:
+        count = 0
+        while self.reap_one():
+            count += 1
+        return count
+
+    def take_over(self, seen: Seen, me: Owner) -> bool:
+        return bool(Task.objects.filter(
+            pk=seen.pk, state=Task.RUNNING, owner_host=seen.host, owner_pid=seen.pid,
+            owner_started=seen.started, heartbeat_at=seen.heartbeat,
+        ).update(**me.fields(), heartbeat_at=clock.now_expr()))
+
+    def settle(self, seen: Seen) -> bool:
+        me = Owner.current()
+        if not self.take_over(seen, me):
+            return False
+        task = Task.objects.select_related("server").get(pk=seen.pk)
+        step_row = TaskStep.objects.filter(task=task, state__in=[TaskStep.RUNNING, TaskStep.UNDOING]).first()
+        where = f"during step {step_row.label or step_row.name}" if step_row else \
+            (f"during step {task.current_step}" if task.current_step else "before its first step")
+        self.report(f"task #{task.pk} ({task}) is lost: {seen.why}; {where}")
+        stop = Stop()
+        beat = Heartbeat(task.pk, me, stop, every=self.beat)
+        beat.start()
+        job = functools.partial(self._settle_owned, task, seen, me, stop, beat, step_row, where)
+        if self.background and not idempotent(task.target_type, task.kind):
+            thread = threading.Thread(target=self._in_thread, args=(job,), name=f"rollback-{task.pk}", daemon=True)
+            self.rollbacks = [t for t in self.rollbacks if t.is_alive()] + [thread]
+            thread.start()
+        else:
+            job()
+        return True
+
+    @staticmethod
+    def _in_thread(job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception:  # noqa: BLE001
+            _logger.exception("settling a lost task failed")
+        finally:
+            connection.close()
+
+    def _settle_owned(self, task: Task, seen: Seen, me: Owner, stop: Stop, beat: Heartbeat,
+                      step_row: TaskStep | None, where: str) -> None:
+        try:
+            if seen.host == hostname():
+                killed = kill_task_processes(task.pk, task.processes, spare_pid=me.pid)
+                if killed:
+                    self.report(f"task #{task.pk}: killed {len(killed)} leftover processes {killed}")
+            if step_row is not None and step_row.state == TaskStep.RUNNING:
+                TaskStep.objects.filter(pk=step_row.pk).update(
+                    state=TaskStep.FAILED, error="The worker was lost during this step.")
+                step_row.state = TaskStep.FAILED
+            started = TaskStep.objects.filter(task=task).exclude(state=TaskStep.PENDING).exists()
+            if idempotent(task.target_type, task.kind) or not started:
+                self._requeue(task, me, where)
+            else:
+                self._roll_back(task, me, stop, step_row, where)
+        finally:
+            beat.halt()
+
+    def _requeue(self, task: Task, me: Owner, where: str) -> None:
+        attempts = int(settings.HARBORMASTER_MAX_ATTEMPTS)
+        if task.attempt >= attempts:
+            ending.end(task.pk, Task.FAILED, f"Worker lost {where}; worker lost {task.attempt} times, "
+                       "not trying again.", owner=me)
+            self.report(f"task #{task.pk}: failed (worker lost {task.attempt} times)")
+            return
+        ending.requeue(task.pk, f"Worker lost {where}; re-queued (attempt {task.attempt + 1} of {attempts} next).",
+                       owner=me)
+        self.report(f"task #{task.pk}: re-queued")
+
+    def _roll_back(self, task: Task, me: Owner, stop: Stop, step_row: TaskStep | None, where: str) -> None:
+        cause = f"Worker lost {where}"
+        if task.server is not None and task.server.queue != self.queue:
+            ending.pause(task.pk, f"{cause}; its server's workers did not answer, so it could not be rolled "
+                         "back from here: paused for a human.", owner=me)
+            self.report(f"task #{task.pk}: paused (another server's task)")
+            return
+        try:
+            plan = plan_for(task)
+        except Exception as exc:  # noqa: BLE001
+            ending.pause(task.pk, f"{cause}; its steps could not be loaded ({runsteps.describe(exc)}): "
+                         "paused for a human.", owner=me)
+            self.report(f"task #{task.pk}: paused (no plan)")
+            return
+        rows = list(TaskStep.objects.filter(task=task).order_by("position"))
+        if [r.name for r in rows] != [s.name for s in plan.steps]:
+            ending.pause(task.pk, f"{cause}; its steps changed since it started: paused for a human.", owner=me)
+            return
+        interrupted = next((r for r in rows if step_row is not None and r.pk == step_row.pk), None)
+        pairs = runsteps.to_undo(plan, rows, interrupted)
+        stuck = runsteps.blocker(pairs)
+        if stuck is not None:
+            ending.pause(task.pk, f"{cause}; step {stuck.label or stuck.name} cannot be undone: paused for a human.",
+                         owner=me)
+            self.report(f"task #{task.pk}: paused")
+            return
+        log = TaskLogWriter(task.pk)
+        log.write("warning", f"{cause}; rolling back on {me.host} (reaper pid {me.pid}).")
+        deadline = float(getattr(settings, "HARBORMASTER_ROLLBACK_DEADLINE", 600))
+        runner = Runner(log, should_stop=stop.during_rollback, deadline=time.monotonic() + deadline,
+                        env=mark_env(task.pk, me))
+        ctx = TaskContext(task, runner, log)
+        result = runsteps.roll_back(ctx, pairs)
+        log.flush()
+        if result.ok:
+            ending.end(task.pk, Task.FAILED, f"{cause}; rolled back.", owner=me)
+            self.report(f"task #{task.pk}: rolled back, failed")
+        else:
+            ending.pause(task.pk, f"{cause}; {result.error}: paused for a human.", owner=me)
+            self.report(f"task #{task.pk}: paused (rollback failed)")
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for rollbacks running in threads (the `reap` command's single pass)."""
+        for thread in self.rollbacks:
+            thread.join(timeout)

@@ -1,0 +1,195 @@
+"""What a django-q2 worker runs: `execute(task_id)` (DESIGN §4.2 to §4.5, §4.8).
+
+Claim, then run the plan's steps with a heartbeat thread, a Runner wired to cancel, deadline and
+shutdown, and undo in reverse on failure. The worker handles SIGTERM and SIGINT while a task
+runs: it kills the task's process tree and ends the task per its type's policy."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+
+from hosting.engine import clock, ending, runsteps
+from hosting.engine.claim import claim, deadline_seconds
+from hosting.engine.context import TaskContext
+from hosting.engine.heartbeat import Heartbeat, Stop
+from hosting.engine.owner import Owner
+from hosting.engine.processes import mark_env
+from hosting.engine.steps import Plan
+from hosting.engine.tasklog import TaskLogWriter
+from hosting.models import Task, TaskStep
+from hosting.operations import plan_for
+from provision.errors import TimedOut
+from provision.runner import Runner
+
+_logger = logging.getLogger("hosting.engine")
+
+
+def rollback_deadline() -> float:
+    return float(getattr(settings, "HARBORMASTER_ROLLBACK_DEADLINE", 600))
+
+
+def execute(task_id: int) -> str:
+    """Run task TASK_ID if it is queued and can start now. A stale or duplicate delivery (a task
+    that is not queued) does nothing. Returns a word for django-q2's own record."""
+    task = Task.objects.filter(pk=task_id).first()
+    if task is None:
+        return "gone"
+    if task.state != Task.QUEUED:
+        return f"not queued ({task.state})"
+    plan, problem = _plan(task)
+    owner = Owner.current()
+    claimed = claim(task_id, owner, plan.extra_locks if plan else ())
+    if claimed is None:
+        return "waiting or taken"
+    if plan is None:
+        ending.end(task_id, Task.FAILED, f"Could not plan the task: {problem}", owner=owner)
+        return Task.FAILED
+    return Run(claimed, plan, owner).execute()
+
+
+def _plan(task: Task) -> tuple[Plan | None, str]:
+    try:
+        return plan_for(task), ""
+    except Exception as exc:  # noqa: BLE001 - any error of a plan builder fails the task
+        _logger.exception("no plan for task %s", task.pk)
+        return None, runsteps.describe(exc)
+
+
+@contextmanager
+def _signals(handler: Callable[[int, object], None]) -> Iterator[None]:
+    # Signal handlers can only be set from the main thread (django-q2 runs tasks there).
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class Run:
+    """One claimed task, run by this worker."""
+
+    def __init__(self, task: Task, plan: Plan, owner: Owner) -> None:
+        self.task = task
+        self.plan = plan
+        self.owner = owner
+        self.log = TaskLogWriter(task.pk)
+        self.stop = Stop()
+        self.deadline = deadline_seconds(task)
+        self.env = mark_env(task.pk, owner)
+        remaining = (task.deadline_at - clock.db_now()).total_seconds() if task.deadline_at else self.deadline
+        # The Runner measures with the monotonic clock what the database clock allowed at claim.
+        self.runner = Runner(self.log, should_stop=self.stop, deadline=time.monotonic() + remaining, env=self.env)
+        self.ctx = TaskContext(task, self.runner, self.log)
+        self.heartbeat = Heartbeat(task.pk, owner, self.stop, self.log, deadline_seconds=self.deadline)
+        self.got: list[int] = []
+
+    def execute(self) -> str:
+        with _signals(self._on_signal):
+            self.heartbeat.start()
+            try:
+                outcome = self._run()
+            except Exception as exc:  # noqa: BLE001 - an engine bug must still end the task
+                _logger.exception("task %s: the engine failed", self.task.pk)
+                self._end(self.task.pk, Task.FAILED, f"The engine failed: {runsteps.describe(exc)}", owner=self.owner)
+                outcome = Task.FAILED
+            finally:
+                self.heartbeat.halt()
+                self.log.flush()
+        if signal.SIGTERM in self.got:
+            # Die as asked, now that the task is settled: the handler is django-q2's again.
+            os.kill(os.getpid(), signal.SIGTERM)
+        return outcome
+
+    # The log is flushed first, so the summary line comes after every line of the run.
+    def _end(self, *args: object, **kwargs: object) -> bool:
+        self.log.flush()
+        return ending.end(*args, **kwargs)  # type: ignore[arg-type]
+
+    def _pause(self, *args: object, **kwargs: object) -> bool:
+        self.log.flush()
+        return ending.pause(*args, **kwargs)  # type: ignore[arg-type]
+
+    def _requeue(self, *args: object, **kwargs: object) -> bool:
+        self.log.flush()
+        return ending.requeue(*args, **kwargs)  # type: ignore[arg-type]
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.got.append(signum)
+        self.stop.signals += 1
+        reason = f"The worker was stopped ({signal.Signals(signum).name})"
+        self.stop.request("shutdown", reason)
+        self.ctx.runner.kill_all(reason)
+
+    def _run(self) -> str:
+        task = self.task
+        resume = bool(self.ctx.result.pop("resume", False))
+        verb = "Resumed" if resume else "Started"
+        self.log.write("info", f"{verb} on {self.owner.host} by worker {self.owner.pid} (attempt {task.attempt}).")
+        try:
+            rows = runsteps.prepare(task, self.plan, resume=resume)
+        except runsteps.PlanMismatch as exc:
+            self._pause(task.pk, str(exc), owner=self.owner)
+            return Task.PAUSED
+        self.ctx.save_state()  # drops the resume flag: a second delivery starts afresh
+        failure = runsteps.run_forward(self.ctx, self.plan, rows)
+        if failure is None:
+            skipped = [r.label or r.name for r in rows if r.state == TaskStep.SKIPPED]
+            if skipped or self.ctx.warned or self.ctx.result.get("warning"):
+                why = f" (skipped: {', '.join(skipped)})" if skipped else ""
+                self._end(task.pk, Task.WARNING, f"Done with warnings{why}.", owner=self.owner)
+                return Task.WARNING
+            self._end(task.pk, Task.SUCCEEDED, f"Done: {len(rows)} steps.", owner=self.owner)
+            return Task.SUCCEEDED
+        return self._after_failure(failure, rows)
+
+    def _after_failure(self, failure: runsteps.Failure, rows: list[TaskStep]) -> str:
+        kind = self.stop.kind
+        if kind is None and isinstance(failure.error, TimedOut):
+            kind = "deadline"
+        step = failure.step.title
+        when = f"during step {step}" if failure.started else f"before step {step}"
+        if kind == "lost":
+            self.log.write("warning", self.stop.reason or "This worker no longer owns the task.")
+            return "lost"
+        if kind == "shutdown" and self.task.type.idempotent:
+            return self._requeue_after_shutdown(when)
+        cause = {
+            "cancel": f"{self.stop.reason} {when}",
+            "deadline": f"The task ran past its deadline of {self.deadline} s {when}",
+            "shutdown": f"The worker was stopped {when}",
+        }.get(kind or "", f"Step {step} failed: {failure.message}")
+        interrupted = failure.row if kind and failure.started else None
+        pairs = runsteps.to_undo(self.plan, rows, interrupted)
+        # A fresh Runner: the first one was killed or is past the task's deadline, and undoing
+        # must be able to run programs.
+        self.ctx.runner = Runner(self.log, should_stop=self.stop.during_rollback,
+                                 deadline=time.monotonic() + rollback_deadline(), env=self.env)
+        rollback = runsteps.roll_back(self.ctx, pairs)
+        if not rollback.ok:
+            self._pause(self.task.pk, f"{cause}; {rollback.error}: paused for a human.", owner=self.owner)
+            return Task.PAUSED
+        done = "; rolled back." if rollback.undone else "; nothing to roll back."
+        final = Task.CANCELLED if kind == "cancel" else Task.FAILED
+        self._end(self.task.pk, final, cause + done, owner=self.owner)
+        return final
+
+    def _requeue_after_shutdown(self, when: str) -> str:
+        attempts = int(settings.HARBORMASTER_MAX_ATTEMPTS)
+        if self.task.attempt >= attempts:
+            self._end(self.task.pk, Task.FAILED, f"The worker was stopped {when}; "
+                      f"worker lost {self.task.attempt} times, not trying again.", owner=self.owner)
+            return Task.FAILED
+        self._requeue(self.task.pk, f"The worker was stopped {when}; re-queued "
+                       f"(attempt {self.task.attempt + 1} of {attempts} next).", owner=self.owner)
+        return Task.QUEUED

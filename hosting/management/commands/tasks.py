@@ -1,0 +1,142 @@
+"""`manage.py tasks list|show|create|cancel|stop|retry|resume|skip|abort|unlock|export|clear`.
+
+Every control goes through hosting.engine.controls, as the panel's buttons do, audited as the
+command line ("cli:<login>"). Bad input exits non-zero with a message, never a traceback."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from django.core.exceptions import PermissionDenied
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from hosting.actions import TaskRefused, queue_task
+from hosting.engine import controls
+from hosting.management import taskcli
+from hosting.models import Task
+
+CONTROLS = {"cancel": controls.cancel, "stop": controls.force_stop, "retry": controls.retry,
+            "resume": controls.resume, "skip": controls.skip, "abort": controls.abort}
+
+
+class Command(BaseCommand):
+    help = "List, inspect, create and control tasks."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        ls = sub.add_parser("list", help="List tasks, newest first.")
+        ls.add_argument("--state", choices=[s for s, _ in Task.STATES])
+        ls.add_argument("--site")
+        ls.add_argument("--limit", type=int, default=50)
+        show = sub.add_parser("show", help="One task with its steps and log.")
+        show.add_argument("id")
+        show.add_argument("--json", action="store_true")
+        create = sub.add_parser("create", help="Queue a task and print its id.")
+        create.add_argument("type", help="backup, verify, ... (or site.backup)")
+        create.add_argument("--site")
+        create.add_argument("--platform")
+        create.add_argument("--server")
+        create.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE")
+        create.add_argument("--wait", action="store_true", help="Wait for it; exit non-zero unless it succeeds.")
+        create.add_argument("--timeout", type=float, default=0, help="With --wait: give up after this many seconds.")
+        for name, text in [("cancel", "Cancel a queued or running task."),
+                           ("stop", "Force-stop a running task whose worker is gone or hangs."),
+                           ("retry", "Queue a new task with the same arguments."),
+                           ("resume", "Continue a paused task from its failed step."),
+                           ("skip", "Skip the failed step of a paused task and continue."),
+                           ("abort", "End a paused task as failed and release its locks.")]:
+            sub.add_parser(name, help=text).add_argument("id")
+        unlock = sub.add_parser("unlock", help="Force-unlock a resource (admin; see the warning).")
+        unlock.add_argument("key", help="site:42, platform:3, ...")
+        export = sub.add_parser("export", help="Export tasks as CSV.")
+        export.add_argument("--csv", required=True, metavar="FILE", help="A file, or - for standard output.")
+        export.add_argument("--state", choices=[s for s, _ in Task.STATES])
+        clear = sub.add_parser("clear", help="Delete the history of finished tasks.")
+        clear.add_argument("--all", action="store_true", help="Every task, also queued, running and paused.")
+        clear.add_argument("--force", action="store_true", help="Required with --all.")
+
+    def handle(self, *args: object, action: str, **options: object) -> None:
+        try:
+            if action in CONTROLS:
+                self.control(action, str(options["id"]))
+            else:
+                getattr(self, f"do_{action}")(options)
+        except (controls.ControlRefused, TaskRefused, PermissionDenied, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+
+    def do_list(self, options: dict) -> None:
+        qs = Task.objects.select_related("created_by").order_by("-created_at", "-id")
+        if options["state"]:
+            qs = qs.filter(state=options["state"])
+        if options["site"]:
+            qs = qs.filter(site__domain=options["site"])
+        for task in qs[: max(1, int(options["limit"]))]:
+            r = taskcli.row(task)
+            note = task.waiting_reason if task.state == Task.QUEUED else task.summary
+            self.stdout.write(f"{r['id']}\t{r['type']}\t{r['target']}\t{r['state']}\t{r['created']}\t{note}")
+
+    def do_show(self, options: dict) -> None:
+        data = taskcli.describe(taskcli.get_task(str(options["id"])))
+        self.stdout.write(json.dumps(data, indent=2) if options["json"] else taskcli.show_text(data))
+
+    def do_create(self, options: dict) -> None:
+        target = taskcli.find_target(options["site"], options["platform"], options["server"])
+        kind = taskcli.kind_for(target, str(options["type"]))
+        task = queue_task(target, kind, by=taskcli.actor(), args=taskcli.parse_args(options["arg"]))
+        self.stdout.write(str(task.pk))
+        if options["wait"]:
+            self.wait(task, float(options["timeout"] or 0))
+
+    def wait(self, task: Task, timeout: float) -> None:
+        give_up = time.monotonic() + timeout if timeout > 0 else None
+        while True:
+            task.refresh_from_db()
+            if task.is_final or task.state == Task.PAUSED:
+                break
+            if give_up is not None and time.monotonic() >= give_up:
+                raise CommandError(f"Task {task.pk} is still {task.state} after {timeout:g} s.")
+            time.sleep(0.2)
+        self.stderr.write(f"Task {task.pk} {task.state}: {task.summary}")
+        if task.state not in (Task.SUCCEEDED, Task.WARNING):
+            raise CommandError(f"Task {task.pk} ended {task.state}.")
+
+    def control(self, action: str, value: str) -> None:
+        task = taskcli.get_task(value)
+        result = CONTROLS[action](task, by=taskcli.actor())
+        if action == "retry":
+            self.stdout.write(f"Task {task.pk} retried as task {result.pk}")
+        else:
+            self.stdout.write(f"Task {result.pk}: {result.state}"
+                              + (" (cancel requested)" if result.cancel_requested else ""))
+
+    def do_unlock(self, options: dict) -> None:
+        lock = controls.force_unlock(str(options["key"]), by=taskcli.actor())
+        self.stderr.write(f"Warning: {controls.UNLOCK_WARNING}")
+        self.stdout.write(f"Removed lock {lock.key} held by task {lock.task_id}")
+
+    def do_export(self, options: dict) -> None:
+        qs = Task.objects.select_related("created_by").order_by("id")
+        if options["state"]:
+            qs = qs.filter(state=options["state"])
+        path = str(options["csv"])
+        if path == "-":
+            count = taskcli.write_csv(qs.iterator(), sys.stdout)
+        else:
+            try:
+                with open(path, "w", newline="", encoding="utf-8") as out:
+                    count = taskcli.write_csv(qs.iterator(), out)
+            except OSError as exc:
+                raise CommandError(f"Cannot write {path}: {exc.strerror}") from None
+        self.stderr.write(f"Exported {count} tasks.")
+
+    def do_clear(self, options: dict) -> None:
+        if options["all"] and not options["force"]:
+            raise CommandError("--all deletes queued, running and paused tasks too; add --force if you mean it.")
+        with transaction.atomic():
+            qs = Task.objects.all() if options["all"] else Task.objects.filter(state__in=Task.FINAL)
+            # Tasks that point at a deleted one (retry_of, waiting_on) keep working: SET_NULL.
+            count = qs.count()
+            qs.delete()
+        self.stdout.write(f"Deleted {count} tasks.")
