@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -32,7 +33,7 @@ def ago_text(value: datetime | None, now: datetime | None = None) -> str:
 @register.filter
 def ago(value: datetime | None):
     if value is None:
-        return format_html('<span class="muted">never</span>')
+        return mark_safe('<span class="muted">never</span>')
     exact = timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
     return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), exact, ago_text(value))
 
