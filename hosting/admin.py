@@ -109,3 +109,22 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# Schedules, notification preferences and webhooks are administered here (no panel page yet):
+# administrators set users' e-mail events and the instance's webhooks.
+@admin.register(m.BackupSchedule)
+class BackupScheduleAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "frequency", "keep_count", "keep_days", "enabled")
+    raw_id_fields = ("site",)
+
+
+@admin.register(m.NotificationPreference)
+class NotificationPreferenceAdmin(admin.ModelAdmin):
+    list_display = ("user", "events")
+
+
+@admin.register(m.Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    list_display = ("name", "url", "client", "events", "active")
+    # The secret is write-only in lists: only the change form shows it.

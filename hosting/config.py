@@ -162,3 +162,58 @@ def parse_database_url(name: str, value: str) -> DatabaseURL:
         return DatabaseURL("sqlite", path)
     shown = f"{scheme}://..." if scheme else repr(value[:40])
     raise ConfigError(name, f"unsupported database URL {shown}; use postgresql://... or sqlite:////path")
+
+
+@dataclass(frozen=True)
+class EmailURL:
+    backend: str
+    host: str = ""
+    port: int = 0
+    user: str = ""
+    password: str = ""
+    use_tls: bool = False
+    use_ssl: bool = False
+
+
+_EMAIL_BACKENDS = {
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "locmem": "django.core.mail.backends.locmem.EmailBackend",
+    "dummy": "django.core.mail.backends.dummy.EmailBackend",
+}
+
+
+def parse_email_url(name: str, value: str) -> EmailURL:
+    """smtp://user:pass@host:587?tls=1, smtps://host:465 (SSL), console://, locmem:// or dummy://."""
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme in _EMAIL_BACKENDS:
+        return EmailURL(_EMAIL_BACKENDS[scheme])
+    if scheme not in ("smtp", "smtps"):
+        shown = f"{scheme}://..." if scheme else repr(value[:40])
+        raise ConfigError(name, f"unsupported email URL {shown}; use smtp://, smtps://, console:// or dummy://")
+    if not parts.hostname:
+        raise ConfigError(name, "an SMTP URL needs a host, like smtp://user:pass@mail.example.com:587?tls=1")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(name, "the port is not a number") from None
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    unknown = set(query) - {"tls", "ssl"}
+    if unknown:
+        raise ConfigError(name, f"unknown option(s) {', '.join(sorted(unknown))}; known: tls, ssl")
+    tls = get_bool(f"{name} ?tls", False, env={f"{name} ?tls": query.get("tls", "")})
+    ssl = scheme == "smtps" or get_bool(f"{name} ?ssl", False, env={f"{name} ?ssl": query.get("ssl", "")})
+    if tls and ssl:
+        raise ConfigError(name, "choose tls=1 (STARTTLS) or ssl (smtps://), not both")
+    return EmailURL("django.core.mail.backends.smtp.EmailBackend", parts.hostname,
+                    port or (465 if ssl else 587 if tls else 25), unquote(parts.username or ""),
+                    unquote(parts.password or ""), tls, ssl)
+
+
+def get_base_url(name: str, default: str, env: dict[str, str] | None = None) -> str:
+    """The panel's own address (links in notifications): http(s)://host[:port][/prefix]."""
+    value = get_str(name, default, env)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(name, f"expected the panel's address like https://panel.example.com, got {value!r}")
+    return value.rstrip("/")

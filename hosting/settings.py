@@ -214,10 +214,53 @@ else:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # One JSON object per line and nothing else, for journald and log shippers.
+        "json_line": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "task_events": {"class": "logging.StreamHandler", "formatter": "json_line", "stream": "ext://sys.stdout"},
+    },
+    "loggers": {
+        # Task state changes (hosting.events): one JSON line each on stdout.
+        "harbormaster.tasks": {"handlers": ["task_events"], "level": "INFO", "propagate": False},
+    },
     "root": {"handlers": ["console"], "level": config.get_str("HARBORMASTER_LOG_LEVEL", "INFO").upper()},
 }
+
+# --- Schedules, notifications, e-mail (hosting.schedules, hosting.events, hosting.notify) ------
+
+# The queue whose cluster runs django-q2's schedules (backups, the task watcher). django-q2 runs
+# a schedule only on the cluster it names, so one queue is chosen; set the same value on every host.
+HARBORMASTER_SCHEDULER_QUEUE = config.get_str("HARBORMASTER_SCHEDULER_QUEUE", HARBORMASTER_QUEUE)
+# The panel's address, for links in notifications.
+HARBORMASTER_BASE_URL = config.get_base_url("HARBORMASTER_BASE_URL", "http://127.0.0.1:8000")
+HARBORMASTER_WEBHOOK_TIMEOUT = config.get_number("HARBORMASTER_WEBHOOK_TIMEOUT", 5.0, minimum=0.5, maximum=60)
+_email = config.parse_email_url("EMAIL_URL", config.raw("EMAIL_URL") or "console://")
+EMAIL_BACKEND = _email.backend
+EMAIL_HOST, EMAIL_PORT = _email.host or "localhost", _email.port or 25
+EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _email.user, _email.password
+EMAIL_USE_TLS, EMAIL_USE_SSL = _email.use_tls, _email.use_ssl
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = config.get_str("HARBORMASTER_EMAIL_FROM", "harbormaster@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_SUBJECT_PREFIX = config.get_str("HARBORMASTER_EMAIL_SUBJECT_PREFIX", "[Harbormaster]").rstrip() + " "
+
+# --- Behind nginx with TLS (deploy/nginx-panel.conf) -----------------------------------------
+
+# HARBORMASTER_HTTPS=1: the panel is only served over HTTPS by a proxy that sets
+# X-Forwarded-Proto; turns on HSTS, the redirect and secure cookies.
+HARBORMASTER_HTTPS = config.get_bool("HARBORMASTER_HTTPS", False)
+if HARBORMASTER_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = config.get_int("HARBORMASTER_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = config.get_bool("HARBORMASTER_HSTS_SUBDOMAINS", False)
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    # /status.json must answer a monitor on the host over plain HTTP too.
+    SECURE_REDIRECT_EXEMPT = [r"^status\.json$"]
 
 # --- The JSON API ------------------------------------------------------------------------------
 

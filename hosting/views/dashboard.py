@@ -69,6 +69,18 @@ def by_status(qs: QuerySet[Any], choices: list[tuple[str, str]]) -> list[tuple[s
     return [(key, label, found.get(key, 0)) for key, label in choices if key != "deleted"]
 
 
+def stale_backups(user: Any, now: datetime) -> list[tuple[Site, datetime | None, Any]]:
+    """Sites this user may see whose last good backup is older than their schedule allows."""
+    from hosting.models import BackupSchedule
+    from hosting.schedules import stale_sites
+
+    # One query on instances without schedules, which is most of them.
+    if not BackupSchedule.objects.filter(enabled=True).exists():
+        return []
+    visible = list(access.sites(user).values_list("pk", flat=True))
+    return stale_sites(now, sites=visible)[:ATTENTION] if visible else []
+
+
 @login_required
 def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
@@ -83,5 +95,6 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
         "hours": hourly_outcomes(tasks, now),
         "sites_by_status": by_status(access.sites(user), Site.STATUSES),
         "platforms_by_status": by_status(access.platforms(user), Platform.STATUSES),
+        "stale_backups": stale_backups(user, now),
     })
     return render_page(request, "dashboard.html", context)

@@ -1,0 +1,86 @@
+"""Retention of scheduled backups: after a successful scheduled backup of a site, its scheduled
+backups beyond the schedule's count or older than its age limit are deleted (file and row).
+
+Only `scheduled` backups are touched: manual, pre-delete, pre-migrate and pre-restore backups
+were made on purpose by someone and stay until someone deletes them. The newest scheduled
+backup whose file exists is never deleted, whatever the limits say, and neither is a backup
+that a queued, running or paused restore names."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.utils import timezone
+
+from hosting import audit
+from hosting.models import Backup, BackupSchedule, Site, Task
+
+_logger = logging.getLogger("hosting.retention")
+ACTOR = "system:retention"
+
+
+def schedule_of(site: Site) -> BackupSchedule | None:
+    """The schedule that governs SITE: its own, else its client's; None if none or disabled."""
+    own = BackupSchedule.objects.filter(site=site).first()
+    if own is None and site.client_id:
+        own = BackupSchedule.objects.filter(client_id=site.client_id).first()
+    return own if own is not None and own.enabled else None
+
+
+def _exists(backup: Backup) -> bool:
+    from hosting.operations.site_common import backup_path
+
+    try:
+        return backup_path(backup).is_file()
+    except Exception:  # noqa: BLE001 - a path outside the roots is not a usable backup
+        return False
+
+
+def doomed(site: Site, schedule: BackupSchedule, now: datetime) -> list[Backup]:
+    """The scheduled backups of SITE that the limits of SCHEDULE let go, newest first."""
+    backups = list(Backup.objects.filter(site=site, kind=Backup.SCHEDULED).order_by("-created_at", "-pk"))
+    keep_newest = next((b for b in backups if _exists(b)), None)
+    in_use = set()
+    for args in Task.objects.filter(site=site, kind="restore", state__in=Task.ACTIVE).values_list("args", flat=True):
+        if isinstance(args, dict) and isinstance(args.get("backup"), int):
+            in_use.add(args["backup"])
+    oldest_allowed = now - timedelta(days=schedule.keep_days) if schedule.keep_days is not None else None
+    found = []
+    for position, backup in enumerate(backups):
+        if backup is keep_newest or backup.pk in in_use:
+            continue
+        over_count = schedule.keep_count is not None and position >= schedule.keep_count
+        too_old = oldest_allowed is not None and backup.created_at < oldest_allowed
+        if over_count or too_old:
+            found.append(backup)
+    return found
+
+
+def apply(site: Site, now: datetime | None = None) -> list[int]:
+    """Delete what the retention of SITE's schedule lets go. Returns the deleted backups' ids."""
+    schedule = schedule_of(site)
+    if schedule is None:
+        return []
+    from hosting.operations.site_common import backup_path
+
+    deleted = []
+    for backup in doomed(site, schedule, now or timezone.now()):
+        try:
+            path: Path | None = backup_path(backup)
+        except Exception:  # noqa: BLE001 - outside the roots: never delete it, just forget the row
+            path = None
+        if path is not None:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                _logger.warning("retention could not delete %s: %s", path, exc)
+                continue  # keep the row while the file is still there
+        audit.record(ACTOR, "backup.deleted", backup, client=backup.client,
+                     before={"path": backup.path, "created": backup.created_at.isoformat()},
+                     detail=f"retention of the {schedule.frequency} schedule")
+        deleted.append(backup.pk)
+        backup.delete()
+    if deleted:
+        _logger.info("retention deleted backups %s of %s", deleted, site.domain)
+    return deleted
