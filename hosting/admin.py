@@ -5,7 +5,49 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
+from hosting import audit
 from hosting import models as m
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Changes made in Django admin are audited like those of the panel, the API and commands."""
+
+    def _address(self, request) -> str | None:
+        return request.META.get("REMOTE_ADDR")
+
+    def save_model(self, request, obj, form, change) -> None:
+        before = {f: form.initial.get(f) for f in form.changed_data} if change else None
+        super().save_model(request, obj, form, change)
+        after = {f: form.cleaned_data.get(f) for f in form.changed_data}
+        audit.record(request.user, f"{obj._meta.model_name}.{'changed' if change else 'added'}", obj,
+                     before=_plain(before), after=_plain(after), address=self._address(request),
+                     detail="through Django admin")
+
+    def delete_model(self, request, obj) -> None:
+        audit.record(request.user, f"{obj._meta.model_name}.deleted", obj, address=self._address(request),
+                     detail="through Django admin")
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset:
+            audit.record(request.user, f"{obj._meta.model_name}.deleted", obj, address=self._address(request),
+                         detail="through Django admin")
+        super().delete_queryset(request, queryset)
+
+
+def _plain(values: dict | None) -> dict | None:
+    """JSON-safe values for the audit record (model instances and querysets become text)."""
+    if values is None:
+        return None
+    out = {}
+    for key, value in values.items():
+        if value is None or isinstance(value, (str, int, float, bool)):
+            out[key] = value
+        elif hasattr(value, "__iter__") and not isinstance(value, (bytes, dict)):
+            out[key] = [str(v) for v in value]
+        else:
+            out[key] = str(value)
+    return out
 
 
 class ServerForm(forms.ModelForm):
@@ -26,7 +68,7 @@ class ServerForm(forms.ModelForm):
 
 
 @admin.register(m.Server)
-class ServerAdmin(admin.ModelAdmin):
+class ServerAdmin(AuditedAdmin):
     form = ServerForm
     list_display = ["name", "hostname", "queue", "http", "db_engine", "verified_at"]
     search_fields = ["name", "hostname", "queue"]
@@ -39,14 +81,14 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(m.Client)
-class ClientAdmin(admin.ModelAdmin):
+class ClientAdmin(AuditedAdmin):
     list_display = ["name", "title", "max_sites", "max_disk_bytes", "created_at"]
     search_fields = ["name", "title"]
     inlines = [MembershipInline]
 
 
 @admin.register(m.Platform)
-class PlatformAdmin(admin.ModelAdmin):
+class PlatformAdmin(AuditedAdmin):
     list_display = ["name", "server", "path", "drupal_version", "status", "verified_at"]
     list_filter = ["status", "server"]
     search_fields = ["name", "path"]
@@ -54,7 +96,7 @@ class PlatformAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.Site)
-class SiteAdmin(admin.ModelAdmin):
+class SiteAdmin(AuditedAdmin):
     list_display = ["domain", "platform", "client", "status", "imported", "verified_at"]
     list_filter = ["status", "imported", "platform"]
     search_fields = ["domain"]
@@ -63,7 +105,7 @@ class SiteAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.Backup)
-class BackupAdmin(admin.ModelAdmin):
+class BackupAdmin(AuditedAdmin):
     list_display = ["domain", "kind", "size", "created_at", "verified_at"]
     list_filter = ["kind"]
     search_fields = ["domain", "path"]
@@ -78,7 +120,7 @@ class TaskStepInline(admin.TabularInline):
 
 
 @admin.register(m.Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(AuditedAdmin):
     list_display = ["id", "kind", "target_label", "state", "created_at", "started_at", "finished_at"]
     list_filter = ["state", "kind", "target_type"]
     search_fields = ["target_label", "summary"]
@@ -87,13 +129,13 @@ class TaskAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.TaskLog)
-class TaskLogAdmin(admin.ModelAdmin):
+class TaskLogAdmin(AuditedAdmin):
     list_display = ["task", "position", "at", "level", "line"]
     raw_id_fields = ["task"]
 
 
 @admin.register(m.Lock)
-class LockAdmin(admin.ModelAdmin):
+class LockAdmin(AuditedAdmin):
     list_display = ["key", "task", "acquired_at"]
     raw_id_fields = ["task"]
 
@@ -114,17 +156,17 @@ class AuditEventAdmin(admin.ModelAdmin):
 # Schedules, notification preferences and webhooks are administered here (no panel page yet):
 # administrators set users' e-mail events and the instance's webhooks.
 @admin.register(m.BackupSchedule)
-class BackupScheduleAdmin(admin.ModelAdmin):
+class BackupScheduleAdmin(AuditedAdmin):
     list_display = ("__str__", "frequency", "keep_count", "keep_days", "enabled")
     raw_id_fields = ("site",)
 
 
 @admin.register(m.NotificationPreference)
-class NotificationPreferenceAdmin(admin.ModelAdmin):
+class NotificationPreferenceAdmin(AuditedAdmin):
     list_display = ("user", "events")
 
 
 @admin.register(m.Webhook)
-class WebhookAdmin(admin.ModelAdmin):
+class WebhookAdmin(AuditedAdmin):
     list_display = ("name", "url", "client", "events", "active")
     # The secret is write-only in lists: only the change form shows it.

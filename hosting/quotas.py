@@ -5,6 +5,7 @@ hosting.inventory.add_site before a site record is written, so the panel, the AP
 commands all refuse the same way with the same words."""
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models import Sum
 from django.template.defaultfilters import filesizeformat
 
@@ -43,6 +44,11 @@ def check(client: Client | None, kind: str) -> None:
     add_site before it writes the record; a clone adds a site too."""
     if client is None or kind not in GROWING_KINDS:
         return
+    if transaction.get_connection().in_atomic_block:
+        # Two creations for one client at the same moment must not both pass: the row lock on
+        # the client serialises them until the caller's transaction commits (SQLite's
+        # IMMEDIATE transactions serialise writers already).
+        list(Client.objects.select_for_update().filter(pk=client.pk).values_list("pk", flat=True))
     if kind in NEW_SITE_KINDS and client.max_sites is not None:
         count = sites_used(client)
         if count + 1 > client.max_sites:
