@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from hosting.api import api
-from hosting.views import account, audit, clients, dashboard, locks, nodes, platforms, servers, sites, status, tasks
+from hosting.views import account, audit, notifications, clients, dashboard, locks, nodes, platforms, servers, sites, status, tasks
 
 login = auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True)
 
@@ -47,6 +47,7 @@ urlpatterns = [
     path("audit/export.csv", audit.audit_export, name="audit-export"),
 
     path("account/tokens/", account.token_list, name="token-list"),
+    path("account/notifications/", notifications.notification_preferences, name="notification-preferences"),
     path("account/tokens/<int:token_id>/revoke/", account.token_revoke, name="token-revoke"),
 
     path("status/", status.status, name="status"),

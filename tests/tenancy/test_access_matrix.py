@@ -38,7 +38,7 @@ ROUTES: dict[str, object] = {
     "lock-list": LIST, "lock-unlock": ADMIN,
     "client-list": LIST, "client-detail": obj(), "client-member-add": NOGET, "client-member-remove": NOGET,
     "audit-list": LIST, "audit-export": LIST,
-    "token-list": LIST, "token-revoke": NOGET,
+    "token-list": LIST, "token-revoke": NOGET, "notification-preferences": LIST,
     "status": ADMIN, "status-json": PUBLIC,
 }
 # Included URL sets covered elsewhere: Django's admin (staff only) and the API (tests/api).
