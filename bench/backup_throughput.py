@@ -1,13 +1,17 @@
-"""Backup throughput against `tar -cf - DIR | zstd -T0 -3` on the same data in the same run.
+"""Backup throughput against `tar -cf - DIR | zstd -T0 -3` on the same data in the same run,
+and the incremental second backup against the first.
 
 Builds a site directory of --files files totalling --size-mb (half incompressible like images,
-half text like CSS/JS/HTML), warms the page cache, then alternates the two for --rounds rounds
-and prints the median time and MB/s of each and the ratio of throughputs (ours / tar|zstd; the
-goal is at least 0.9). Ours is provision.backup.create_backup, what a site.backup task runs: tar
-headers, sha256 of every file and of the archive, the manifest, fsync and rename.
+half text like CSS/JS/HTML; mtimes set a minute back, as a real site's files are), warms the page
+cache, then for --rounds rounds runs: tar|zstd, a first backup into an empty backup directory
+(provision.backup.create_incremental, what a site.backup task runs: sha256 and zstd of every file
+into the object store, the manifest, syncfs, the archive, fsync, rename) and a second backup of
+the same unchanged data into the same directory. Prints the median and spread of each, the
+throughput ratio first/tar (goal >= 0.9) and the time ratio second/first (goal < 0.10).
+--format1 also times create_backup (format 1, everything in one archive).
 
-    .venv/bin/python bench/backup_throughput.py                     # 1 GiB in 10,000 files
-    .venv/bin/python bench/backup_throughput.py --size-mb 128 --files 1250 --rounds 3   # quick
+    .venv/bin/python bench/backup_throughput.py --size-mb 2048 --files 10000 --rounds 3   # headline
+    .venv/bin/python bench/backup_throughput.py --size-mb 128 --files 1250 --rounds 3     # quick
 
 Everything is generated in a temporary directory (or under --dir) and removed at the end.
 """
@@ -23,7 +27,7 @@ from pathlib import Path
 
 from _setup import fill_files, median, timed
 
-from provision.backup import create_backup
+from provision.backup import create_backup, create_incremental
 from provision.runner import Runner
 
 
@@ -46,12 +50,25 @@ def ours(site: Path, dest: Path) -> int:
     return size
 
 
+def incremental(site: Path, dest: Path) -> int:
+    result = create_incremental(domain="bench.example.com", site_dir=site, dest_dir=dest,
+                                runner=Runner(lambda level, line: None), db_driver=None, db_name=None,
+                                follow_files_symlink=True)
+    return result.manifest["totals"]["stored_bytes"] + result.size
+
+
+def spread(times: list[float]) -> str:
+    return f"median {median(times):6.2f} s (min {min(times):.2f}, max {max(times):.2f}; runs: " \
+           f"{', '.join(f'{t:.2f}' for t in times)})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--files", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=None, help="work directory (default: a temp dir)")
+    parser.add_argument("--format1", action="store_true", help="also time create_backup (format 1)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hm-bench-backup-", dir=args.dir))
     try:
@@ -59,24 +76,38 @@ def main() -> None:
         size = args.size_mb << 20
         fill_files(site / "files", size, args.files)
         (site / "settings.php").write_text("<?php\n$databases = [];\n")
-        tar_zstd(site, work / "warm.tar.zst")  # page cache, for both
+        past = time.time() - 60
+        for folder, _dirs, names in os.walk(site):
+            for name in names:
+                os.utime(os.path.join(folder, name), (past, past))
+        tar_zstd(site, work / "warm.tar.zst")  # page cache, for all
         tar_times: list[float] = []
-        our_times: list[float] = []
-        our_size = 0
-        for _ in range(args.rounds):  # alternated, so both see the same machine state
+        first_times: list[float] = []
+        second_times: list[float] = []
+        f1_times: list[float] = []
+        stored = 0
+        for _ in range(args.rounds):  # alternated, so all see the same machine state
             tar_times.append(timed(lambda: tar_zstd(site, work / "tar.tar.zst")))
+            dest = work / "backups"
+            shutil.rmtree(dest, ignore_errors=True)
             started = time.perf_counter()
-            our_size = ours(site, work / "out")
-            our_times.append(time.perf_counter() - started)
+            stored = incremental(site, dest)
+            first_times.append(time.perf_counter() - started)
+            second_times.append(timed(lambda: incremental(site, dest)))
+            if args.format1:
+                f1_times.append(timed(lambda: ours(site, work / "out")))
         tar_size = (work / "tar.tar.zst").stat().st_size
-        tar_med, our_med = median(tar_times), median(our_times)
+        tar_med, first_med, second_med = median(tar_times), median(first_times), median(second_times)
         mb = size / 1e6
-        print(f"data: {args.size_mb} MiB in {args.files} files, {os.cpu_count()} CPUs, {args.rounds} rounds (median)")
-        print(f"tar -cf - | zstd -T0 -3: {tar_med:6.2f} s  {mb / tar_med:7.1f} MB/s  -> {tar_size} bytes"
-              f"  (runs: {', '.join(f'{t:.2f}' for t in tar_times)})")
-        print(f"create_backup:           {our_med:6.2f} s  {mb / our_med:7.1f} MB/s  -> {our_size} bytes"
-              f"  (runs: {', '.join(f'{t:.2f}' for t in our_times)})")
-        print(f"ratio (ours / tar|zstd throughput): {tar_med / our_med:.2f}  (goal >= 0.90)")
+        print(f"data: {args.size_mb} MiB in {args.files} files, {os.cpu_count()} CPUs, {args.rounds} rounds")
+        print(f"tar -cf - | zstd -T0 -3:  {spread(tar_times)}  {mb / tar_med:7.1f} MB/s -> {tar_size} bytes")
+        print(f"first backup (format 2):  {spread(first_times)}  {mb / first_med:7.1f} MB/s -> {stored} bytes")
+        print(f"second backup, unchanged: {spread(second_times)}")
+        if f1_times:
+            print(f"create_backup (format 1): {spread(f1_times)}  {mb / median(f1_times):7.1f} MB/s")
+            print(f"ratio format 1 / tar|zstd throughput: {tar_med / median(f1_times):.2f}")
+        print(f"ratio first backup / tar|zstd throughput: {tar_med / first_med:.2f}  (goal >= 0.90)")
+        print(f"ratio second / first backup time: {second_med / first_med:.3f}  (goal < 0.10)")
     finally:
         shutil.rmtree(work)
 

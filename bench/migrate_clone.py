@@ -1,13 +1,16 @@
-"""Migrate and clone times against `cp -a` of the same site directory, in the same run.
+"""Migrate and clone times against Aegir's archive-and-extract and `cp -a` of the same site
+directory, in the same run.
 
 Installs a site (site.install through the engine, SQLite site database) on a demo platform, adds
 --files files totalling --size-mb to its files/, then for --rounds rounds alternates:
-`cp -a` of the site directory (the baseline), site.migrate to the other platform (a pre-migrate
-backup, a rename, settings.php, drush updatedb, vhost, verify), and site.clone to a new domain
+archive-and-extract of the site directory (what Aegir's migrate does: `tar -cf - | zstd -T0`
+into an archive, then `zstd -d | tar -x` into the target), `cp -a` of the site directory,
+site.migrate to the other platform (a database-only pre-migrate backup, a rename, settings.php,
+drush updatedb, vhost, verify), and site.clone to a new domain
 (cp -a --reflink=auto, a new database loaded from a dump, drush, verify). Prints the median of
 each, the ratio to cp -a, and the median time of each step (from the task's step rows).
 
-    .venv/bin/python bench/migrate_clone.py                        # 1 GiB in 10,000 files
+    .venv/bin/python bench/migrate_clone.py --size-mb 2048 --files 10000 --rounds 3   # headline
     .venv/bin/python bench/migrate_clone.py --size-mb 128 --files 1250 --rounds 3   # quick
 
 Everything lives in a temporary directory that is removed at the end.
@@ -29,6 +32,22 @@ def step_times(task, into: dict[str, list[float]]) -> None:  # type: ignore[no-u
     for row in task.steps.order_by("position"):
         if row.started_at and row.finished_at:
             into[row.name].append((row.finished_at - row.started_at).total_seconds())
+
+
+def archive_and_extract(source: Path, archive: Path, target: Path) -> None:
+    """Aegir's way of moving a site: the whole directory into an archive, extracted elsewhere."""
+    with open(archive, "wb") as sink:
+        tar = subprocess.Popen(["tar", "-cf", "-", "-C", str(source.parent), source.name], stdout=subprocess.PIPE)
+        subprocess.run(["zstd", "-q", "-T0", "-3", "-c"], stdin=tar.stdout, stdout=sink, check=True)
+        assert tar.stdout is not None
+        tar.stdout.close()
+        assert tar.wait() == 0
+    target.mkdir()
+    unzstd = subprocess.Popen(["zstd", "-q", "-d", "-c", str(archive)], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-xf", "-", "-C", str(target)], stdin=unzstd.stdout, check=True)
+    assert unzstd.stdout is not None
+    unzstd.stdout.close()
+    assert unzstd.wait() == 0
 
 
 def main() -> None:
@@ -65,7 +84,7 @@ def main() -> None:
         subprocess.run(["cp", "-a", str(directory), str(work / "warm")], check=True)  # page cache
         shutil.rmtree(work / "warm")
 
-        cp_times, migrate_times, clone_times = [], [], []
+        cp_times, migrate_times, clone_times, aegir_times = [], [], [], []
         migrate_steps: dict[str, list[float]] = defaultdict(list)
         clone_steps: dict[str, list[float]] = defaultdict(list)
         for number in range(args.rounds):
@@ -76,6 +95,11 @@ def main() -> None:
             subprocess.run(["cp", "-a", str(source), str(copy)], check=True)
             cp_times.append(time.perf_counter() - started)
             shutil.rmtree(copy)
+            started = time.perf_counter()
+            archive_and_extract(source, work / "aegir.tar.zst", work / "aegir-target")
+            aegir_times.append(time.perf_counter() - started)
+            shutil.rmtree(work / "aegir-target")
+            (work / "aegir.tar.zst").unlink()
 
             target = platforms[1] if site.platform_id == platforms[0].pk else platforms[0]
             started = time.perf_counter()
@@ -96,12 +120,14 @@ def main() -> None:
             resources.db_driver(server).drop_database(clone.db_name)
             clone.delete()
 
-        cp = median(cp_times)
-        print(f"site: {args.size_mb} MiB in {args.files} files; {args.rounds} rounds (median)")
-        print(f"cp -a:   {cp:7.2f} s  (runs: {', '.join(f'{t:.2f}' for t in cp_times)})")
+        cp, aegir = median(cp_times), median(aegir_times)
+        print(f"site: {args.size_mb} MiB in {args.files} files; {args.rounds} rounds (median, min-max)")
+        print(f"archive-and-extract (Aegir): {aegir:7.2f} s  ({min(aegir_times):.2f}-{max(aegir_times):.2f})")
+        print(f"cp -a:   {cp:7.2f} s  ({min(cp_times):.2f}-{max(cp_times):.2f})")
         for name, times, steps in (("migrate", migrate_times, migrate_steps), ("clone", clone_times, clone_steps)):
             m = median(times)
-            print(f"{name}: {m:7.2f} s  = {m / cp:.2f}x cp -a  (runs: {', '.join(f'{t:.2f}' for t in times)})")
+            print(f"{name}: {m:7.2f} s ({min(times):.2f}-{max(times):.2f}) = {m / cp:.3f}x cp -a, "
+                  f"{m / aegir:.3f}x archive-and-extract")
             print("    steps: " + ", ".join(f"{k} {median(v):.2f}" for k, v in steps.items()))
     finally:
         shutil.rmtree(work)

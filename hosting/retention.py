@@ -4,7 +4,8 @@ backups beyond the schedule's count or older than its age limit are deleted (fil
 Only `scheduled` backups are touched: manual, pre-delete, pre-migrate and pre-restore backups
 were made on purpose by someone and stay until someone deletes them. The newest scheduled
 backup whose file exists is never deleted, whatever the limits say, and neither is a backup
-that a queued, running or paused restore names."""
+that a queued, running or paused restore names. Then the object store's garbage is collected:
+objects that no remaining archive names (newer backups keep every object they list)."""
 from __future__ import annotations
 
 import logging
@@ -83,4 +84,22 @@ def apply(site: Site, now: datetime | None = None) -> list[int]:
         backup.delete()
     if deleted:
         _logger.info("retention deleted backups %s of %s", deleted, site.domain)
+        _collect(site)
     return deleted
+
+
+def _collect(site: Site) -> None:
+    """Remove the store objects that no remaining archive of the site names. Skipped (and
+    done at a later run) while a backup of the site holds the store."""
+    from hosting.operations import resources
+    from provision.backup.store import collect_garbage
+
+    try:
+        done = collect_garbage(resources.backup_dir(site.domain))
+    except Exception as exc:  # noqa: BLE001 - objects left over cost space, never a backup
+        _logger.warning("retention could not collect the objects of %s: %s", site.domain, exc)
+        return
+    if done is None:
+        _logger.info("object collection of %s skipped: the store is busy or a manifest unreadable", site.domain)
+    elif done.removed:
+        _logger.info("retention removed %d objects (%d bytes) of %s", done.removed, done.freed, site.domain)

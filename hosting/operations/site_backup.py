@@ -1,7 +1,8 @@
 """site.backup and site.restore.
 
-backup:  archive (one <domain>-<UTC>.tar.zst: site directory, streamed database dump, manifest;
-         undo: the file removed) -> record (the Backup row; undo: the row removed).
+backup:  archive (one <domain>-<UTC>.tar.zst: manifest and streamed database dump, the site's
+         files in the incremental object store beside it; undo: the file removed, its new objects
+         left to garbage collection) -> record (the Backup row; undo: the row removed).
 restore: check (the backup is this site's, on disk, inside the roots) -> safety-backup (a
          pre-restore backup, kept) -> restore (database and directory replaced; undo: the
          safety backup restored the same way) -> verify (the site reaches its database) ->
@@ -28,7 +29,7 @@ from hosting.operations.site_common import (
     site_of,
 )
 from provision import sitefiles
-from provision.backup import create_backup, restore_backup
+from provision.backup import create_incremental, restore_backup
 from provision.errors import ProvisionError
 from provision.sitedb import check_connection, reload_from_archive
 
@@ -52,7 +53,7 @@ def archive(ctx: Context) -> None:
     handle = database_of(ctx, site, directory)
     platform = site.platform
     clean_partials(ctx, resources.backup_dir(site.domain))
-    result = create_backup(
+    result = create_incremental(
         domain=site.domain, site_dir=directory, dest_dir=resources.backup_dir(site.domain), runner=ctx.runner,
         db_driver=handle.driver, db_name=handle.name,
         follow_files_symlink=site.files_symlink == Site.FILES_FOLLOW,
@@ -104,6 +105,9 @@ def check(ctx: Context) -> None:
             or backup.manifest.get("domain", site.domain) != site.domain:
         raise ProvisionError(f"Backup #{backup.pk} is of {backup.domain}, not of {site.domain}; "
                              "clone that site instead.")
+    if backup.manifest.get("files_included") is False:
+        raise ProvisionError(f"Backup #{backup.pk} holds only the database (made before a migrate, whose "
+                             "files were moved, not changed): it cannot be restored as a whole site.")
     path = backup_path(backup)
     if not path.is_file():
         raise ProvisionError(f"The file of backup #{backup.pk} is gone: {path}.")

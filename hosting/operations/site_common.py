@@ -14,7 +14,7 @@ from hosting.models import Backup, Platform, Site
 from hosting.operations import resources
 from hosting.operations.common import flag
 from provision import sitefiles
-from provision.backup import create_backup
+from provision.backup import create_incremental
 from provision.errors import ProvisionError
 from provision.db import DatabaseDriver
 from provision.settings_php import DatabaseSettings
@@ -138,18 +138,20 @@ def remove_vhost(ctx: Context, domain: str, platform: Platform) -> None:
 
 # -- backups -------------------------------------------------------------------------------
 
-def make_backup(ctx: Context, site: Site, kind: str) -> Backup:
-    """Archive the site (directory and database) and record the Backup row."""
+def make_backup(ctx: Context, site: Site, kind: str, *, files: bool = True) -> Backup:
+    """Back up the site (directory and database; only the database unless FILES) and record
+    the Backup row. Incremental: files unchanged since the last backup are not read again."""
     platform = site.platform
     directory = resources.site_dir(site)
     handle = database_of(ctx, site, directory)
     dest = resources.backup_dir(site.domain)
     clean_partials(ctx, dest)
-    result = create_backup(
+    result = create_incremental(
         domain=site.domain, site_dir=directory, dest_dir=dest, runner=ctx.runner,
         db_driver=handle.driver, db_name=handle.name,
         follow_files_symlink=site.files_symlink == Site.FILES_FOLLOW,
         platform_name=platform.name, platform_path=platform.path, drupal_version=platform.drupal_version,
+        include_files=files,
     )
     return record_backup(ctx, site, kind, result.path, result.size, result.sha256, result.manifest)
 

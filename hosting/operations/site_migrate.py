@@ -1,6 +1,6 @@
 """site.migrate: move a site to another platform on the same server. Args: {"platform": id}.
 
-prepare -> backup (pre-migrate, kept) -> move (sites/<domain> renamed into the target's
+prepare -> backup (pre-migrate database dump, kept) -> move (sites/<domain> renamed into the target's
 sites/; undo: moved back) -> settings (settings.php rewritten for the target's Drupal, salt and
 database kept; undo: the old file back) -> updatedb (drush updatedb on the target; undo: the
 database reloaded from the pre-migrate backup) -> vhost (docroot of the target; undo: the old
@@ -33,6 +33,7 @@ from hosting.operations.site_common import (
 )
 from provision import drush, sitefiles
 from provision.errors import ProvisionError
+from provision.preflight import check_space
 from provision.sitedb import check_connection, reload_from_archive
 
 
@@ -61,6 +62,9 @@ def prepare(ctx: Context) -> None:
     if target.exists() or target.is_symlink():
         raise ProvisionError(f"{target} exists already on platform {new.name}; nothing was changed.")
     database_of(ctx, site, source)  # the database must be one we can reload on a rollback
+    if os.stat(source).st_dev != os.stat(target.parent).st_dev:
+        # Not a rename but a copy: it must fit beside the original.
+        check_space(target.parent, sitefiles.disk_usage(source), f"Moving {site.domain} to {new.name}")
     ctx.state.update({"old_platform": old.pk, "new_platform": new.pk, "source": str(source),
                       "target": str(target)})
     ctx.info(f"Migrating {site.domain} from {old.name} (Drupal {old.drupal_version}) to {new.name} "
@@ -68,7 +72,9 @@ def prepare(ctx: Context) -> None:
 
 
 def backup(ctx: Context) -> None:
-    made = make_backup(ctx, site_of(ctx), Backup.PRE_MIGRATE)
+    # The database only: the files are moved, not changed, and the move's undo puts them back;
+    # the dump is what updatedb's undo needs. A full backup here was most of a migrate's time.
+    made = make_backup(ctx, site_of(ctx), Backup.PRE_MIGRATE, files=False)
     ctx.state.update({"backup_path": made.path, "backup_id": made.pk})
     ctx.save_state()
 
@@ -212,7 +218,7 @@ def _locks(task: Task) -> list[str]:
 def migrate_plan(task: Task) -> Plan:
     return Plan([
         step("prepare", prepare, label="Check the target platform"),
-        step("backup", backup, label="Back up the site (pre-migrate)"),
+        step("backup", backup, label="Back up the database (pre-migrate)"),
         step("move", move, move_undo, label="Move the site directory"),
         step("settings", settings, settings_undo, label="Write settings.php for the target"),
         step("updatedb", updatedb, updatedb_undo, label="Run database updates (drush updatedb)"),

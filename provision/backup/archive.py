@@ -33,7 +33,8 @@ MANIFEST = "manifest.json"
 DATABASE = "database.sql"
 SITE = "site"
 MAX_MANIFEST = 256 << 20
-FORMAT = 1
+FORMAT = 1  # everything inside the archive (what create_backup writes)
+FORMATS = (1, 2)  # 2: files in the object store beside the archive (provision.backup.incremental)
 
 
 @dataclass
@@ -316,9 +317,10 @@ def _parse_manifest(manifest: bytes | None, path: str) -> dict[str, Any]:
         parsed = json.loads(manifest)
     except ValueError as exc:
         raise ProvisionError(f"The manifest of {path} is not valid JSON: {exc}") from None
-    if (not isinstance(parsed, dict) or parsed.get("format") != FORMAT
+    if (not isinstance(parsed, dict) or parsed.get("format") not in FORMATS
             or not isinstance(parsed.get("members"), list)):
-        raise ProvisionError(f"The manifest of {path} is not a format {FORMAT} Harbormaster manifest.")
+        raise ProvisionError(f"The manifest of {path} is not a Harbormaster manifest of format "
+                             f"{' or '.join(map(str, FORMATS))}.")
     return parsed
 
 

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from provision.backup.archive import DATABASE, SITE, compare, scan
+from provision.backup import store as objects
+from provision.backup.archive import DATABASE, SITE, Member, check_member_name, compare, scan
 from provision.errors import ProvisionError, UnsafePath
 from provision.paths import Roots
 
@@ -28,8 +29,43 @@ def verify_backup(path: str | os.PathLike[str], runner: Runner | None = None) ->
     and compare them with its manifest. Returns the manifest; raises ProvisionError naming the
     first bad member."""
     found, manifest = scan(os.fspath(path), runner)
+    if manifest.get("format") == 2:
+        found += _from_store(Path(path).parent, manifest, runner, None)
     compare(found, manifest, os.fspath(path))
     return manifest
+
+
+def _from_store(archive_dir: Path, manifest: dict[str, Any], runner: Runner | None,
+                extractor: _Extractor | None) -> list[Member]:
+    """The site members of a format-2 manifest, each file decompressed from the object store
+    and hashed (and written through EXTRACTOR when restoring); dirs and links as listed."""
+    store = objects.store_of(archive_dir)
+    found: list[Member] = []
+    for entry in manifest["members"]:
+        if not isinstance(entry, dict) or not str(entry.get("path", "")).startswith(SITE):
+            continue
+        name, kind = str(entry["path"]), entry.get("type")
+        check_member_name(name)
+        if kind not in ("file", "dir", "symlink"):
+            raise ProvisionError(f"The manifest lists {name[:200]!r} as a {kind!r}.")
+        info = tarfile.TarInfo(name)
+        info.mode, info.mtime = int(entry.get("mode", 0o644)), int(entry.get("mtime", 0))
+        info.type = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE}[kind]
+        info.linkname = str(entry.get("target", ""))
+        sink = extractor.member(info) if extractor is not None else None
+        if kind != "file":
+            found.append(Member(name, kind, target=info.linkname if kind == "symlink" else ""))
+            continue
+        try:
+            size, sha256 = objects.read_object(store, str(entry.get("sha256", "")), runner, sink)
+        except ProvisionError as exc:
+            if sink is not None:
+                sink.close()
+            raise ProvisionError(f"{name!r}: {exc}") from None
+        if sink is not None and extractor is not None:
+            extractor.finished(info, sink)
+        found.append(Member(name, "file", size=size, sha256=sha256))
+    return found
 
 
 class _Extractor:
@@ -121,6 +157,11 @@ def restore_backup(path: str | os.PathLike[str], site_dir: Path, db_driver: Data
         extractor = _Extractor(work, site_dir, roots)
         runner.log("info", f"Extracting {os.path.basename(path)}.")
         found, manifest = scan(path, runner, extractor)
+        if manifest.get("files_included") is False:
+            raise ProvisionError(f"{os.path.basename(path)} holds only the database (a pre-migrate backup: "
+                                 "the files were moved, not changed); it cannot replace the site's files.")
+        if manifest.get("format") == 2:
+            found += _from_store(Path(path).parent, manifest, runner, extractor)
         compare(found, manifest, path)
         if not (work / SITE).is_dir():
             raise ProvisionError(f"The backup {path} holds no site directory.")

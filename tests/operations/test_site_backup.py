@@ -134,3 +134,24 @@ def test_it_removes_what_a_killed_backup_left(installed, run, tmp_path):
     task = run(site, "backup")
     assert task.state == Task.SUCCEEDED and not leftover.exists()
     assert "left by an interrupted backup" in log_of(task)
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_it_keeps_newer_backups_restorable_when_retention_deletes_older_ones(installed, run):
+    from hosting import retention
+    from hosting.models import BackupSchedule
+
+    site = installed()
+    _, directory = site_paths(site)
+    (directory / "files" / "kept.bin").write_bytes(os.urandom(1 << 16))
+    made = []
+    for _ in range(3):
+        task = run(site, "backup", {"kind": Backup.SCHEDULED})
+        assert task.state == Task.SUCCEEDED, log_of(task)
+        made.append(Backup.objects.get(task=task))
+    BackupSchedule.objects.create(site=site, keep_count=1)
+    assert sorted(retention.apply(site)) == sorted(b.pk for b in made[:2])
+    newest = Backup.objects.get(site=site, kind=Backup.SCHEDULED)
+    assert verify_backup(newest.path)["totals"]["files"] > 0  # every object it names survived
+    task = run(site, "restore", {"backup": newest.pk})
+    assert task.state == Task.SUCCEEDED, log_of(task)

@@ -104,3 +104,17 @@ def test_it_gives_a_clone_its_own_copy_of_a_linked_files_directory(installed, ru
     task = run(site, "clone", {"domain": keep})
     assert task.state == Task.WARNING and "shares it with the source" in log_of(task)
     assert (site_paths(Site.objects.get(domain=keep))[1] / "files").resolve() == shared
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_it_refuses_a_clone_that_would_not_fit(installed, run, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    site = installed()
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 30, (1 << 30) - 4096, 4096))
+    task = run(site, "clone", {"domain": "full.example.com"})
+    assert task.state == Task.FAILED
+    assert "The clone of" in task.summary and "only 4.0 KiB free of 1.0 GiB" in task.summary, task.summary
+    assert not Site.objects.filter(domain="full.example.com").exists()

@@ -89,3 +89,18 @@ def test_it_moves_a_site_back_when_the_target_cannot_boot_it(installed, run, tar
     assert task.state == Task.FAILED and "missing module" in task.summary
     assert snapshot(site) == before
     assert Site.objects.get(pk=site.pk).platform_id != target.pk
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_it_moves_the_files_by_rename_and_backs_up_only_the_database(installed, run, target):
+    site = installed()
+    _, old_dir = site_paths(site)
+    (old_dir / "files" / "big.bin").write_bytes(b"x" * (1 << 20))
+    inode = (old_dir / "files" / "big.bin").stat().st_ino
+    task = run(site, "migrate", {"platform": target.pk})
+    assert task.state == Task.SUCCEEDED, (task.summary, log_of(task))
+    site.refresh_from_db()
+    _, new_dir = site_paths(site)
+    assert (new_dir / "files" / "big.bin").stat().st_ino == inode  # renamed, not copied
+    safety = Backup.objects.get(site=site, kind=Backup.PRE_MIGRATE)
+    assert safety.manifest["files_included"] is False and safety.manifest["totals"]["files"] == 0

@@ -1,0 +1,242 @@
+"""Format-2 backups: the site's regular files go to the content-addressed store beside the
+archives (provision.backup.store), the archive holds the manifest (first, so garbage collection
+reads only the head) and the database dump.
+
+A file whose (size, mtime_ns, inode) match the store's index is not opened: its sha256 comes
+from the index. The others are read once each in a pool of threads (hashing and compressing in
+one pass, as many files at a time as there are CPUs); only content not yet in the store is
+compressed and written. Every backup's manifest lists every file, so each restores on its own."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import stat
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from provision.backup import store as objects
+from provision.backup.archive import DATABASE, MANIFEST, SITE, TarWriter, hash_stream
+from provision.backup.create import BackupResult, _create_exclusive, _publish, _walk, backup_name
+from provision.domains import normalise_domain
+from provision.errors import ProvisionError
+from provision.preflight import check_space
+
+if TYPE_CHECKING:
+    from provision.db.base import DatabaseDriver
+    from provision.runner import Runner
+
+FORMAT = 2
+# A file changed within this long before the backup started may change again within the same
+# mtime tick without its mtime moving: such files are stored, but not trusted from the index.
+RACY_NS = 2_000_000_000
+
+
+def create_incremental(*, domain: str, site_dir: Path, dest_dir: Path, runner: Runner,
+                       db_driver: DatabaseDriver | None, db_name: str | None, follow_files_symlink: bool,
+                       platform_name: str = "", platform_path: str = "", drupal_version: str = "",
+                       now: dt.datetime | None = None, include_files: bool = True) -> BackupResult:
+    """Back up SITE_DIR (unless not INCLUDE_FILES: database only) and DB_NAME into DEST_DIR.
+    Refuses, before writing anything but the store's lock file, when the estimate does not fit."""
+    when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0)
+    started_ns = time.time_ns()
+    name = backup_name(domain, when)
+    site_dir, dest_dir = Path(site_dir), Path(dest_dir)
+    if not site_dir.is_dir():
+        raise ProvisionError(f"The site directory {site_dir} does not exist.")
+    store = objects.store_of(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(4)
+    partial = dest_dir / f".{name}.{token}.partial"
+    dump = dest_dir / f".{name}.{token}.database.sql.partial"
+    with objects.locked(store):
+        try:
+            index = objects.load_index(store)
+            old = index["files"]
+            present = _present(store)
+            entries: list[dict[str, Any]] = []
+            jobs: list[tuple[int, str, os.stat_result]] = []
+            files_link = _scan_site(site_dir, follow_files_symlink, runner, entries, jobs, old, present) \
+                if include_files else None
+            needed = sum(st.st_size for _, _, st in jobs) + int(index.get("database_size") or 0)
+            check_space(dest_dir, needed, f"The backup of {normalise_domain(domain)}")
+            objects.prepare(store)
+            database = _dump(db_driver, db_name, dump, runner)
+            new_index, stored = _store(store, site_dir, entries, jobs, present, runner, started_ns)
+            for entry in entries:
+                key = entry.pop("_key", None)
+                if key is not None and entry["path"] not in new_index:
+                    new_index[entry["path"]] = [*key, entry["sha256"]]
+            objects.sync(store)
+            manifest = _manifest(domain, when, database, entries, files_link, db_driver, db_name,
+                                 platform_name, platform_path, drupal_version, include_files,
+                                 reused=len([e for e in entries if e["type"] == "file"]) - len(jobs), stored=stored)
+            size, sha256 = _write_archive(partial, manifest, dump, when, runner)
+            final = _publish(partial, dest_dir, name)
+            objects.save_index(store, {"files": new_index if include_files else old,
+                                       "database_size": database["size"] if database else 0})
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise ProvisionError(f"The backup of {site_dir} failed: {exc}") from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        finally:
+            dump.unlink(missing_ok=True)
+    totals = manifest["totals"]
+    runner.log("info", f"Backup written: {final.name} ({size} bytes; {totals['files']} files, "
+                       f"{totals['reused_files']} unchanged and not read, {totals['stored_bytes']} bytes "
+                       "of new content stored).")
+    return BackupResult(final, size, sha256, manifest)
+
+
+def _present(store: Path) -> set[str]:
+    found: set[str] = set()
+    if store.is_dir():
+        for folder in store.iterdir():
+            if len(folder.name) == 2 and folder.is_dir():
+                found.update(n for n in os.listdir(folder) if not n.startswith("."))
+    return found
+
+
+def _scan_site(site_dir: Path, follow: bool, runner: Runner, entries: list[dict[str, Any]],
+               jobs: list[tuple[int, str, os.stat_result]], old: dict[str, list[Any]],
+               present: set[str]) -> dict[str, Any] | None:
+    """List SITE_DIR into ENTRIES (manifest order) and the files that must be read into JOBS."""
+    top = site_dir.stat()
+    entries.append({"path": SITE, "type": "dir", "mode": top.st_mode & 0o7777, "mtime": int(top.st_mtime)})
+    files = site_dir / "files"
+    files_link: dict[str, Any] | None = None
+    roots: list[tuple[Path, str]] = [(site_dir, SITE)]
+    if files.is_symlink():
+        target = os.readlink(files)
+        files_link = {"path": f"{SITE}/files", "target": target, "followed": follow}
+        if follow:
+            if not files.is_dir():
+                raise ProvisionError(f"{files} is a symlink to {target}, which is not a directory.")
+            roots.append((files, f"{SITE}/files"))
+    for root, arc_root in roots:
+        if arc_root != SITE:
+            info = root.stat()
+            entries.append({"path": arc_root, "type": "dir", "mode": info.st_mode & 0o7777,
+                            "mtime": int(info.st_mtime)})
+        for arc_name, entry in _walk(root, arc_root):
+            st = entry.stat(follow_symlinks=False)
+            if arc_name == f"{SITE}/files" and files_link is not None:
+                if not follow:
+                    entries.append({"path": arc_name, "type": "symlink", "target": files_link["target"]})
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                entries.append({"path": arc_name, "type": "symlink", "target": os.readlink(entry.path)})
+            elif stat.S_ISDIR(st.st_mode):
+                entries.append({"path": arc_name, "type": "dir", "mode": st.st_mode & 0o7777,
+                                "mtime": int(st.st_mtime)})
+            elif stat.S_ISREG(st.st_mode):
+                item = {"path": arc_name, "type": "file", "size": st.st_size, "sha256": "",
+                        "mode": st.st_mode & 0o7777, "mtime": int(st.st_mtime)}
+                known = old.get(arc_name)
+                key = [st.st_size, st.st_mtime_ns, st.st_ino]
+                if known and known[:3] == key and known[3] in present:
+                    item["sha256"] = known[3]  # unchanged since it was stored: not opened
+                    item["_key"] = key
+                else:
+                    jobs.append((len(entries), entry.path, st))
+                entries.append(item)
+            else:
+                runner.log("warning", f"Skipped {entry.path}: sockets, pipes and devices are not backed up.")
+    return files_link
+
+
+def _dump(db_driver: DatabaseDriver | None, db_name: str | None, dump: Path,
+          runner: Runner) -> dict[str, Any] | None:
+    if db_driver is None or not db_name:
+        return None
+    runner.log("info", f"Dumping the database {db_name}.")
+    with _create_exclusive(dump) as out:
+        db_driver.dump(db_name, out, runner)
+    with open(dump, "rb") as source:  # hashed first: the manifest goes before the dump
+        size, sha256 = hash_stream(source, runner)
+    return {"path": DATABASE, "type": "file", "size": size, "sha256": sha256}
+
+
+def _store(store: Path, site_dir: Path, entries: list[dict[str, Any]], jobs: list[tuple[int, str, os.stat_result]],
+           present: set[str], runner: Runner, started_ns: int) -> tuple[dict[str, list[Any]], int]:
+    """Read the files of JOBS in a pool of threads; fills in their sha256 and returns the new
+    index entries for them and the bytes written to the store."""
+    index: dict[str, list[Any]] = {}
+    stored = 0
+    if jobs:
+        runner.log("info", f"Storing {len(jobs)} new or changed files of {site_dir}.")
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="backup-store") as pool:
+        try:
+            results = pool.map(lambda job: _read_one(store, job[1], present), jobs, chunksize=8)
+            for (position, _path, st), result in zip(jobs, results, strict=True):
+                runner.check_stop()
+                entry = entries[position]
+                if result is None:
+                    entry["type"] = "gone"  # deleted since the listing: not part of the site now
+                    continue
+                size, sha256, written = result
+                stored += written
+                entry["size"], entry["sha256"] = size, sha256
+                if size == st.st_size and st.st_mtime_ns < started_ns - RACY_NS:
+                    index[entry["path"]] = [st.st_size, st.st_mtime_ns, st.st_ino, sha256]
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    entries[:] = [e for e in entries if e["type"] != "gone"]
+    return index, stored
+
+
+def _read_one(store: Path, path: str, present: set[str]) -> tuple[int, str, int] | None:
+    try:
+        return objects.store_file(store, path, present)
+    except FileNotFoundError:
+        return None
+
+
+def _write_archive(partial: Path, manifest: dict[str, Any], dump: Path, when: dt.datetime,
+                   runner: Runner) -> tuple[int, str]:
+    with _create_exclusive(partial) as raw, TarWriter(raw, runner) as writer:
+        writer.add_bytes(MANIFEST, json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode(),
+                         when.timestamp())
+        if manifest["database"] is not None:
+            with open(dump, "rb") as source:
+                writer.add_file(DATABASE, source, os.fstat(source.fileno()).st_size, 0o600, when.timestamp())
+        size, sha256 = writer.close()
+        raw.flush()
+        os.fsync(raw.fileno())
+    return size, sha256
+
+
+def _manifest(domain: str, when: dt.datetime, database: dict[str, Any] | None, entries: list[dict[str, Any]],
+              files_link: dict[str, Any] | None, db_driver: DatabaseDriver | None, db_name: str | None,
+              platform_name: str, platform_path: str, drupal_version: str, include_files: bool,
+              reused: int, stored: int) -> dict[str, Any]:
+    files = [e for e in entries if e["type"] == "file"]
+    return {
+        "format": FORMAT,
+        "kind": "harbormaster-site-backup",
+        "domain": normalise_domain(domain),
+        "created": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "platform": {"name": platform_name, "path": platform_path},
+        "drupal_version": drupal_version,
+        "store": objects.OBJECTS,
+        "files_included": include_files,
+        "database": None if database is None or db_driver is None else {
+            "engine": db_driver.server.engine, "name": db_name, "member": DATABASE,
+            "size": database["size"], "sha256": database["sha256"]},
+        "files_symlink": files_link,
+        "members": ([database] if database else []) + entries,
+        "totals": {
+            "files": len(files),
+            "dirs": sum(1 for e in entries if e["type"] == "dir"),
+            "symlinks": sum(1 for e in entries if e["type"] == "symlink"),
+            "bytes": sum(e["size"] for e in files),
+            "reused_files": reused,
+            "stored_bytes": stored,
+        },
+    }
