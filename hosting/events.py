@@ -1,18 +1,17 @@
-"""The task watcher: one structured log line per task state change (logger "harbormaster.tasks",
-one JSON object per line on stdout), notifications when a task fails or pauses, and backup
-retention after a successful scheduled backup.
+"""The task watcher: notifications when a task fails or pauses, and backup retention after a
+successful scheduled backup. (The structured line of each state change is written by the engine
+itself at the moment of the change, hosting.engine.statelog; the watcher logs nothing, so that
+no change is reported twice.)
 
 Why a watcher and not post_save: the engine changes task rows with conditional UPDATEs (a claim,
 an end, a reaper's takeover), which send no Django signals. `poll()` compares task rows with what
 it saw last (TaskWatch) and claims each change with a conditional UPDATE of its own, so two
 watchers at once never report a change twice. django-q2's scheduler runs it every minute
-(hosting.schedules); a change seen late is logged with the time it happened."""
+(hosting.schedules), so a notification may be up to a minute late."""
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
@@ -24,7 +23,6 @@ from hosting.models import Task, TaskWatch
 RECENT = timedelta(hours=1)
 BATCH = 500
 NOTIFY_STATES = (Task.FAILED, Task.PAUSED)
-task_logger = logging.getLogger("harbormaster.tasks")
 _logger = logging.getLogger("hosting.events")
 
 
@@ -53,35 +51,6 @@ def claim_change(task: Task) -> str | None | bool:
         return before[0] if updated else False
 
 
-def line(task: Task, state: str, previous: str | None, at: datetime | None) -> dict[str, Any]:
-    duration = None
-    if state in Task.FINAL and task.started_at and task.finished_at:
-        duration = round((task.finished_at - task.started_at).total_seconds(), 3)
-    return {
-        "event": "task.state", "task": task.pk, "type": f"{task.target_type}.{task.kind}",
-        "target": task.target_label, "state": state, "previous": previous, "attempt": task.attempt,
-        "duration": duration, "client": task.client.name if task.client_id else None,
-        "server": task.server_id, "at": (at or timezone.now()).isoformat(),
-        **({"summary": task.summary[:300]} if state in Task.FINAL + (Task.PAUSED,) and task.summary else {}),
-    }
-
-
-def log_change(task: Task, previous: str | None) -> list[dict[str, Any]]:
-    """The lines of one observed change. A task that ran and ended between two polls gets its
-    `running` line too, with the time it started, so that every run shows in the journal."""
-    lines = []
-    ended = task.state in Task.FINAL or task.state == Task.PAUSED
-    if ended and previous in (None, Task.QUEUED) and task.started_at:
-        lines.append(line(task, Task.RUNNING, previous, task.started_at))
-        previous = Task.RUNNING
-    at = {Task.RUNNING: task.started_at, Task.QUEUED: task.created_at if previous is None else None}.get(
-        task.state, task.finished_at)
-    lines.append(line(task, task.state, previous, at))
-    for item in lines:
-        task_logger.info(json.dumps(item, sort_keys=True))
-    return lines
-
-
 def after_change(task: Task) -> None:
     """Side effects of a change: notifications, retention. Failures are logged, never raised:
     the change is recorded as seen and must not be retried forever."""
@@ -100,14 +69,14 @@ def after_change(task: Task) -> None:
 
 
 def poll(now: datetime | None = None) -> int:
-    """Report every task state change since the last poll. Returns how many were reported."""
+    """Act on every task state change since the last poll (notifications, retention). Returns
+    how many changes were seen."""
     now = now or timezone.now()
     reported = 0
     for task in changed_tasks(now):
         previous = claim_change(task)
         if previous is False:
             continue
-        log_change(task, previous)
         if task.state != previous:
             after_change(task)
         reported += 1

@@ -71,11 +71,14 @@ def broker() -> Check:
     def probe() -> str:
         from django_q.brokers import get_broker
 
-        q = settings.Q_CLUSTER
-        if q.get("redis"):
+        from hosting.engine.routing import orm_broker, redis_broker
+
+        if redis_broker():
             if not get_broker().ping():
                 raise RuntimeError("Redis does not answer")
             return "Redis"
+        if not orm_broker():
+            return "another broker"
         from django_q.models import OrmQ
 
         now = timezone.now()
@@ -87,16 +90,34 @@ def broker() -> Check:
     return _timed("broker", "core", probe)
 
 
-def _unfetched_age(queue: str) -> float | None:
-    """Seconds the oldest message of QUEUE has waited without a worker fetching it (ORM broker
-    only: a fetched message is locked into the future)."""
-    if settings.Q_CLUSTER.get("redis"):
-        return None
-    from django_q.models import OrmQ
+def _unfetched(queue: str) -> tuple[float | None, int]:
+    """How long the oldest message of QUEUE has waited without a worker fetching it (seconds,
+    None when nothing waits or the broker cannot tell), and how many wait.
+
+    ORM broker: a fetched message is locked into the future. Redis: a fetched message leaves the
+    queue's list; the oldest one's age is that of its task's hand-over (dispatched_at)."""
+    from hosting.engine.routing import orm_broker, redis_broker
 
     now = timezone.now()
-    oldest = OrmQ.objects.filter(key=queue, lock__lte=now).order_by("lock").values_list("lock", flat=True).first()
-    return (now - oldest).total_seconds() if oldest else None
+    if redis_broker():
+        from hosting.engine.reconcile import task_of
+        from hosting.engine.routing import redis_list
+
+        conn, key = redis_list(queue)
+        count = int(conn.llen(key))
+        if not count:
+            return None, 0
+        head = conn.lindex(key, 0)
+        task_id = task_of(head) if head is not None else None
+        sent = Task.objects.filter(pk=task_id).values_list("dispatched_at", flat=True).first() if task_id else None
+        return ((now - sent).total_seconds() if sent else None), count
+    if not orm_broker():
+        return None, 0
+    from django_q.models import OrmQ
+
+    waiting = OrmQ.objects.filter(key=queue, lock__lte=now)
+    oldest = waiting.order_by("lock").values_list("lock", flat=True).first()
+    return ((now - oldest).total_seconds() if oldest else None), (waiting.count() if oldest else 0)
 
 
 def worker_cluster(server: Server) -> Check:
@@ -109,12 +130,15 @@ def worker_cluster(server: Server) -> Check:
         stale_after = timedelta(seconds=3 * float(settings.HARBORMASTER_HEARTBEAT))
         if beat is not None and now - beat > stale_after:
             raise RuntimeError(f"running tasks stopped beating {int((now - beat).total_seconds())} s ago")
-        waited = _unfetched_age(server.queue)
-        if waited is not None and waited > UNFETCHED_LIMIT:
-            raise RuntimeError(f"no worker has taken a message of queue {server.queue} for {int(waited)} s: "
-                               f"is `qcluster` running for {server.queue}?")
+        waited, count = _unfetched(server.queue)
+        # Running tasks that beat show a live cluster, whose workers may all be busy: messages
+        # wait behind them, which is no outage.
+        if beat is None and waited is not None and waited > UNFETCHED_LIMIT:
+            raise RuntimeError(f"no worker has taken a message of queue {server.queue} for {int(waited)} s "
+                               f"({count} waiting): is `qcluster` running for {server.queue}?")
         if beat is not None:
-            return f"last heartbeat {int((now - beat).total_seconds())} s ago, {running.count()} running"
+            waiting = f", {count} message(s) waiting" if count else ""
+            return f"last heartbeat {int((now - beat).total_seconds())} s ago, {running.count()} running{waiting}"
         # `server_id + 0`: walk the created_at index from the newest end (see
         # hosting.views.servers.latest_on_server) rather than sort all the server's tasks.
         last = (Task.objects.annotate(on_server=F("server_id") + 0)
@@ -123,7 +147,7 @@ def worker_cluster(server: Server) -> Check:
         # Idle: nothing in the database shows whether a cluster is there; the first task queued
         # for it tells within UNFETCHED_LIMIT.
         idle = f"idle; last task started {_ago(now - last)} ago" if last else "idle; no task has run yet"
-        return idle + ("" if waited is None else f", {int(waited)} s-old message waiting")
+        return idle + ("" if waited is None else f", {count} message(s) waiting, oldest {int(waited)} s")
     return _timed(f"workers of queue {server.queue}", "workers", probe)
 
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from hosting.engine import clock, fairness
+from hosting.engine import clock, fairness, statelog
 from hosting.engine.dispatch import dispatch_ids
 from hosting.engine.owner import Owner
 from hosting.models import Client, Lock, Server, Task
@@ -70,6 +70,7 @@ def claim(task_id: int, owner: Owner, extra_locks: Iterable[str] = ()) -> Task |
             waiting_reason="", waiting_on=None, waited_at=None, current_step="", finished_at=None,
             processes=[],
         )
+        statelog.changed(task.pk, Task.QUEUED)
     task.refresh_from_db()
     return task
 

@@ -12,10 +12,11 @@ import logging
 import os
 import threading
 import time
+from datetime import datetime
 
 from django.db import connection
 
-from hosting.engine import reconcile
+from hosting.engine import clock, reconcile
 from hosting.engine.heartbeat import interval
 from hosting.engine.owner import hostname, process_alive
 from hosting.engine.processes import kill_tree, marked_processes
@@ -59,12 +60,17 @@ class Housekeeping:
         self.queue = self.reaper.queue
         self.reconciled_at = 0.0
         self.swept_at = 0.0
+        # Messages handed over before now and no longer in a Redis list were fetched by a
+        # cluster that is gone (or by this one, just now: one harmless extra delivery).
+        self.started: datetime | None = None
 
     def tick(self) -> None:
+        if self.started is None:
+            self.started = clock.db_now()
         self.reaper.reap_all()
         now = time.monotonic()
         if now - self.reconciled_at >= interval():
-            reconcile.reconcile(self.queue)
+            reconcile.reconcile(self.queue, started=self.started)
             self.reconciled_at = now
         if now - self.swept_at >= SWEEP_EVERY:
             sweep()

@@ -49,6 +49,9 @@ def dispatch_ids(task_ids: Iterable[int]) -> int:
 
 
 def dispatch_on_commit(task: Task) -> None:
+    from hosting.engine import statelog
+
+    statelog.created(task)  # first, so that the `queued` line comes before any `running` one
     queue = queue_of(task)
     task_id = task.pk
     transaction.on_commit(lambda: dispatch(task_id, queue))

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
-from hosting.engine import clock, tasklog
+from hosting.engine import clock, statelog, tasklog
 from hosting.engine.dispatch import dispatch_ids
 from hosting.engine.fairness import wake_after
 from hosting.engine.owner import Owner
@@ -26,11 +26,21 @@ def _scope(task_id: int, owner: Owner | None, states: Iterable[str]):
     return qs
 
 
+def _previous(task_id: int, owner: Owner | None, states: Iterable[str]) -> str | None:
+    """The state the task is leaving, read under a row lock so that it is the one the UPDATE
+    changes (PostgreSQL; SQLite's immediate transactions serialise writers anyway)."""
+    return _scope(task_id, owner, states).select_for_update(no_key=True).values_list("state", flat=True).first()
+
+
 def end(task_id: int, state: str, summary: str, *, owner: Owner | None = None,
         states: Iterable[str] = (Task.RUNNING,)) -> bool:
     """Make the task final (succeeded, warning, failed, cancelled) and release its locks."""
     assert state in Task.FINAL
+    states = tuple(states)
     with transaction.atomic():
+        previous = _previous(task_id, owner, states)
+        if previous is None:
+            return False
         changed = _scope(task_id, owner, states).update(
             state=state, summary=summary[:1000], finished_at=clock.now_expr(), current_step="",
             cancel_requested=False, processes=[], waiting_reason="", waiting_on=None, waited_at=None)
@@ -38,6 +48,7 @@ def end(task_id: int, state: str, summary: str, *, owner: Owner | None = None,
             return False
         Lock.objects.filter(task_id=task_id).delete()
         tasklog.append(task_id, _LEVEL[state], summary)
+        statelog.changed(task_id, previous)
         # robust: the task has ended whatever happens to the wake-up; a missed one is made up
         # by the reconciler within a beat.
         transaction.on_commit(lambda: wake_after(task_id), robust=True)
@@ -67,6 +78,7 @@ def requeue(task_id: int, reason: str, *, owner: Owner | None = None,
             # locks (nobody may touch what it left half-done) until it ends.
             Lock.objects.filter(task_id=task_id).delete()
         tasklog.append(task_id, "warning", reason)
+        statelog.changed(task_id, task.state)
         transaction.on_commit(lambda: (dispatch_ids([task_id]), wake_after(task_id)), robust=True)
     return True
 
@@ -75,11 +87,16 @@ def pause(task_id: int, summary: str, *, owner: Owner | None = None,
           states: Iterable[str] = (Task.RUNNING,)) -> bool:
     """Stop a task that needs a human. It keeps its locks: nobody may work on what it left
     half-done until someone resumes, skips or aborts it."""
+    states = tuple(states)
     with transaction.atomic():
+        previous = _previous(task_id, owner, states)
+        if previous is None:
+            return False
         changed = _scope(task_id, owner, states).update(
             state=Task.PAUSED, summary=summary[:1000], cancel_requested=False, processes=[],
             heartbeat_at=None, current_step="")
         if not changed:
             return False
         tasklog.append(task_id, "warning", summary)
+        statelog.changed(task_id, previous)
     return True
