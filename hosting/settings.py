@@ -278,5 +278,10 @@ def _api_rate(name: str) -> tuple[int, int]:
 # Requests per token in a sliding window; past it the API answers 429.
 HARBORMASTER_API_RATE = _api_rate("HARBORMASTER_API_RATE")
 
+# Failed logins per username and address within HARBORMASTER_LOGIN_WINDOW seconds before the
+# login form refuses that pair (hosting/views/auth.py).
+HARBORMASTER_LOGIN_ATTEMPTS = config.get_int("HARBORMASTER_LOGIN_ATTEMPTS", 5, minimum=1)
+HARBORMASTER_LOGIN_WINDOW = config.get_int("HARBORMASTER_LOGIN_WINDOW", 900, minimum=1)
+
 # Last: every other variable has been parsed, so a bad setting leaves no key file behind.
 SECRET_KEY = _secret_key()

@@ -3,9 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from hosting.api import api
+from hosting.views import auth
 from hosting.views import account, audit, notifications, clients, dashboard, locks, nodes, platforms, servers, sites, status, tasks
 
-login = auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True)
+login = auth.ThrottledLoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True)
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
