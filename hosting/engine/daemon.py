@@ -16,7 +16,7 @@ from datetime import datetime
 
 from django.db import connection
 
-from hosting.engine import clock, reconcile
+from hosting.engine import clock, reconcile, watchdog
 from hosting.engine.heartbeat import interval
 from hosting.engine.owner import hostname, process_alive
 from hosting.engine.processes import kill_tree, marked_processes
@@ -55,9 +55,11 @@ class Housekeeping:
     last beat of a worker on a dead host to its task being settled). Reconciling runs once a
     beat, sweeping every SWEEP_EVERY seconds."""
 
-    def __init__(self, queue: str | None = None, *, background: bool = True) -> None:
+    def __init__(self, queue: str | None = None, *, background: bool = True, watch: bool = False) -> None:
         self.reaper = Reaper(queue or cluster_queue(), background=background)
         self.queue = self.reaper.queue
+        # Only in qcluster's main process: on a wedged queue it ends the process.
+        self.watchdog = watchdog.Watchdog(self.queue) if watch else None
         self.reconciled_at = 0.0
         self.swept_at = 0.0
         # Messages handed over before now and no longer in a Redis list were fetched by a
@@ -72,13 +74,15 @@ class Housekeeping:
         if now - self.reconciled_at >= interval():
             reconcile.reconcile(self.queue, started=self.started)
             self.reconciled_at = now
+            if self.watchdog is not None and self.watchdog.observe(self.started):
+                watchdog.restart_cluster(self.queue)
         if now - self.swept_at >= SWEEP_EVERY:
             sweep()
             self.swept_at = now
 
 
-def loop(stop: threading.Event, queue: str | None = None) -> None:
-    work = Housekeeping(queue)
+def loop(stop: threading.Event, queue: str | None = None, watch: bool = False) -> None:
+    work = Housekeeping(queue, watch=watch)
     _logger.info("engine housekeeping for queue %s in pid %s", work.queue, os.getpid())
     try:
         reconcile.unstrand(work.queue)
@@ -96,11 +100,11 @@ def loop(stop: threading.Event, queue: str | None = None) -> None:
 
 
 def start(queue: str | None = None) -> threading.Thread | None:
-    """Start the loop once per process."""
+    """Start the loop once per process, with the wedge watchdog (see hosting.engine.watchdog)."""
     if _started.is_set():
         return None
     _started.set()
-    thread = threading.Thread(target=loop, args=(threading.Event(), queue), name="harbormaster-reaper", daemon=True)
+    thread = threading.Thread(target=loop, args=(threading.Event(), queue, True), name="harbormaster-reaper", daemon=True)
     thread.start()
     return thread
 
