@@ -44,19 +44,20 @@ def admin_user(db, django_user_model):
     return django_user_model.objects.create_superuser("admin", "admin@example.test", "admin-pass-1")
 
 
-@pytest.fixture
-def member(db, django_user_model, acme):
+def user_in(django_user_model, name: str, client, role: str):
+    """A user NAME with password NAME-pass-1, holding ROLE in CLIENT."""
     from hosting.models import Membership
 
-    user = django_user_model.objects.create_user("member", "member@acme.test", "member-pass-1")
-    Membership.objects.create(client=acme, user=user, role=Membership.MEMBER)
+    user = django_user_model.objects.create_user(name, f"{name}@{client.name}.test", f"{name}-pass-1")
+    Membership.objects.create(client=client, user=user, role=role)
     return user
+
+
+@pytest.fixture
+def member(db, django_user_model, acme):
+    return user_in(django_user_model, "member", acme, "member")
 
 
 @pytest.fixture
 def outsider(db, django_user_model, globex):
-    from hosting.models import Membership
-
-    user = django_user_model.objects.create_user("outsider", "outsider@globex.test", "outsider-pass-1")
-    Membership.objects.create(client=globex, user=user, role=Membership.MEMBER)
-    return user
+    return user_in(django_user_model, "outsider", globex, "member")

@@ -5,25 +5,18 @@ from __future__ import annotations
 import pytest
 from django.test import Client as HttpClient
 
+from tests.conftest import user_in
 from tests.views.conftest import *  # noqa: F401,F403 - the panel's cast, shared
 
 
 @pytest.fixture
 def manager(db, django_user_model, acme):
-    from hosting.models import Membership
-
-    user = django_user_model.objects.create_user("manager", "manager@acme.test", "manager-pass-1")
-    Membership.objects.create(client=acme, user=user, role=Membership.MANAGER)
-    return user
+    return user_in(django_user_model, "manager", acme, "manager")
 
 
 @pytest.fixture
 def viewer(db, django_user_model, acme):
-    from hosting.models import Membership
-
-    user = django_user_model.objects.create_user("viewer", "viewer@acme.test", "viewer-pass-1")
-    Membership.objects.create(client=acme, user=user, role=Membership.VIEWER)
-    return user
+    return user_in(django_user_model, "viewer", acme, "viewer")
 
 
 @pytest.fixture
