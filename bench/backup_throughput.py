@@ -3,7 +3,7 @@ and the incremental second backup against the first.
 
 Builds a site directory of --files files totalling --size-mb (half incompressible like images,
 half text like CSS/JS/HTML; mtimes set a minute back, as a real site's files are), warms the page
-cache, then for --rounds rounds runs: tar|zstd, a first backup into an empty backup directory
+cache, then for --rounds rounds runs: tar|zstd, a first backup into a new, empty backup directory
 (provision.backup.create_incremental, what a site.backup task runs: sha256 and zstd of every file
 into the object store, the manifest, syncfs, the archive, fsync, rename) and a second backup of
 the same unchanged data into the same directory. Prints the median and spread of each, the
@@ -45,9 +45,7 @@ def ours(site: Path, dest: Path) -> int:
     result = create_backup(domain="bench.example.com", site_dir=site, dest_dir=dest,
                            runner=Runner(lambda level, line: None), db_driver=None, db_name=None,
                            follow_files_symlink=True)
-    size = result.size
-    result.path.unlink()
-    return size
+    return result.size
 
 
 def incremental(site: Path, dest: Path) -> int:
@@ -55,6 +53,12 @@ def incremental(site: Path, dest: Path) -> int:
                                 runner=Runner(lambda level, line: None), db_driver=None, db_name=None,
                                 follow_files_symlink=True)
     return result.manifest["totals"]["stored_bytes"] + result.size
+
+
+def settle() -> None:
+    """Write back what earlier runs left dirty, so that no timed run pays for another's."""
+    os.sync()
+    time.sleep(1)
 
 
 def spread(times: list[float]) -> str:
@@ -86,17 +90,23 @@ def main() -> None:
         second_times: list[float] = []
         f1_times: list[float] = []
         stored = 0
-        for _ in range(args.rounds):  # alternated, so all see the same machine state
-            tar_times.append(timed(lambda: tar_zstd(site, work / "tar.tar.zst")))
-            dest = work / "backups"
-            shutil.rmtree(dest, ignore_errors=True)
+        for n in range(args.rounds):  # alternated, so all see the same machine state
+            # Every run writes new files, and starts with nothing dirty left by the one before:
+            # deleting or overwriting the previous run's output just before a timed run would
+            # charge it for the other's page-cache and discard work.
+            settle()
+            tar_times.append(timed(lambda: tar_zstd(site, work / f"tar-{n}.tar.zst")))
+            dest = work / f"backups-{n}"
+            settle()
             started = time.perf_counter()
             stored = incremental(site, dest)
             first_times.append(time.perf_counter() - started)
+            settle()
             second_times.append(timed(lambda: incremental(site, dest)))
             if args.format1:
-                f1_times.append(timed(lambda: ours(site, work / "out")))
-        tar_size = (work / "tar.tar.zst").stat().st_size
+                settle()
+                f1_times.append(timed(lambda: ours(site, work / f"out-{n}")))
+        tar_size = (work / "tar-0.tar.zst").stat().st_size
         tar_med, first_med, second_med = median(tar_times), median(first_times), median(second_times)
         mb = size / 1e6
         print(f"data: {args.size_mb} MiB in {args.files} files, {os.cpu_count()} CPUs, {args.rounds} rounds")

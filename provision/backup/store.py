@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 import secrets
@@ -24,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import zstandard
 
+from provision.backup import frames
 from provision.errors import ProvisionError
 
 if TYPE_CHECKING:
@@ -99,6 +101,7 @@ def save_index(store: Path, index: dict[str, Any]) -> None:
 
 
 _local = threading.local()
+_serial = itertools.count()
 
 
 def _compressor() -> zstandard.ZstdCompressor:
@@ -111,49 +114,94 @@ def _compressor() -> zstandard.ZstdCompressor:
 def store_file(store: Path, path: str, present: set[str]) -> tuple[int, str, int]:
     """Read the file at PATH once, hashing it and (if its content is new) compressing it into
     the store. Returns (size, sha256, bytes written to the store). Runs in worker threads:
-    reading, hashing and compressing all release the GIL."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    with open(fd, "rb", buffering=0) as source:
+    reading, hashing, compressing and writing all release the GIL."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
         size = os.fstat(fd).st_size
-        if size <= WHOLE:
-            data = source.read()  # to EOF: a file that grew meanwhile is taken as it is now
-            sha256 = hashlib.sha256(data).hexdigest()
-            if sha256 in present:
-                return len(data), sha256, 0
-            return len(data), sha256, _write_object(store, sha256, _compressor().compress(data), present)
-        return _store_large(store, source, present)
+        if size > WHOLE:
+            with open(fd, "rb", buffering=0, closefd=False) as source:
+                return _store_large(store, source, present)
+        data = _read_to_end(fd, size)
+    finally:
+        os.close(fd)
+    sha256 = hashlib.sha256(data).hexdigest()
+    if sha256 in present:
+        return len(data), sha256, 0
+    cctx = _compressor()
+    parts = frames.raw_frame(data) if frames.incompressible(cctx, data) else [cctx.compress(data)]
+    return len(data), sha256, _write_object(store, sha256, parts, present)
 
 
-def _write_object(store: Path, sha256: str, blob: bytes, present: set[str]) -> int:
-    final = object_path(store, sha256)
-    tmp = final.with_name(f".{sha256}.{secrets.token_hex(4)}")
+def _read_to_end(fd: int, size: int) -> bytes:
+    """The file's content as it is now (it may have grown or shrunk since SIZE was read), in
+    one read when it has not: a regular file reads short only at its end."""
+    data = os.read(fd, size + 1)
+    if len(data) <= size:
+        return data
+    rest = [data]
+    while chunk := os.read(fd, CHUNK):
+        rest.append(chunk)
+    return b"".join(rest)
+
+
+def _write_object(store: Path, sha256: str, parts: list[bytes | memoryview], present: set[str]) -> int:
+    # Plain strings, not object_path(): the name is our own hexdigest, and at thousands of
+    # objects a second, pathlib's parsing is a measurable part of a backup.
+    folder = f"{store}/{sha256[:2]}"
+    final = f"{folder}/{sha256}"
+    # Unique within this process; other processes' backups wait for the store's lock.
+    tmp = f"{folder}/.{sha256}.{os.getpid()}.{next(_serial)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        view = memoryview(blob)
-        while view:
-            view = view[os.write(fd, view):]
-        # Start writing back now (Linux): the final syncfs then has only the tail to wait for.
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        written = _write_all(fd, parts)
     finally:
         os.close(fd)
     os.replace(tmp, final)  # the same name is the same content: replacing a twin is harmless
     present.add(sha256)
-    return len(blob)
+    return written
+
+
+def _write_all(fd: int, parts: list[bytes | memoryview]) -> int:
+    """Write PARTS in as few system calls as the kernel allows (os.writev may write less)."""
+    views = [memoryview(p) for p in parts if len(p)]
+    total = sum(len(v) for v in views)
+    while views:
+        done = os.writev(fd, views[:1024])  # IOV_MAX
+        while done:
+            if done >= len(views[0]):
+                done -= len(views.pop(0))
+            else:
+                views[0] = views[0][done:]
+                done = 0
+    return total
 
 
 def _store_large(store: Path, source: IO[bytes], present: set[str]) -> tuple[int, str, int]:
     tmp = store / f".large-{secrets.token_hex(8)}"
     digest = hashlib.sha256()
     size = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal size
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            yield chunk
+
     try:
         with open(tmp, "xb") as out:
             os.chmod(tmp, 0o600)
-            writer = _compressor().stream_writer(out, closefd=False)
-            while chunk := source.read(CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                writer.write(chunk)
-            writer.flush(zstandard.FLUSH_FRAME)
+            stream = chunks()
+            first = next(stream, b"")
+            rest = itertools.chain([first], stream)
+            if frames.incompressible(_compressor(), first):
+                for piece in frames.raw_stream(rest):
+                    out.write(piece)
+            else:
+                writer = _compressor().stream_writer(out, closefd=False)
+                for chunk in rest:
+                    writer.write(chunk)
+                writer.flush(zstandard.FLUSH_FRAME)
             written = out.tell()
         sha256 = digest.hexdigest()
         if sha256 in present:
