@@ -32,7 +32,7 @@ Kind = Literal["nginx", "apache", "none"]
 # quotes or `$` would end a directive, open a block or be read as a variable.
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/@+~,=-]*$")
 _FASTCGI = re.compile(r"^(unix:/[A-Za-z0-9._/@+~-]+|[A-Za-z0-9.-]+:\d{1,5}|\[[0-9A-Fa-f:.]+\]:\d{1,5})$")
-_LISTEN = re.compile(r"^[A-Za-z0-9.:\[\]_ ]+$")
+_LISTEN = re.compile(r"^[A-Za-z0-9.:\[\]_ *]+$")  # `*:80`: every address, in nginx and apache alike
 _LOCK_WAIT = 120.0  # seconds to wait for another worker's vhost change before giving up
 
 
@@ -82,21 +82,23 @@ class VhostSpec:
 
 @dataclass(frozen=True)
 class WebConfig:
-    """How a server's web server is driven. `main_config` and `prefix` are passed as -c / -p
-    to every nginx call; `test_argv` / `reload_argv` replace the default commands (for
-    example ["sudo", "systemctl", "reload", "nginx"])."""
+    """How a server's web server is driven. `main_config` and `prefix` are passed to every call
+    of the server's program (nginx: -c / -p; apache: -f / -d); `binary` replaces the driver's
+    program (None: nginx, or apache2ctl / apache2); `test_argv` / `reload_argv` replace the
+    default commands (for example ["sudo", "systemctl", "reload", "nginx"]). `listen` holds
+    nginx `listen` values, or for apache the addresses of each <VirtualHost>."""
 
     kind: Kind
     vhost_dir: Path
     listen: tuple[str, ...] = ("80",)
-    binary: str = "nginx"
+    binary: str | None = None
     main_config: Path | None = None
     prefix: Path | None = None
     test_argv: tuple[str, ...] | None = None
     reload_argv: tuple[str, ...] | None = None
     pages_dir: Path | None = None  # the "site disabled" page; default <vhost_dir>/harbormaster-pages
     template: str | None = field(default=None, repr=False)
-    extra_args: tuple[str, ...] = ()  # added to every nginx call, e.g. ("-e", "/path/error.log")
+    extra_args: tuple[str, ...] = ()  # added to every call, e.g. ("-e", "/path/error.log") for nginx
     timeout: float = 60.0
 
     def __post_init__(self) -> None:
@@ -135,6 +137,15 @@ class WebServer(abc.ABC):
     @abc.abstractmethod
     def reload(self) -> None:
         """Make the running server load the current configuration."""
+
+    def _render(self, template: str, values: dict[str, str]) -> str:
+        from provision.web.templates import VhostTemplate
+
+        try:
+            return VhostTemplate(template).substitute(values)
+        except (KeyError, ValueError) as exc:
+            raise ProvisionError(f"The vhost template has an unknown or malformed placeholder: "
+                                 f"{exc}. Known: {', '.join('%%' + k for k in sorted(values))}.") from None
 
     # -- the interface -------------------------------------------------------------------
 

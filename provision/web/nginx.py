@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from provision.errors import ProvisionError
 from provision.web.base import VhostSpec, WebServer
-from provision.web.templates import NGINX_DISABLED, NGINX_SITE, VhostTemplate
+from provision.web.templates import NGINX_DISABLED, NGINX_SITE
 
 
 class NginxServer(WebServer):
@@ -22,13 +21,6 @@ class NginxServer(WebServer):
 
     def _listen_lines(self) -> str:
         return "\n".join(f"    listen {value};" for value in self.config.listen)
-
-    def _render(self, template: str, values: dict[str, str]) -> str:
-        try:
-            return VhostTemplate(template).substitute(values)
-        except (KeyError, ValueError) as exc:
-            raise ProvisionError(f"The vhost template has an unknown or malformed placeholder: "
-                                 f"{exc}. Known: {', '.join('%%' + k for k in sorted(values))}.") from None
 
     def render_site(self, site: VhostSpec) -> str:
         return self._render(self.config.template or NGINX_SITE, {
@@ -50,10 +42,10 @@ class NginxServer(WebServer):
         })
 
     def test(self) -> None:
-        argv = list(self.config.test_argv or [self.config.binary, "-t", "-q", *self._common_args()])
+        argv = list(self.config.test_argv or [self.config.binary or "nginx", "-t", "-q", *self._common_args()])
         self.runner.run(argv, timeout=self.config.timeout)
 
     def reload(self) -> None:
         argv = list(self.config.reload_argv or
-                    [self.config.binary, *self._common_args(), "-s", "reload"])
+                    [self.config.binary or "nginx", *self._common_args(), "-s", "reload"])
         self.runner.run(argv, timeout=self.config.timeout)

@@ -1,7 +1,8 @@
 """Vhost templates. `%%name` marks a placeholder: nginx and apache use `$` and `@` themselves.
 An operator may pass their own template text (WebConfig.template) with the same placeholders:
-%%domain, %%names (domain then aliases, space-separated), %%listen_lines, %%docroot,
-%%site_dir, %%php and %%pages_dir."""
+%%domain, %%names (domain then aliases, space-separated), %%docroot, %%site_dir, %%php (the
+PHP-FPM address) and %%pages_dir; nginx's also %%listen_lines, Apache's %%addresses (of the
+<VirtualHost>) and %%php_handler (mod_proxy_fcgi's SetHandler target)."""
 from __future__ import annotations
 
 import string
@@ -85,6 +86,80 @@ server {
         return 503;
     }
 }
+"""
+
+# Apache: none of Drupal's .htaccess files is read (AllowOverride None), so everything they
+# would say is here, and nothing in a platform's files can change the server's configuration.
+APACHE_SITE = HEADER + r"""# Written by Harbormaster for %%domain and rewritten on every verify: change the template,
+# not this file. Needs mod_rewrite, mod_headers, mod_proxy_fcgi, mod_dir and mod_mime.
+<VirtualHost %%addresses>
+    ServerName %%domain
+    ServerAlias %%names
+    DocumentRoot "%%docroot"
+    DirectoryIndex index.php index.html
+    LimitRequestBody 67108864
+    # httpoxy: a client's Proxy header must not become the PHP side's HTTP_PROXY (Apache
+    # 2.4.24 and later drop it from the FastCGI parameters themselves; older ones do not).
+    RequestHeader unset Proxy early
+
+    <Directory "%%docroot">
+        AllowOverride None
+        Options -Indexes -MultiViews +FollowSymLinks
+        Require all granted
+
+        RewriteEngine On
+        # Never served: hidden files (.git, .env, .htaccess), private files, PHP under vendor/.
+        RewriteRule "(^|/)\.(?!well-known/)" - [F]
+        RewriteRule "^sites/[^/]+/private/" - [F]
+        RewriteRule "(^|/)vendor/.*\.php($|/)" - [R=404]
+        # Drupal's front controller answers every path that is not a file or a directory
+        # (clean URLs, image style derivatives, /system/files/).
+        RewriteCond %{REQUEST_FILENAME} !-f
+        RewriteCond %{REQUEST_FILENAME} !-d
+        RewriteCond %{REQUEST_URI} !=/favicon.ico
+        RewriteRule ^ index.php [L]
+        # PHP runs only through Drupal's front controllers, not from deeper paths: not from an
+        # upload directory (sites/*/files), not a settings.php.
+        RewriteCond %{REQUEST_URI} !/core/[^/]*\.php$
+        RewriteCond %{REQUEST_URI} !/core/modules/system/tests/https?\.php
+        RewriteCond %{REQUEST_URI} !/core/modules/statistics/statistics\.php$
+        RewriteRule "^(.+/.*|autoload)\.php($|/)" - [F]
+    </Directory>
+
+    # Never served: Drupal code and configuration, editor and backup copies.
+    <FilesMatch "\.(engine|inc|install|make|module|profile|po|sh|.*sql|theme|twig|tpl(\.php)?|xtmpl|yml)(~|\.sw[op]|\.bak|\.orig|\.save)?$|^(Entries.*|Repository|Root|Tag|Template|composer\.(json|lock)|web\.config)$|\.php(~|\.sw[op]|\.bak|\.orig|\.save)$">
+        Require all denied
+    </FilesMatch>
+
+    <FilesMatch "\.php$">
+        SetHandler "%%php_handler"
+    </FilesMatch>
+
+    <FilesMatch "\.(js|css|png|jpe?g|gif|ico|svg|webp|avif|woff2?)$">
+        Header set Cache-Control "max-age=31536000, public"
+    </FilesMatch>
+</VirtualHost>
+"""
+
+APACHE_DISABLED = HEADER + r"""# %%domain is disabled: every request gets the "site disabled" page with status 503.
+# Enabling the site puts its own vhost back.
+<VirtualHost %%addresses>
+    ServerName %%domain
+    ServerAlias %%names
+    DocumentRoot "%%pages_dir"
+    <Directory "%%pages_dir">
+        AllowOverride None
+        Options None
+        Require all granted
+    </Directory>
+    ErrorDocument 503 /site-disabled.html
+    Header always set Retry-After "3600"
+    RewriteEngine On
+    # Every request is a 503, the page asked for by name included; the error document's own
+    # request (an internal redirect, carrying REDIRECT_STATUS) is let through to serve it.
+    RewriteCond %{ENV:REDIRECT_STATUS} ^$
+    RewriteRule ^ - [R=503]
+</VirtualHost>
 """
 
 DISABLED_PAGE = """<!DOCTYPE html>
