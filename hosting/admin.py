@@ -59,6 +59,14 @@ class ServerForm(forms.ModelForm):
     class Meta:
         model = m.Server
         fields = "__all__"
+        help_texts = {
+            "web_listen": "Comma-separated. nginx: `listen` values (80, [::]:80, 127.0.0.1:8080). Apache: "
+                          "VirtualHost addresses (a bare port means *:port); the main config must Listen on them.",
+            "php_fastcgi": "PHP-FPM: host:port, [v6]:port or unix:/path/to/php-fpm.sock.",
+            "web_main_config": "A private web server's main config (nginx -c, apache2 -f). Empty: the system's "
+                               "(nginx, or apache2ctl with Debian's envvars).",
+            "web_prefix": "A private web server's prefix (nginx -p) or ServerRoot (apache2 -d).",
+        }
 
     def clean_db_admin_password(self) -> str:
         value = self.cleaned_data.get("db_admin_password", "")

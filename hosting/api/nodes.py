@@ -3,7 +3,7 @@ Every queryset comes from hosting.access; creating goes through hosting.inventor
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import IntegrityError, transaction
@@ -112,7 +112,7 @@ class ServerIn(Schema):
     name: str
     hostname: str = "localhost"
     queue: str | None = None
-    http: str = "none"
+    http: Literal["none", "nginx", "apache"] = "none"
     db_engine: str = "sqlite"
 
 

@@ -3,6 +3,7 @@ the backups of sites."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -59,8 +60,9 @@ class Server(models.Model):
     )
     http = models.CharField(max_length=16, choices=HTTP_CHOICES, default="none")
     web_conf_dir = models.CharField(max_length=1024, blank=True, validators=[validate_absolute_path])
-    # How vhosts are served: nginx `listen` values (comma-separated), the FastCGI address of
-    # PHP-FPM, and for a private nginx its main config (-c) and prefix (-p). Empty: nginx's own.
+    # How vhosts are served: nginx `listen` values or Apache <VirtualHost> addresses
+    # (comma-separated), the FastCGI address of PHP-FPM, and for a private web server its main
+    # config and prefix (nginx -c / -p, apache2 -f / -d). Empty: the system's own.
     web_listen = models.CharField(max_length=200, default="80", blank=True)
     php_fastcgi = models.CharField(max_length=300, default="unix:/run/php/php-fpm.sock")
     web_main_config = models.CharField(max_length=1024, blank=True, validators=[validate_absolute_path])
@@ -86,6 +88,18 @@ class Server(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # Checked here too, not only when the first vhost is written: an nginx listen value
+        # such as "443 ssl" means nothing in an Apache <VirtualHost>.
+        if self.http == "apache":
+            from provision.errors import ProvisionError
+            from provision.web.apache import vhost_addresses
+
+            try:
+                vhost_addresses([v for v in (self.web_listen or "80").split(",") if v.strip()] or ["80"])
+            except ProvisionError as exc:
+                raise ValidationError({"web_listen": str(exc)}) from None
 
 
 class Platform(models.Model):

@@ -42,9 +42,9 @@ def db_driver(server: Server) -> DatabaseDriver:
 
 
 def web_config(server: Server) -> WebConfig:
-    if server.http not in ("nginx", "none"):
-        raise ProvisionError(f"Server {server.name}: the {server.http} web server is not supported yet "
-                             "(nginx and none are).")
+    if server.http not in ("nginx", "apache", "none"):
+        raise ProvisionError(f"Server {server.name}: the {server.http} web server is not supported "
+                             "(nginx, apache and none are).")
     listen = tuple(v.strip() for v in (server.web_listen or "80").split(",") if v.strip()) or ("80",)
     return WebConfig(
         kind=server.http,  # type: ignore[arg-type]
