@@ -238,6 +238,9 @@ HARBORMASTER_SCHEDULER_QUEUE = config.get_str("HARBORMASTER_SCHEDULER_QUEUE", HA
 # The panel's address, for links in notifications.
 HARBORMASTER_BASE_URL = config.get_base_url("HARBORMASTER_BASE_URL", "http://127.0.0.1:8000")
 HARBORMASTER_WEBHOOK_TIMEOUT = config.get_number("HARBORMASTER_WEBHOOK_TIMEOUT", 5.0, minimum=0.5, maximum=60)
+# Finished tasks, with their steps and log lines, are pruned this many days after they finished
+# (hosting.prune, hourly); 0 keeps them forever.
+HARBORMASTER_TASK_RETENTION_DAYS = config.get_int("HARBORMASTER_TASK_RETENTION_DAYS", 90, minimum=0, maximum=36500)
 _email = config.parse_email_url("EMAIL_URL", config.raw("EMAIL_URL") or "console://")
 EMAIL_BACKEND = _email.backend
 EMAIL_HOST, EMAIL_PORT = _email.host or "localhost", _email.port or 25

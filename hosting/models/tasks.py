@@ -24,13 +24,20 @@ class Task(models.Model):
 
     kind = models.CharField(max_length=32)
     target_type = models.CharField(max_length=16, choices=TARGETS)
-    site = models.ForeignKey("hosting.Site", on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks")
-    platform = models.ForeignKey("hosting.Platform", on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks")
+    # No index of their own on site, platform, server and client: the indexes below start with
+    # them and serve the same lookups. Every index is written on each insert and each delete,
+    # and a task table of 200,000 rows is pruned in batches (hosting.prune).
+    site = models.ForeignKey("hosting.Site", on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks",
+                             db_index=False)
+    platform = models.ForeignKey("hosting.Platform", on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="tasks", db_index=False)
     # The server whose workers run the task (its queue); set for every task.
-    server = models.ForeignKey("hosting.Server", on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks")
+    server = models.ForeignKey("hosting.Server", on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks",
+                               db_index=False)
     # Kept as text so the history still reads well after a node record is deleted.
     target_label = models.CharField(max_length=300)
-    client = models.ForeignKey("hosting.Client", on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks")
+    client = models.ForeignKey("hosting.Client", on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks",
+                               db_index=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks")
     args = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=16, choices=STATES, default=QUEUED)
@@ -52,7 +59,8 @@ class Task(models.Model):
     cancel_reason = models.CharField(max_length=300, blank=True)
     # Why a queued task has not started, in words ("waiting for task #12 holding site:4").
     waiting_reason = models.CharField(max_length=500, blank=True)
-    waiting_on = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    waiting_on = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                   db_index=False)
     # When a delivery last found the task unable to start (database clock). A task whose last
     # delivery was used up this way needs a new one when its obstacle goes: dispatched_at older
     # than waited_at says so.
@@ -63,7 +71,8 @@ class Task(models.Model):
     current_step = models.CharField(max_length=100, blank=True)
     summary = models.CharField(max_length=1000, blank=True)
     result = models.JSONField(default=dict, blank=True)
-    retry_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries")
+    retry_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries",
+                                 db_index=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -79,6 +88,10 @@ class Task(models.Model):
             models.Index(fields=["kind", "state"], name="task_kind_state"),
             # The reaper's scan: running tasks by heartbeat age.
             models.Index(fields=["heartbeat_at"], condition=Q(state="running"), name="task_running_heartbeat"),
+            # Nearly every value is NULL: SQLite's statistics then call a plain index useless and
+            # "who points at these tasks?" (a delete's SET NULL) reads the whole table.
+            models.Index(fields=["waiting_on"], condition=Q(waiting_on__isnull=False), name="task_waiting_on"),
+            models.Index(fields=["retry_of"], condition=Q(retry_of__isnull=False), name="task_retry_of"),
         ]
 
     def __str__(self) -> str:
@@ -109,7 +122,8 @@ class TaskStep(models.Model):
     STATES = [(s, s.replace("-", " ").capitalize()) for s in
               (PENDING, RUNNING, DONE, FAILED, SKIPPED, UNDOING, UNDONE, UNDO_FAILED)]
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="steps")
+    # Found through the unique (task, position) index: a second index on task alone would only cost.
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="steps", db_index=False)
     position = models.PositiveIntegerField()
     name = models.CharField(max_length=100)
     label = models.CharField(max_length=200, blank=True)
@@ -132,7 +146,8 @@ class TaskLog(models.Model):
 
     LEVELS = [("debug", "Debug"), ("info", "Info"), ("warning", "Warning"), ("error", "Error")]
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="log")
+    # Found through the unique (task, position) index: a second index on task alone would only cost.
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="log", db_index=False)
     position = models.PositiveIntegerField()
     at = models.DateTimeField()
     level = models.CharField(max_length=8, choices=LEVELS, default="info")

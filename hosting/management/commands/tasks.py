@@ -1,4 +1,4 @@
-"""`manage.py tasks list|show|create|cancel|stop|retry|resume|skip|abort|unlock|export|clear`.
+"""`manage.py tasks list|show|create|cancel|stop|retry|resume|skip|abort|unlock|export|clear|prune`.
 
 Every control goes through hosting.engine.controls, as the panel's buttons do, audited as the
 command line ("cli:<login>"). Bad input exits non-zero with a message, never a traceback."""
@@ -8,10 +8,12 @@ import json
 import sys
 import time
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from hosting import prune as prune_module
 from hosting.actions import TaskRefused, queue_task
 from hosting.engine import controls
 from hosting.management import taskcli
@@ -56,6 +58,12 @@ class Command(BaseCommand):
         clear = sub.add_parser("clear", help="Delete the history of finished tasks.")
         clear.add_argument("--all", action="store_true", help="Every task, also queued, running and paused.")
         clear.add_argument("--force", action="store_true", help="Required with --all.")
+        prune = sub.add_parser("prune", help="Delete finished tasks (steps, log) older than the retention, in small batches.")
+        prune.add_argument("--older-than", type=int, metavar="DAYS",
+                           help="Days since they finished (default: HARBORMASTER_TASK_RETENTION_DAYS).")
+        prune.add_argument("--dry-run", action="store_true", help="Count what would go; delete nothing.")
+        prune.add_argument("--batch", type=int, default=prune_module.BATCH, metavar="N",
+                           help=f"Rows deleted per transaction (default {prune_module.BATCH}).")
 
     def handle(self, *args: object, action: str, **options: object) -> None:
         try:
@@ -140,3 +148,16 @@ class Command(BaseCommand):
             count = qs.count()
             qs.delete()
         self.stdout.write(f"Deleted {count} tasks.")
+
+    def do_prune(self, options: dict) -> None:
+        days = options["older_than"]
+        if days is None:
+            days = int(settings.HARBORMASTER_TASK_RETENTION_DAYS)
+            if days <= 0:
+                raise CommandError("HARBORMASTER_TASK_RETENTION_DAYS is 0 (keep forever); give --older-than DAYS.")
+        if days < 1 or options["batch"] < 1:
+            raise CommandError("--older-than takes at least 1 day and --batch at least 1 row.")
+        result = prune_module.prune(days, batch=options["batch"], dry_run=options["dry_run"])
+        if result.tasks and not options["dry_run"]:
+            prune_module.record(taskcli.actor(), result)
+        self.stdout.write(prune_module.summary(result, dry_run=options["dry_run"]))
