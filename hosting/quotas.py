@@ -6,7 +6,7 @@ commands all refuse the same way with the same words."""
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from django.template.defaultfilters import filesizeformat
 
 from hosting.actions import TaskRefused
@@ -37,6 +37,22 @@ def disk_used(client: Client) -> int:
 def usage(client: Client) -> dict[str, int | None]:
     return {"sites": sites_used(client), "max_sites": client.max_sites,
             "disk_bytes": disk_used(client), "max_disk_bytes": client.max_disk_bytes}
+
+
+def usage_of(clients: list[Client]) -> dict[int, dict[str, int | None]]:
+    """usage() of each of CLIENTS in two grouped queries, whatever their number (a list page)."""
+    ids = [c.pk for c in clients]
+    sites = {row["client_id"]: row for row in Site.objects.filter(client_id__in=ids).exclude(status=Site.DELETED)
+             .values("client_id").annotate(n=Count("id"), files=Sum("disk_files_bytes"), db=Sum("disk_db_bytes"))}
+    backups = dict(Backup.objects.filter(client_id__in=ids).values("client_id").annotate(size=Sum("size"))
+                   .values_list("client_id", "size"))
+    found = {}
+    for client in clients:
+        own = sites.get(client.pk, {})
+        found[client.pk] = {"sites": own.get("n", 0), "max_sites": client.max_sites,
+                            "disk_bytes": (own.get("files") or 0) + (own.get("db") or 0) + (backups.get(client.pk) or 0),
+                            "max_disk_bytes": client.max_disk_bytes}
+    return found
 
 
 def check(client: Client | None, kind: str) -> None:

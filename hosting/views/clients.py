@@ -32,7 +32,8 @@ class MemberForm(forms.Form):
 @login_required
 def client_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     page = paginate(access.clients(request.user).order_by("name"), request.GET)
-    rows = [{"client": c, "usage": quotas.usage(c), "role": access.role(request.user, c.pk)} for c in page.rows]
+    usage = quotas.usage_of(page.rows)
+    rows = [{"client": c, "usage": usage[c.pk], "role": access.role(request.user, c.pk)} for c in page.rows]
     return render_page(request, "clients/list.html", {"page": page, "rows": rows})
 
 
