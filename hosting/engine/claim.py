@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from hosting.engine import clock, fairness, statelog
@@ -41,19 +41,24 @@ def claim(task_id: int, owner: Owner, extra_locks: Iterable[str] = ()) -> Task |
     first): the reason is recorded on the task and whoever frees the obstacle wakes it."""
     wake: list[int] = []
     with transaction.atomic():
-        task = Task.objects.select_for_update(no_key=True).filter(pk=task_id, state=Task.QUEUED).first()
+        # The server and client come along (the caps need them) but only the task row is locked
+        # here: theirs are locked next, one at a time, in the same order by every claim.
+        task = (Task.objects.select_for_update(no_key=True, of=("self",)).select_related("server", "client")
+                .filter(pk=task_id, state=Task.QUEUED).first())
         if task is None:
             return None
         # Claims of one server (and of one client) are serialised by a row lock, so that two
         # workers cannot both see 3 of 4 slots taken and both start. SQLite's IMMEDIATE
-        # transactions serialise every writer anyway; select_for_update is a no-op there.
+        # transactions serialise every writer anyway (select_for_update is a no-op there, so
+        # the statements are not even sent).
         # no_key (FOR NO KEY UPDATE): it still excludes other claims, but not the foreign-key
         # checks of rows inserted meanwhile (a new task of this server and client), which
         # would otherwise deadlock with us at their commit.
-        if task.server_id:
-            list(Server.objects.select_for_update(no_key=True).filter(pk=task.server_id).values_list("pk"))
-        if task.client_id:
-            list(Client.objects.select_for_update(no_key=True).filter(pk=task.client_id).values_list("pk"))
+        if connection.features.has_select_for_update:
+            if task.server_id:
+                list(Server.objects.select_for_update(no_key=True).filter(pk=task.server_id).values_list("pk"))
+            if task.client_id:
+                list(Client.objects.select_for_update(no_key=True).filter(pk=task.client_id).values_list("pk"))
         reason, holder, wake = fairness.obstacle(task)
         if reason is None:
             reason, holder = _take_locks(task, lock_keys(task, extra_locks))
@@ -70,9 +75,9 @@ def claim(task_id: int, owner: Owner, extra_locks: Iterable[str] = ()) -> Task |
             waiting_reason="", waiting_on=None, waited_at=None, current_step="", finished_at=None,
             processes=[],
         )
-        statelog.changed(task.pk, Task.QUEUED)
-    task.refresh_from_db()
-    return task
+        # The row as this transaction left it: what the caller gets, without reading it again.
+        claimed = statelog.changed(task.pk, Task.QUEUED)
+    return claimed
 
 
 def _take_locks(task: Task, keys: list[str]) -> tuple[str | None, int | None]:

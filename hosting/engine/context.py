@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hosting.engine import reconnect
 from hosting.engine.tasklog import TaskLogWriter
 from hosting.models import Task
 from provision.runner import Runner
@@ -42,8 +43,8 @@ class TaskContext:
         """Persist `state` now: a resumed task, or an undo run by a reaper after this worker is
         lost, starts from what is saved here."""
         self.result["state"] = self.state
-        Task.objects.filter(pk=self.task.pk).update(result=self.result)
+        reconnect.retry(Task.objects.filter(pk=self.task.pk).update, result=self.result)
 
     def set_flag(self, key: str, value: Any) -> None:
         self.result[key] = value
-        Task.objects.filter(pk=self.task.pk).update(result=self.result)
+        reconnect.retry(Task.objects.filter(pk=self.task.pk).update, result=self.result)

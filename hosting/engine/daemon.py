@@ -14,9 +14,7 @@ import threading
 import time
 from datetime import datetime
 
-from django.db import connection
-
-from hosting.engine import clock, reconcile, watchdog
+from hosting.engine import clock, reconcile, reconnect, watchdog
 from hosting.engine.heartbeat import interval
 from hosting.engine.owner import hostname, process_alive
 from hosting.engine.processes import kill_tree, marked_processes
@@ -74,7 +72,10 @@ class Housekeeping:
         if now - self.reconciled_at >= interval():
             reconcile.reconcile(self.queue, started=self.started)
             self.reconciled_at = now
-            if self.watchdog is not None and self.watchdog.observe(self.started):
+            # After an outage the queue is judged as if the cluster had just started: nothing
+            # could be fetched or claimed while the database was away.
+            since = max(self.started, self.reaper.answering_since or self.started)
+            if self.watchdog is not None and self.watchdog.observe(since):
                 watchdog.restart_cluster(self.queue)
         if now - self.swept_at >= SWEEP_EVERY:
             sweep()
@@ -88,14 +89,23 @@ def loop(stop: threading.Event, queue: str | None = None, watch: bool = False) -
         reconcile.unstrand(work.queue)
     except Exception:  # noqa: BLE001
         _logger.exception("could not release stranded messages of %s", work.queue)
+    away = False
     while not stop.is_set():
         try:
             # One connection for the life of the loop (not reopened every tick, whatever
             # CONN_MAX_AGE says); a failure closes it and the next tick reconnects.
             work.tick()
-        except Exception:  # noqa: BLE001 - the loop must outlive a database restart
-            _logger.exception("engine housekeeping failed; trying again")
-            connection.close()
+            away = False
+        except Exception as exc:  # noqa: BLE001 - the loop must outlive a database restart
+            lost = reconnect.connection_lost(exc)
+            if not lost:
+                _logger.exception("engine housekeeping failed; trying again")
+            elif not away:
+                _logger.warning("engine housekeeping: the control database is unreachable; trying again")
+            if lost:
+                away = True
+                work.reaper.lost_database()
+            reconnect.reset()
         stop.wait(interval() / 4)
 
 

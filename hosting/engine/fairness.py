@@ -33,7 +33,11 @@ def running_on_server(server_id: int) -> int:
 
 
 def running_of_client(client_id: int) -> int:
-    return Task.objects.filter(client_id=client_id, state=Task.RUNNING).count()
+    # `client_id + 0`: SQLite, without statistics, would otherwise walk the client's index
+    # (task_client_started) through the client's whole history, inside every claim's write
+    # transaction (27 ms at 100,000 tasks); by state it reads only the running tasks.
+    return (Task.objects.alias(client_plus_0=F("client_id") + 0)
+            .filter(client_plus_0=client_id, state=Task.RUNNING).count())
 
 
 def obstacle(task: Task) -> tuple[str | None, int | None, list[int]]:
@@ -145,10 +149,12 @@ def wake_after(task_id: int) -> int:
     related = Q(waiting_on_id=task_id)
     if task["client_id"]:
         related |= Q(client_id=task["client_id"])
-    servers = set(Task.objects.filter(state=Task.QUEUED, waited_at__isnull=False).filter(related)
-                  .values_list("server_id", flat=True))
     if task["server_id"]:
-        servers.add(task["server_id"])
+        # Only tasks whose delivery was used up waiting (waited_at) can be handed over again
+        # (see picks_to_deliver); with none on its server, there is nothing to look at there.
+        related |= Q(server_id=task["server_id"])
+    servers = set(Task.objects.filter(state=Task.QUEUED, waited_at__isnull=False).filter(related)
+                  .order_by().values_list("server_id", flat=True).distinct())
     sent = 0
     for server_id in servers:
         sent += dispatch_ids(picks_to_deliver(server_id))

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, Q
 
-from hosting.engine import clock
+from hosting.engine import clock, reconnect
 from hosting.engine.owner import Owner
 from hosting.engine.processes import own_groups
 from hosting.engine.tasklog import TaskLogWriter
@@ -101,12 +101,23 @@ class Heartbeat:
             self._thread.join(timeout=30)
 
     def _loop(self) -> None:
+        failing = False
         try:
             while not self._halt.wait(self.every):
                 try:
                     self.beat()
-                except Exception:  # noqa: BLE001 - a database hiccup must not end the beat;
+                except Exception as exc:  # noqa: BLE001 - a database hiccup must not end the beat;
                     # three missed beats make the task lost, which is the right outcome
-                    _logger.exception("heartbeat of task %s failed", self.task_id)
+                    if not reconnect.connection_lost(exc):
+                        _logger.exception("heartbeat of task %s failed", self.task_id)
+                    elif not failing:
+                        _logger.warning("heartbeat of task %s: the control database is unreachable (%s)",
+                                        self.task_id, exc.__class__.__name__)
+                    failing = True
+                    # Django never reopens a failed connection by itself: without this, every
+                    # later beat would fail too, long after the database is back.
+                    reconnect.reset()
+                else:
+                    failing = False
         finally:
             connection.close()

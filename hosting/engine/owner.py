@@ -10,6 +10,8 @@ import psutil
 # Start times come from /proc in ticks; the float we store back from the database compares
 # equal within this tolerance (a reused pid starting within 10 ms of the old one is not a risk).
 _SAME_START = 0.01
+# The start time of this process (one entry: the pid of whoever asked last).
+_started: dict[int, float] = {}
 
 
 @dataclass(frozen=True)
@@ -20,8 +22,13 @@ class Owner:
 
     @classmethod
     def current(cls) -> "Owner":
-        # Computed on every call: django-q2 forks workers, and each one is its own owner.
-        return cls(hostname(), os.getpid(), psutil.Process().create_time())
+        # Keyed by pid: django-q2 forks workers, and each one is its own owner. A process's
+        # start time never changes, so /proc is read once per process, not once per task.
+        pid = os.getpid()
+        if _started.get(pid) is None:
+            _started.clear()
+            _started[pid] = psutil.Process(pid).create_time()
+        return cls(hostname(), pid, _started[pid])
 
     def fields(self) -> dict[str, object]:
         return {"owner_host": self.host, "owner_pid": self.pid, "owner_started": self.started}

@@ -69,6 +69,19 @@ class Reaper:
         # In a cluster, rollbacks run in threads so one long undo does not hold up other reaps.
         self.background = background
         self.rollbacks: list[threading.Thread] = []
+        # The tasks this reaper is settling now. A task it took over that is not here any more
+        # (its rollback thread died, say on a database error) is judged like any other: once
+        # its heartbeat is silent, it is taken over again and settled.
+        self.settling: set[int] = set()
+        # After this reaper lost the database, silence is counted from the moment it answers
+        # again: the workers could not beat either, and get LOST_BEATS beats to reconnect.
+        self.outage = False
+        self.answering_since: datetime | None = None
+
+    def lost_database(self) -> None:
+        """Told by the housekeeping loop that a tick failed on a lost database connection."""
+        self.outage = True
+        self.answering_since = None
 
     # -- finding ---------------------------------------------------------------------------
 
@@ -78,18 +91,24 @@ class Reaper:
         now = clock.db_now()
         stale_before = now - timedelta(seconds=LOST_BEATS * self.beat)
         long_before = now - timedelta(seconds=LONG_LOST * self.beat)
+        if self.outage:
+            self.answering_since = self.answering_since or now
+            if self.answering_since > stale_before:
+                stale_before = long_before = now - timedelta(days=3650)  # nobody is silent yet
+            else:
+                self.outage = False
         fields = ("pk", "owner_host", "owner_pid", "owner_started", "heartbeat_at", "server__queue", "kind", "target_type")
         found: dict[int, Seen] = {}
         # On this host the owner's death is certain at once: no need to wait for 3 beats.
         for row in Task.objects.filter(state=Task.RUNNING, owner_host=me.host).values(*fields):
             if row["owner_pid"] == me.pid:
-                continue  # ours: a rollback in progress
+                continue  # ours: alive, and judged by its heartbeat below
             if not process_alive(row["owner_pid"], row["owner_started"]):
                 found[row["pk"]] = self._seen(row, f"its worker (pid {row['owner_pid']}) is gone")
         stale = (Task.objects.filter(state=Task.RUNNING, heartbeat_at__lt=stale_before)
                  .order_by("heartbeat_at").values(*fields)[:50])
         for row in stale:
-            if row["pk"] in found or (row["owner_host"] == me.host and row["owner_pid"] == me.pid):
+            if row["pk"] in found or row["pk"] in self.settling:
                 continue
             destructive = not idempotent(row["target_type"], row["kind"])
             if destructive and row["server__queue"] != self.queue and row["heartbeat_at"] >= long_before:
@@ -137,21 +156,27 @@ class Reaper:
         beat = Heartbeat(task.pk, me, stop, every=self.beat)
         beat.start()
         job = functools.partial(self._settle_owned, task, seen, me, stop, beat, step_row, where)
+        self.settling.add(task.pk)
         if self.background and not idempotent(task.target_type, task.kind):
-            thread = threading.Thread(target=self._in_thread, args=(job,), name=f"rollback-{task.pk}", daemon=True)
+            thread = threading.Thread(target=self._in_thread, args=(task.pk, job), name=f"rollback-{task.pk}",
+                                      daemon=True)
             self.rollbacks = [t for t in self.rollbacks if t.is_alive()] + [thread]
             thread.start()
         else:
-            job()
+            try:
+                job()
+            finally:
+                self.settling.discard(task.pk)
         return True
 
-    @staticmethod
-    def _in_thread(job: Callable[[], None]) -> None:
+    def _in_thread(self, task_id: int, job: Callable[[], None]) -> None:
         try:
             job()
         except Exception:  # noqa: BLE001
-            _logger.exception("settling a lost task failed")
+            _logger.exception("settling lost task %s failed; it is settled again once its heartbeat is silent",
+                              task_id)
         finally:
+            self.settling.discard(task_id)
             connection.close()
 
     def _settle_owned(self, task: Task, seen: Seen, me: Owner, stop: Stop, beat: Heartbeat,

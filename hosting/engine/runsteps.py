@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from hosting.engine import reconnect
 from hosting.engine.context import TaskContext
 from hosting.engine.steps import Plan, Step
 from hosting.models import Task, TaskStep
@@ -51,7 +52,12 @@ def describe(exc: BaseException) -> str:
 
 
 def prepare(task: Task, plan: Plan, *, resume: bool) -> list[TaskStep]:
-    """The step rows of this run: fresh ones, or on resume the recorded ones."""
+    """The step rows of this run: fresh ones, or on resume the recorded ones. Run again from the
+    start after a lost connection: it reads the rows again."""
+    return reconnect.retry(_prepare, task, plan, resume=resume)
+
+
+def _prepare(task: Task, plan: Plan, *, resume: bool) -> list[TaskStep]:
     rows = list(TaskStep.objects.filter(task=task).order_by("position"))
     if resume and rows:
         if [r.name for r in rows] != [s.name for s in plan.steps]:
@@ -68,7 +74,7 @@ def _mark(row: TaskStep, state: str, **fields: object) -> None:
     row.state = state
     for key, value in fields.items():
         setattr(row, key, value)
-    TaskStep.objects.filter(pk=row.pk).update(state=state, **fields)
+    reconnect.retry(TaskStep.objects.filter(pk=row.pk).update, state=state, **fields)
 
 
 def run_forward(ctx: TaskContext, plan: Plan, rows: list[TaskStep]) -> Failure | None:
@@ -82,7 +88,7 @@ def run_forward(ctx: TaskContext, plan: Plan, rows: list[TaskStep]) -> Failure |
         except Exception as exc:  # noqa: BLE001
             return Failure(row, step, exc, started=False)
         _mark(row, TaskStep.RUNNING, started_at=timezone.now(), finished_at=None, error="")
-        Task.objects.filter(pk=ctx.task.pk).update(current_step=step.name)
+        reconnect.retry(Task.objects.filter(pk=ctx.task.pk).update, current_step=step.name)
         ctx.info(f"Step {row.position + 1}/{total}: {step.title}")
         try:
             step.run(ctx)

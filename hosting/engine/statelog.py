@@ -57,14 +57,15 @@ def created(task: Task) -> None:
     transaction.on_commit(lambda: _safely(lambda: emit(line(task, None))), robust=True)
 
 
-def changed(task_id: int, previous: str | None) -> None:
+def changed(task_id: int, previous: str | None) -> Task | None:
     """Inside the transaction that changed TASK_ID's state: read the row as it now is, and log
-    it once that transaction commits."""
+    it once that transaction commits. Returns the row read (the claim hands it to its worker)."""
     task = Task.objects.select_related("server", "client").filter(pk=task_id).first()
     if task is None:
-        return
+        return None
     item = line(task, previous)
     transaction.on_commit(lambda: _safely(lambda: emit(item)), robust=True)
+    return task
 
 
 def _safely(job: Any) -> None:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
-from hosting.engine import clock, ending, runsteps
+from hosting.engine import clock, ending, reconnect, runsteps
 from hosting.engine.claim import claim, deadline_seconds
 from hosting.engine.context import TaskContext
 from hosting.engine.heartbeat import Heartbeat, Stop
@@ -38,18 +38,20 @@ def rollback_deadline() -> float:
 def execute(task_id: int) -> str:
     """Run task TASK_ID if it is queued and can start now. A stale or duplicate delivery (a task
     that is not queued) does nothing. Returns a word for django-q2's own record."""
-    task = Task.objects.filter(pk=task_id).first()
+    # A delivery may come while the control database restarts: wait for it rather than burn
+    # through the deliveries (their messages would be acknowledged as failed, or stay fetched).
+    task = reconnect.retry(lambda: Task.objects.filter(pk=task_id).first())
     if task is None:
         return "gone"
     if task.state != Task.QUEUED:
         return f"not queued ({task.state})"
-    plan, problem = _plan(task)
+    plan, problem = reconnect.retry(_plan, task)
     owner = Owner.current()
-    claimed = claim(task_id, owner, plan.extra_locks if plan else ())
+    claimed = reconnect.retry(claim, task_id, owner, plan.extra_locks if plan else ())
     if claimed is None:
         return "waiting or taken"
     if plan is None:
-        ending.end(task_id, Task.FAILED, f"Could not plan the task: {problem}", owner=owner)
+        reconnect.retry(ending.end, task_id, Task.FAILED, f"Could not plan the task: {problem}", owner=owner)
         return Task.FAILED
     return Run(claimed, plan, owner).execute()
 
@@ -58,6 +60,8 @@ def _plan(task: Task) -> tuple[Plan | None, str]:
     try:
         return plan_for(task), ""
     except Exception as exc:  # noqa: BLE001 - any error of a plan builder fails the task
+        if reconnect.connection_lost(exc):
+            raise  # not the plan's fault: reconnect.retry builds it again
         _logger.exception("no plan for task %s", task.pk)
         return None, runsteps.describe(exc)
 
@@ -87,7 +91,8 @@ class Run:
         self.stop = Stop()
         self.deadline = deadline_seconds(task)
         self.env = mark_env(task.pk, owner)
-        remaining = (task.deadline_at - clock.db_now()).total_seconds() if task.deadline_at else self.deadline
+        remaining = ((task.deadline_at - reconnect.retry(clock.db_now)).total_seconds() if task.deadline_at
+                     else self.deadline)
         # The Runner measures with the monotonic clock what the database clock allowed at claim.
         self.runner = Runner(self.log, should_stop=self.stop, deadline=time.monotonic() + remaining, env=self.env)
         self.ctx = TaskContext(task, self.runner, self.log)
@@ -100,9 +105,17 @@ class Run:
             try:
                 outcome = self._run()
             except Exception as exc:  # noqa: BLE001 - an engine bug must still end the task
-                _logger.exception("task %s: the engine failed", self.task.pk)
-                self._end(self.task.pk, Task.FAILED, f"The engine failed: {runsteps.describe(exc)}", owner=self.owner)
-                outcome = Task.FAILED
+                if reconnect.connection_lost(exc):
+                    # The database stayed away longer than the worker waits: the heartbeat has
+                    # stopped, and a reaper settles the task (re-queue or roll back) once it is back.
+                    _logger.error("task %s: the control database stayed unreachable; leaving the task to a reaper",
+                                  self.task.pk)
+                    outcome = "lost"
+                else:
+                    _logger.exception("task %s: the engine failed", self.task.pk)
+                    self._end(self.task.pk, Task.FAILED, f"The engine failed: {runsteps.describe(exc)}",
+                              owner=self.owner)
+                    outcome = Task.FAILED
             finally:
                 self.heartbeat.halt()
                 self.log.flush()
@@ -111,18 +124,19 @@ class Run:
             os.kill(os.getpid(), signal.SIGTERM)
         return outcome
 
-    # The log is flushed first, so the summary line comes after every line of the run.
+    # The log is flushed first, so the summary line comes after every line of the run. Both wait
+    # for a control database that is restarting: the run's outcome must not be lost.
     def _end(self, *args: object, **kwargs: object) -> bool:
-        self.log.flush()
-        return ending.end(*args, **kwargs)  # type: ignore[arg-type]
+        reconnect.retry(self.log.flush, strict=True)
+        return reconnect.retry(ending.end, *args, **kwargs)  # type: ignore[arg-type]
 
     def _pause(self, *args: object, **kwargs: object) -> bool:
-        self.log.flush()
-        return ending.pause(*args, **kwargs)  # type: ignore[arg-type]
+        reconnect.retry(self.log.flush, strict=True)
+        return reconnect.retry(ending.pause, *args, **kwargs)  # type: ignore[arg-type]
 
     def _requeue(self, *args: object, **kwargs: object) -> bool:
-        self.log.flush()
-        return ending.requeue(*args, **kwargs)  # type: ignore[arg-type]
+        reconnect.retry(self.log.flush, strict=True)
+        return reconnect.retry(ending.requeue, *args, **kwargs)  # type: ignore[arg-type]
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.got.append(signum)
@@ -157,18 +171,22 @@ class Run:
         kind = self.stop.kind
         if kind is None and isinstance(failure.error, TimedOut):
             kind = "deadline"
+        if kind is None and reconnect.connection_lost(failure.error):
+            # The step needed the control database while it restarted: not the step's fault.
+            kind = "database"
         step = failure.step.title
         when = f"during step {step}" if failure.started else f"before step {step}"
         if kind == "lost":
             self.log.write("warning", self.stop.reason or "This worker no longer owns the task.")
             return "lost"
-        if kind == "shutdown" and self.task.type.idempotent:
-            return self._requeue_after_shutdown(when)
         cause = {
             "cancel": f"{self.stop.reason} {when}",
             "deadline": f"The task ran past its deadline of {self.deadline} s {when}",
             "shutdown": f"The worker was stopped {when}",
+            "database": f"The control database could not be reached {when} ({failure.message})",
         }.get(kind or "", f"Step {step} failed: {failure.message}")
+        if kind in ("shutdown", "database") and self.task.type.idempotent:
+            return self._requeue_after(cause, "worker lost" if kind == "shutdown" else "tried")
         interrupted = failure.row if kind and failure.started else None
         pairs = runsteps.to_undo(self.plan, rows, interrupted)
         # A fresh Runner: the first one was killed or is past the task's deadline, and undoing
@@ -184,12 +202,12 @@ class Run:
         self._end(self.task.pk, final, cause + done, owner=self.owner)
         return final
 
-    def _requeue_after_shutdown(self, when: str) -> str:
+    def _requeue_after(self, cause: str, gave_up: str) -> str:
         attempts = int(settings.HARBORMASTER_MAX_ATTEMPTS)
         if self.task.attempt >= attempts:
-            self._end(self.task.pk, Task.FAILED, f"The worker was stopped {when}; "
-                      f"worker lost {self.task.attempt} times, not trying again.", owner=self.owner)
+            self._end(self.task.pk, Task.FAILED, f"{cause}; {gave_up} {self.task.attempt} times, not trying again.",
+                      owner=self.owner)
             return Task.FAILED
-        self._requeue(self.task.pk, f"The worker was stopped {when}; re-queued "
-                       f"(attempt {self.task.attempt + 1} of {attempts} next).", owner=self.owner)
+        self._requeue(self.task.pk, f"{cause}; re-queued (attempt {self.task.attempt + 1} of {attempts} next).",
+                      owner=self.owner)
         return Task.QUEUED

@@ -8,6 +8,7 @@ disabled or enabled to match the record, and the whole web server config tested)
 Verify is idempotent: every repair can run again, so there is nothing to undo."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from hosting.engine.steps import Context, Plan
@@ -20,8 +21,7 @@ from provision.errors import ProvisionError
 from provision.sitedb import check_connection
 
 
-def check(ctx: Context) -> None:
-    site = site_of(ctx)
+def check(ctx: Context, site: Site) -> None:
     if site.status == Site.DELETED:
         raise ProvisionError(f"{site.domain} is deleted.")
     if site.platform.status == Platform.DELETED:
@@ -37,7 +37,7 @@ def check(ctx: Context) -> None:
         ctx.info(f"Imported from disk by task #{ctx.task.args['imported_by']}.")
 
 
-def files(ctx: Context) -> None:
+def files(ctx: Context, _site: Site) -> None:
     directory = Path(ctx.state["site_dir"])
     for done in sitefiles.repair(directory):
         ctx.info(f"Repaired: {done}.")
@@ -45,8 +45,7 @@ def files(ctx: Context) -> None:
         ctx.warning(f"Problem: {problem}.")
 
 
-def database(ctx: Context) -> None:
-    site = site_of(ctx)
+def database(ctx: Context, site: Site) -> None:
     directory = Path(ctx.state["site_dir"])
     db = settings_in(ctx, directory)
     handle = resources.site_database(site.platform.server, db, docroot_path=resources.docroot(site.platform),
@@ -56,8 +55,7 @@ def database(ctx: Context) -> None:
     ctx.state["db_name"], ctx.state["db_user"] = handle.name, handle.user
 
 
-def bootstrap(ctx: Context) -> None:
-    site = site_of(ctx)
+def bootstrap(ctx: Context, site: Site) -> None:
     platform = site.platform
     try:
         state = drush.status_field(ctx.runner, resources.platform_root(platform), resources.docroot(platform),
@@ -71,8 +69,7 @@ def bootstrap(ctx: Context) -> None:
         ctx.info("Drupal bootstraps.")
 
 
-def vhost(ctx: Context) -> None:
-    site = site_of(ctx)
+def vhost(ctx: Context, site: Site) -> None:
     web = resources.web_server(site.platform.server, ctx.runner)
     existed = web.has_vhost(site.domain)
     web.write_vhost(resources.vhost_spec(site.domain, site.aliases, site.platform))
@@ -91,8 +88,7 @@ def vhost(ctx: Context) -> None:
         ctx.info(f"Vhost {web.vhost_path(site.domain)} present; {web.kind} accepts the configuration.")
 
 
-def record(ctx: Context) -> None:
-    site = site_of(ctx)
+def record(ctx: Context, site: Site) -> None:
     fields: dict[str, object] = {"disk_files_bytes": sitefiles.disk_usage(Path(ctx.state["site_dir"]))}
     if not site.db_name or site.imported:
         fields["db_name"] = str(ctx.state.get("db_name", ""))[:64]
@@ -102,13 +98,29 @@ def record(ctx: Context) -> None:
     mark_verified(site, **fields)
 
 
+class _Once:
+    """The site record, read once per run: a verify changes it only in its last step, and the
+    site's lock keeps other tasks off it meanwhile (one query instead of one per step)."""
+
+    def __init__(self) -> None:
+        self.site: Site | None = None
+
+    def __call__(self, run: Callable[[Context, Site], None]) -> Callable[[Context], None]:
+        def with_site(ctx: Context) -> None:
+            if self.site is None:
+                self.site = site_of(ctx)
+            run(ctx, self.site)
+        return with_site
+
+
 @operation("site.verify")
 def verify_plan(task: Task) -> Plan:
+    once = _Once()
     return Plan([
-        step("check", check, label="Check the site directory and settings.php"),
-        step("files", files, label="Check and repair files and permissions"),
-        step("database", database, label="Reach the database as the site does"),
-        step("drush", bootstrap, label="Check that Drupal bootstraps"),
-        step("vhost", vhost, label="Check and repair the vhost"),
-        step("record", record, label="Record the result"),
+        step("check", once(check), label="Check the site directory and settings.php"),
+        step("files", once(files), label="Check and repair files and permissions"),
+        step("database", once(database), label="Reach the database as the site does"),
+        step("drush", once(bootstrap), label="Check that Drupal bootstraps"),
+        step("vhost", once(vhost), label="Check and repair the vhost"),
+        step("record", once(record), label="Record the result"),
     ])

@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from hosting.actions import queue_task
 from hosting.engine import claim as claim_module
@@ -94,16 +96,19 @@ def test_it_keeps_a_task_queued_while_its_client_runs_its_limit(make_site, acme,
     assert Task.objects.get(pk=tasks[2].pk).waiting_reason == "client acme runs 2 tasks, its limit"
 
 
-def test_it_serialises_claims_with_the_server_row(site, clock, monkeypatch):
-    seen = []
-    real = claim_module.Server.objects.select_for_update
-
-    def spy(*args, **kwargs):
-        seen.append(True)
-        return real(*args, **kwargs)
-    monkeypatch.setattr(claim_module.Server.objects, "select_for_update", spy)
-    claim(queue_task(site, "backup").pk, ME)
-    assert seen
+@pytest.mark.django_db(transaction=True)
+def test_it_serialises_claims_with_the_server_row(site, clock):
+    task = queue_task(site, "backup")
+    with CaptureQueriesContext(connection) as queries:
+        assert claim(task.pk, ME) is not None
+    sql = [q["sql"] for q in queries]
+    server_locks = [q for q in sql if 'FROM "hosting_server"' in q and "FOR NO KEY UPDATE" in q]
+    if connection.features.has_select_for_update:
+        assert len(server_locks) == 1  # PostgreSQL: the server row, held until the claim commits
+    else:
+        # SQLite: the claim's transaction takes the database's write lock at BEGIN, which
+        # serialises every claim; a row lock would be a no-op query.
+        assert sql[0] == "BEGIN IMMEDIATE" and not server_locks
 
 
 @pytest.mark.django_db(transaction=True)
