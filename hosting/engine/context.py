@@ -2,6 +2,7 @@
 heartbeat and deadline, the task log, and `state` kept in Task.result["state"]."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hosting.engine import reconnect
@@ -18,6 +19,8 @@ class TaskContext:
         result = task.result if isinstance(task.result, dict) else {}
         self.result: dict[str, Any] = dict(result)
         self.state: dict[str, Any] = dict(result.get("state") or {})
+        # What the row holds now, so that a step that changed nothing writes nothing.
+        self._saved = _snapshot({**result, "state": self.state})
         # The operation said something the person who asked should look at: the task ends
         # `warning`, not `succeeded`.
         self.warned = False
@@ -43,8 +46,22 @@ class TaskContext:
         """Persist `state` now: a resumed task, or an undo run by a reaper after this worker is
         lost, starts from what is saved here."""
         self.result["state"] = self.state
+        snapshot = _snapshot(self.result)
+        if snapshot is not None and snapshot == self._saved:
+            return
         reconnect.retry(Task.objects.filter(pk=self.task.pk).update, result=self.result)
+        self._saved = snapshot
 
     def set_flag(self, key: str, value: Any) -> None:
         self.result[key] = value
         reconnect.retry(Task.objects.filter(pk=self.task.pk).update, result=self.result)
+        self._saved = _snapshot({**self.result, "state": self.state})
+
+
+def _snapshot(result: dict[str, Any]) -> str | None:
+    """RESULT as the row would hold it (None when it cannot be encoded: then it is written, and
+    the database says what is wrong). Only this worker writes a running task's result."""
+    try:
+        return json.dumps(result, sort_keys=True)
+    except (TypeError, ValueError):
+        return None

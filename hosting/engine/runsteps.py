@@ -64,7 +64,8 @@ def _prepare(task: Task, plan: Plan, *, resume: bool) -> list[TaskStep]:
             raise PlanMismatch("The steps of this task type changed since the task was paused; "
                                "abort it and start a new one.")
         return rows
-    TaskStep.objects.filter(task=task).delete()
+    if rows:
+        TaskStep.objects.filter(task=task).delete()
     return TaskStep.objects.bulk_create([
         TaskStep(task=task, position=i, name=s.name, label=s.title) for i, s in enumerate(plan.steps)
     ])
