@@ -86,6 +86,14 @@ TEMPLATES = [
 ]
 
 
+# Connections are kept between tasks, broker polls and requests, and checked before reuse:
+# django-q2 closes "old" connections before every task and in its broker at every poll, which
+# with CONN_MAX_AGE=0 meant a new connection (on PostgreSQL a new server process) several times
+# per task and ten times a second when idle. A connection a database restart broke fails its
+# health check and is replaced. See docs/decisions.md, "Persistent database connections".
+_PERSISTENT = {"CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True}
+
+
 def _databases() -> dict:
     url = config.raw("DATABASE_URL")
     if url:
@@ -97,6 +105,7 @@ def _databases() -> dict:
             "default": {
                 "ENGINE": "django.db.backends.sqlite3",
                 "NAME": parsed.name,
+                **_PERSISTENT,
                 "OPTIONS": {
                     # The web process and several workers share one file: WAL lets readers go on
                     # while one writes, IMMEDIATE takes the write lock at BEGIN (no deadlock on
@@ -124,7 +133,7 @@ def _databases() -> dict:
             "PASSWORD": parsed.password,
             "HOST": parsed.host,
             "PORT": parsed.port,
-            "CONN_MAX_AGE": 0,
+            **_PERSISTENT,
             "OPTIONS": options,
             "TEST": {"NAME": config.raw("HARBORMASTER_TEST_DATABASE") or None},
         }
