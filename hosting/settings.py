@@ -219,6 +219,8 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    # django-q2's ORM broker, waiting for a restarting control database (hosting.engine.broker).
+    Q_CLUSTER["broker_class"] = "hosting.engine.broker.ORM"
 
 LOGGING = {
     "version": 1,

@@ -10,10 +10,14 @@ def cluster_queue() -> str:
     return str(Conf.CLUSTER_NAME)
 
 
+# The ORM broker settings name when no Redis is configured (hosting.engine.broker).
+ORM_BROKER = "hosting.engine.broker.ORM"
+
+
 def orm_broker() -> bool:
     from django_q.conf import Conf
 
-    return bool(Conf.ORM) and not Conf.BROKER_CLASS
+    return bool(Conf.ORM) and Conf.BROKER_CLASS in (None, "", ORM_BROKER)
 
 
 def redis_broker() -> bool:

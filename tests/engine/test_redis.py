@@ -31,6 +31,7 @@ def redis_url(monkeypatch):
     conn = redis.from_url(url)
     conn.flushdb()
     monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "BROKER_CLASS", None)  # settings name the ORM broker's class without Redis
     monkeypatch.setattr(Conf, "REDIS", url)
     try:
         yield url
