@@ -1,6 +1,11 @@
 // The only script besides htmx: keep a live task log scrolled to its end while the reader is
-// there, and leave it alone when they have scrolled up to read.
+// there, and leave it alone when they have scrolled up to read; and tell pollers that the tab is
+// visible again ("hm-visible"), so they refresh at once. htmx could filter visibilitychange
+// itself, but its filters are compiled with eval, which the Content-Security-Policy forbids.
 (function () {
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") { document.dispatchEvent(new Event("hm-visible")); }
+  });
   function log() { return document.getElementById("log"); }
   document.addEventListener("DOMContentLoaded", function () {
     var el = log();

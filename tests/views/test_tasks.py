@@ -112,7 +112,7 @@ def test_it_shows_the_owner_heartbeat_and_a_poller_while_running(as_admin, site)
     body = as_admin.get(reverse("task-detail", args=[task.pk])).content.decode()
     assert "web1 · pid 4242" in body and "Heartbeat" in body
     assert f'hx-get="/tasks/{task.pk}/log/?after=-1"' in body
-    assert "every 1s" in body and "visibilitychange" in body
+    assert "every 1s" in body and "hm-visible from:document" in body
 
 
 def test_it_says_why_a_queued_task_waits(as_admin, site):
