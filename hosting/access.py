@@ -6,7 +6,7 @@ audit events, and the platforms and servers those sites use; nothing of another 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 
 from hosting.models import AuditEvent, Backup, Client, Membership, Platform, Server, Site, Task
@@ -50,8 +50,12 @@ def platforms(user) -> QuerySet[Platform]:
     if is_admin(user):
         return qs
     ids = client_ids(user)
-    # A member sees the platforms open to their client, and those their sites live on.
-    return qs.filter(Q(clients__isnull=True) | Q(clients__in=ids) | Q(sites__client_id__in=ids)).distinct()
+    # A member sees the platforms open to their client, and those their sites live on. Asked with
+    # EXISTS, not joins: a join through every site of the platform, made unique with DISTINCT,
+    # read all 10,000 sites on each of a site page's three platform queries.
+    allowed = Platform.clients.through.objects.filter(platform_id=OuterRef("pk"))
+    return qs.filter(~Exists(allowed) | Exists(allowed.filter(client_id__in=ids))
+                     | Exists(Site.objects.filter(platform_id=OuterRef("pk"), client_id__in=ids)))
 
 
 def servers(user) -> QuerySet[Server]:

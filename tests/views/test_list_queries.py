@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from hosting import quotas
+from hosting import access, quotas
 from hosting.models import (ApiToken, AuditEvent, Backup, Client, Lock, Membership, Platform, Server, Site,
                             TaskLog)
 from tests.tenancy.conftest import api_client
@@ -89,3 +89,24 @@ def test_usage_of_a_page_of_clients_is_what_usage_says_of_each(acme, globex, mem
     assert len(captured) == 2
     assert together == {c.pk: quotas.usage(c) for c in clients}
     assert together[Client.objects.get(name="c1").pk]["sites"] == 0
+
+
+@pytest.mark.django_db
+def test_a_members_platforms_are_found_once_each_without_joining_their_sites(member, acme, globex, server, tmp_path):
+    def platform(name: str, clients=(), status: str = "enabled") -> Platform:
+        made = Platform.objects.create(name=name, server=server, path=str(tmp_path / name), status=status)
+        made.clients.set(clients)
+        return made
+
+    platform("open")
+    ours = platform("ours", [acme, globex])
+    platform("theirs", [globex])
+    holding = platform("holding", [globex])  # not open to acme, but acme's sites live there
+    platform("gone", status="deleted")
+    for i in range(3):
+        Site.objects.create(domain=f"h{i}.acme.test", platform=holding, client=acme)
+        Site.objects.create(domain=f"o{i}.acme.test", platform=ours, client=acme)
+    visible = access.platforms(member)
+    assert sorted(visible.values_list("name", flat=True)) == ["holding", "open", "ours"]
+    # A join through the sites (made unique with DISTINCT) read every site of every platform.
+    assert 'JOIN "hosting_site"' not in str(visible.query)
