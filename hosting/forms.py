@@ -14,6 +14,7 @@ from django.utils import timezone
 from hosting.inventory import InventoryError, check_domain_free, platform_refusal
 from hosting.models import Backup, Platform, Site, Task
 from hosting.tasktypes import TYPES
+from hosting.widgets import FastSelect
 
 
 class PlatformChoice(forms.ModelChoiceField):
@@ -169,11 +170,11 @@ def target_filter(tasks: QuerySet[Task], text: str) -> QuerySet[Task]:
 class TaskFilterForm(forms.Form):
     """The task list's filters; the same cleaned values drive the CSV export."""
 
-    state = forms.ChoiceField(choices=STATE_CHOICES, required=False)
-    kind = forms.ChoiceField(choices=KIND_CHOICES, required=False, label="Type")
+    state = forms.ChoiceField(choices=STATE_CHOICES, required=False, widget=FastSelect)
+    kind = forms.ChoiceField(choices=KIND_CHOICES, required=False, label="Type", widget=FastSelect)
     target = forms.CharField(required=False, max_length=253, label="Target",
                              widget=forms.TextInput(attrs={"placeholder": "domain or name", "type": "search"}))
-    client = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Client")
+    client = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Client", widget=FastSelect)
     user = forms.CharField(required=False, max_length=150, label="User",
                            widget=forms.TextInput(attrs={"placeholder": "username"}))
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))

@@ -61,3 +61,13 @@ def member(db, django_user_model, acme):
 @pytest.fixture
 def outsider(db, django_user_model, globex):
     return user_in(django_user_model, "outsider", globex, "member")
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Each test starts with an empty cache: the dashboard reuses its figures for 2 s, which
+    must not carry one test's data into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -66,3 +66,26 @@ def test_it_answers_htmx_with_the_health_partial_only(as_admin, site):
 def test_it_sends_anonymous_visitors_to_the_login_page(client):
     response = client.get(reverse("dashboard"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_it_counts_once_for_everyone_who_sees_the_same_tasks(as_admin, as_member, as_outsider, site, globex_site):
+    import re
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queued(client) -> int:
+        page = client.get(reverse("dashboard") + "?part=health", HTTP_HX_REQUEST="true").content.decode()
+        return int(re.search(r'<div class="n">(\d+)</div><div class="l">queued</div>', page).group(1))
+
+    make_task(site, "backup", "queued")
+    make_task(globex_site, "verify", "queued")
+    assert queued(as_admin) == 2
+    make_task(site, "verify", "queued")
+    with CaptureQueriesContext(connection) as again:
+        # Within FIGURES_FOR seconds: the same figures, without counting the queue again.
+        assert queued(as_admin) == 2
+    assert not [q for q in again.captured_queries if "COUNT" in q["sql"].upper()]
+    # Another scope counts its own: acme's member sees acme's two, globex's member none of them.
+    assert queued(as_member) == 2
+    assert queued(as_outsider) == 1

@@ -3,6 +3,7 @@ is rendered with 5 and with 50 of everything, and the counts must be equal."""
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -58,6 +59,7 @@ def test_it_costs_the_same_queries_for_5_and_50_rows(who, as_admin, as_member, a
     Site.objects.all().delete()
     Platform.objects.all().delete()
     big = populate(50, acme, globex, member, tmp_path)
+    cache.clear()  # the dashboard's figures of the first round are still fresh: count them again
     counts_big = {name: queries(client, reverse(name, args=args(big))) for name, args in PAGES}
     assert counts_big == counts_small
     assert max(counts_small.values()) <= 14, counts_small
