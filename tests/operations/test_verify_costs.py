@@ -3,7 +3,9 @@ sites): the number of statements and programs, so that a change that adds some p
 up here rather than only in bench/bulk_verify.py."""
 from __future__ import annotations
 
+import os
 import re
+import threading
 
 import pytest
 from django.db import connection
@@ -52,3 +54,15 @@ def test_it_reads_the_site_record_once_and_saves_only_changed_state(installed):
     # The state changes in two steps (check: the site directory; database: its name and user).
     saves = [q for q in sql if q.startswith('UPDATE "hosting_task" SET "result"')]
     assert len(saves) == 2, saves
+
+
+def test_it_leaves_no_thread_or_open_file_behind(installed):
+    # A worker runs thousands of tasks without being restarted when recycling is off: each run's
+    # heartbeat thread, reader threads, pipes and site database connection must go with it.
+    site = installed()
+    _verify(site)
+    threads, files = threading.active_count(), len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        _verify(site)
+    assert threading.active_count() == threads
+    assert len(os.listdir("/proc/self/fd")) == files
