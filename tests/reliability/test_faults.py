@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import socket
 import subprocess
-import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from django.db import connection
 
 from hosting.models import Backup, Site, Task
+from provision.preflight import check_space
 from tests.operations.conftest import (  # noqa: F401 - fixtures
     _ops, domains, installed, log_of, make_platform, make_server, rows, run, tree_checksums, write_rows,
 )
@@ -111,36 +111,40 @@ def test_it_refuses_a_backup_that_cannot_fit(installed, platform, run, settings,
     assert tree_checksums(files.parent) == before
 
 
-def _fill_when_writing(disk: Path, stop: threading.Event) -> None:
-    """Wait for the backup's first file to appear, then fill the disk (another tenant's upload)."""
-    while not stop.is_set():
-        if any(p.is_file() and p.name != ".lock" for p in disk.rglob("*")):
-            try:
-                with open(disk / "filler", "wb") as out:
-                    while True:
-                        out.write(b"\0" * 65536)
-            except OSError:
-                return
-        time.sleep(0.001)
+def _fill(disk: Path) -> None:
+    """Fill DISK to the last byte (another tenant's upload)."""
+    try:
+        with open(disk / "filler", "wb") as out:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+    except OSError:
+        pass
 
 
 def test_it_fails_a_backup_cleanly_when_the_disk_fills_up_while_writing(installed, platform, run, settings,
                                                                        full_disk, monkeypatch):
     # The pre-flight check keeps 64 MiB free on any disk; a 2 MB one must let this backup start.
     monkeypatch.setattr("provision.preflight.RESERVE", 0)
+    from provision.backup import incremental
+    checked = []
+
+    def check_then_fill(dest, needed, what):
+        # The backup passes its pre-flight check, then the disk fills up under it: the write
+        # that follows meets the real ENOSPC. Filling here, not from a racing thread, makes
+        # the moment certain.
+        check_space(dest, needed, what)
+        checked.append(needed)
+        _fill(full_disk)
+
+    monkeypatch.setattr(incremental, "check_space", check_then_fill)
     site = installed()
     files = Path(platform.docroot) / "sites" / site.domain / "files"
     _photos(files, 1)  # fits in 2 MB, until the disk fills up under it
     before = tree_checksums(files.parent)
     settings.HARBORMASTER_BACKUP_DIR = full_disk
-    stop = threading.Event()
-    filler = threading.Thread(target=_fill_when_writing, args=(full_disk, stop), daemon=True)
-    filler.start()
-    try:
-        task = run(site, "backup")
-    finally:
-        stop.set()
-        filler.join(timeout=10)
+    task = run(site, "backup")
+    assert checked, "the backup never reached its pre-flight check"
     assert task.state == Task.FAILED, (task.summary, log_of(task))
     text = (task.summary + "\n".join(_error_lines(task))).lower()
     assert "no space left" in text, log_of(task)  # the real ENOSPC, not the pre-flight refusal
@@ -151,6 +155,7 @@ def test_it_fails_a_backup_cleanly_when_the_disk_fills_up_while_writing(installe
     assert tree_checksums(files.parent) == before
     # Nothing wedged: on a disk with room, the next backup works. (Not the 2 MB one: objects
     # the failed backup stored may leave less free than the pre-flight estimate asks for.)
+    monkeypatch.setattr(incremental, "check_space", check_space)
     settings.HARBORMASTER_BACKUP_DIR = Path(settings.HARBORMASTER_DATA_DIR) / "backups"
     again = run(site, "backup")
     assert again.state == Task.SUCCEEDED, (again.summary, log_of(again))
