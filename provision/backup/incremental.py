@@ -58,7 +58,7 @@ def create_incremental(*, domain: str, site_dir: Path, dest_dir: Path, runner: R
         try:
             index = objects.load_index(store)
             old = index["files"]
-            present = _present(store)
+            present = objects.present(store)
             entries: list[dict[str, Any]] = []
             jobs: list[tuple[int, str, os.stat_result]] = []
             files_link = _scan_site(site_dir, follow_files_symlink, runner, entries, jobs, old, present) \
@@ -72,7 +72,6 @@ def create_incremental(*, domain: str, site_dir: Path, dest_dir: Path, runner: R
                 key = entry.pop("_key", None)
                 if key is not None and entry["path"] not in new_index:
                     new_index[entry["path"]] = [*key, entry["sha256"]]
-            objects.sync(store)
             manifest = _manifest(domain, when, database, entries, files_link, db_driver, db_name,
                                  platform_name, platform_path, drupal_version, include_files,
                                  reused=len([e for e in entries if e["type"] == "file"]) - len(jobs), stored=stored)
@@ -93,15 +92,6 @@ def create_incremental(*, domain: str, site_dir: Path, dest_dir: Path, runner: R
                        f"{totals['reused_files']} unchanged and not read, {totals['stored_bytes']} bytes "
                        "of new content stored).")
     return BackupResult(final, size, sha256, manifest)
-
-
-def _present(store: Path) -> set[str]:
-    found: set[str] = set()
-    if store.is_dir():
-        for folder in store.iterdir():
-            if len(folder.name) == 2 and folder.is_dir():
-                found.update(n for n in os.listdir(folder) if not n.startswith("."))
-    return found
 
 
 def _scan_site(site_dir: Path, follow: bool, runner: Runner, entries: list[dict[str, Any]],
@@ -175,9 +165,10 @@ def _store(store: Path, site_dir: Path, entries: list[dict[str, Any]], jobs: lis
     # Batches, so that the threads hand over results (and take the GIL back) once per batch
     # instead of once per file; small enough that a cancel is seen within a few files.
     batches = [jobs[i:i + _BATCH] for i in range(0, len(jobs), _BATCH)]
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="backup-store") as pool:
+    with objects.packs.PackSet(store) as pack_set, \
+            ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="backup-store") as pool:
         try:
-            for batch, results in zip(batches, pool.map(lambda b: [_read_one(store, j[1], present) for j in b],
+            for batch, results in zip(batches, pool.map(lambda b: [_read_one(pack_set, j[1], present) for j in b],
                                                         batches), strict=True):
                 runner.check_stop()
                 for (position, _path, st), result in zip(batch, results, strict=True):
@@ -197,9 +188,9 @@ def _store(store: Path, site_dir: Path, entries: list[dict[str, Any]], jobs: lis
     return index, stored
 
 
-def _read_one(store: Path, path: str, present: set[str]) -> tuple[int, str, int] | None:
+def _read_one(pack_set: objects.packs.PackSet, path: str, present: set[str]) -> tuple[int, str, int] | None:
     try:
-        return objects.store_file(store, path, present)
+        return objects.store_file(pack_set, path, present)
     except FileNotFoundError:
         return None
 

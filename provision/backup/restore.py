@@ -39,33 +39,33 @@ def _from_store(archive_dir: Path, manifest: dict[str, Any], runner: Runner | No
                 extractor: _Extractor | None) -> list[Member]:
     """The site members of a format-2 manifest, each file decompressed from the object store
     and hashed (and written through EXTRACTOR when restoring); dirs and links as listed."""
-    store = objects.store_of(archive_dir)
-    found: list[Member] = []
-    for entry in manifest["members"]:
-        if not isinstance(entry, dict) or not str(entry.get("path", "")).startswith(SITE):
-            continue
-        name, kind = str(entry["path"]), entry.get("type")
-        check_member_name(name)
-        if kind not in ("file", "dir", "symlink"):
-            raise ProvisionError(f"The manifest lists {name[:200]!r} as a {kind!r}.")
-        info = tarfile.TarInfo(name)
-        info.mode, info.mtime = int(entry.get("mode", 0o644)), int(entry.get("mtime", 0))
-        info.type = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE}[kind]
-        info.linkname = str(entry.get("target", ""))
-        sink = extractor.member(info) if extractor is not None else None
-        if kind != "file":
-            found.append(Member(name, kind, target=info.linkname if kind == "symlink" else ""))
-            continue
-        try:
-            size, sha256 = objects.read_object(store, str(entry.get("sha256", "")), runner, sink)
-        except ProvisionError as exc:
-            if sink is not None:
-                sink.close()
-            raise ProvisionError(f"{name!r}: {exc}") from None
-        if sink is not None and extractor is not None:
-            extractor.finished(info, sink)
-        found.append(Member(name, "file", size=size, sha256=sha256))
-    return found
+    with objects.Reader(objects.store_of(archive_dir)) as reader:
+        return [_member(entry, reader, runner, extractor) for entry in manifest["members"]
+                if isinstance(entry, dict) and str(entry.get("path", "")).startswith(SITE)]
+
+
+def _member(entry: dict[str, Any], reader: objects.Reader, runner: Runner | None,
+            extractor: _Extractor | None) -> Member:
+    name, kind = str(entry["path"]), entry.get("type")
+    check_member_name(name)
+    if kind not in ("file", "dir", "symlink"):
+        raise ProvisionError(f"The manifest lists {name[:200]!r} as a {kind!r}.")
+    info = tarfile.TarInfo(name)
+    info.mode, info.mtime = int(entry.get("mode", 0o644)), int(entry.get("mtime", 0))
+    info.type = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE}[kind]
+    info.linkname = str(entry.get("target", ""))
+    sink = extractor.member(info) if extractor is not None else None
+    if kind != "file":
+        return Member(name, kind, target=info.linkname if kind == "symlink" else "")
+    try:
+        size, sha256 = reader.read(str(entry.get("sha256", "")), runner, sink)
+    except ProvisionError as exc:
+        if sink is not None:
+            sink.close()
+        raise ProvisionError(f"{name!r}: {exc}") from None
+    if sink is not None and extractor is not None:
+        extractor.finished(info, sink)
+    return Member(name, "file", size=size, sha256=sha256)
 
 
 class _Extractor:

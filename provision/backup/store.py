@@ -1,7 +1,9 @@
 """The content-addressed object store beside a site's backups: `<backups>/<domain>/objects/`.
 
-Each regular file of a format-2 backup is one object, `objects/<sha[:2]>/<sha256>`, holding the
-file's content as one zstd frame. An object is written once and shared by every backup whose
+Each regular file of a format-2 backup is one object: the file's content as one zstd frame,
+named by its sha256. Objects are written into pack files (provision.backup.packs,
+`objects/packs/`); stores written before packs hold loose objects, `objects/<sha[:2]>/<sha256>`,
+which are still read and collected. An object is written once and shared by every backup whose
 manifest names its sha256, so a file unchanged since the previous backup costs nothing again.
 `index.json` maps each site path to (size, mtime_ns, inode, sha256) as last stored: a file whose
 three match is not even opened. `.lock` (flock) keeps garbage collection out while a backup is
@@ -9,7 +11,6 @@ writing: objects a backup has stored but not yet published would look unreferenc
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import hashlib
 import itertools
@@ -25,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import zstandard
 
-from provision.backup import frames
+from provision.backup import frames, packs
 from provision.errors import ProvisionError
 
 if TYPE_CHECKING:
@@ -65,21 +66,27 @@ def locked(store: Path, *, wait: bool = True) -> Iterator[bool]:
         os.close(fd)  # releases the lock
 
 
-def prepare(store: Path) -> set[str]:
-    """Make the 256 fan-out folders, drop temporary files an interrupted backup left (we hold
-    the lock: nobody is writing), and return the names of the objects present."""
-    present: set[str] = set()
-    for a in _HEX:
-        for b in _HEX:
-            folder = store / (a + b)
-            folder.mkdir(mode=0o700, exist_ok=True)
-            with os.scandir(folder) as listing:
-                for entry in listing:
-                    if entry.name.startswith("."):
-                        os.unlink(entry.path)
-                    else:
-                        present.add(entry.name)
-    return present
+def present(store: Path) -> set[str]:
+    """The names of the objects in the store, loose or packed."""
+    found: set[str] = set()
+    if store.is_dir():
+        for folder in store.iterdir():
+            if len(folder.name) == 2 and folder.is_dir():
+                found.update(n for n in os.listdir(folder) if not n.startswith("."))
+    for _pack, objects in packs.indexes(packs.folder_of(store)):
+        found.update(objects)
+    return found
+
+
+def prepare(store: Path) -> None:
+    """Drop what an interrupted backup left (temporary files, packs without an index). Only
+    with the lock held: nobody is writing."""
+    for folder in store.iterdir() if store.is_dir() else ():
+        if len(folder.name) == 2 and folder.is_dir():
+            for entry in os.scandir(folder):
+                if entry.name.startswith("."):
+                    os.unlink(entry.path)
+    packs.clean(packs.folder_of(store))
 
 
 def load_index(store: Path) -> dict[str, Any]:
@@ -101,7 +108,6 @@ def save_index(store: Path, index: dict[str, Any]) -> None:
 
 
 _local = threading.local()
-_serial = itertools.count()
 
 
 def _compressor() -> zstandard.ZstdCompressor:
@@ -111,16 +117,16 @@ def _compressor() -> zstandard.ZstdCompressor:
     return _local.cctx
 
 
-def store_file(store: Path, path: str, present: set[str]) -> tuple[int, str, int]:
+def store_file(pack_set: packs.PackSet, path: str, present: set[str]) -> tuple[int, str, int]:
     """Read the file at PATH once, hashing it and (if its content is new) compressing it into
-    the store. Returns (size, sha256, bytes written to the store). Runs in worker threads:
-    reading, hashing, compressing and writing all release the GIL."""
+    this thread's pack. Returns (size, sha256, bytes written to the store). Runs in worker
+    threads: reading, hashing, compressing and writing all release the GIL."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         size = os.fstat(fd).st_size
         if size > WHOLE:
             with open(fd, "rb", buffering=0, closefd=False) as source:
-                return _store_large(store, source, present)
+                return _store_large(pack_set, source, present)
         data = _read_to_end(fd, size)
     finally:
         os.close(fd)
@@ -129,7 +135,9 @@ def store_file(store: Path, path: str, present: set[str]) -> tuple[int, str, int
         return len(data), sha256, 0
     cctx = _compressor()
     parts = frames.raw_frame(data) if frames.incompressible(cctx, data) else [cctx.compress(data)]
-    return len(data), sha256, _write_object(store, sha256, parts, present)
+    written = pack_set.writer().add(sha256, parts)
+    present.add(sha256)
+    return len(data), sha256, written
 
 
 def _read_to_end(fd: int, size: int) -> bytes:
@@ -144,40 +152,9 @@ def _read_to_end(fd: int, size: int) -> bytes:
     return b"".join(rest)
 
 
-def _write_object(store: Path, sha256: str, parts: list[bytes | memoryview], present: set[str]) -> int:
-    # Plain strings, not object_path(): the name is our own hexdigest, and at thousands of
-    # objects a second, pathlib's parsing is a measurable part of a backup.
-    folder = f"{store}/{sha256[:2]}"
-    final = f"{folder}/{sha256}"
-    # Unique within this process; other processes' backups wait for the store's lock.
-    tmp = f"{folder}/.{sha256}.{os.getpid()}.{next(_serial)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        written = _write_all(fd, parts)
-    finally:
-        os.close(fd)
-    os.replace(tmp, final)  # the same name is the same content: replacing a twin is harmless
-    present.add(sha256)
-    return written
-
-
-def _write_all(fd: int, parts: list[bytes | memoryview]) -> int:
-    """Write PARTS in as few system calls as the kernel allows (os.writev may write less)."""
-    views = [memoryview(p) for p in parts if len(p)]
-    total = sum(len(v) for v in views)
-    while views:
-        done = os.writev(fd, views[:1024])  # IOV_MAX
-        while done:
-            if done >= len(views[0]):
-                done -= len(views.pop(0))
-            else:
-                views[0] = views[0][done:]
-                done = 0
-    return total
-
-
-def _store_large(store: Path, source: IO[bytes], present: set[str]) -> tuple[int, str, int]:
-    tmp = store / f".large-{secrets.token_hex(8)}"
+def _store_large(pack_set: packs.PackSet, source: IO[bytes], present: set[str]) -> tuple[int, str, int]:
+    """A file too large to hold in memory, streamed into the pack; its sha256 is known only at
+    the end, so when the content was in the store already the frame is taken back."""
     digest = hashlib.sha256()
     size = 0
 
@@ -188,57 +165,85 @@ def _store_large(store: Path, source: IO[bytes], present: set[str]) -> tuple[int
             size += len(chunk)
             yield chunk
 
-    try:
-        with open(tmp, "xb") as out:
-            os.chmod(tmp, 0o600)
-            stream = chunks()
-            first = next(stream, b"")
-            rest = itertools.chain([first], stream)
-            if frames.incompressible(_compressor(), first):
-                for piece in frames.raw_stream(rest):
-                    out.write(piece)
-            else:
-                writer = _compressor().stream_writer(out, closefd=False)
-                for chunk in rest:
-                    writer.write(chunk)
-                writer.flush(zstandard.FLUSH_FRAME)
-            written = out.tell()
-        sha256 = digest.hexdigest()
-        if sha256 in present:
-            tmp.unlink()
-            return size, sha256, 0
-        os.replace(tmp, object_path(store, sha256))
-        present.add(sha256)
-        return size, sha256, written
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    stream = chunks()
+    first = next(stream, b"")
+    rest = itertools.chain([first], stream)
+    if frames.incompressible(_compressor(), first):
+        pieces: Iterator[bytes | memoryview] = frames.raw_stream(rest)
+    else:
+        pieces = _compressed(rest)
+    sha256, written = pack_set.writer().add_stream(pieces, digest.hexdigest, present)
+    return size, sha256, written
 
 
-def sync(store: Path) -> None:
-    """Everything written to the store's filesystem on disk, before an archive names it:
-    one syncfs instead of an fsync per object (thousands of journal commits)."""
-    fd = os.open(store, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if getattr(libc, "syncfs", None) is None or libc.syncfs(fd) != 0:
-            os.sync()
-    finally:
-        os.close(fd)
+def _compressed(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    compressor = _compressor().compressobj()
+    for chunk in chunks:
+        if out := compressor.compress(chunk):
+            yield out
+    yield compressor.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+
+
+class Reader:
+    """Reads objects of one store, loose or packed; the packs' indexes are read once. Use it
+    as a context manager (it keeps the packs it reads from open)."""
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self._where: dict[str, tuple[Path, int, int]] | None = None
+        self._open: dict[Path, IO[bytes]] = {}
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._open.values():
+            handle.close()
+        self._open.clear()
+
+    def _located(self, sha256: str) -> tuple[Path, int, int] | None:
+        if self._where is None:
+            self._where = {sha: (pack, offset, length) for pack, objects in packs.indexes(packs.folder_of(self.store))
+                           for sha, (offset, length) in objects.items()}
+        return self._where.get(sha256)
+
+    def locate(self, sha256: str) -> tuple[Path, int, int]:
+        """(file, offset, length) of the object's frame: in a pack, or a loose object's file."""
+        place = self._located(sha256)
+        if place is not None:
+            return place
+        path = object_path(self.store, sha256)
+        return path, 0, path.stat().st_size
+
+    def stored_size(self, sha256: str) -> int:
+        """Bytes the object takes in the store (its frame)."""
+        return self.locate(sha256)[2]
+
+    def read(self, sha256: str, runner: Runner | None, sink: IO[bytes] | None = None) -> tuple[int, str]:
+        """Decompress object SHA256 (into SINK if given); returns (size, sha256 of the content)."""
+        from provision.backup.archive import hash_stream
+
+        path = object_path(self.store, sha256)
+        try:
+            place = self._located(sha256)
+            if place is not None:
+                pack, offset, length = place
+                if pack not in self._open:
+                    self._open[pack] = open(pack, "rb")  # noqa: SIM115 - closed by __exit__
+                raw: Any = packs.Bounded(self._open[pack], offset, length)
+                return hash_stream(zstandard.ZstdDecompressor().stream_reader(raw, read_size=1 << 20), runner, sink)
+            with open(path, "rb") as loose:
+                return hash_stream(zstandard.ZstdDecompressor().stream_reader(loose, read_size=1 << 20), runner, sink)
+        except FileNotFoundError:
+            raise ProvisionError(f"The object {sha256} is missing from {self.store}.") from None
+        except zstandard.ZstdError as exc:
+            raise ProvisionError(f"The object {sha256} in {self.store} is damaged: {exc}") from None
 
 
 def read_object(store: Path, sha256: str, runner: Runner | None, sink: IO[bytes] | None = None) -> tuple[int, str]:
-    """Decompress object SHA256 (into SINK if given); returns (size, sha256 of the content)."""
-    from provision.backup.archive import hash_stream
-
-    path = object_path(store, sha256)
-    try:
-        with open(path, "rb") as raw:
-            return hash_stream(zstandard.ZstdDecompressor().stream_reader(raw, read_size=1 << 20), runner, sink)
-    except FileNotFoundError:
-        raise ProvisionError(f"The object {sha256} is missing from {store}.") from None
-    except zstandard.ZstdError as exc:
-        raise ProvisionError(f"The object {sha256} in {store} is damaged: {exc}") from None
+    """One object (Reader, for many)."""
+    with Reader(store) as reader:
+        return reader.read(sha256, runner, sink)
 
 
 # -- garbage collection ----------------------------------------------------------------------
@@ -291,7 +296,7 @@ def collect_garbage(archive_dir: Path) -> Collected | None:
         removed = freed = kept = 0
         for folder in store.iterdir():
             if not folder.is_dir() or len(folder.name) != 2:
-                continue
+                continue  # packs/ is collected below
             with os.scandir(folder) as listing:
                 for entry in listing:
                     if entry.name in wanted:
@@ -300,4 +305,5 @@ def collect_garbage(archive_dir: Path) -> Collected | None:
                     freed += entry.stat(follow_symlinks=False).st_size
                     os.unlink(entry.path)
                     removed += 1
-        return Collected(removed, freed, kept)
+        in_packs = packs.collect(packs.folder_of(store), wanted)
+        return Collected(removed + in_packs[0], freed + in_packs[1], kept + in_packs[2])

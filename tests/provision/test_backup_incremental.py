@@ -4,6 +4,7 @@ a backup that would not fit before writing it."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import sqlite3
@@ -88,13 +89,18 @@ def test_it_names_a_missing_or_damaged_object(tmp_path: Path) -> None:
     site = make_site(tmp_path)
     result = backup(site, tmp_path / "backups", None)
     entry = next(m for m in result.manifest["members"] if m["path"] == "site/files/styles/thumb/pic.bin")
-    path = objects.object_path(objects.store_of(tmp_path / "backups"), entry["sha256"])
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 1
-    path.write_bytes(bytes(data))
+    store = objects.store_of(tmp_path / "backups")
+    with objects.Reader(store) as reader:
+        pack, offset, length = reader.locate(entry["sha256"])
+    data = bytearray(pack.read_bytes())
+    data[offset + length // 2] ^= 1
+    pack.write_bytes(bytes(data))
     with pytest.raises(ProvisionError, match="pic.bin"):
         verify_backup(result.path)
-    path.unlink()
+    idx = pack.with_suffix(".idx")
+    listed = json.loads(idx.read_text())
+    del listed["objects"][entry["sha256"]]
+    idx.write_text(json.dumps(listed))
     with pytest.raises(ProvisionError, match=r"pic\.bin.*missing"):
         verify_backup(result.path)
 
