@@ -108,10 +108,15 @@ $settings['entity_update_batch_size'] = 50;
 """,
 }
 
-LAUNCHER = '''#!{python}
+# A verify starts the stand-in once per site, so its start-up is kept short: -S, as it needs only
+# the standard library and this repository (the virtualenv's site hooks cost more than a status
+# command); and bytecode is cached even where PYTHONDONTWRITEBYTECODE is set, or every start
+# compiles the same modules again.
+LAUNCHER = '''#!{python} -S
 """drush stand-in of a Harbormaster test platform (not drush): provision/drush_standin.py."""
 import sys
 
+sys.dont_write_bytecode = False
 sys.path.insert(0, {repo!r})
 from provision.drush_standin import main  # noqa: E402
 

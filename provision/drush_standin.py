@@ -13,7 +13,6 @@ import dataclasses
 import json
 import os
 import re
-import secrets
 import sys
 import time
 import urllib.parse
@@ -181,6 +180,8 @@ def cmd_status(ctx: Context) -> int:
 
 
 def cmd_site_install(ctx: Context) -> int:
+    import secrets  # here, not at start-up: a status, run for every site's verify, needs none
+
     profile = ctx.call.args[0] if ctx.call.args else "standard"
     profile_dirs = [ctx.docroot / "core" / "profiles" / profile, ctx.docroot / "profiles" / profile]
     if not any(d.is_dir() for d in profile_dirs):
@@ -223,6 +224,8 @@ def cmd_site_install(ctx: Context) -> int:
 
 
 def _write_settings(ctx: Context, site: Path, settings: Path, db: DatabaseSettings) -> None:
+    import secrets
+
     """Like drush: settings.php from the platform's template, with the database appended."""
     rel = site.relative_to(ctx.docroot).as_posix()
     rendered = render_settings_php(db, drupal=ctx.major, hash_salt=secrets.token_urlsafe(48),
@@ -235,6 +238,8 @@ def _write_settings(ctx: Context, site: Path, settings: Path, db: DatabaseSettin
 
 
 def cmd_user_login(ctx: Context) -> int:
+    import secrets
+
     site = ctx.site_dir()
     if not _installed(ctx.database(site)):
         raise Failure(f"Drupal is not installed at {site.relative_to(ctx.docroot)}: user:login "

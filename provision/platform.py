@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +12,13 @@ from pathlib import Path
 from provision.domains import normalise_domain
 from provision.errors import InvalidDomain, ProvisionError
 from provision.paths import PathLike, Roots
-from provision.runner import LogFn
 from provision.settings_php import DatabaseSettings, read_database_settings
+
+# The drush stand-in imports this module at every start: what only some calls need is imported
+# by them (shutil) or for type checkers only (the process machinery behind LogFn; typing itself).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from provision.runner import LogFn
 
 SUPPORTED_MAJORS = (7, 10, 11)
 # Composer projects keep Drupal in web/ (drupal/recommended-project) or docroot/ (Acquia).
@@ -107,6 +111,8 @@ def find_drush(root: Path) -> Path | None:
     for candidate in (root / "vendor" / "bin" / "drush", root.parent / "vendor" / "bin" / "drush"):
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
+    import shutil
+
     found = shutil.which("drush")
     return Path(found) if found else None
 

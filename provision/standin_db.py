@@ -4,17 +4,12 @@ clients, the way a Drupal install leaves them. Passwords reach the clients throu
 and PGPASSWORD, never on a command line."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import secrets
-import shutil
 import sqlite3
-import subprocess
 import time
 import urllib.parse
-import uuid
 from pathlib import Path
 
 from provision.errors import ProvisionError
@@ -23,6 +18,8 @@ from provision.settings_php import DatabaseSettings
 SCHEMA_VERSION = {7: "7080", 10: "10300", 11: "11000"}
 TABLES = ("users", "config", "key_value", "cache_bootstrap")
 _CLIENT_TIMEOUT = 120
+# shutil, subprocess, secrets, hashlib and uuid are imported by the calls that use them: a drush status on
+# a SQLite site, what verify runs for every site, needs none of them at start-up.
 
 
 class Database:
@@ -48,6 +45,8 @@ class Database:
         return "'" + value.replace("'", "''") + "'"
 
     def _client(self, sql: str | None) -> tuple[list[str], dict[str, str]]:
+        import shutil
+
         s = self.settings
         env = dict(os.environ)
         if s.driver == "mysql":
@@ -91,6 +90,8 @@ class Database:
         script = ";\n".join(statements) + ";\n"
         if self.settings.driver == "pgsql":
             script = "BEGIN;\n" + script + "COMMIT;\n"
+        import subprocess
+
         done = subprocess.run(argv, input=script.encode(), env=env, capture_output=True,
                               timeout=_CLIENT_TIMEOUT, check=False)
         if done.returncode != 0:
@@ -110,6 +111,8 @@ class Database:
             except sqlite3.Error:
                 return None
             return None if row is None else str(row[0])
+        import subprocess
+
         try:
             argv, env = self._client(sql)
             done = subprocess.run(argv, env=env, capture_output=True, timeout=_CLIENT_TIMEOUT, check=False)
@@ -126,6 +129,9 @@ class Database:
 
 def password_hash(password: str) -> str:
     """Never the password itself in the users table, even in a stand-in."""
+    import hashlib
+    import secrets
+
     salt = secrets.token_hex(8)
     return f"$stand-in${salt}${hashlib.sha256((salt + password).encode()).hexdigest()}"
 
@@ -134,6 +140,8 @@ def install_schema(db: Database, *, site_name: str, account_name: str, account_p
                    account_mail: str, profile: str, drupal: int = 10,
                    existing_config: bool = False) -> None:
     """Drop and create the stand-in's tables and fill them as an install would."""
+    import uuid
+
     p, q, now = db.prefix, db.literal, str(int(time.time()))
     site = json.dumps({"uuid": str(uuid.uuid4()), "name": site_name, "mail": account_mail})
     state = {"install_time": now, "install_profile": profile}

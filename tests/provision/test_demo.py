@@ -53,7 +53,7 @@ def test_it_builds_a_drupal_shaped_platform(tmp_path: Path, drupal: int, compose
     assert (docroot / "sites" / "sites.php").read_text().startswith("<?php")
     launcher = root / "vendor" / "bin" / "drush"
     assert stat.S_IMODE(launcher.stat().st_mode) == 0o755
-    assert launcher.read_text().splitlines()[0] == f"#!{sys.executable}"
+    assert launcher.read_text().splitlines()[0] == f"#!{sys.executable} -S"
 
 
 def test_it_refuses_to_build_over_an_existing_directory(tmp_path: Path) -> None:
