@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from provision.errors import ProvisionError
@@ -21,14 +22,37 @@ def human(size: float) -> str:
     return f"{size:.1f} TiB"
 
 
+def _existing(path: Path) -> Path:
+    probe = Path(path)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent  # PATH may not exist yet: its filesystem is its nearest ancestor's
+    return probe
+
+
+def _wanted(needed: int) -> int:
+    return int(needed * (1 + MARGIN)) + RESERVE
+
+
+def check_copy_space(sources: Iterable[Path], dest: Path, what: str, size_of: Callable[[Path], int]) -> None:
+    """check_space for a copy of the trees SOURCES to DEST, walking them for their size (SIZE_OF)
+    only when it matters: when DEST's filesystem has room for everything stored on the sources'
+    filesystems, no copy from them can fill it, and 10,000 stat calls are saved."""
+    sources = [Path(s) for s in sources]
+    devices: dict[int, int] = {}
+    for source in sources:
+        stat = os.statvfs(source)
+        devices[os.stat(source).st_dev] = (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+    if shutil.disk_usage(os.fspath(_existing(dest))).free >= _wanted(sum(devices.values())):
+        return
+    check_space(dest, sum(size_of(s) for s in sources), what)
+
+
 def check_space(dest: Path, needed: int, what: str) -> None:
     """Raise a ProvisionError with the figures when writing NEEDED bytes (plus the margin) at
     DEST would not fit in the free space of DEST's filesystem."""
-    probe = Path(dest)
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent  # DEST may not exist yet: its filesystem is its nearest ancestor's
+    probe = _existing(dest)
     usage = shutil.disk_usage(os.fspath(probe))
-    wanted = int(needed * (1 + MARGIN)) + RESERVE
+    wanted = _wanted(needed)
     if usage.free < wanted:
         raise ProvisionError(
             f"{what} needs about {human(needed)} at {dest} ({human(wanted)} with a {MARGIN:.0%} margin "

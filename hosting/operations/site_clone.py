@@ -35,7 +35,7 @@ from hosting.operations.site_common import (
 from provision import drush, sitefiles
 from provision.domains import normalise_domain
 from provision.errors import InvalidDomain, ProvisionError
-from provision.preflight import check_space
+from provision.preflight import check_copy_space
 from provision.sitedb import check_connection
 
 
@@ -86,12 +86,12 @@ def copy(ctx: Context) -> None:
     source, target = Path(ctx.state["source"]), Path(ctx.state["target"])
     if target.exists() or target.is_symlink():
         raise ProvisionError(f"{target} exists already; nothing was changed.")
-    needed = sitefiles.disk_usage(source)
+    trees = [source]
     if (source / "files").is_symlink() and site.files_symlink == Site.FILES_FOLLOW:
-        needed += sitefiles.disk_usage(resources.roots().inside(source / "files"))
+        trees.append(resources.roots().inside(source / "files"))
     # Full size even where copy-on-write will share the blocks: cp cannot say beforehand
     # whether it will reflink, and a clone that fills the disk half way hurts every site.
-    check_space(target.parent, needed, f"The clone of {site.domain}")
+    check_copy_space(trees, target.parent, f"The clone of {site.domain}", sitefiles.disk_usage)
     flag(ctx, "copying")
     sitefiles.copy(ctx.runner, source, target)
     files = target / "files"

@@ -33,7 +33,7 @@ from hosting.operations.site_common import (
 )
 from provision import drush, sitefiles
 from provision.errors import ProvisionError
-from provision.preflight import check_space
+from provision.preflight import check_copy_space
 from provision.sitedb import check_connection, reload_from_archive
 
 
@@ -64,7 +64,7 @@ def prepare(ctx: Context) -> None:
     database_of(ctx, site, source)  # the database must be one we can reload on a rollback
     if os.stat(source).st_dev != os.stat(target.parent).st_dev:
         # Not a rename but a copy: it must fit beside the original.
-        check_space(target.parent, sitefiles.disk_usage(source), f"Moving {site.domain} to {new.name}")
+        check_copy_space([source], target.parent, f"Moving {site.domain} to {new.name}", sitefiles.disk_usage)
     ctx.state.update({"old_platform": old.pk, "new_platform": new.pk, "source": str(source),
                       "target": str(target)})
     ctx.info(f"Migrating {site.domain} from {old.name} (Drupal {old.drupal_version}) to {new.name} "
