@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from provision.backup.archive import DATABASE, FORMAT, MANIFEST, SITE, Member, TarWriter
 from provision.domains import normalise_domain
+from provision.durable import fsync_dir
 from provision.errors import ProvisionError
 
 if TYPE_CHECKING:
@@ -112,11 +113,7 @@ def _publish(partial: Path, dest_dir: Path, name: str) -> Path:
             if os.path.lexists(final):
                 continue
             os.rename(partial, final)
-        fd = os.open(dest_dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(dest_dir)
         return final
     raise ProvisionError(f"Could not find a free name for {name} in {dest_dir}.")
 

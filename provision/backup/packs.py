@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
+from provision.durable import fsync_dir
+
 PACKS = "packs"
 PACK_LIMIT = 256 << 20  # bytes: large enough to be few, small enough to collect garbage by
 REPACK_WHEN = 0.5  # a pack whose garbage is more than this share of it is rewritten
@@ -126,7 +128,7 @@ class PackSet:
         if kind is None:
             for writer in writers:
                 writer.close()
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
             return
         for writer in writers:
             os.close(writer.fd)
@@ -143,13 +145,6 @@ class PackSet:
                 current = self._open[ident] = PackWriter(self.folder)
         return current
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def indexes(folder: Path) -> Iterator[tuple[Path, dict[str, list[int]]]]:
@@ -206,7 +201,7 @@ def collect(folder: Path, wanted: set[str]) -> tuple[int, int, int]:
                 for sha, (offset, length) in live.items():
                     writer.add(sha, [os.pread(source.fileno(), length, offset)])
             writer.close()
-            _fsync_dir(folder)  # the new pack and its .idx are in place before the old go
+            fsync_dir(folder)  # the new pack and its .idx are in place before the old go
         pack.with_suffix(".idx").unlink()
         pack.unlink()
         freed += garbage

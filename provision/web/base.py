@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from provision.domains import normalise_domain
+from provision.durable import fsync_dir
 from provision.errors import InvalidDomain, ProvisionError
 
 if TYPE_CHECKING:
@@ -289,7 +290,7 @@ class WebServer(abc.ABC):
                     os.replace(old, path)
                 else:
                     path.unlink(missing_ok=True)
-            _fsync_dir(self.vhost_dir)
+            fsync_dir(self.vhost_dir)
             if type(exc) is ProvisionError:  # the test failed; Cancelled/TimedOut pass on as they are
                 raise ProvisionError(f"The web server refused the new configuration for {domain}; "
                                      f"the previous configuration is back in place. {exc}") from None
@@ -297,7 +298,7 @@ class WebServer(abc.ABC):
         for old in kept.values():
             if old is not None:
                 old.unlink(missing_ok=True)
-        _fsync_dir(self.vhost_dir)
+        fsync_dir(self.vhost_dir)
         try:
             self.reload()
         except ProvisionError as exc:
@@ -319,10 +320,3 @@ def _write_atomic(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
         raise
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
