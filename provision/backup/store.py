@@ -229,7 +229,17 @@ class Reader:
             if place is not None:
                 pack, offset, length = place
                 if pack not in self._open:
-                    self._open[pack] = open(pack, "rb")  # noqa: SIM115 - closed by __exit__
+                    try:
+                        self._open[pack] = open(pack, "rb")  # noqa: SIM115 - closed by __exit__
+                    except FileNotFoundError:
+                        # Garbage collection rewrote that pack after the indexes were read: the
+                        # object is in the new pack, whose index was on disk before the old went.
+                        self._where = None
+                        place = self._located(sha256)
+                        if place is None:
+                            raise
+                        pack, offset, length = place
+                        self._open[pack] = open(pack, "rb")  # noqa: SIM115 - closed by __exit__
                 raw: Any = packs.Bounded(self._open[pack], offset, length)
                 return hash_stream(zstandard.ZstdDecompressor().stream_reader(raw, read_size=1 << 20), runner, sink)
             with open(path, "rb") as loose:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from provision.backup import create_incremental, verify_backup
-from provision.backup import packs
+from provision.backup import incremental, packs
 from provision.backup import store as objects
 from provision.errors import Cancelled
 from tests.provision.test_backup import quiet
@@ -91,7 +91,11 @@ def test_it_stores_a_large_file_once_however_many_copies(tmp_path: Path, monkeyp
     verify_backup(result.path)
 
 
-def test_garbage_collection_drops_dead_packs_and_rewrites_mostly_dead_ones(tmp_path: Path) -> None:
+def test_garbage_collection_drops_dead_packs_and_rewrites_mostly_dead_ones(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # One batch, so one thread and one pack per backup: which files share a pack is then known
+    # (with several threads it depends on their timing, and so does a pack's share of garbage).
+    monkeypatch.setattr(incremental, "_BATCH", 1000)
     site, dest = tmp_path / "site", tmp_path / "b"
     make_files(site, 100, seed="one")
     first = backup(site, dest)
@@ -149,4 +153,27 @@ def test_a_store_of_loose_objects_still_verifies_and_is_reused(tmp_path: Path) -
     first.path.unlink()
     gone = objects.collect_garbage(dest)
     assert gone is not None and gone.removed == 1  # the old f0001.txt, a loose object
+    verify_backup(second.path)
+
+
+def test_a_reader_that_read_the_indexes_before_a_repack_finds_the_objects_after_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(incremental, "_BATCH", 1000)  # one pack per backup, as above
+    site, dest = tmp_path / "site", tmp_path / "b"
+    make_files(site, 100, seed="one")
+    first = backup(site, dest)
+    for n in range(1, 100):
+        (site / "files" / f"f{n:04d}.txt").write_text(f"two {n}")
+    age(site)
+    second = backup(site, dest)
+    kept = next(m for m in second.manifest["members"] if m["path"].endswith("f0000.txt"))
+    store = objects.store_of(dest)
+    with objects.Reader(store) as reader:
+        old_place = reader.locate(kept["sha256"])  # the indexes as they were: f0000 in a first pack
+        first.path.unlink()
+        gone = objects.collect_garbage(dest)  # the first backup's packs are mostly garbage now
+        assert gone is not None and gone.removed == 99
+        assert not old_place[0].exists()  # rewritten, with f0000 the only live object
+        size, sha = reader.read(kept["sha256"], None)
+    assert (size, sha) == (kept["size"], kept["sha256"])
     verify_backup(second.path)
