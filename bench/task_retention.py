@@ -196,7 +196,6 @@ def one_delete(days: int) -> dict[str, float]:
     from django.db import transaction
 
     from hosting import prune
-    from hosting.models import Task
 
     started = time.perf_counter()
     with transaction.atomic():

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from provision.backup import packs
 from provision.backup import store as objects
 from provision.backup.archive import DATABASE, MANIFEST, SITE, TarWriter, hash_stream
 from provision.backup.create import BackupResult, _create_exclusive, _publish, _walk, backup_name
@@ -165,7 +166,7 @@ def _store(store: Path, site_dir: Path, entries: list[dict[str, Any]], jobs: lis
     # Batches, so that the threads hand over results (and take the GIL back) once per batch
     # instead of once per file; small enough that a cancel is seen within a few files.
     batches = [jobs[i:i + _BATCH] for i in range(0, len(jobs), _BATCH)]
-    with objects.packs.PackSet(store) as pack_set, \
+    with packs.PackSet(store) as pack_set, \
             ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="backup-store") as pool:
         try:
             for batch, results in zip(batches, pool.map(lambda b: [_read_one(pack_set, j[1], present) for j in b],
@@ -188,7 +189,7 @@ def _store(store: Path, site_dir: Path, entries: list[dict[str, Any]], jobs: lis
     return index, stored
 
 
-def _read_one(pack_set: objects.packs.PackSet, path: str, present: set[str]) -> tuple[int, str, int] | None:
+def _read_one(pack_set: packs.PackSet, path: str, present: set[str]) -> tuple[int, str, int] | None:
     try:
         return objects.store_file(pack_set, path, present)
     except FileNotFoundError:

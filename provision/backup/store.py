@@ -66,13 +66,17 @@ def locked(store: Path, *, wait: bool = True) -> Iterator[bool]:
         os.close(fd)  # releases the lock
 
 
+def _loose_entries(store: Path) -> Iterator[os.DirEntry[str]]:
+    """The files in the fan-out folders of loose objects (stores written before packs)."""
+    for folder in store.iterdir() if store.is_dir() else ():
+        if len(folder.name) == 2 and folder.is_dir():
+            with os.scandir(folder) as listing:
+                yield from listing
+
+
 def present(store: Path) -> set[str]:
     """The names of the objects in the store, loose or packed."""
-    found: set[str] = set()
-    if store.is_dir():
-        for folder in store.iterdir():
-            if len(folder.name) == 2 and folder.is_dir():
-                found.update(n for n in os.listdir(folder) if not n.startswith("."))
+    found = {entry.name for entry in _loose_entries(store) if not entry.name.startswith(".")}
     for _pack, objects in packs.indexes(packs.folder_of(store)):
         found.update(objects)
     return found
@@ -81,11 +85,9 @@ def present(store: Path) -> set[str]:
 def prepare(store: Path) -> None:
     """Drop what an interrupted backup left (temporary files, packs without an index). Only
     with the lock held: nobody is writing."""
-    for folder in store.iterdir() if store.is_dir() else ():
-        if len(folder.name) == 2 and folder.is_dir():
-            for entry in os.scandir(folder):
-                if entry.name.startswith("."):
-                    os.unlink(entry.path)
+    for entry in _loose_entries(store):
+        if entry.name.startswith("."):
+            os.unlink(entry.path)
     packs.clean(packs.folder_of(store))
 
 
@@ -304,16 +306,12 @@ def collect_garbage(archive_dir: Path) -> Collected | None:
             except ProvisionError:
                 return None
         removed = freed = kept = 0
-        for folder in store.iterdir():
-            if not folder.is_dir() or len(folder.name) != 2:
-                continue  # packs/ is collected below
-            with os.scandir(folder) as listing:
-                for entry in listing:
-                    if entry.name in wanted:
-                        kept += 1
-                        continue
-                    freed += entry.stat(follow_symlinks=False).st_size
-                    os.unlink(entry.path)
-                    removed += 1
+        for entry in _loose_entries(store):  # packs/ is collected below
+            if entry.name in wanted:
+                kept += 1
+                continue
+            freed += entry.stat(follow_symlinks=False).st_size
+            os.unlink(entry.path)
+            removed += 1
         in_packs = packs.collect(packs.folder_of(store), wanted)
         return Collected(removed + in_packs[0], freed + in_packs[1], kept + in_packs[2])

@@ -8,7 +8,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from hosting.actions import queue_task
-from hosting.engine import claim as claim_module
 from hosting.engine.claim import claim, lock_keys
 from hosting.engine.owner import Owner
 from hosting.engine.worker import execute
