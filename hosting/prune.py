@@ -201,8 +201,11 @@ class _Pruner:
 
     def _delete(self, group: list[int]) -> None:
         def work() -> tuple[int, int, int]:
-            # Read again under the lock: a task changed since the scan (a lock, a backup) stays.
-            ids = list(eligible(self.cutoff).filter(pk__in=group).values_list("pk", flat=True))
+            # Read again under the lock: a task changed since the scan (a lock, a backup, a retry
+            # made meanwhile, which is newer than the cutoff) stays.
+            retried = Task.objects.filter(retry_of_id=OuterRef("pk"), created_at__gte=self.cutoff)
+            ids = list(eligible(self.cutoff).filter(pk__in=group).exclude(Exists(retried))
+                       .values_list("pk", flat=True))
             if not ids:
                 return 0, 0, 0
             # The database's foreign keys are not ON DELETE SET NULL (Django does it itself):
@@ -243,7 +246,8 @@ def prune(days: int, *, batch: int = BATCH, dry_run: bool = False, budget: float
     result = _Pruner(cutoff_for(days, now), batch, dry_run, deadline, progress).run()
     if result.finished:
         left = Task.objects.filter(state__in=Task.FINAL, finished_at__lt=result.cutoff).count()
-        result.kept = left - result.tasks if dry_run else left
+        # Left behind: what the rules keep, and (not dry) the tasks that changed meanwhile.
+        result.kept = left - result.tasks if dry_run else left - result.skipped
     return result
 
 

@@ -86,6 +86,26 @@ def test_it_prunes_exactly_the_old_finished_tasks_with_their_steps_and_log(site,
 
 
 @pytest.mark.django_db
+def test_a_task_retried_while_it_is_being_pruned_stays_with_its_retry(site, hm_dirs, monkeypatch):
+    old = old_task(site, Task.FAILED)
+    other = old_task(site)
+    scanned = prune.chain_keeps
+    retries = []
+
+    def scan_then_retry(ids, cutoff):
+        keeps = scanned(ids, cutoff)
+        retries.append(queue_task(site, "verify", retry_of=Task.objects.get(pk=old.pk)))  # someone presses Retry
+        return keeps
+
+    monkeypatch.setattr(prune, "chain_keeps", scan_then_retry)
+    result = prune.prune(30)
+    assert retries and Task.objects.filter(pk=old.pk).exists() and not Task.objects.filter(pk=other.pk).exists()
+    assert Task.objects.get(pk=retries[0].pk).retry_of_id == old.pk
+    assert (result.tasks, result.skipped, result.kept) == (1, 1, 0)
+    assert "kept 0 older tasks" in prune.summary(result) and "1 changed meanwhile" in prune.summary(result)
+
+
+@pytest.mark.django_db
 def test_it_counts_without_deleting_on_a_dry_run(site, hm_dirs):
     for _ in range(3):
         old_task(site)
