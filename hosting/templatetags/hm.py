@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from django import template
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 register = template.Library()
@@ -30,12 +30,17 @@ def ago_text(value: datetime | None, now: datetime | None = None) -> str:
     return f"in {text}" if future else f"{text} ago"
 
 
+def ago_html(value: datetime | None, now: datetime | None = None) -> str:
+    """ago_text in a <time> element with the exact time on hover (HTML, escaped)."""
+    if value is None:
+        return '<span class="muted">never</span>'
+    exact = timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return f'<time datetime="{escape(value.isoformat())}" title="{escape(exact)}">{escape(ago_text(value, now))}</time>'
+
+
 @register.filter
 def ago(value: datetime | None):
-    if value is None:
-        return mark_safe('<span class="muted">never</span>')
-    exact = timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
-    return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), exact, ago_text(value))
+    return mark_safe(ago_html(value))
 
 
 @register.filter
@@ -54,6 +59,10 @@ def duration(value: timedelta | None) -> str:
     return f"{hours} h {minutes} min"
 
 
+def badge_html(state: str) -> str:
+    return f'<span class="badge s-{escape(str(state))}">{escape(str(state).replace("-", " "))}</span>'
+
+
 @register.filter
 def badge(state: str):
-    return format_html('<span class="badge s-{}">{}</span>', state, str(state).replace("-", " "))
+    return mark_safe(badge_html(state))

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from hosting.models import Task
-from hosting.templatetags.hm import ago_text, duration
+from hosting.templatetags.hm import ago_html, badge_html, duration
 
 register = template.Library()
 _SAMPLE = 2147483646  # an id no URL pattern would take for anything else
@@ -39,17 +39,6 @@ class _Links:
         return f'<a href="{head}{int(pk)}{tail}">{escape(text)}</a>'
 
 
-def _when(value: datetime | None, now: datetime) -> str:
-    if value is None:
-        return '<span class="muted">never</span>'
-    exact = timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
-    return f'<time datetime="{escape(value.isoformat())}" title="{escape(exact)}">{escape(ago_text(value, now))}</time>'
-
-
-def _badge(state: str) -> str:
-    return f'<span class="badge s-{escape(state)}">{escape(state.replace("-", " "))}</span>'
-
-
 def _row(task: Task, link: _Links, now: datetime, selectable: bool, allowed: set[int], hide_target: bool) -> str:
     cells: list[str] = []
     if selectable:
@@ -70,9 +59,9 @@ def _row(task: Task, link: _Links, now: datetime, selectable: bool, allowed: set
     note = (task.waiting_reason if task.state == Task.QUEUED else
             task.current_step if task.state == Task.RUNNING else "")
     note = f'<div class="small muted">{escape(note)}</div>' if note else ""
-    cells.append(f"<td>{_badge(task.state)}{note}</td>")
+    cells.append(f"<td>{badge_html(task.state)}{note}</td>")
     user = (task.created_by.username if task.created_by else "") or "system"
-    cells.append(f'<td class="opt">{escape(user)}</td><td>{_when(task.created_at, now)}</td>'
+    cells.append(f'<td class="opt">{escape(user)}</td><td>{ago_html(task.created_at, now)}</td>'
                  f'<td class="opt num">{escape(duration(task.duration))}</td>')
     return "<tr>\n" + "\n".join(cells) + "\n</tr>"
 
