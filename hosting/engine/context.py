@@ -54,8 +54,7 @@ class TaskContext:
 
     def set_flag(self, key: str, value: Any) -> None:
         self.result[key] = value
-        reconnect.retry(Task.objects.filter(pk=self.task.pk).update, result=self.result)
-        self._saved = _snapshot({**self.result, "state": self.state})
+        self.save_state()
 
 
 def _snapshot(result: dict[str, Any]) -> str | None:

@@ -126,17 +126,18 @@ class Run:
 
     # The log is flushed first, so the summary line comes after every line of the run. Both wait
     # for a control database that is restarting: the run's outcome must not be lost.
-    def _end(self, *args: object, **kwargs: object) -> bool:
+    def _settle(self, how: Callable[..., bool], *args: object, **kwargs: object) -> bool:
         reconnect.retry(self.log.flush, strict=True)
-        return reconnect.retry(ending.end, *args, **kwargs)  # type: ignore[arg-type]
+        return reconnect.retry(how, *args, **kwargs)
+
+    def _end(self, *args: object, **kwargs: object) -> bool:
+        return self._settle(ending.end, *args, **kwargs)
 
     def _pause(self, *args: object, **kwargs: object) -> bool:
-        reconnect.retry(self.log.flush, strict=True)
-        return reconnect.retry(ending.pause, *args, **kwargs)  # type: ignore[arg-type]
+        return self._settle(ending.pause, *args, **kwargs)
 
     def _requeue(self, *args: object, **kwargs: object) -> bool:
-        reconnect.retry(self.log.flush, strict=True)
-        return reconnect.retry(ending.requeue, *args, **kwargs)  # type: ignore[arg-type]
+        return self._settle(ending.requeue, *args, **kwargs)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.got.append(signum)
