@@ -97,8 +97,10 @@ def figures(user: Any, now: datetime, *, health_only: bool) -> dict[str, Any]:
     found = cache.get(key)
     if found is None:
         tasks = access.tasks(user)
-        found = queue_health(tasks, now)
-        if not health_only:
+        if health_only:
+            found = queue_health(tasks, now)
+        else:  # the health part as the polls share it
+            found = {**figures(user, now, health_only=True)}
             found.update({
                 "hours": hourly_outcomes(tasks, now),
                 "sites_by_status": by_status(access.sites(user), Site.STATUSES),
