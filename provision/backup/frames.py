@@ -7,7 +7,9 @@ as a zstd frame of raw blocks (RFC 8878 §3.1.1.2: Block_Type 0). That is still 
 read by the same decompressor and by `zstd -d`; it costs 3 bytes per 128 KiB block."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from typing import IO
 
 import zstandard
 
@@ -63,3 +65,42 @@ def raw_stream(chunks: Iterator[bytes]) -> Iterator[bytes | memoryview]:
 def _block_header(size: int, *, last: bool) -> bytes:
     # Last_Block (bit 0), Block_Type (bits 1-2, 0 = raw), Block_Size (bits 3-23).
     return ((size << 3) | int(last)).to_bytes(3, "little")
+
+
+_SKIPPABLE = range(0x184D2A50, 0x184D2A60)
+
+
+def frame_length(handle: IO[bytes], offset: int, end: int) -> int | None:
+    """The length of the zstd frame at OFFSET in HANDLE (a pack, END bytes long), read from its
+    headers (RFC 8878 §3.1.1) without decompressing it; None when no whole frame starts there.
+    Used to index a pack again when its .idx is lost."""
+    def read(at: int, size: int) -> bytes:
+        data = os.pread(handle.fileno(), size, at) if at + size <= end else b""
+        if len(data) != size:
+            raise EOFError
+        return data
+
+    try:
+        magic = int.from_bytes(read(offset, 4), "little")
+        if magic in _SKIPPABLE:
+            return 8 + int.from_bytes(read(offset + 4, 4), "little")
+        if magic != 0xFD2FB528:
+            return None
+        descriptor = read(offset + 4, 1)[0]
+        single_segment = bool(descriptor & 0x20)
+        checksum = 4 if descriptor & 0x04 else 0
+        dictionary = (0, 1, 2, 4)[descriptor & 0x03]
+        content_size = (1 if single_segment else 0, 2, 4, 8)[descriptor >> 6]
+        at = offset + 5 + (0 if single_segment else 1) + dictionary + content_size
+        while True:
+            header = int.from_bytes(read(at, 3), "little")
+            last, kind, size = header & 1, (header >> 1) & 3, header >> 3
+            if kind == 3:
+                return None  # reserved block type: not a frame we wrote
+            at += 3 + (1 if kind == 1 else size)  # an RLE block holds one byte
+            if last:
+                break
+        at += checksum
+        return at - offset if at <= end else None
+    except EOFError:
+        return None

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
+import zstandard
+
 from provision.durable import fsync_dir
 
 PACKS = "packs"
@@ -147,14 +149,77 @@ class PackSet:
 
 
 
-def indexes(folder: Path) -> Iterator[tuple[Path, dict[str, list[int]]]]:
-    """(pack path, its objects) of every complete pack in FOLDER."""
+def read_index(idx: Path) -> dict[str, list[int]]:
+    """The objects an .idx lists; ValueError when it cannot be read as one (FileNotFoundError
+    when it is not there)."""
+    try:
+        with open(idx, "rb") as handle:
+            objects = json.load(handle)["objects"]
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{type(exc).__name__}: {exc}"[:300]) from None
+    if not isinstance(objects, dict):
+        raise ValueError("its objects are not a mapping")
+    return objects
+
+
+def indexes(folder: Path, unreadable: dict[str, str] | None = None) -> Iterator[tuple[Path, dict[str, list[int]]]]:
+    """(pack path, its objects) of every complete pack in FOLDER. An .idx that cannot be read
+    is left out (its objects count as absent, so backups store them again) and put in
+    UNREADABLE (name -> why) when given."""
     if not folder.is_dir():
         return
     for idx in sorted(folder.glob("*.idx")):
-        with open(idx, "rb") as handle:
-            objects = json.load(handle)["objects"]
+        try:
+            objects = read_index(idx)
+        except FileNotFoundError:
+            continue  # removed by garbage collection since the listing
+        except ValueError as exc:
+            if unreadable is not None:
+                unreadable[idx.name] = str(exc)
+            continue
         yield idx.with_suffix(".pack"), objects
+
+
+def drop_from_index(pack: Path, shas: set[str]) -> int:
+    """Rewrite PACK's .idx without SHAS (damaged copies that a good copy elsewhere replaces);
+    the frames become garbage for collect(). Only under the store's lock. Returns how many went."""
+    try:
+        objects = read_index(pack.with_suffix(".idx"))
+    except (OSError, ValueError):
+        return 0
+    gone = shas & set(objects)
+    if gone:
+        write_index(pack, {sha: place for sha, place in objects.items() if sha not in gone})
+    return len(gone)
+
+
+def rebuild_index(pack: Path) -> dict[str, list[int]]:
+    """Write PACK's .idx again from the frames in the pack (its old one could not be read):
+    each frame's length from its headers, its name from the sha256 of its content. A frame
+    that does not decompress is left out (it is damaged); a pack whose structure breaks off is
+    indexed up to there. Only under the store's lock. Returns the objects found."""
+    from provision.backup.archive import hash_stream
+    from provision.backup.frames import frame_length
+
+    objects: dict[str, list[int]] = {}
+    with open(pack, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        offset = 0
+        while offset < size:
+            length = frame_length(handle, offset, size)
+            if length is None:
+                break
+            try:
+                stream = zstandard.ZstdDecompressor().stream_reader(Bounded(handle, offset, length), read_size=1 << 20)
+                _size, sha256 = hash_stream(stream, None)
+                objects.setdefault(sha256, [offset, length])
+            except zstandard.ZstdError:
+                pass
+            offset += length
+    write_index(pack, objects)
+    return objects
 
 
 def clean(folder: Path) -> None:
@@ -183,12 +248,14 @@ class Bounded:
         return data
 
 
-def collect(folder: Path, wanted: set[str]) -> tuple[int, int, int]:
+def collect(folder: Path, wanted: set[str], bad: Callable[[str, str], bool] | None = None) -> tuple[int, int, int]:
     """Drop the packs in FOLDER that hold no object of WANTED and rewrite those that are mostly
-    garbage; returns (objects removed, bytes freed, objects kept)."""
+    garbage; returns (objects removed, bytes freed, objects kept). A copy BAD(sha256, pack
+    name) says is damaged counts as garbage: it is never copied into a new pack."""
     removed = freed = kept = 0
     for pack, objects in list(indexes(folder)):
-        live = {sha: place for sha, place in objects.items() if sha in wanted}
+        live = {sha: place for sha, place in objects.items()
+                if sha in wanted and not (bad is not None and bad(sha, pack.name))}
         size = pack.stat().st_size
         garbage = size - sum(length for _offset, length in live.values())
         removed += len(objects) - len(live)
