@@ -4,15 +4,18 @@ over the dump and the site directory into `<domain>-<UTC>.tar.zst`, written as a
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import functools
 import json
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
+from provision.backup import links
 from provision.backup.archive import DATABASE, FORMAT, MANIFEST, SITE, Member, TarWriter
 from provision.domains import normalise_domain
 from provision.durable import fsync_dir
@@ -20,6 +23,7 @@ from provision.errors import ProvisionError
 
 if TYPE_CHECKING:
     from provision.db.base import DatabaseDriver
+    from provision.paths import Roots
     from provision.runner import Runner
 
 
@@ -29,6 +33,10 @@ class BackupResult:
     size: int  # bytes of the archive file
     sha256: str  # of the archive file, for the Backup record
     manifest: dict[str, Any]
+    # What the person who asked should look at: links left out, damage that could not be repaired.
+    warnings: tuple[str, ...] = ()
+    repaired: int = 0  # damaged objects of the store this backup stored again
+    unrepaired: int = 0  # damaged objects left without a good copy
 
 
 def backup_name(domain: str, when: dt.datetime) -> str:
@@ -37,13 +45,16 @@ def backup_name(domain: str, when: dt.datetime) -> str:
 
 def create_backup(*, domain: str, site_dir: Path, dest_dir: Path, runner: Runner,
                   db_driver: DatabaseDriver | None, db_name: str | None,
-                  follow_files_symlink: bool, platform_name: str = "", platform_path: str = "",
+                  follow_files_symlink: bool, files_link_roots: Sequence[str | os.PathLike[str]] = (),
+                  platform_name: str = "", platform_path: str = "",
                   drupal_version: str = "", now: dt.datetime | None = None) -> BackupResult:
     """Back up SITE_DIR and the database DB_NAME into one archive in DEST_DIR.
 
-    A symlinked `files/` is archived as the directory it points to when FOLLOW_FILES_SYMLINK,
-    else as the link itself (its content then is not in the backup). A failed or cancelled
-    backup leaves nothing behind in DEST_DIR."""
+    A symlinked `files/` leading into FILES_LINK_ROOTS is archived as the directory it points
+    to when FOLLOW_FILES_SYMLINK, else as the link itself (its content then is not in the
+    backup); one leading anywhere else is left out, as are links a restore would refuse
+    (provision.backup.links; said in the result's warnings). A failed or cancelled backup
+    leaves nothing behind in DEST_DIR."""
     when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0)
     name = backup_name(domain, when)
     site_dir = Path(site_dir)
@@ -67,9 +78,12 @@ def create_backup(*, domain: str, site_dir: Path, dest_dir: Path, runner: Runner
                 with open(dump, "rb") as source:
                     members.append(writer.add_file(DATABASE, source, os.fstat(source.fileno()).st_size,
                                                    0o600, when.timestamp()))
-            files_link = _archive_site(writer, site_dir, runner, follow_files_symlink, members)
+            files_link, skipped = _archive_site(writer, site_dir, runner, follow_files_symlink,
+                                                links.allowed_roots(files_link_roots), members)
             manifest = _manifest(domain, when, members, files_link, db_driver, db_name,
                                  platform_name, platform_path, drupal_version)
+            if skipped:
+                manifest["skipped_links"] = skipped
             text = json.dumps(manifest, indent=1, sort_keys=True).encode()
             writer.add_bytes(MANIFEST, text, when.timestamp())
             size, sha256 = writer.close()
@@ -87,7 +101,7 @@ def create_backup(*, domain: str, site_dir: Path, dest_dir: Path, runner: Runner
         dump.unlink(missing_ok=True)
     runner.log("info", f"Backup written: {final.name} ({size} bytes, {manifest['totals']['files']} "
                        f"files, {manifest['totals']['bytes']} bytes before compression).")
-    return BackupResult(final, size, sha256, manifest)
+    return BackupResult(final, size, sha256, manifest, tuple(links.warnings(files_link, skipped)))
 
 
 def _create_exclusive(path: Path) -> BinaryIO:
@@ -118,63 +132,118 @@ def _publish(partial: Path, dest_dir: Path, name: str) -> Path:
     raise ProvisionError(f"Could not find a free name for {name} in {dest_dir}.")
 
 
-def _walk(top: Path, arc_top: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
-    """(archive name, entry) below TOP, depth first, sorted; symlinks are not followed."""
-    stack: list[tuple[Path, str]] = [(top, arc_top)]
+class Found(NamedTuple):
+    """One entry below a walked directory: its archive name, its path, its lstat, and where it
+    points if it is a link (all read while its directory was open). A tuple: one per file."""
+
+    arc_name: str
+    path: str
+    st: os.stat_result
+    link: str = ""
+
+
+def _walk(top: Path, arc_top: str, warn: Callable[[str], None]) -> Iterator[Found]:
+    """The entries below TOP, depth first, sorted; symlinks are never followed. The site's owner
+    can swap a directory for a link to /etc while a backup walks: each directory is opened with
+    O_NOFOLLOW and must be the very directory listed (device and inode), or it is left out."""
+    stack: list[tuple[str, str, tuple[int, int] | None]] = [(os.fspath(top), arc_top, None)]
     while stack:
-        directory, arc_dir = stack.pop()
-        with os.scandir(directory) as listing:
-            entries = sorted(listing, key=lambda e: e.name)
-        below: list[tuple[Path, str]] = []
-        for entry in entries:
-            arc_name = f"{arc_dir}/{entry.name}"
-            yield arc_name, entry
-            if entry.is_dir(follow_symlinks=False):
-                below.append((Path(entry.path), arc_name))
+        directory, arc_dir, expected = stack.pop()
+        listed = _list(directory, expected)
+        if listed is None:
+            warn(f"Skipped {directory}: it was removed or replaced while the backup ran.")
+            continue
+        below: list[tuple[str, str, tuple[int, int] | None]] = []
+        for name, st, link in listed:
+            found = Found(f"{arc_dir}/{name}", os.path.join(directory, name), st, link)
+            yield found
+            if stat.S_ISDIR(st.st_mode):
+                below.append((found.path, found.arc_name, (st.st_dev, st.st_ino)))
         stack.extend(reversed(below))
 
 
+def _list(directory: str, expected: tuple[int, int] | None) -> list[tuple[str, os.stat_result, str]] | None:
+    """(name, lstat, link target) of DIRECTORY's entries, sorted by name; None when it is gone
+    or is not the directory EXPECTED (device, inode)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link now, where a directory was listed
+            return None
+        raise
+    try:
+        here = os.fstat(fd)
+        if expected is not None and (here.st_dev, here.st_ino) != expected:
+            return None
+        listed = []
+        with os.scandir(fd) as listing:
+            for entry in listing:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                    link = os.readlink(entry.name, dir_fd=fd) if stat.S_ISLNK(st.st_mode) else ""
+                except FileNotFoundError:
+                    continue  # deleted since the directory was listed: not part of the site now
+                listed.append((entry.name, st, link))
+    finally:
+        os.close(fd)
+    return sorted(listed, key=lambda item: item[0])
+
+
 def _archive_site(writer: TarWriter, site_dir: Path, runner: Runner, follow_files_symlink: bool,
-                  members: list[Member]) -> dict[str, Any] | None:
-    """Add SITE_DIR as site/; returns what was done with a symlinked files/, if there was one."""
+                  roots: Roots | None, members: list[Member]) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
+    """Add SITE_DIR as site/; returns what was done with a symlinked files/, if there was one,
+    and the links left out (provision.backup.links). Links are archived last, once all of them
+    are known: whether one stays inside the site depends on the others."""
+    from provision.backup.store import open_beneath
+
     top = site_dir.stat()
     members.append(writer.add_dir(SITE, top.st_mode, top.st_mtime))
-    files_link: dict[str, Any] | None = None
-    roots: list[tuple[Path, str]] = [(site_dir, SITE)]
-    files = site_dir / "files"
-    if files.is_symlink():
-        target = os.readlink(files)
-        files_link = {"path": f"{SITE}/files", "target": target, "followed": follow_files_symlink}
-        if follow_files_symlink:
-            if not files.is_dir():
-                raise ProvisionError(f"{files} is a symlink to {target}, which is not a directory.")
-            roots.append((files, f"{SITE}/files"))
-    for root, arc_root in roots:
+    files_link = links.files_link(site_dir, follow_files_symlink, roots)
+    walks: list[tuple[Path, str]] = [(site_dir, SITE)]
+    if files_link is not None and files_link.real is not None:
+        walks.append((files_link.real, links.FILES))
+    found_links: dict[str, tuple[str, float]] = {}
+    warn = functools.partial(runner.log, "warning")
+    for root, arc_root in walks:
         if arc_root != SITE:
             info = root.stat()  # the directory the link points to, archived as site/files
             members.append(writer.add_dir(arc_root, info.st_mode, info.st_mtime))
-        for arc_name, entry in _walk(root, arc_root):
+        for found in _walk(root, arc_root, warn):
             runner.check_stop()
-            st = entry.stat(follow_symlinks=False)
-            if arc_name == f"{SITE}/files" and files_link is not None:
-                if not follow_files_symlink:
-                    members.append(writer.add_symlink(arc_name, files_link["target"], st.st_mtime))
+            st, arc_name = found.st, found.arc_name
+            if arc_name == links.FILES and files_link is not None:
+                if not files_link.followed and files_link.refused is None:
+                    found_links[arc_name] = (files_link.target, st.st_mtime)
                 continue  # followed: archived from its own root above
             if stat.S_ISLNK(st.st_mode):
-                members.append(writer.add_symlink(arc_name, os.readlink(entry.path), st.st_mtime))
+                found_links[arc_name] = (found.link, st.st_mtime)
             elif stat.S_ISDIR(st.st_mode):
                 members.append(writer.add_dir(arc_name, st.st_mode, st.st_mtime))
             elif stat.S_ISREG(st.st_mode):
                 try:
-                    source = open(entry.path, "rb", buffering=0)
-                except FileNotFoundError:
-                    continue  # deleted since the directory was listed: not part of the site now
-                with source:
-                    size = os.fstat(source.fileno()).st_size
-                    members.append(writer.add_file(arc_name, source, size, st.st_mode, st.st_mtime))
+                    fd = os.open(found.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+                    here = os.fstat(fd)
+                    if (here.st_dev, here.st_ino) != (st.st_dev, st.st_ino):
+                        os.close(fd)  # replaced since the listing, or reached through a swapped link
+                        fd = open_beneath(root, arc_name[len(arc_root) + 1:])
+                        here = os.fstat(fd)
+                except OSError:
+                    continue  # deleted or replaced by a link since the listing: not part of the site now
+                with open(fd, "rb", buffering=0) as source:
+                    if stat.S_ISREG(here.st_mode):
+                        members.append(writer.add_file(arc_name, source, here.st_size, st.st_mode, st.st_mtime))
             else:
-                runner.log("warning", f"Skipped {entry.path}: sockets, pipes and devices are not backed up.")
-    return files_link
+                runner.log("warning", f"Skipped {found.path}: sockets, pipes and devices are not backed up.")
+    external = files_link is not None and files_link.external_kept
+    refused = links.refused_links({n: t for n, (t, _) in found_links.items()
+                                   if not (external and n == links.FILES)}, external)
+    for name, (target, mtime) in found_links.items():
+        if name not in refused:
+            members.append(writer.add_symlink(name, target, mtime))
+    skipped = [{"path": n, "target": found_links[n][0], "reason": why} for n, why in sorted(refused.items())]
+    return (files_link.as_manifest() if files_link else None), skipped
 
 
 def _manifest(domain: str, when: dt.datetime, members: list[Member], files_link: dict[str, Any] | None,

@@ -4,7 +4,6 @@ with renames."""
 from __future__ import annotations
 
 import os
-import posixpath
 import secrets
 import shutil
 import stat
@@ -14,37 +13,79 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from provision.backup import links
 from provision.backup import store as objects
 from provision.backup.archive import DATABASE, SITE, Member, check_member_name, compare, scan
-from provision.errors import ProvisionError, UnsafePath
-from provision.paths import Roots
+from provision.backup.reader import Reader
+from provision.errors import Cancelled, ProvisionError
 
 if TYPE_CHECKING:
     from provision.db.base import DatabaseDriver
+    from provision.paths import Roots
     from provision.runner import Runner
 
 
-def verify_backup(path: str | os.PathLike[str], runner: Runner | None = None) -> dict[str, Any]:
+def verify_backup(path: str | os.PathLike[str], runner: Runner | None = None, *, site_dir: Path | None = None,
+                  files_link_roots: Sequence[str | os.PathLike[str]] = ()) -> dict[str, Any]:
     """Decompress the archive at PATH as a stream, recompute every member's size and sha256
-    and compare them with its manifest. Returns the manifest; raises ProvisionError naming the
-    first bad member."""
+    and compare them with its manifest, and apply the link rules a restore into SITE_DIR with
+    FILES_LINK_ROOTS applies (provision.backup.links): what verifies, restores. Returns the
+    manifest; raises ProvisionError naming the first bad member. Every damaged object of the
+    store it names is found and marked (provision.backup.damage), not only the first."""
     found, manifest = scan(os.fspath(path), runner)
     if manifest.get("format") == 2:
-        found += _from_store(Path(path).parent, manifest, runner, None)
+        found += _from_store(Path(path).parent, manifest, runner, None, keep_going=True)
     compare(found, manifest, os.fspath(path))
+    check_links(found, site_dir, links.allowed_roots(files_link_roots))
     return manifest
 
 
+def check_links(found: list[Member], site_dir: Path | None, roots: Roots | None) -> None:
+    """Refuse an archive holding a link that a restore into SITE_DIR may not create."""
+    kept = {m.path: m.target for m in found if m.type == "symlink"}
+    files_target = kept.get(links.FILES)
+    if files_target is not None:
+        problem = links.files_link_problem(files_target, site_dir, roots)
+        if problem is not None:
+            raise ProvisionError(f"The archive's site/files links to {files_target[:200]!r}: {problem}; "
+                                 "it is not restored.")
+    external = links.files_external(files_target)
+    if external:
+        del kept[links.FILES]
+    refused = links.refused_links(kept, external)
+    if refused:
+        name = min(refused)
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise ProvisionError(f"The archive member {name[:200]!r} is a link to {kept[name][:200]!r}, which a restore "
+                             f"may not create: {refused[name]}{more}.")
+
+
 def _from_store(archive_dir: Path, manifest: dict[str, Any], runner: Runner | None,
-                extractor: _Extractor | None) -> list[Member]:
+                extractor: _Extractor | None, *, keep_going: bool = False) -> list[Member]:
     """The site members of a format-2 manifest, each file decompressed from the object store
-    and hashed (and written through EXTRACTOR when restoring); dirs and links as listed."""
-    with objects.Reader(objects.store_of(archive_dir)) as reader:
-        return [_member(entry, reader, runner, extractor) for entry in manifest["members"]
-                if isinstance(entry, dict) and str(entry.get("path", "")).startswith(SITE)]
+    and hashed (and written through EXTRACTOR when restoring); dirs and links as listed. With
+    KEEP_GOING, every object is read even after a damaged one (so that all are marked), and the
+    first problem is raised at the end with the count."""
+    problems: list[str] = []
+    found: list[Member] = []
+    with Reader(objects.store_of(archive_dir)) as reader:
+        for entry in manifest["members"]:
+            if not (isinstance(entry, dict) and str(entry.get("path", "")).startswith(SITE)):
+                continue
+            try:
+                found.append(_member(entry, reader, runner, extractor))
+            except ProvisionError as exc:
+                if not keep_going or isinstance(exc, Cancelled):
+                    raise
+                problems.append(str(exc))
+    if problems:
+        more = (f" {len(problems)} files cannot be restored from it; the damaged objects are marked, and the next "
+                "backup of the site stores their content again if the site still has it.") if len(problems) > 1 else ""
+        raise ProvisionError(f"{problems[0]}{more}")
+    return found
 
 
-def _member(entry: dict[str, Any], reader: objects.Reader, runner: Runner | None,
+def _member(entry: dict[str, Any], reader: Reader, runner: Runner | None,
             extractor: _Extractor | None) -> Member:
     name, kind = str(entry["path"]), entry.get("type")
     check_member_name(name)
@@ -71,10 +112,8 @@ def _member(entry: dict[str, Any], reader: objects.Reader, runner: Runner | None
 class _Extractor:
     """Writes members under WORK, refusing anything that could land outside it."""
 
-    def __init__(self, work: Path, site_dir: Path, link_roots: Roots | None) -> None:
+    def __init__(self, work: Path) -> None:
         self.work = work
-        self.site_dir = site_dir
-        self.link_roots = link_roots
         self.links: set[str] = set()
         self.dirs: list[tuple[str, int, int]] = []
 
@@ -89,28 +128,14 @@ class _Extractor:
             raise ProvisionError(f"The archive member {info.name[:200]!r} comes before its directory.")
         return target
 
-    def _check_link(self, name: str, target: str) -> None:
-        if name == f"{SITE}/files" and self.link_roots is not None:
-            # A files/ kept as a link when it was backed up: allowed where the caller says
-            # large files live.
-            absolute = target if os.path.isabs(target) else os.path.join(self.site_dir, target)
-            try:
-                self.link_roots.inside(absolute)
-            except UnsafePath as exc:
-                raise ProvisionError(f"The archive's site/files links to {target[:200]!r}: {exc}") from None
-            return
-        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
-        if os.path.isabs(target) or not (resolved == SITE or resolved.startswith(SITE + "/")):
-            raise ProvisionError(f"The archive member {name[:200]!r} is a link to {target[:200]!r}, "
-                                 "outside the site directory; it is not restored.")
-
     def member(self, info: tarfile.TarInfo) -> BinaryIO | None:
         target = self._target(info)
         if info.isdir():
             os.mkdir(target, 0o700)
             self.dirs.append((info.name, info.mode & 0o777, int(info.mtime)))
         elif info.issym():
-            self._check_link(info.name, info.linkname)
+            # Created in the work directory only: check_links() decides, once every link of the
+            # archive is known, before anything is swapped into the site.
             os.symlink(info.linkname, target)
             self.links.add(info.name)
         else:
@@ -149,12 +174,12 @@ def restore_backup(path: str | os.PathLike[str], site_dir: Path, db_driver: Data
     parent = site_dir.parent
     if not parent.is_dir():
         raise ProvisionError(f"The directory {parent} for the restored site does not exist.")
-    roots = Roots(files_link_roots) if files_link_roots else None
+    roots = links.allowed_roots(files_link_roots)
     # Beside the site, so the swap below is a rename on one file system; hidden, 0700, and so
     # not served by the web server while it holds settings.php and the dump.
     work = Path(tempfile.mkdtemp(prefix=f".{site_dir.name}.restore-", dir=parent))
     try:
-        extractor = _Extractor(work, site_dir, roots)
+        extractor = _Extractor(work)
         runner.log("info", f"Extracting {os.path.basename(path)}.")
         found, manifest = scan(path, runner, extractor)
         if manifest.get("files_included") is False:
@@ -163,6 +188,7 @@ def restore_backup(path: str | os.PathLike[str], site_dir: Path, db_driver: Data
         if manifest.get("format") == 2:
             found += _from_store(Path(path).parent, manifest, runner, extractor)
         compare(found, manifest, path)
+        check_links(found, site_dir, roots)
         if not (work / SITE).is_dir():
             raise ProvisionError(f"The backup {path} holds no site directory.")
         extractor.apply_dir_modes(work / SITE)

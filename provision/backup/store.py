@@ -7,16 +7,23 @@ which are still read and collected. An object is written once and shared by ever
 manifest names its sha256, so a file unchanged since the previous backup costs nothing again.
 `index.json` maps each site path to (size, mtime_ns, inode, sha256) as last stored: a file whose
 three match is not even opened. `.lock` (flock) keeps garbage collection out while a backup is
-writing: objects a backup has stored but not yet published would look unreferenced."""
+writing: objects a backup has stored but not yet published would look unreferenced.
+
+Copies found damaged are marked in `damaged.json` (provision.backup.damage): they do not count
+as present, so the next backup stores their content again. Objects are read back through
+provision.backup.reader. Files of the site are opened so that a link the site's owner swaps in
+while a backup runs is never followed (store_file, open_beneath)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import itertools
 import json
 import os
 import secrets
+import stat
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -26,7 +33,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import zstandard
 
-from provision.backup import frames, packs
+from provision.backup import damage, frames, packs
 from provision.errors import ProvisionError
 
 if TYPE_CHECKING:
@@ -74,11 +81,33 @@ def _loose_entries(store: Path) -> Iterator[os.DirEntry[str]]:
                 yield from listing
 
 
-def present(store: Path) -> set[str]:
-    """The names of the objects in the store, loose or packed."""
-    found = {entry.name for entry in _loose_entries(store) if not entry.name.startswith(".")}
-    for _pack, objects in packs.indexes(packs.folder_of(store)):
-        found.update(objects)
+def present(store: Path, *, repair: bool = False) -> set[str]:
+    """The names of the objects the store holds a usable copy of, loose or packed: a copy
+    marked damaged (provision.backup.damage) does not count, nor does a pack whose .idx cannot
+    be read. With REPAIR (only under the store's lock) such an .idx is written again from its
+    pack first; without, it is marked."""
+    known = damage.load(store)
+    found = {entry.name for entry in _loose_entries(store)
+             if not entry.name.startswith(".") and not known.is_bad(entry.name, damage.LOOSE)}
+    folder = packs.folder_of(store)
+    unreadable: dict[str, str] = {}
+    listed = list(packs.indexes(folder, unreadable))
+    for name, why in unreadable.items():
+        pack = (folder / name).with_suffix(".pack")
+        if repair and pack.is_file():
+            try:
+                listed.append((pack, packs.rebuild_index(pack)))
+            except OSError as exc:
+                damage.mark_index(store, name, f"{why}; could not be written again: {exc}")
+                continue
+            damage.update(store, lambda d, n=name: d.indexes.pop(n, None) is not None)
+        elif name not in known.indexes:
+            damage.mark_index(store, name, why)
+    for pack, objects in listed:
+        if known.copies:
+            found.update(sha for sha in objects if not known.is_bad(sha, pack.name))
+        else:
+            found.update(objects)
     return found
 
 
@@ -119,19 +148,34 @@ def _compressor() -> zstandard.ZstdCompressor:
     return _local.cctx
 
 
-def store_file(pack_set: packs.PackSet, path: str, present: set[str]) -> tuple[int, str, int]:
+def store_file(pack_set: packs.PackSet, path: str, present: set[str], listed: os.stat_result | None = None,
+               beneath: tuple[Path, str] | None = None) -> tuple[int, str, int]:
     """Read the file at PATH once, hashing it and (if its content is new) compressing it into
     this thread's pack. Returns (size, sha256, bytes written to the store). Runs in worker
-    threads: reading, hashing, compressing and writing all release the GIL."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    threads: reading, hashing, compressing and writing all release the GIL.
+
+    LISTED: the file's lstat when the site was listed. If PATH now opens another file (replaced
+    since, or a directory on the way swapped for a link by the site's owner), the file is opened
+    again one directory at a time from BENEATH (the walked root, the path below it), never
+    through a link."""
+    fd = _open_file(path) if listed is not None or beneath is None else open_beneath(*beneath)
     try:
-        size = os.fstat(fd).st_size
+        info = os.fstat(fd)
+        if listed is not None and (info.st_dev, info.st_ino) != (listed.st_dev, listed.st_ino) and beneath:
+            os.close(fd)
+            fd = -1  # closed, in case open_beneath raises
+            fd = open_beneath(*beneath)
+            info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise FileNotFoundError(path)  # not a regular file any more: not part of the site's files now
+        size = info.st_size
         if size > WHOLE:
             with open(fd, "rb", buffering=0, closefd=False) as source:
                 return _store_large(pack_set, source, present)
         data = _read_to_end(fd, size)
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
     sha256 = hashlib.sha256(data).hexdigest()
     if sha256 in present:
         return len(data), sha256, 0
@@ -140,6 +184,40 @@ def store_file(pack_set: packs.PackSet, path: str, present: set[str]) -> tuple[i
     written = pack_set.writer().add(sha256, parts)
     present.add(sha256)
     return len(data), sha256, written
+
+
+# O_NONBLOCK: a file swapped for a FIFO since the listing must not hang the backup in open().
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _open_file(path: str, dir_fd: int | None = None) -> int:
+    try:
+        return os.open(path, _READ, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # a link now: not the file that was listed
+            raise FileNotFoundError(path) from None
+        raise
+
+
+def open_beneath(root: Path, relative: str) -> int:
+    """Open ROOT/RELATIVE for reading, each directory from its parent's descriptor and with
+    O_NOFOLLOW, so that no link on the way is followed (ELOOP, ENOTDIR: FileNotFoundError)."""
+    parts = [p for p in relative.split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        raise FileNotFoundError(relative)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts[:-1]:
+            below = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        return _open_file(parts[-1], dir_fd=fd)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) or exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise FileNotFoundError(relative) from None
+        raise
+    finally:
+        os.close(fd)
 
 
 def _read_to_end(fd: int, size: int) -> bytes:
@@ -186,76 +264,13 @@ def _compressed(chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield compressor.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
 
 
-class Reader:
-    """Reads objects of one store, loose or packed; the packs' indexes are read once. Use it
-    as a context manager (it keeps the packs it reads from open)."""
+def __getattr__(name: str) -> Any:
+    # The reader lives in provision.backup.reader (it imports this module); found here too.
+    if name in ("Reader", "read_object"):
+        from provision.backup import reader
 
-    def __init__(self, store: Path) -> None:
-        self.store = store
-        self._where: dict[str, tuple[Path, int, int]] | None = None
-        self._open: dict[Path, IO[bytes]] = {}
-
-    def __enter__(self) -> Reader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for handle in self._open.values():
-            handle.close()
-        self._open.clear()
-
-    def _located(self, sha256: str) -> tuple[Path, int, int] | None:
-        if self._where is None:
-            self._where = {sha: (pack, offset, length) for pack, objects in packs.indexes(packs.folder_of(self.store))
-                           for sha, (offset, length) in objects.items()}
-        return self._where.get(sha256)
-
-    def locate(self, sha256: str) -> tuple[Path, int, int]:
-        """(file, offset, length) of the object's frame: in a pack, or a loose object's file."""
-        place = self._located(sha256)
-        if place is not None:
-            return place
-        path = object_path(self.store, sha256)
-        return path, 0, path.stat().st_size
-
-    def stored_size(self, sha256: str) -> int:
-        """Bytes the object takes in the store (its frame)."""
-        return self.locate(sha256)[2]
-
-    def read(self, sha256: str, runner: Runner | None, sink: IO[bytes] | None = None) -> tuple[int, str]:
-        """Decompress object SHA256 (into SINK if given); returns (size, sha256 of the content)."""
-        from provision.backup.archive import hash_stream
-
-        path = object_path(self.store, sha256)
-        try:
-            place = self._located(sha256)
-            if place is not None:
-                pack, offset, length = place
-                if pack not in self._open:
-                    try:
-                        self._open[pack] = open(pack, "rb")  # noqa: SIM115 - closed by __exit__
-                    except FileNotFoundError:
-                        # Garbage collection rewrote that pack after the indexes were read: the
-                        # object is in the new pack, whose index was on disk before the old went.
-                        self._where = None
-                        place = self._located(sha256)
-                        if place is None:
-                            raise
-                        pack, offset, length = place
-                        self._open[pack] = open(pack, "rb")  # noqa: SIM115 - closed by __exit__
-                raw: Any = packs.Bounded(self._open[pack], offset, length)
-                return hash_stream(zstandard.ZstdDecompressor().stream_reader(raw, read_size=1 << 20), runner, sink)
-            with open(path, "rb") as loose:
-                return hash_stream(zstandard.ZstdDecompressor().stream_reader(loose, read_size=1 << 20), runner, sink)
-        except FileNotFoundError:
-            raise ProvisionError(f"The object {sha256} is missing from {self.store}.") from None
-        except zstandard.ZstdError as exc:
-            raise ProvisionError(f"The object {sha256} in {self.store} is damaged: {exc}") from None
-
-
-def read_object(store: Path, sha256: str, runner: Runner | None, sink: IO[bytes] | None = None) -> tuple[int, str]:
-    """One object (Reader, for many)."""
-    with Reader(store) as reader:
-        return reader.read(sha256, runner, sink)
+        return getattr(reader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- garbage collection ----------------------------------------------------------------------
@@ -313,5 +328,29 @@ def collect_garbage(archive_dir: Path) -> Collected | None:
             freed += entry.stat(follow_symlinks=False).st_size
             os.unlink(entry.path)
             removed += 1
-        in_packs = packs.collect(packs.folder_of(store), wanted)
+        known = damage.load(store)
+        in_packs = packs.collect(packs.folder_of(store), wanted, known.is_bad if known.copies else None)
+        if known.copies:
+            forget_marks(store, wanted)
         return Collected(removed + in_packs[0], freed + in_packs[1], kept + in_packs[2])
+
+
+def forget_marks(store: Path, wanted: set[str]) -> None:
+    """After garbage collection: forget the damage of objects no archive names any more, and
+    note the damaged copies that went with their pack (the object is then missing until a
+    backup stores its content again)."""
+    folder = packs.folder_of(store)
+
+    def change(known: damage.Damage) -> bool:
+        changed = False
+        for sha, entry in list(known.copies.items()):
+            where = entry.get("where") or ""
+            if sha not in wanted:
+                del known.copies[sha]
+                changed = True
+            elif where and where != damage.LOOSE and not (folder / where).exists():
+                entry["where"] = ""
+                changed = True
+        return changed
+
+    damage.update(store, change)

@@ -40,10 +40,10 @@ def opened_under(monkeypatch: pytest.MonkeyPatch, root: Path) -> list[str]:
     opened: list[str] = []
     real = os.open
 
-    def counting(path, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if str(path).startswith(str(root)):
+    def counting(path, flags, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(path).startswith(str(root)) and not flags & os.O_DIRECTORY:  # directories are listed
             opened.append(str(path))
-        return real(path, *args, **kwargs)
+        return real(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(objects.os, "open", counting)
     return opened
