@@ -253,6 +253,14 @@ HARBORMASTER_WEBHOOK_TIMEOUT = config.get_number("HARBORMASTER_WEBHOOK_TIMEOUT",
 # Finished tasks, with their steps and log lines, are pruned this many days after they finished
 # (hosting.prune, hourly); 0 keeps them forever.
 HARBORMASTER_TASK_RETENTION_DAYS = config.get_int("HARBORMASTER_TASK_RETENTION_DAYS", 90, minimum=0, maximum=36500)
+# Where a site's files/ may be a link to (large files kept on another disk): `<root>/<domain>` of
+# each of these, nowhere else; a link anywhere else is neither followed nor kept by backups and
+# never re-created by a restore. Empty (the default): files/ links are allowed nowhere.
+HARBORMASTER_FILES_ROOTS = config.get_roots("HARBORMASTER_FILES_ROOTS", [], BASE_DIR)
+# The scrub (hosting.scrub): every object of every backup store is re-read and re-hashed, at most
+# this many bytes per run (every 10 minutes), each store once per HARBORMASTER_SCRUB_DAYS.
+HARBORMASTER_SCRUB_BYTES = config.get_int("HARBORMASTER_SCRUB_BYTES", 512 << 20, minimum=1 << 20)
+HARBORMASTER_SCRUB_DAYS = config.get_number("HARBORMASTER_SCRUB_DAYS", 7.0, minimum=0.01, maximum=365)
 _email = config.parse_email_url("EMAIL_URL", config.raw("EMAIL_URL") or "console://")
 EMAIL_BACKEND = _email.backend
 EMAIL_HOST, EMAIL_PORT = _email.host or "localhost", _email.port or 25

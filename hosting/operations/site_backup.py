@@ -16,6 +16,7 @@ from django.utils import timezone
 from hosting.engine.steps import Context, Plan
 from hosting.models import Backup, Site, Task
 from hosting.operations import operation, resources
+from hosting.operations.backups import files_link_roots, report
 from hosting.operations.common import flag, step
 from hosting.operations.site_common import (
     backup_path,
@@ -56,9 +57,10 @@ def archive(ctx: Context) -> None:
     result = create_incremental(
         domain=site.domain, site_dir=directory, dest_dir=resources.backup_dir(site.domain), runner=ctx.runner,
         db_driver=handle.driver, db_name=handle.name,
-        follow_files_symlink=site.files_symlink == Site.FILES_FOLLOW,
+        follow_files_symlink=site.files_symlink == Site.FILES_FOLLOW, files_link_roots=files_link_roots(site.domain),
         platform_name=platform.name, platform_path=platform.path, drupal_version=platform.drupal_version,
     )
+    report(ctx, site.domain, result)
     ctx.state.update({"archive": str(result.path), "size": result.size, "sha256": result.sha256,
                       "kind": kind, "manifest": manifest_summary(result.manifest)})
     ctx.save_state()
@@ -135,7 +137,9 @@ def put_back(ctx: Context, archive_path: Path) -> None:
     site = site_of(ctx)
     directory = resources.site_dir(site)
     handle = database_of(ctx, site, directory)
-    link_roots = list(resources.roots())
+    # The same places a backup of the site may follow or keep files/ into: what a backup holds,
+    # a restore creates (provision.backup.links).
+    link_roots = files_link_roots(site.domain)
     if handle.inside_site:
         # The database file is in the directory: the dump, not the file copy, is the truth.
         restore_backup(archive_path, directory, None, None, ctx.runner, files_link_roots=link_roots)

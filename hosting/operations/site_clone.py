@@ -18,6 +18,7 @@ from django.utils import timezone
 from hosting.engine.steps import Context, Plan
 from hosting.models import Site, Task
 from hosting.operations import operation, resources
+from hosting.operations.backups import files_link_roots
 from hosting.operations.common import flag, step
 from hosting.operations.site_common import (
     copy_database,
@@ -33,6 +34,7 @@ from hosting.operations.site_common import (
     write_vhost,
 )
 from provision import drush, sitefiles
+from provision.backup import links
 from provision.domains import normalise_domain
 from provision.errors import InvalidDomain, ProvisionError
 from provision.preflight import check_copy_space
@@ -86,23 +88,28 @@ def copy(ctx: Context) -> None:
     source, target = Path(ctx.state["source"]), Path(ctx.state["target"])
     if target.exists() or target.is_symlink():
         raise ProvisionError(f"{target} exists already; nothing was changed.")
-    trees = [source]
-    if (source / "files").is_symlink() and site.files_symlink == Site.FILES_FOLLOW:
-        trees.append(resources.roots().inside(source / "files"))
+    # The same rule as backups (provision.backup.links): files/ is followed only into the
+    # site's own files root; a link to another site's files or to /etc is never copied from.
+    link = links.files_link(source, site.files_symlink == Site.FILES_FOLLOW,
+                            links.allowed_roots(files_link_roots(site.domain)))
+    trees = [source] + ([link.real] if link is not None and link.real is not None else [])
     # Full size even where copy-on-write will share the blocks: cp cannot say beforehand
     # whether it will reflink, and a clone that fills the disk half way hurts every site.
     check_copy_space(trees, target.parent, f"The clone of {site.domain}", sitefiles.disk_usage)
     flag(ctx, "copying")
     sitefiles.copy(ctx.runner, source, target)
     files = target / "files"
-    if files.is_symlink() and site.files_symlink == Site.FILES_FOLLOW:
-        # Two sites writing one files/ directory would each delete the other's files.
-        real = resources.roots().inside(source / "files")  # a link out of the roots is refused
-        files.unlink()
-        sitefiles.copy(ctx.runner, real, files)
-        ctx.info(f"files/ was a link to {real}: the clone has its own copy.")
-    elif files.is_symlink():
-        ctx.warning("files/ is a link kept as a link (the site's setting): the clone shares it with the source.")
+    if link is not None and files.is_symlink():
+        if link.refused is not None:
+            files.unlink()
+            ctx.warning(f"files/ is a link to {link.target[:200]!r}, which is not copied: {link.refused}.")
+        elif link.real is not None:
+            # Two sites writing one files/ directory would each delete the other's files.
+            files.unlink()
+            sitefiles.copy(ctx.runner, link.real, files)
+            ctx.info(f"files/ was a link to {link.real}: the clone has its own copy.")
+        elif links.files_external(link.target):
+            ctx.warning("files/ is a link kept as a link (the site's setting): the clone shares it with the source.")
     handle = database_of(ctx, site, source)
     if handle.inside_site:
         # The copy of the source's SQLite file is the source's data, not the clone's database.

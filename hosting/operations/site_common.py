@@ -12,6 +12,7 @@ from django.utils import timezone
 from hosting.engine.steps import Context
 from hosting.models import Backup, Platform, Site
 from hosting.operations import resources
+from hosting.operations.backups import files_link_roots, report
 from hosting.operations.common import flag
 from provision import sitefiles
 from provision.backup import create_incremental
@@ -149,10 +150,11 @@ def make_backup(ctx: Context, site: Site, kind: str, *, files: bool = True) -> B
     result = create_incremental(
         domain=site.domain, site_dir=directory, dest_dir=dest, runner=ctx.runner,
         db_driver=handle.driver, db_name=handle.name,
-        follow_files_symlink=site.files_symlink == Site.FILES_FOLLOW,
+        follow_files_symlink=site.files_symlink == Site.FILES_FOLLOW, files_link_roots=files_link_roots(site.domain),
         platform_name=platform.name, platform_path=platform.path, drupal_version=platform.drupal_version,
         include_files=files,
     )
+    report(ctx, site.domain, result)
     return record_backup(ctx, site, kind, result.path, result.size, result.sha256, result.manifest)
 
 

@@ -70,10 +70,12 @@ def test_it_refuses_a_backup_of_another_site(installed, run):
 
 
 @pytest.mark.parametrize("engine", ["sqlite"])
-def test_it_follows_or_keeps_a_symlinked_files_directory(installed, run, tmp_path):
+def test_it_follows_or_keeps_a_symlinked_files_directory(installed, run, tmp_path, settings):
     site = installed()
     _, directory = site_paths(site)
-    big = tmp_path / "bigfiles"
+    settings.HARBORMASTER_FILES_ROOTS = [tmp_path / "bigfiles"]
+    big = tmp_path / "bigfiles" / site.domain  # the site's own place under a files root
+    big.parent.mkdir()
     (directory / "files").rename(big)
     (directory / "files").symlink_to(big)
     (big / "photo.jpg").write_bytes(b"jpeg" * 1000)
@@ -83,7 +85,7 @@ def test_it_follows_or_keeps_a_symlinked_files_directory(installed, run, tmp_pat
     assert "site/files/photo.jpg" in paths
     Site.objects.filter(pk=site.pk).update(files_symlink=Site.FILES_KEEP_LINK)
     keep = Backup.objects.get(task=run(site, "backup"))
-    members = {m["path"]: m for m in verify_backup(keep.path)["members"]}
+    members = {m["path"]: m for m in verify_backup(keep.path, files_link_roots=[big])["members"]}
     assert members["site/files"]["type"] == "symlink" and "site/files/photo.jpg" not in members
 
 

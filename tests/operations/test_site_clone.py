@@ -88,10 +88,12 @@ def test_it_drops_the_clones_database_on_failure(installed, run, domains, settin
 
 
 @pytest.mark.parametrize("engine", ["sqlite"])
-def test_it_gives_a_clone_its_own_copy_of_a_linked_files_directory(installed, run, domains, tmp_path):
+def test_it_gives_a_clone_its_own_copy_of_a_linked_files_directory(installed, run, domains, tmp_path, settings):
     site = installed()
     _, directory = site_paths(site)
-    shared = tmp_path / "bigfiles"
+    settings.HARBORMASTER_FILES_ROOTS = [tmp_path / "bigfiles"]
+    shared = tmp_path / "bigfiles" / site.domain
+    shared.parent.mkdir()
     (directory / "files").rename(shared)
     (directory / "files").symlink_to(shared)
     (shared / "photo.jpg").write_bytes(b"jpeg")
