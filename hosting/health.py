@@ -235,12 +235,38 @@ def disk(server: Server) -> Check:
     return _timed(f"disk of {server.name}", "disk", probe)
 
 
+def backup_stores() -> Check:
+    """Known damage in the sites' backup stores, as the scrub, `backups verify` and backups left
+    it (hosting.scrub): failing while any object has no good copy, so `ping` exits non-zero."""
+    def probe() -> str:
+        from hosting.models import StoreCheck
+        from hosting.scrub import damaged_stores
+
+        total = StoreCheck.objects.count()
+        if not total:
+            return "no backup store yet"
+        damaged = damaged_stores()
+        if damaged:
+            shown = "; ".join(f"{row.domain}: {row.detail}" for row in damaged[:5])
+            more = f"; and {len(damaged) - 5} more store(s)" if len(damaged) > 5 else ""
+            raise RuntimeError(f"damage in {len(damaged)} of {total} backup store(s): {shown}{more}. "
+                               "`manage.py backups verify` names the backups; the next backup of each site "
+                               "stores again what its files still hold")
+        never = StoreCheck.objects.filter(scrubbed_at__isnull=True).count()
+        oldest = StoreCheck.objects.filter(scrubbed_at__isnull=False).order_by("scrubbed_at") \
+            .values_list("scrubbed_at", flat=True).first()
+        age = f", oldest whole pass {_ago(timezone.now() - oldest)} ago" if oldest else ""
+        return f"{total} store(s), no known damage; {never} not scrubbed whole yet{age}"
+    return _timed("backup stores", "backups", probe)
+
+
 def run_all() -> list[Check]:
     """Every check. The ones in this process first, then the network ones in parallel."""
     servers = list(Server.objects.order_by("name"))
     checks = [control_database(), broker()]
     checks += [worker_cluster(s) for s in servers] + reported_clusters()
     checks += [disk(s) for s in servers]
+    checks.append(backup_stores())
     remote = [(database_server, s) for s in servers] + [(web_server, s) for s in servers]
     if remote:
         with ThreadPoolExecutor(max_workers=min(8, len(remote))) as pool:

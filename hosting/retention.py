@@ -99,7 +99,21 @@ def _collect(site: Site) -> None:
     except Exception as exc:  # noqa: BLE001 - objects left over cost space, never a backup
         _logger.warning("retention could not collect the objects of %s: %s", site.domain, exc)
         return
+    if done is not None:
+        _settle_damage(site.domain)
     if done is None:
         _logger.info("object collection of %s skipped: the store is busy or a manifest unreadable", site.domain)
     elif done.removed:
         _logger.info("retention removed %d objects (%d bytes) of %s", done.removed, done.freed, site.domain)
+
+
+def _settle_damage(domain: str) -> None:
+    """Deleting the backups that named damaged objects resolves that damage: say so at once on
+    the status page rather than at the store's next scrub."""
+    from hosting import scrub
+    from hosting.models import StoreCheck
+    from provision.domains import normalise_domain
+
+    name = normalise_domain(domain)
+    if StoreCheck.objects.filter(domain=name).filter(unusable__gt=0).exists():
+        scrub.refresh(name, archives=None)

@@ -1,5 +1,6 @@
 from hosting.models.api import ApiToken
 from hosting.models.audit import AuditEvent
+from hosting.models.integrity import StoreCheck
 from hosting.models.nodes import Backup, Client, Membership, Platform, Server, Site
 from hosting.models.ops import BackupSchedule, NotificationPreference, StaleBackupAlert, TaskWatch, Webhook
 from hosting.models.tasks import Lock, Task, TaskLog, TaskStep
@@ -7,5 +8,5 @@ from hosting.models.tasks import Lock, Task, TaskLog, TaskStep
 __all__ = [
     "ApiToken", "AuditEvent", "Backup", "BackupSchedule", "Client", "Lock", "Membership",
     "NotificationPreference", "Platform", "Server", "Site", "StaleBackupAlert", "Task", "TaskLog",
-    "TaskStep", "TaskWatch", "Webhook",
+    "StoreCheck", "TaskStep", "TaskWatch", "Webhook",
 ]

@@ -1,7 +1,11 @@
-"""`manage.py backups list [--site DOMAIN]` and `manage.py backups verify [ID ...|--all]`.
+"""`manage.py backups list [--site DOMAIN]`, `manage.py backups verify [ID ...|--all]` and
+`manage.py backups scrub [--site DOMAIN ...]`.
 
-verify reads every archive whole (sha256 of the file, then every member against its manifest)
-and exits 1 if any backup is missing or damaged, so it can run from cron or a monitoring check."""
+verify reads every archive whole (sha256 of the file, then every member against its manifest,
+and the links a restore would refuse) and exits 1 if any backup is missing or damaged, so it can
+run from cron or a monitoring check; damaged objects it finds are marked in the store, and the
+next backup of the site stores their content again. scrub reads whole backup stores at once, as
+the scheduled scrub does a budget at a time (hosting.scrub), and exits 1 when damage is known."""
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
@@ -28,6 +32,9 @@ class Command(BaseCommand):
         verify = sub.add_parser("verify", help="Verify archives; exit 1 if any is bad.")
         verify.add_argument("ids", nargs="*", type=int, metavar="ID")
         verify.add_argument("--all", action="store_true", help="Verify every recorded backup.")
+        scrub = sub.add_parser("scrub", help="Re-read whole backup stores now; exit 1 if damage is known.")
+        scrub.add_argument("--site", action="append", default=[], metavar="DOMAIN",
+                           help="Only this site's store (repeatable). Default: every store.")
 
     def handle(self, *args, action: str, **options) -> None:
         if action == "list":
@@ -38,6 +45,9 @@ class Command(BaseCommand):
                 verified = f"{b.verified_at:%Y-%m-%d %H:%M}" if b.verified_at else "never"
                 self.stdout.write(f"{b.pk}\t{b.domain}\t{b.kind}\t{b.created_at:%Y-%m-%d %H:%M:%S}\t"
                                   f"{_size(b.size)}\tverified {verified}\t{b.path}")
+            return
+        if action == "scrub":
+            self._scrub(options["site"])
             return
         if options["all"] == bool(options["ids"]):
             raise CommandError("Give backup ids or --all (not both).")
@@ -56,3 +66,34 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(backups) - bad} good, {bad} bad")
         if bad:
             raise CommandError(f"{bad} backup(s) failed verification.", returncode=1)
+
+    def _scrub(self, domains: list[str]) -> None:
+        from hosting import scrub
+        from hosting.models import StoreCheck
+        from provision.domains import normalise_domain
+        from provision.errors import ProvisionError
+
+        scrub.sync_rows()
+        try:
+            wanted = [normalise_domain(d) for d in domains]
+        except ProvisionError as exc:
+            raise CommandError(str(exc)) from None
+        rows = StoreCheck.objects.order_by("domain")
+        if wanted:
+            rows = rows.filter(domain__in=wanted)
+            missing = set(wanted) - set(rows.values_list("domain", flat=True))
+            if missing:
+                raise CommandError(f"No backup store for {', '.join(sorted(missing))}.")
+        bad = 0
+        for row in rows:
+            StoreCheck.objects.filter(pk=row.pk).update(cursor="")  # a whole pass, from the start
+            row.cursor = ""
+            scrub.scrub_store(row, budget=1 << 62)
+            row.refresh_from_db()
+            if row.damaged:
+                bad += 1
+                self.stderr.write(f"{row.domain}: DAMAGED, {row.detail}")
+            else:
+                self.stdout.write(f"{row.domain}: OK, {row.detail}")
+        if bad:
+            raise CommandError(f"{bad} backup store(s) hold damage.", returncode=1)
