@@ -130,13 +130,17 @@ def mark_index(store: Path, name: str, reason: str) -> None:
     update(store, change)
 
 
-def settle(store: Path, usable: set[str]) -> tuple[list[str], list[str]]:
+def settle(store: Path) -> tuple[list[str], list[str]]:
     """After a backup stored its files (under the store's lock): every marked object that now
-    has a good copy (in USABLE) loses its damaged copy (dropped from its pack's index, or
-    removed if loose) and its mark. Returns (objects repaired, objects still without a good
-    copy)."""
+    has a good copy loses its damaged copy (dropped from its pack's index, or removed if loose)
+    and its mark. Returns (objects repaired, objects still without a good copy)."""
     from provision.backup import packs
+    from provision.backup.store import present
 
+    known = load(store)
+    if not known.copies:
+        return [], []
+    usable = present(store)  # read now: a mark made while the backup ran counts too
     known = load(store)
     repaired = sorted(sha for sha in known.copies if sha in usable)
     if not repaired:

@@ -112,7 +112,7 @@ def create_incremental(*, domain: str, site_dir: Path, dest_dir: Path, runner: R
             final = _publish(partial, dest_dir, name)
             objects.save_index(store, {"files": new_index if include_files else old,
                                        "database_size": database["size"] if database else 0})
-            repaired, unrepaired = damage.settle(store, present)
+            repaired, unrepaired = damage.settle(store)
         except OSError as exc:
             partial.unlink(missing_ok=True)
             raise ProvisionError(f"The backup of {site_dir} failed: {exc}") from None
@@ -128,7 +128,7 @@ def create_incremental(*, domain: str, site_dir: Path, dest_dir: Path, runner: R
     if repaired:
         runner.log("info", f"{len(repaired)} damaged object(s) of the backup store were stored again from the "
                            "site's files: the older backups that named them are whole again.")
-    warnings = [*links.warnings(files_link, skipped), *_damage_warnings(dest_dir, unrepaired)]
+    warnings = [*links.warnings(files_link, skipped), *_damage_warnings(dest_dir, unrepaired, final.name)]
     return BackupResult(final, size, sha256, manifest, tuple(warnings), len(repaired), len(unrepaired))
 
 
@@ -148,14 +148,24 @@ def _named_bad(entries: list[dict[str, Any]], usable: set[str], site_dir: Path,
     return jobs
 
 
-def _damage_warnings(dest_dir: Path, unrepaired: list[str]) -> list[str]:
+def _damage_warnings(dest_dir: Path, unrepaired: list[str], this: str) -> list[str]:
+    """What the backup THIS says about damage it could not repair: which backups it leaves
+    damaged, itself first if a copy it names was found damaged after it looked (verify or the
+    scrub, which take no store lock, can mark one at any moment)."""
     if not unrepaired:
         return []
     named = damage.archives_naming(dest_dir, set(unrepaired))
-    which = (f" {len(named)} backup(s) name them and cannot be restored whole: {', '.join(named[:5])}"
-             f"{' ...' if len(named) > 5 else ''}.") if named else ""
-    return [f"{len(unrepaired)} object(s) of the backup store are damaged and no file of the site has their "
-            f"content any more, so this backup could not store them again.{which}"]
+    found = []
+    if this in named:
+        named.remove(this)
+        found.append("This backup names an object found damaged while it ran: it cannot be restored whole; the "
+                     "next backup stores that content again.")
+    if named:
+        shown = ", ".join(named[:5]) + (" ..." if len(named) > 5 else "")
+        found.append(f"{len(unrepaired)} object(s) of the backup store are damaged and no file of the site has "
+                     f"their content any more: {len(named)} older backup(s) name them and cannot be restored "
+                     f"whole: {shown}.")
+    return found
 
 
 def _scan_site(site_dir: Path, follow: bool, roots: Roots | None, runner: Runner, entries: list[dict[str, Any]],

@@ -79,9 +79,9 @@ def _from_store(archive_dir: Path, manifest: dict[str, Any], runner: Runner | No
                     raise
                 problems.append(str(exc))
     if problems:
-        more = (f" {len(problems)} files cannot be restored from it; the damaged objects are marked, and the next "
-                "backup of the site stores their content again if the site still has it.") if len(problems) > 1 else ""
-        raise ProvisionError(f"{problems[0]}{more}")
+        count = f" {len(problems)} files of it cannot be restored." if len(problems) > 1 else ""
+        raise ProvisionError(f"{problems[0]}{count} Damaged objects are marked in the store: the next backup of the "
+                             "site stores their content again if the site still has it.")
     return found
 
 

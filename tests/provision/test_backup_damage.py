@@ -174,3 +174,51 @@ def test_frame_lengths_are_read_from_the_headers(tmp_path: Path) -> None:
             [length for _, length in places]
     assert json.loads(idx.read_text())["format"] == 1
     assert hashlib.sha256(b"").hexdigest()  # keeps hashlib used for readers of this file
+
+
+def test_damage_marked_while_a_backup_runs_is_not_named_by_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provision.backup import incremental
+
+    site, dest = tmp_path / "site", tmp_path / "b"
+    make_files(site, 10)
+    first = backup(site, dest)
+    sha = sha_of(first, "f0003.txt")
+    real_dump = incremental._dump
+
+    def verify_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
+        # After the backup listed the site (the object still looked good), verify finds it damaged.
+        flip_inside(dest, sha)
+        with pytest.raises(ProvisionError):
+            verify_backup(first.path)
+        return real_dump(*args, **kwargs)
+
+    monkeypatch.setattr(incremental, "_dump", verify_meanwhile)
+    second = backup(site, dest)
+    assert second.repaired == 1 and not second.warnings
+    verify_backup(second.path)
+    verify_backup(first.path)
+
+
+def test_a_backup_that_names_an_object_found_damaged_at_its_very_end_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provision.backup import incremental
+
+    site, dest = tmp_path / "site", tmp_path / "b"
+    make_files(site, 10)
+    first = backup(site, dest)
+    sha = sha_of(first, "f0005.txt")
+    real_write = incremental._write_archive
+
+    def verify_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
+        flip_inside(dest, sha)
+        with pytest.raises(ProvisionError):
+            verify_backup(first.path)
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(incremental, "_write_archive", verify_meanwhile)
+    second = backup(site, dest)
+    assert any("This backup names an object found damaged" in w for w in second.warnings)
+    monkeypatch.undo()
+    third = backup(site, dest)  # stores it again
+    assert third.repaired == 1 and not third.warnings
+    verify_backup(second.path)
