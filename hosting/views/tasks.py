@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from hosting import access
+from hosting.csvsafe import Echo, csv_safe
 from hosting.engine import controls
 from hosting.forms import TaskFilterForm
 from hosting.models import Task, TaskLog
@@ -64,26 +65,15 @@ def task_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render_page(request, "tasks/list.html", context)
 
 
-def _csv_safe(value: str) -> str:
-    # A cell starting with = + - @ is a formula to a spreadsheet: a username like "=HYPERLINK(...)"
-    # must stay text when the export is opened.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def _csv_rows(tasks: Any) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     yield writer.writerow(CSV_FIELDS)
     rows = tasks.values_list("pk", "target_type", "kind", "target_label", "state", "created_by__username",
                              "created_at", "started_at", "finished_at")
     for pk, target_type, kind, label, state, username, created, started, finished in rows.iterator(chunk_size=2000):
         took = f"{(finished - started).total_seconds():.1f}" if started and finished else ""
         yield writer.writerow([
-            pk, f"{target_type}.{kind}", _csv_safe(label), state, _csv_safe(username or "system"),
+            pk, f"{target_type}.{kind}", csv_safe(label), state, csv_safe(username or "system"),
             *[(t.isoformat() if t else "") for t in (created, started, finished)], took,
         ])
 
