@@ -5,12 +5,16 @@ from typing import Annotated, Any
 
 from django.db.models import QuerySet
 from ninja import Field, Schema
+from pydantic import BeforeValidator
 
-# SQLite and PostgreSQL ids are 64-bit; a bigger number is simply not found, never an overflow.
-MAX_ID = 2**63 - 1
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-PageNumber = Annotated[int, Field(ge=1, le=100_000)]
-PerPage = Annotated[int, Field(ge=1, le=200)]
+from hosting.inputs import MAX_ID, MAX_PAGE, MAX_SEARCH, api_integer
+
+# Ids and numbers are ASCII digits (hosting.inputs); a bigger id is simply not found.
+Id = Annotated[int, BeforeValidator(api_integer), Field(ge=1, le=MAX_ID)]
+PageNumber = Annotated[int, BeforeValidator(api_integer), Field(ge=1, le=MAX_PAGE)]
+PerPage = Annotated[int, BeforeValidator(api_integer), Field(ge=1, le=200)]
+LogPosition = Annotated[int, BeforeValidator(api_integer), Field(ge=-1, le=MAX_ID)]
+Search = Annotated[str, Field(max_length=MAX_SEARCH)]
 
 
 class Error(Schema):

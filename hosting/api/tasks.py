@@ -12,7 +12,7 @@ from pydantic import ConfigDict
 from hosting import access, health
 from hosting.actions import TaskRefused, queue_task
 from hosting.api.auth import ApiProblem
-from hosting.api.common import Id, PageNumber, PerPage, address, page_schema, paged, responses
+from hosting.api.common import Id, LogPosition, PageNumber, PerPage, address, page_schema, paged, responses
 from hosting.engine import controls
 from hosting.models import Lock, Platform, Server, Site, Task, TaskLog, TaskStep
 from hosting.tasktypes import TYPES
@@ -202,7 +202,7 @@ def get_task(request: HttpRequest, task_id: Id):
 
 
 @router.get("/tasks/{task_id}/log", response=responses(LogOut), tags=["tasks"])
-def get_task_log(request: HttpRequest, task_id: Id, after: int = -1):
+def get_task_log(request: HttpRequest, task_id: Id, after: LogPosition = -1):
     """Lines after position AFTER (at most 1000); ask again with next_after for more."""
     task = access.access_task(request.user, task_id)
     lines = list(TaskLog.objects.filter(task=task, position__gt=max(after, -1)).order_by("position")

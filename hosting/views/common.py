@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
+from hosting.inputs import MAX_ID, MAX_PAGE, parse_int
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
     from django_htmx.middleware import HtmxDetails
@@ -32,11 +34,10 @@ def client_address(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def int_param(data: QueryDict, name: str, default: int | None = None) -> int | None:
-    try:
-        return int(data.get(name, ""))
-    except ValueError:
-        return default
+def int_param(data: QueryDict, name: str, default: int | None = None, *, maximum: int = MAX_ID) -> int | None:
+    """NAME as ASCII digits not above MAXIMUM (hosting.inputs.parse_int), else DEFAULT."""
+    number = parse_int(data.get(name, ""), maximum=maximum)
+    return default if number is None else number
 
 
 @dataclass
@@ -67,7 +68,7 @@ class Page(Generic[T]):
 
 
 def paginate(qs: QuerySet[Any], params: QueryDict, per_page: int = 50) -> Page[Any]:
-    number = max(1, int_param(params, "page", 1) or 1)
+    number = max(1, int_param(params, "page", 1, maximum=MAX_PAGE) or 1)
     start = (number - 1) * per_page
     rows = list(qs[start:start + per_page + 1])
     keep = {k: v for k, v in params.items() if k != "page" and v != ""}

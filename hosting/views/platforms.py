@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django_htmx.http import HttpResponseClientRefresh
 
 from hosting import access
+from hosting.inputs import search_text
 from hosting.forms import TypeNameForm
 from hosting.models import Platform, Site
 from hosting.tasktypes import TYPES
@@ -26,7 +27,7 @@ SITES_SHOWN = 25
 def platform_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     platforms = access.platforms(user).select_related("server")
-    q = request.GET.get("q", "").strip()
+    q = search_text(request.GET.get("q"))
     status = request.GET.get("status", "")
     server = int_param(request.GET, "server")
     if q:

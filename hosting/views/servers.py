@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django_htmx.http import HttpResponseClientRefresh
 
 from hosting import access
+from hosting.inputs import search_text
 from hosting.models import Platform, Server, Task
 from hosting.tasktypes import TYPES
 from hosting.views import availability
@@ -22,7 +23,7 @@ RECENT_TASKS = 10
 @login_required
 def server_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     servers = access.servers(request.user)
-    q = request.GET.get("q", "").strip()
+    q = search_text(request.GET.get("q"))
     if q:
         servers = servers.filter(Q(name__icontains=q) | Q(hostname__icontains=q))
     visible = access.platforms(request.user).values("pk")

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django_htmx.http import HttpResponseClientRefresh
 
 from hosting import access
+from hosting.inputs import search_text
 from hosting.forms import CloneForm, MigrateForm, RestoreForm, SiteDeleteTaskForm, SiteTaskForm
 from hosting.models import Site
 from hosting.tasktypes import TYPES
@@ -26,7 +27,7 @@ BACKUPS_SHOWN = 20
 def site_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     sites = access.sites(user).select_related("platform", "client")
-    q = request.GET.get("q", "").strip()
+    q = search_text(request.GET.get("q"))
     status = request.GET.get("status", "")
     platform = int_param(request.GET, "platform")
     client = int_param(request.GET, "client")

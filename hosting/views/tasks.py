@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from hosting import access
 from hosting.csvsafe import Echo, csv_safe
+from hosting.inputs import parse_int
 from hosting.engine import controls
 from hosting.forms import TaskFilterForm
 from hosting.models import Task, TaskLog
@@ -91,7 +92,7 @@ def task_export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
 @login_required
 @require_POST
 def task_bulk_cancel(request: AuthenticatedHttpRequest) -> HttpResponse:
-    ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()][:BULK_LIMIT]
+    ids = [pk for pk in map(parse_int, request.POST.getlist("ids")) if pk][:BULK_LIMIT]
     tasks = access.tasks(request.user).filter(pk__in=ids)
     done, refused = [], []
     for task in tasks:
