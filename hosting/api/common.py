@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from ninja import Field, Schema
 from pydantic import BeforeValidator
 
+from hosting.clientaddress import client_address
 from hosting.inputs import MAX_ID, MAX_PAGE, MAX_SEARCH, api_integer
 
 # Ids and numbers are ASCII digits (hosting.inputs); a bigger id is simply not found.
@@ -46,6 +47,5 @@ def paged(qs: QuerySet[Any], page: int, per_page: int, out: Any) -> dict[str, An
 
 
 def address(request: Any) -> str | None:
-    # REMOTE_ADDR only, as the panel (hosting.views.common.client_address): a forwarded-for
-    # header is whatever the caller chose.
-    return request.META.get("REMOTE_ADDR") or None
+    """The caller's address for the audit trail: the panel's own answer (hosting.clientaddress)."""
+    return client_address(request)

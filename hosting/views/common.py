@@ -1,5 +1,6 @@
 """What every page shares: the request type, a pager that never counts big tables, the
-client address for the audit trail, and reading integers from query strings."""
+client address for the audit trail (hosting.clientaddress), and reading integers from query
+strings (hosting.inputs)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
+from hosting.clientaddress import client_address  # noqa: F401 - the views' "from where"
 from hosting.inputs import MAX_ID, MAX_PAGE, parse_int
 
 if TYPE_CHECKING:
@@ -26,12 +28,6 @@ class AuthenticatedHttpRequest(HttpRequest):
 
 
 T = TypeVar("T")
-
-
-def client_address(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR only: X-Forwarded-For is whatever the browser says unless a trusted proxy
-    # rewrites it, and the audit trail must not record a value the actor chose.
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def int_param(data: QueryDict, name: str, default: int | None = None, *, maximum: int = MAX_ID) -> int | None:
