@@ -11,10 +11,11 @@ from hosting.clientaddress import client_address
 from hosting.inputs import MAX_ID, MAX_PAGE, MAX_SEARCH, api_integer
 
 # Ids and numbers are ASCII digits (hosting.inputs); a bigger id is simply not found.
-Id = Annotated[int, BeforeValidator(api_integer), Field(ge=1, le=MAX_ID)]
-PageNumber = Annotated[int, BeforeValidator(api_integer), Field(ge=1, le=MAX_PAGE)]
-PerPage = Annotated[int, BeforeValidator(api_integer), Field(ge=1, le=200)]
-LogPosition = Annotated[int, BeforeValidator(api_integer), Field(ge=-1, le=MAX_ID)]
+# The Field first: django-ninja documents the first one's bounds (as minimum/maximum).
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(api_integer)]
+PageNumber = Annotated[int, Field(ge=1, le=MAX_PAGE), BeforeValidator(api_integer)]
+PerPage = Annotated[int, Field(ge=1, le=200), BeforeValidator(api_integer)]
+LogPosition = Annotated[int, Field(ge=-1, le=MAX_ID), BeforeValidator(api_integer)]
 Search = Annotated[str, Field(max_length=MAX_SEARCH)]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from hosting import access, health
 from hosting.api.auth import ApiProblem
@@ -25,9 +25,13 @@ CONTROLS = {
 }
 
 
-class TaskIn(Schema):
-    """{"type": "backup"}; a type's arguments beside it or under "args": clone {"domain",
-    "platform"}, migrate {"platform"}, restore {"backup"}, delete {"confirm": the domain or name}."""
+class TaskIn(BaseModel):
+    """`{"type": "backup"}`. A type's arguments go beside the type or under "args" (both are
+    accepted; "args" wins on a clash): clone `{"domain", "platform"}` (a platform id), migrate
+    `{"platform"}`, restore `{"backup"}` (a backup id), delete `{"confirm": "<the domain>"}`
+    (a platform's delete: its name)."""
+    # A plain pydantic model, not a ninja Schema: a Schema reads its input through an object
+    # getter that drops undeclared keys, so arguments beside the type were silently lost.
     model_config = ConfigDict(extra="allow")
     type: str
     args: dict[str, Any] = {}
