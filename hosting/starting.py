@@ -105,7 +105,8 @@ def task_form(by: Any, target: Target, kind: str, data: Mapping[str, Any] | None
         if kind == "clone":
             return CloneForm(bound, site=target, platforms=new_site_platforms(user, target.client))
         if kind == "migrate":
-            return MigrateForm(bound, site=target, platforms=new_site_platforms(user, target.client, exclude=target.platform))
+            platforms = new_site_platforms(user, target.client, exclude=target.platform)
+            return MigrateForm(bound, site=target, platforms=platforms)
         if kind == "restore":
             return RestoreForm(bound, site=target, backups=access.backups(user).filter(site=target))
         if kind == "delete":

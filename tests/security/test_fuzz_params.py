@@ -33,7 +33,8 @@ HOSTILE = [
 # Keys every list reads or that a view may read only when another is set.
 ALWAYS = {"page", "q", "part", "new", "watch", "after"}
 # Routes whose POST ends the session, or whose words in the path are not objects.
-WORDS = {"kind": {"site-task": "backup", "platform-task": "verify", "server-task": "verify"}, "action": "retry"}
+WORDS = {"kind": {"site-task": "backup", "platform-task": "verify", "server-task": "verify"}, "action": "retry",
+         "token": "not-an-invitation-token"}
 
 
 @contextmanager
