@@ -178,3 +178,19 @@ def test_it_cancels_nothing_for_an_id_in_other_digits(as_admin, site, script):
     response = as_admin.post(reverse("task-bulk-cancel"), {"ids": [spelled, "\u00b2"]})
     assert response.status_code == 302
     assert Task.objects.get(pk=task.pk).state == Task.QUEUED
+
+
+def test_it_answers_hostile_sign_ups_on_an_invitation_without_a_server_error(acme, manager):
+    """The one public form that writes: the accept page of a valid invitation, anonymous."""
+    from hosting import invitations
+
+    problems = []
+    for value in HOSTILE:
+        _invitation, token = invitations.invite(acme, "someone@example.test", "member", by=manager, send=False)
+        url = reverse("invitation-accept", args=[token])
+        for data in ({k: value for k in ("username", "password1", "password2")},
+                     {k: [value, "1"] for k in ("username", "password1", "password2")}):
+            response = HttpClient(raise_request_exception=False).post(url, data)
+            if _server_error(response):
+                problems.append(f"POST {url} = {value[:20]!r}: {response.status_code}")
+    assert not problems, "\n".join(problems)
