@@ -144,13 +144,21 @@ ACTING_ROLES = (Membership.MANAGER, Membership.MEMBER)
 MANAGER_KINDS = ("delete",)
 
 
-def may_queue(user, target: Site | Platform | Server, kind: str) -> bool:
+def may_start_kind(user, target_type: str, client_id: int | None, kind: str) -> bool:
+    """May USER start KIND on a TARGET_TYPE ("site", ...) that belongs to CLIENT_ID now? The rule
+    of may_queue without the object: controls ask it with the target's current client."""
     if is_admin(user):
         return True
-    if not isinstance(target, Site) or target.client_id is None:
+    if target_type != "site" or client_id is None:
         return False
-    role = _memberships(user).get(target.client_id)
+    role = _memberships(user).get(client_id)
     return role in ((Membership.MANAGER,) if kind in MANAGER_KINDS else ACTING_ROLES)
+
+
+def may_queue(user, target: Site | Platform | Server, kind: str) -> bool:
+    if isinstance(target, Site):
+        return may_start_kind(user, "site", target.client_id, kind)
+    return may_start_kind(user, "platform" if isinstance(target, Platform) else "server", None, kind)
 
 
 def _for_action(target, user, kind: str):

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 
 from hosting import audit
+from hosting.clientaddress import client_address
 from hosting import models as m
 
 
@@ -13,7 +14,7 @@ class AuditedAdmin(admin.ModelAdmin):
     """Changes made in Django admin are audited like those of the panel, the API and commands."""
 
     def _address(self, request) -> str | None:
-        return request.META.get("REMOTE_ADDR")
+        return client_address(request)
 
     def save_model(self, request, obj, form, change) -> None:
         before = {f: form.initial.get(f) for f in form.changed_data} if change else None

@@ -70,6 +70,32 @@ def get_list(name: str, default: list[str], sep: str = ",", env: dict[str, str] 
     return [item.strip() for item in value.split(sep) if item.strip()]
 
 
+def get_trusted_proxies(name: str, env: dict[str, str] | None = None) -> list[str]:
+    """`unix, 127.0.0.1, 10.0.0.0/8, ::1`: the proxies whose X-Forwarded-For is believed
+    (hosting.clientaddress). `unix` is a peer without an address: gunicorn on a unix socket."""
+    import ipaddress
+
+    value = raw(name, env)
+    found: list[str] = []
+    for part in (value or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part.lower() == "unix":
+            found.append("unix")
+            continue
+        if part == "*":
+            raise ConfigError(name, "'*' would believe any client's X-Forwarded-For; name the proxies' "
+                                    "addresses or networks (or unix for a unix socket)")
+        try:
+            network = ipaddress.ip_network(part, strict=True)
+        except ValueError as exc:
+            raise ConfigError(name, f"{part!r} is not an IP address or network ({exc}); expected "
+                                    "addresses or networks like 127.0.0.1, 10.0.0.0/8, ::1, or unix") from None
+        found.append(str(network))
+    return found
+
+
 def get_dir(name: str, default: Path, base: Path, env: dict[str, str] | None = None) -> Path:
     value = raw(name, env)
     path = Path(value) if value else default

@@ -11,6 +11,7 @@ from django import forms
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from hosting.inputs import IdField, MAX_SEARCH
 from hosting.inventory import InventoryError, check_domain_free, platform_refusal
 from hosting.models import Backup, Platform, Site, Task
 from hosting.tasktypes import TYPES
@@ -172,16 +173,16 @@ class TaskFilterForm(forms.Form):
 
     state = forms.ChoiceField(choices=STATE_CHOICES, required=False, widget=FastSelect)
     kind = forms.ChoiceField(choices=KIND_CHOICES, required=False, label="Type", widget=FastSelect)
-    target = forms.CharField(required=False, max_length=253, label="Target",
+    target = forms.CharField(required=False, max_length=MAX_SEARCH, label="Target",
                              widget=forms.TextInput(attrs={"placeholder": "domain or name", "type": "search"}))
     client = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Client", widget=FastSelect)
     user = forms.CharField(required=False, max_length=150, label="User",
                            widget=forms.TextInput(attrs={"placeholder": "username"}))
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
-    site = forms.IntegerField(required=False, widget=forms.HiddenInput)
-    platform = forms.IntegerField(required=False, widget=forms.HiddenInput)
-    server = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    site = IdField(required=False, widget=forms.HiddenInput)
+    platform = IdField(required=False, widget=forms.HiddenInput)
+    server = IdField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, clients: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hosting.inputs.refuse_nul_characters",
     "hosting.csp.content_security_policy",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -305,6 +306,9 @@ HARBORMASTER_API_RATE = _api_rate("HARBORMASTER_API_RATE")
 # login form refuses that pair (hosting/views/auth.py).
 HARBORMASTER_LOGIN_ATTEMPTS = config.get_int("HARBORMASTER_LOGIN_ATTEMPTS", 5, minimum=1)
 HARBORMASTER_LOGIN_WINDOW = config.get_int("HARBORMASTER_LOGIN_WINDOW", 900, minimum=1)
+# Proxies whose X-Forwarded-For names the client (hosting.clientaddress); `unix`: gunicorn on a
+# unix socket, whose peers have no address. Empty: REMOTE_ADDR is the client.
+HARBORMASTER_TRUSTED_PROXIES = config.get_trusted_proxies("HARBORMASTER_TRUSTED_PROXIES")
 
 # Last: every other variable has been parsed, so a bad setting leaves no key file behind.
 SECRET_KEY = _secret_key()

@@ -4,7 +4,8 @@ from django.urls import path
 
 from hosting.api import api
 from hosting.views import auth
-from hosting.views import account, audit, notifications, clients, dashboard, locks, nodes, platforms, servers, sites, status, tasks
+from hosting.views import (account, audit, clients, dashboard, invitations, locks, nodes, notifications, platforms,
+                           servers, sites, status, tasks)
 
 login = auth.ThrottledLoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True)
 
@@ -40,9 +41,13 @@ urlpatterns = [
 
     path("clients/", clients.client_list, name="client-list"),
     path("clients/<int:client_id>/", clients.client_detail, name="client-detail"),
-    path("clients/<int:client_id>/members/add/", clients.member_add, name="client-member-add"),
+    path("clients/<int:client_id>/invite/", clients.client_invite, name="client-invite"),
+    path("clients/<int:client_id>/invitations/<int:invitation_id>/revoke/", clients.invitation_revoke,
+         name="client-invitation-revoke"),
     path("clients/<int:client_id>/members/<int:membership_id>/remove/", clients.member_remove,
          name="client-member-remove"),
+
+    path("invitations/<slug:token>/", invitations.invitation_accept, name="invitation-accept"),
 
     path("audit/", audit.audit_list, name="audit-list"),
     path("audit/export.csv", audit.audit_export, name="audit-export"),

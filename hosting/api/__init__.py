@@ -12,6 +12,7 @@ from hosting.api.auth import ApiProblem, TokenAuth
 from hosting.engine.controls import ControlRefused
 from hosting.inventory import InventoryError, QuotaRefused
 from hosting.quotas import QuotaExceeded
+from hosting.starting import ArgumentsInvalid
 
 api = NinjaAPI(title="Harbormaster API", version="1", auth=TokenAuth(), urls_namespace="api",
                docs_url=None, description="Servers, platforms, sites, clients, backups and tasks. "
@@ -73,6 +74,11 @@ def _control_refused(request: HttpRequest, exc: Exception) -> HttpResponse:
     return error(request, 409, "conflict", str(exc))
 
 
+@api.exception_handler(ArgumentsInvalid)
+def _arguments(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return error(request, 400, "bad_input", str(exc))
+
+
 @api.exception_handler(InventoryError)
 def _inventory(request: HttpRequest, exc: Exception) -> HttpResponse:
     return error(request, 400, "bad_input", str(exc))
@@ -84,9 +90,10 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _register() -> None:
-    from hosting.api import nodes, tasks
+    from hosting.api import members, nodes, tasks
 
     api.add_router("/", nodes.router)
+    api.add_router("/", members.router)
     api.add_router("/", tasks.router)
 
 

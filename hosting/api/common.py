@@ -5,12 +5,18 @@ from typing import Annotated, Any
 
 from django.db.models import QuerySet
 from ninja import Field, Schema
+from pydantic import BeforeValidator
 
-# SQLite and PostgreSQL ids are 64-bit; a bigger number is simply not found, never an overflow.
-MAX_ID = 2**63 - 1
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-PageNumber = Annotated[int, Field(ge=1, le=100_000)]
-PerPage = Annotated[int, Field(ge=1, le=200)]
+from hosting.clientaddress import client_address
+from hosting.inputs import MAX_ID, MAX_PAGE, MAX_SEARCH, api_integer
+
+# Ids and numbers are ASCII digits (hosting.inputs); a bigger id is simply not found.
+# The Field first: django-ninja documents the first one's bounds (as minimum/maximum).
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(api_integer)]
+PageNumber = Annotated[int, Field(ge=1, le=MAX_PAGE), BeforeValidator(api_integer)]
+PerPage = Annotated[int, Field(ge=1, le=200), BeforeValidator(api_integer)]
+LogPosition = Annotated[int, Field(ge=-1, le=MAX_ID), BeforeValidator(api_integer)]
+Search = Annotated[str, Field(max_length=MAX_SEARCH)]
 
 
 class Error(Schema):
@@ -42,6 +48,5 @@ def paged(qs: QuerySet[Any], page: int, per_page: int, out: Any) -> dict[str, An
 
 
 def address(request: Any) -> str | None:
-    # REMOTE_ADDR only, as the panel (hosting.views.common.client_address): a forwarded-for
-    # header is whatever the caller chose.
-    return request.META.get("REMOTE_ADDR") or None
+    """The caller's address for the audit trail: the panel's own answer (hosting.clientaddress)."""
+    return client_address(request)

@@ -12,7 +12,7 @@ from ninja import Router, Schema, Status
 
 from hosting import access, audit, inventory, quotas
 from hosting.api.auth import ApiProblem
-from hosting.api.common import Id, PageNumber, PerPage, address, page_schema, paged, responses
+from hosting.api.common import Id, PageNumber, PerPage, Search, address, page_schema, paged, responses
 from hosting.models import Backup, Client, Platform, Server, Site
 
 router = Router()
@@ -117,7 +117,7 @@ class ServerIn(Schema):
 
 
 @router.get("/servers", response=responses(page_schema(ServerOut)), tags=["servers"])
-def list_servers(request: HttpRequest, q: str = "", page: PageNumber = 1, per_page: PerPage = 50):
+def list_servers(request: HttpRequest, q: Search = "", page: PageNumber = 1, per_page: PerPage = 50):
     qs = access.servers(request.user)
     if q:
         qs = qs.filter(name__icontains=q)
@@ -157,7 +157,7 @@ class PlatformIn(Schema):
 
 
 @router.get("/platforms", response=responses(page_schema(PlatformOut)), tags=["platforms"])
-def list_platforms(request: HttpRequest, q: str = "", status: str = "", server: Id | None = None,
+def list_platforms(request: HttpRequest, q: Search = "", status: str = "", server: Id | None = None,
                    page: PageNumber = 1, per_page: PerPage = 50):
     qs = access.platforms(request.user).prefetch_related("clients")
     if q:
@@ -195,7 +195,7 @@ class SiteIn(Schema):
 
 
 @router.get("/sites", response=responses(page_schema(SiteOut)), tags=["sites"])
-def list_sites(request: HttpRequest, q: str = "", status: str = "", platform: Id | None = None,
+def list_sites(request: HttpRequest, q: Search = "", status: str = "", platform: Id | None = None,
                client: Id | None = None, page: PageNumber = 1, per_page: PerPage = 50):
     qs = access.sites(request.user)
     if q:
@@ -245,7 +245,7 @@ class ClientIn(Schema):
 
 
 @router.get("/clients", response=responses(page_schema(ClientOut)), tags=["clients"])
-def list_clients(request: HttpRequest, q: str = "", page: PageNumber = 1, per_page: PerPage = 50):
+def list_clients(request: HttpRequest, q: Search = "", page: PageNumber = 1, per_page: PerPage = 50):
     qs = access.clients(request.user)
     if q:
         qs = qs.filter(name__icontains=q)

@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.http import Http404, HttpRequest, QueryDict
+from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from hosting import access, health
-from hosting.actions import TaskRefused, queue_task
 from hosting.api.auth import ApiProblem
-from hosting.api.common import Id, PageNumber, PerPage, address, page_schema, paged, responses
+from hosting.api.common import Id, LogPosition, PageNumber, PerPage, address, page_schema, paged, responses
 from hosting.engine import controls
 from hosting.models import Lock, Platform, Server, Site, Task, TaskLog, TaskStep
+from hosting.starting import start_task
 from hosting.tasktypes import TYPES
 
 router = Router()
@@ -25,9 +25,13 @@ CONTROLS = {
 }
 
 
-class TaskIn(Schema):
-    """{"type": "backup"}; a type's arguments beside it or under "args": clone {"domain",
-    "platform"}, migrate {"platform"}, restore {"backup"}, delete {"confirm": the domain or name}."""
+class TaskIn(BaseModel):
+    """`{"type": "backup"}`. A type's arguments go beside the type or under "args" (both are
+    accepted; "args" wins on a clash): clone `{"domain", "platform"}` (a platform id), migrate
+    `{"platform"}`, restore `{"backup"}` (a backup id), delete `{"confirm": "<the domain>"}`
+    (a platform's delete: its name)."""
+    # A plain pydantic model, not a ninja Schema: a Schema reads its input through an object
+    # getter that drops undeclared keys, so arguments beside the type were silently lost.
     model_config = ConfigDict(extra="allow")
     type: str
     args: dict[str, Any] = {}
@@ -103,46 +107,8 @@ def detail_out(user: Any, t: Task) -> dict[str, Any]:
 
 
 # --- Starting tasks -------------------------------------------------------------------------
-
-def _site_args(user: Any, site: Site, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Validate a site task's arguments with the panel's own forms (same choices, same words)."""
-    from hosting.views.sites import _targets
-    from hosting.forms import CloneForm, MigrateForm, RestoreForm, SiteDeleteTaskForm, SiteTaskForm
-
-    bound = QueryDict(mutable=True)
-    for key, value in data.items():
-        bound[key] = str(value)
-    if kind == "clone":
-        form = CloneForm(bound, site=site, platforms=_targets(user, site)[0])
-    elif kind == "migrate":
-        form = MigrateForm(bound, site=site, platforms=_targets(user, site)[1])
-    elif kind == "restore":
-        form = RestoreForm(bound, site=site, backups=access.backups(user).filter(site=site))
-    elif kind == "delete":
-        form = SiteDeleteTaskForm(bound, site=site)
-    else:
-        form = SiteTaskForm(bound, site=site)
-    if not form.is_valid():
-        problems = [f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in form.errors.items()]
-        raise ApiProblem("; ".join(problems))
-    return form.task_args()
-
-
-def _refusal(user: Any, target: Site | Platform | Server, kind: str) -> str:
-    """Why the task cannot run now (the panel's disabled-button reason), or ""."""
-    from hosting.views import platforms, servers, sites
-
-    module = {Site: sites, Platform: platforms, Server: servers}[type(target)]
-    buttons = module.work_context(user, target)["buttons"]
-    return next((b.reason for b in buttons if b.kind == kind), "")
-
-
-def _start(request: HttpRequest, target: Site | Platform | Server, kind: str, args: dict[str, Any]) -> Task:
-    reason = _refusal(request.user, target, kind)
-    if reason:
-        raise TaskRefused(reason)
-    return queue_task(target, kind, by=request.user, args=args, address=address(request))
-
+# Through hosting.starting, as the panel's task pages and the retry control: the role rule, the
+# panel's refusals (409) and its argument forms (400), the typed name of a delete.
 
 def _kind(target_type: str, kind: str) -> str:
     if f"{target_type}.{kind}" not in TYPES:
@@ -151,36 +117,36 @@ def _kind(target_type: str, kind: str) -> str:
     return kind
 
 
+def _start(request: HttpRequest, target: Site | Platform | Server, kind: str, data: dict[str, Any]) -> Task:
+    return start_task(request.user, target, kind, data, address=address(request))
+
+
 def start_site_task(request: HttpRequest, site_id: int, kind: str, data: dict[str, Any]) -> Task:
     kind = _kind("site", kind)
-    site = access.site_for_action(request.user, site_id, kind)
-    return _start(request, site, kind, _site_args(request.user, site, kind, data))
+    return _start(request, access.site_for_action(request.user, site_id, kind), kind, data)
 
 
 @router.post("/sites/{site_id}/tasks", response=responses(TaskOut, 202), tags=["tasks"])
 def create_site_task(request: HttpRequest, site_id: Id, payload: TaskIn):
+    """Queue a task on the site: `{"type": "backup"}`; arguments beside the type or under
+    "args" (see TaskIn). 409 when it cannot run now, with the reason."""
     return Status(202, task_out(start_site_task(request, site_id, payload.type, payload.arguments())))
-
-
-def _confirm(name: str, data: dict[str, Any]) -> None:
-    if str(data.get("confirm", "")).strip() != name:
-        raise ApiProblem(f"confirm: type {name} to confirm.")
 
 
 @router.post("/platforms/{platform_id}/tasks", response=responses(TaskOut, 202), tags=["tasks"])
 def create_platform_task(request: HttpRequest, platform_id: Id, payload: TaskIn):
+    """Administrators: verify, lock, unlock, delete (`{"type": "delete", "confirm": "<name>"}`)."""
     kind = _kind("platform", payload.type)
     platform = access.platform_for_action(request.user, platform_id, kind)
-    if kind == "delete":
-        _confirm(platform.name, payload.arguments())
-    return Status(202, task_out(_start(request, platform, kind, {})))
+    return Status(202, task_out(_start(request, platform, kind, payload.arguments())))
 
 
 @router.post("/servers/{server_id}/tasks", response=responses(TaskOut, 202), tags=["tasks"])
 def create_server_task(request: HttpRequest, server_id: Id, payload: TaskIn):
+    """Administrators: verify."""
     kind = _kind("server", payload.type)
     server = access.server_for_action(request.user, server_id, kind)
-    return Status(202, task_out(_start(request, server, kind, {})))
+    return Status(202, task_out(_start(request, server, kind, payload.arguments())))
 
 
 # --- Reading tasks --------------------------------------------------------------------------
@@ -202,7 +168,7 @@ def get_task(request: HttpRequest, task_id: Id):
 
 
 @router.get("/tasks/{task_id}/log", response=responses(LogOut), tags=["tasks"])
-def get_task_log(request: HttpRequest, task_id: Id, after: int = -1):
+def get_task_log(request: HttpRequest, task_id: Id, after: LogPosition = -1):
     """Lines after position AFTER (at most 1000); ask again with next_after for more."""
     task = access.access_task(request.user, task_id)
     lines = list(TaskLog.objects.filter(task=task, position__gt=max(after, -1)).order_by("position")
@@ -211,11 +177,11 @@ def get_task_log(request: HttpRequest, task_id: Id, after: int = -1):
             "state": task.state, "finished": task.is_final}
 
 
-def _control(request: HttpRequest, task_id: int, action: str) -> dict[str, Any]:
+def _control(request: HttpRequest, task_id: int, action: str, **options: Any) -> dict[str, Any]:
     task = access.access_task(request.user, task_id)
     if not controls.can_control(request.user, task, action):
         raise access.PermissionDenied(f"You may not {action} this task.")
-    result = CONTROLS[action](task, by=request.user, address=address(request))
+    result = CONTROLS[action](task, by=request.user, address=address(request), **options)
     result.refresh_from_db()
     return detail_out(request.user, result)
 
@@ -230,12 +196,28 @@ def _control_endpoint(action: str):
 def _register_controls() -> None:
     # One endpoint per control, so the schema lists each (POST /tasks/{id}/cancel, ...).
     for action in CONTROLS:
-        doc = "Returns the new task." if action == "retry" else "Returns the task after the control."
-        router.post(f"/tasks/{{task_id}}/{action}", response=responses(TaskDetailOut), tags=["tasks"],
-                    summary=f"{action.capitalize()} a task", description=doc)(_control_endpoint(action))
+        if action != "retry":
+            router.post(f"/tasks/{{task_id}}/{action}", response=responses(TaskDetailOut), tags=["tasks"],
+                        summary=f"{action.capitalize()} a task",
+                        description="Returns the task after the control.")(_control_endpoint(action))
 
 
 _register_controls()
+
+
+class RetryIn(Schema):
+    """To retry a delete, its target's name (domain or platform name) typed again."""
+    confirm: str | None = None
+
+
+@router.post("/tasks/{task_id}/retry", response=responses(TaskDetailOut), tags=["tasks"], summary="Retry a task")
+def task_retry(request: HttpRequest, task_id: Id, payload: RetryIn | None = None):
+    """A new task with the same type, target and arguments, started as a fresh one would be:
+    the caller's role for the type on the target's current client, the refusals (409), the
+    arguments checked again (400); a delete needs `{"confirm": "<domain or name>"}`. Returns
+    the new task."""
+    confirm = payload.confirm if payload is not None else None
+    return _control(request, task_id, "retry", confirm=confirm)
 
 
 # --- Locks ----------------------------------------------------------------------------------

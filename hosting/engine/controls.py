@@ -2,7 +2,10 @@
 
 Each control checks permission with `can_control` (one rule, reused by every interface to show
 or hide a button), records an AuditEvent, and refuses with ControlRefused (a message for the
-person) when the task is not in a state the control applies to.
+person) when the task is not in a state the control applies to. The rule is the one for starting
+the task's type (hosting.access), asked of the target's client as it is now: a site moved to
+another client takes its tasks' controls with it. A retry is a fresh start (hosting.starting):
+refusals, arguments and a delete's typed confirmation are checked again.
 
 `by` is a user, or a string naming a trusted actor (the command line: "cli:<login>"). Views and
 API endpoints must pass request.user, never a string."""
@@ -18,9 +21,10 @@ from hosting.engine import ending, runsteps, tasklog
 from hosting.engine.fairness import wake_after
 from hosting.engine.owner import hostname
 from hosting.engine.processes import kill_task_processes
-from hosting.models import Lock, Membership, Task, TaskStep
+from hosting.models import Lock, Site, Task, TaskStep
 
-# What a client's own people may do with their client's tasks; everything else is for admins.
+# What a client's own people may do with their client's tasks, each only on a type their role
+# may start (a member cancels or retries a backup, not a delete); everything else is for admins.
 CLIENT_ACTIONS = {"cancel", "retry"}
 ACTIONS = {"cancel", "force-stop", "retry", "resume", "skip", "abort", "force-unlock"}
 UNLOCK_WARNING = ("Force-unlocking lets other tasks work on this resource while the task that holds "
@@ -36,19 +40,35 @@ def is_admin(user: Any) -> bool:
     return isinstance(user, str) or (access.is_admin(user) and bool(getattr(user, "is_active", False)))
 
 
-def can_control(user: Any, task: Task, action: str) -> bool:
-    """May USER apply ACTION to TASK? Admins (staff or superuser) may do everything; a client's
-    managers and members may cancel and retry that client's tasks."""
+def current_client_id(task: Task) -> int | None:
+    """The client that TASK's target belongs to now (read afresh; None for platforms and servers,
+    whose tasks are for administrators)."""
+    if task.target_type != "site" or task.site_id is None:
+        return None
+    return Site.objects.filter(pk=task.site_id).values_list("client_id", flat=True).first()
+
+
+def may_control(user: Any, action: str, task: Task, client_id: int | None) -> bool:
+    """The rule of can_control for a target whose current client is CLIENT_ID (a list that
+    reads the clients of many tasks at once asks this)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown control {action!r}")
     if is_admin(user):
         return True
     if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         return False
-    if action in CLIENT_ACTIONS and task.client_id:
-        return Membership.objects.filter(user=user, client_id=task.client_id,
-                                         role__in=[Membership.MANAGER, Membership.MEMBER]).exists()
-    return False
+    return action in CLIENT_ACTIONS and access.may_start_kind(user, task.target_type, client_id, task.kind)
+
+
+def can_control(user: Any, task: Task, action: str) -> bool:
+    """May USER apply ACTION to TASK? Admins (staff or superuser) may do everything; a client's
+    managers and members may cancel and retry the tasks of their client's sites whose type their
+    role may start (hosting.access.may_start_kind), judged by the client the site has now."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown control {action!r}")
+    if is_admin(user):
+        return True
+    return may_control(user, action, task, current_client_id(task))
 
 
 def allowed_controls(user: Any, task: Task) -> list[str]:
@@ -127,9 +147,12 @@ def force_stop(task: Task, *, by: Any, address: str | None = None) -> Task:
     return task
 
 
-def retry(task: Task, *, by: Any, address: str | None = None) -> Task:
-    """A new task with the same type, target and arguments; returns the new task."""
-    from hosting.actions import queue_task
+def retry(task: Task, *, by: Any, address: str | None = None, confirm: str | None = None) -> Task:
+    """A new task with the same type, target and arguments; returns the new task. It starts as a
+    fresh one would (hosting.starting.start_task): the role rule on the target as it is now, the
+    refusals, the arguments checked again, and for a delete CONFIRM, the target's name typed
+    again. Raises TaskRefused or starting.ArgumentsInvalid besides the controls' errors."""
+    from hosting.starting import CONFIRM_FIELD, start_task
 
     _check(by, task, "retry")
     if not task.is_final:
@@ -137,8 +160,12 @@ def retry(task: Task, *, by: Any, address: str | None = None) -> Task:
     target = task.target
     if target is None or getattr(target, "status", "") == "deleted":
         raise ControlRefused(f"The {task.target_type} of task #{task.pk} no longer exists.")
+    data = dict(task.args or {})
+    data.pop(CONFIRM_FIELD, None)  # only the caller's own typing confirms
+    if confirm is not None:
+        data[CONFIRM_FIELD] = confirm
     with transaction.atomic():
-        new = queue_task(target, task.kind, by=by, args=task.args, retry_of=task, address=address)
+        new = start_task(by, target, task.kind, data, address=address, retry_of=task)
         audit.record(by, "task.retry", task, address=address, after={"task": new.pk})
     return new
 

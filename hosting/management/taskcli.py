@@ -9,6 +9,7 @@ from typing import IO, Any
 
 from django.core.management.base import CommandError
 
+from hosting.csvsafe import csv_safe
 from hosting.models import Platform, Server, Site, Task, TaskLog, TaskStep
 
 EXPORT_FIELDS = ["id", "type", "target", "state", "user", "created", "started", "finished", "duration"]
@@ -106,8 +107,7 @@ def write_csv(tasks: Iterable[Task], out: IO[str]) -> int:
     count = 0
     for task in tasks:
         values = row(task)
-        # A cell starting with = + - @ is a formula to a spreadsheet: quote it as text.
-        writer.writerow({k: ("'" + v if v[:1] in "=+-@" else v) for k, v in values.items()})
+        writer.writerow({k: csv_safe(v) for k, v in values.items()})
         count += 1
     return count
 

@@ -1,12 +1,13 @@
 from hosting.models.api import ApiToken
 from hosting.models.audit import AuditEvent
 from hosting.models.integrity import StoreCheck
+from hosting.models.invitations import Invitation
 from hosting.models.nodes import Backup, Client, Membership, Platform, Server, Site
 from hosting.models.ops import BackupSchedule, NotificationPreference, StaleBackupAlert, TaskWatch, Webhook
 from hosting.models.tasks import Lock, Task, TaskLog, TaskStep
 
 __all__ = [
-    "ApiToken", "AuditEvent", "Backup", "BackupSchedule", "Client", "Lock", "Membership",
+    "ApiToken", "AuditEvent", "Backup", "BackupSchedule", "Client", "Invitation", "Lock", "Membership",
     "NotificationPreference", "Platform", "Server", "Site", "StaleBackupAlert", "Task", "TaskLog",
     "StoreCheck", "TaskStep", "TaskWatch", "Webhook",
 ]

@@ -13,9 +13,9 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
 from hosting import access
+from hosting.csvsafe import Echo, csv_safe
 from hosting.models import AuditEvent
 from hosting.views.common import AuthenticatedHttpRequest, paginate, render_page
-from hosting.views.tasks import _csv_safe
 
 CSV_FIELDS = ["at", "actor", "action", "object_type", "object_id", "object", "client", "address", "detail",
               "before", "after"]
@@ -71,19 +71,14 @@ def audit_list(request: AuthenticatedHttpRequest) -> HttpResponse:
                        parts=("results",))
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def _csv_rows(events: QuerySet[AuditEvent]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     yield writer.writerow(CSV_FIELDS)
     for e in events.select_related("client").iterator(chunk_size=2000):
         yield writer.writerow([
-            e.at.isoformat(), _csv_safe(e.actor_label), e.action, e.object_type, e.object_id,
-            _csv_safe(e.object_label), e.client.name if e.client else "", e.address or "", _csv_safe(e.detail),
-            _csv_safe(str(e.before) if e.before is not None else ""), _csv_safe(str(e.after) if e.after is not None else ""),
+            e.at.isoformat(), csv_safe(e.actor_label), e.action, e.object_type, e.object_id,
+            csv_safe(e.object_label), e.client.name if e.client else "", e.address or "", csv_safe(e.detail),
+            csv_safe(str(e.before) if e.before is not None else ""), csv_safe(str(e.after) if e.after is not None else ""),
         ])
 
 

@@ -1,32 +1,26 @@
-"""Clients: the list with quota use, a client's page (members, quotas, sites), and adding and
-removing members (the client's managers and administrators)."""
+"""Clients: the list with quota use, a client's page (members, quotas, sites), inviting people
+by e-mail and removing members (the client's managers and administrators). Nobody adds an
+existing account to a client: people join by accepting an invitation (hosting.invitations)."""
 from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from hosting import access, audit, quotas
+from hosting import access, audit, invitations, quotas
 from hosting.models import Membership
 from hosting.views.common import AuthenticatedHttpRequest, client_address, paginate, render_page
 
 
-class MemberForm(forms.Form):
-    username = forms.CharField(max_length=150)
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="E-mail address", max_length=254,
+                             help_text="They get a link to join, with their account or a new one.")
     role = forms.ChoiceField(choices=Membership.ROLES, initial=Membership.MEMBER)
-
-    def clean_username(self):
-        # Any existing account may be added; the answer for an unknown name does not say more.
-        user = get_user_model().objects.filter(username=self.cleaned_data["username"].strip(), is_active=True).first()
-        if user is None:
-            raise forms.ValidationError("No active user has this name.")
-        return user
 
 
 @login_required
@@ -37,14 +31,15 @@ def client_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render_page(request, "clients/list.html", {"page": page, "rows": rows})
 
 
-def _detail_context(request: AuthenticatedHttpRequest, client, form: MemberForm | None = None) -> dict:
+def _detail_context(request: AuthenticatedHttpRequest, client, form: InviteForm | None = None) -> dict:
     manage = access.may_manage_members(request.user, client)
     return {
         "client": client, "usage": quotas.usage(client), "manage": manage,
         "role": access.role(request.user, client.pk),
         "members": client.memberships.select_related("user").order_by("user__username"),
         "sites": access.sites(request.user).filter(client=client).select_related("platform").order_by("domain")[:50],
-        "form": form or (MemberForm() if manage else None),
+        "form": form or (InviteForm() if manage else None),
+        "invitations": invitations.pending(client) if manage else [],
     }
 
 
@@ -63,22 +58,32 @@ def _managed(request: AuthenticatedHttpRequest, client_id: int):
 
 @login_required
 @require_POST
-def member_add(request: AuthenticatedHttpRequest, client_id: int) -> HttpResponse:
+def client_invite(request: AuthenticatedHttpRequest, client_id: int) -> HttpResponse:
     client = _managed(request, client_id)
-    form = MemberForm(request.POST)
+    form = InviteForm(request.POST)
     if form.is_valid():
-        user, role = form.cleaned_data["username"], form.cleaned_data["role"]
+        email, role = form.cleaned_data["email"], form.cleaned_data["role"]
         try:
-            with transaction.atomic():
-                membership = Membership.objects.create(client=client, user=user, role=role)
-                audit.record(request.user, "member.added", client, address=client_address(request),
-                             after={"user": user.username, "role": role}, detail=str(membership))
-        except IntegrityError:
-            form.add_error("username", f"{user.username} is a member of {client.name} already.")
+            invitations.invite(client, email, role, by=request.user, address=client_address(request))
+        except invitations.InvitationError as exc:
+            form.add_error(None, str(exc))
         else:
-            messages.success(request, f"{user.username} added to {client.name} as {membership.get_role_display()}.")
+            # The same words whether or not the address has an account here.
+            messages.success(request, f"Invitation sent to {email} ({dict(Membership.ROLES)[role].lower()}).")
             return redirect("client-detail", client_id=client.pk)
     return render(request, "clients/detail.html", _detail_context(request, client, form), status=400)
+
+
+@login_required
+@require_POST
+def invitation_revoke(request: AuthenticatedHttpRequest, client_id: int, invitation_id: int) -> HttpResponse:
+    client = _managed(request, client_id)
+    invitation = invitations.pending(client).filter(pk=invitation_id).first()
+    if invitation is None:
+        raise Http404("No such invitation.")
+    invitations.revoke(invitation, by=request.user, address=client_address(request))
+    messages.success(request, f"The invitation of {invitation.email} is revoked.")
+    return redirect("client-detail", client_id=client.pk)
 
 
 @login_required

@@ -1,5 +1,6 @@
 """What every page shares: the request type, a pager that never counts big tables, the
-client address for the audit trail, and reading integers from query strings."""
+client address for the audit trail (hosting.clientaddress), and reading integers from query
+strings (hosting.inputs)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +11,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
+
+from hosting.clientaddress import client_address  # noqa: F401 - the views' "from where"
+from hosting.inputs import MAX_ID, MAX_PAGE, parse_int
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -26,17 +30,10 @@ class AuthenticatedHttpRequest(HttpRequest):
 T = TypeVar("T")
 
 
-def client_address(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR only: X-Forwarded-For is whatever the browser says unless a trusted proxy
-    # rewrites it, and the audit trail must not record a value the actor chose.
-    return request.META.get("REMOTE_ADDR") or None
-
-
-def int_param(data: QueryDict, name: str, default: int | None = None) -> int | None:
-    try:
-        return int(data.get(name, ""))
-    except ValueError:
-        return default
+def int_param(data: QueryDict, name: str, default: int | None = None, *, maximum: int = MAX_ID) -> int | None:
+    """NAME as ASCII digits not above MAXIMUM (hosting.inputs.parse_int), else DEFAULT."""
+    number = parse_int(data.get(name, ""), maximum=maximum)
+    return default if number is None else number
 
 
 @dataclass
@@ -67,7 +64,7 @@ class Page(Generic[T]):
 
 
 def paginate(qs: QuerySet[Any], params: QueryDict, per_page: int = 50) -> Page[Any]:
-    number = max(1, int_param(params, "page", 1) or 1)
+    number = max(1, int_param(params, "page", 1, maximum=MAX_PAGE) or 1)
     start = (number - 1) * per_page
     rows = list(qs[start:start + per_page + 1])
     keep = {k: v for k, v in params.items() if k != "page" and v != ""}

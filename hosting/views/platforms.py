@@ -10,13 +10,13 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django_htmx.http import HttpResponseClientRefresh
 
-from hosting import access
-from hosting.forms import TypeNameForm
+from hosting import access, starting
+from hosting.inputs import search_text
 from hosting.models import Platform, Site
 from hosting.tasktypes import TYPES
 from hosting.views import availability
 from hosting.views.common import AuthenticatedHttpRequest, int_param, new_task, paginate, render_page
-from hosting.views.queueing import queue_or_refuse, queued_response
+from hosting.views.queueing import queued_response, start_or_refuse
 
 RECENT_TASKS = 10
 SITES_SHOWN = 25
@@ -26,7 +26,7 @@ SITES_SHOWN = 25
 def platform_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     platforms = access.platforms(user).select_related("server")
-    q = request.GET.get("q", "").strip()
+    q = search_text(request.GET.get("q"))
     status = request.GET.get("status", "")
     server = int_param(request.GET, "server")
     if q:
@@ -88,15 +88,14 @@ def platform_task(request: AuthenticatedHttpRequest, platform_id: int, kind: str
     platform = access.platform_for_action(request.user, platform_id, kind)
     button = next(b for b in work_context(request.user, platform)["buttons"] if b.kind == kind)
     data = request.POST if request.method == "POST" else None
-    form = TypeNameForm(data, expected=platform.name) if button.danger else None
+    form = starting.task_form(request.user, platform, kind, data) if button.danger else None
+    refused = ""
     if request.method == "POST":
-        refused = button.reason
-        if not refused and (form is None or form.is_valid()):
-            task, refused = queue_or_refuse(request, platform, kind, {})
-            if task is not None:
-                if request.htmx and not button.page:
-                    return render(request, "platforms/detail.html#work", work_context(request.user, platform, new=task))
-                return queued_response(request, task)
+        task, refused, form = start_or_refuse(request, platform, kind, form)
+        if task is not None:
+            if request.htmx and not button.page:
+                return render(request, "platforms/detail.html#work", work_context(request.user, platform, new=task))
+            return queued_response(request, task)
         if request.htmx and not button.page:
             return render(request, "platforms/detail.html#work", work_context(request.user, platform, refused=refused))
         if refused and form is not None:
@@ -104,4 +103,4 @@ def platform_task(request: AuthenticatedHttpRequest, platform_id: int, kind: str
     elif not button.page:
         return redirect("platform-detail", platform_id=platform.pk)
     context = {"platform": platform, "button": button, "form": form, "type": TYPES[f"platform.{kind}"]}
-    return render(request, "platforms/task.html", context, status=409 if button.reason and request.method == "POST" else 200)
+    return render(request, "platforms/task.html", context, status=409 if refused else 200)

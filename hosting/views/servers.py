@@ -10,11 +10,12 @@ from django.shortcuts import redirect, render
 from django_htmx.http import HttpResponseClientRefresh
 
 from hosting import access
+from hosting.inputs import search_text
 from hosting.models import Platform, Server, Task
 from hosting.tasktypes import TYPES
 from hosting.views import availability
 from hosting.views.common import AuthenticatedHttpRequest, new_task, paginate, render_page
-from hosting.views.queueing import queue_or_refuse, queued_response
+from hosting.views.queueing import queued_response, start_or_refuse
 
 RECENT_TASKS = 10
 
@@ -22,7 +23,7 @@ RECENT_TASKS = 10
 @login_required
 def server_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     servers = access.servers(request.user)
-    q = request.GET.get("q", "").strip()
+    q = search_text(request.GET.get("q"))
     if q:
         servers = servers.filter(Q(name__icontains=q) | Q(hostname__icontains=q))
     visible = access.platforms(request.user).values("pk")
@@ -69,14 +70,11 @@ def server_task(request: AuthenticatedHttpRequest, server_id: int, kind: str) ->
     server = access.server_for_action(request.user, server_id, kind)
     if request.method != "POST":
         return redirect("server-detail", server_id=server.pk)
-    button = next(b for b in work_context(request.user, server)["buttons"] if b.kind == kind)
-    refused = button.reason
-    if not refused:
-        task, refused = queue_or_refuse(request, server, kind, {})
-        if task is not None:
-            if request.htmx:
-                return render(request, "servers/detail.html#work", work_context(request.user, server, new=task))
-            return queued_response(request, task)
+    task, refused, _form = start_or_refuse(request, server, kind, None)
+    if task is not None:
+        if request.htmx:
+            return render(request, "servers/detail.html#work", work_context(request.user, server, new=task))
+        return queued_response(request, task)
     if request.htmx:
         return render(request, "servers/detail.html#work", work_context(request.user, server, refused=refused))
     return render(request, "servers/detail.html", {**work_context(request.user, server, refused=refused),

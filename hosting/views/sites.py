@@ -10,13 +10,13 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django_htmx.http import HttpResponseClientRefresh
 
-from hosting import access
-from hosting.forms import CloneForm, MigrateForm, RestoreForm, SiteDeleteTaskForm, SiteTaskForm
+from hosting import access, starting
+from hosting.inputs import search_text
 from hosting.models import Site
 from hosting.tasktypes import TYPES
 from hosting.views import availability
 from hosting.views.common import AuthenticatedHttpRequest, int_param, new_task, paginate, render_page
-from hosting.views.queueing import queue_or_refuse, queued_response
+from hosting.views.queueing import queued_response, start_or_refuse
 
 RECENT_TASKS = 10
 BACKUPS_SHOWN = 20
@@ -26,7 +26,7 @@ BACKUPS_SHOWN = 20
 def site_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     sites = access.sites(user).select_related("platform", "client")
-    q = request.GET.get("q", "").strip()
+    q = search_text(request.GET.get("q"))
     status = request.GET.get("status", "")
     platform = int_param(request.GET, "platform")
     client = int_param(request.GET, "client")
@@ -94,37 +94,22 @@ def site_detail(request: AuthenticatedHttpRequest, site_id: int) -> HttpResponse
     return render_page(request, "sites/detail.html", context, parts=("work",))
 
 
-def _form(kind: str, request: AuthenticatedHttpRequest, site: Site) -> SiteTaskForm:
-    data = request.POST if request.method == "POST" else None
-    user = request.user
-    if kind == "clone":
-        return CloneForm(data, site=site, platforms=_targets(user, site)[0])
-    if kind == "migrate":
-        return MigrateForm(data, site=site, platforms=_targets(user, site)[1])
-    if kind == "restore":
-        return RestoreForm(data, site=site, backups=access.backups(user).filter(site=site))
-    if kind == "delete":
-        return SiteDeleteTaskForm(data, site=site)
-    return SiteTaskForm(data, site=site)
-
-
 @login_required
 def site_task(request: AuthenticatedHttpRequest, site_id: int, kind: str) -> HttpResponse:
-    """GET: the form of a task that needs arguments or a confirmation. POST: queue the task,
-    unless it cannot run now (the page says why)."""
+    """GET: the form of a task that needs arguments or a confirmation. POST: queue the task
+    through hosting.starting, unless it cannot run now (the page says why)."""
     if f"site.{kind}" not in TYPES:
         raise Http404("No such task type.")
     site = access.site_for_action(request.user, site_id, kind)
     button = next(b for b in work_context(request.user, site)["buttons"] if b.kind == kind)
-    form = _form(kind, request, site)
+    form = starting.task_form(request.user, site, kind, request.POST if request.method == "POST" else None)
+    refused = ""
     if request.method == "POST":
-        refused = button.reason
-        if not refused and form.is_valid():
-            task, refused = queue_or_refuse(request, site, kind, form.task_args())
-            if task is not None:
-                if request.htmx and not button.page:
-                    return render(request, "sites/detail.html#work", work_context(request.user, site, new=task))
-                return queued_response(request, task)
+        task, refused, form = start_or_refuse(request, site, kind, form)
+        if task is not None:
+            if request.htmx and not button.page:
+                return render(request, "sites/detail.html#work", work_context(request.user, site, new=task))
+            return queued_response(request, task)
         if request.htmx and not button.page:
             # Pressed on a stale page: show the buttons as they are now, with the reason.
             return render(request, "sites/detail.html#work", work_context(request.user, site, refused=refused))
@@ -133,4 +118,4 @@ def site_task(request: AuthenticatedHttpRequest, site_id: int, kind: str) -> Htt
     elif not button.page:
         return redirect("site-detail", site_id=site.pk)
     context = {"site": site, "button": button, "form": form, "type": TYPES[f"site.{kind}"]}
-    return render(request, "sites/task.html", context, status=409 if button.reason and request.method == "POST" else 200)
+    return render(request, "sites/task.html", context, status=409 if refused else 200)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from hosting.engine import controls
 from hosting.models import Task, TaskLog, TaskStep
+from hosting.starting import typed_confirmation
 from hosting.views.common import AuthenticatedHttpRequest, int_param
 
 LOG_PAGE = 500
@@ -76,7 +77,8 @@ def live_context(request: AuthenticatedHttpRequest, task: Task, *, tail: bool) -
     return {
         "task": task, "tail": tail, "lines": lines, "last": last, "before": before, "more": more,
         "live": not task.is_final or more, "steps": _steps(task),
-        "controls": [(a, a in CONFIRM_PAGES) for a in allowed],
+        "controls": [(a, a in CONFIRM_PAGES or (a == "retry" and typed_confirmation(task.target_type, task.kind)))
+                     for a in allowed],
         "stale": heartbeat_stale(task), "login_url": login_url,
         "queue": task.server.queue if task.server_id and task.server else "local",
     }

@@ -15,10 +15,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from hosting import access
+from hosting import access, starting
+from hosting.actions import TaskRefused
+from hosting.csvsafe import Echo, csv_safe
+from hosting.inputs import parse_int
 from hosting.engine import controls
 from hosting.forms import TaskFilterForm
-from hosting.models import Task, TaskLog
+from hosting.models import Site, Task, TaskLog
 from hosting.views.common import AuthenticatedHttpRequest, client_address, paginate, render_page
 from hosting.views.tasklive import live_context
 
@@ -37,53 +40,42 @@ def _filtered(request: AuthenticatedHttpRequest) -> tuple[TaskFilterForm, Any]:
 
 
 class CancelPermission:
-    """Which listed tasks the user may cancel, asking the engine's rule (controls.can_control)
-    once per client rather than once per row: a page of 50 tasks must not cost 50 queries, and
-    for a client's people the rule depends only on the task's client."""
+    """Which listed tasks the user may cancel, by the engine's rule (controls.may_control) with
+    the current clients of the listed tasks' sites read in one query: a page of 50 tasks must
+    not cost 50 queries."""
 
-    def __init__(self, user: Any) -> None:
+    def __init__(self, user: Any, tasks: list[Task]) -> None:
         self.user = user
-        self.memo: dict[int | None, bool] = {}
+        site_ids = {t.site_id for t in tasks if t.site_id and t.state in (Task.QUEUED, Task.RUNNING)}
+        self.clients = dict(Site.objects.filter(pk__in=site_ids).values_list("pk", "client_id")) if site_ids else {}
 
     def __call__(self, task: Task) -> bool:
         if task.state not in (Task.QUEUED, Task.RUNNING):
             return False
-        if task.client_id not in self.memo:
-            self.memo[task.client_id] = controls.can_control(self.user, task, "cancel")
-        return self.memo[task.client_id]
+        client_id = self.clients.get(task.site_id) if task.target_type == "site" else None
+        return controls.may_control(self.user, "cancel", task, client_id)
 
 
 @login_required
 def task_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, tasks = _filtered(request)
     page = paginate(tasks.select_related("created_by"), request.GET)
-    may_cancel = CancelPermission(request.user)
+    may_cancel = CancelPermission(request.user, page.rows)
     context = {"form": form, "page": page, "tasks": page.rows, "selectable": True,
                "cancellable": {t.pk for t in page.rows if may_cancel(t)},
                "export_query": page.query}
     return render_page(request, "tasks/list.html", context)
 
 
-def _csv_safe(value: str) -> str:
-    # A cell starting with = + - @ is a formula to a spreadsheet: a username like "=HYPERLINK(...)"
-    # must stay text when the export is opened.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def _csv_rows(tasks: Any) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     yield writer.writerow(CSV_FIELDS)
     rows = tasks.values_list("pk", "target_type", "kind", "target_label", "state", "created_by__username",
                              "created_at", "started_at", "finished_at")
     for pk, target_type, kind, label, state, username, created, started, finished in rows.iterator(chunk_size=2000):
         took = f"{(finished - started).total_seconds():.1f}" if started and finished else ""
         yield writer.writerow([
-            pk, f"{target_type}.{kind}", _csv_safe(label), state, _csv_safe(username or "system"),
+            pk, f"{target_type}.{kind}", csv_safe(label), state, csv_safe(username or "system"),
             *[(t.isoformat() if t else "") for t in (created, started, finished)], took,
         ])
 
@@ -101,7 +93,7 @@ def task_export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
 @login_required
 @require_POST
 def task_bulk_cancel(request: AuthenticatedHttpRequest) -> HttpResponse:
-    ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()][:BULK_LIMIT]
+    ids = [pk for pk in map(parse_int, request.POST.getlist("ids")) if pk][:BULK_LIMIT]
     tasks = access.tasks(request.user).filter(pk__in=ids)
     done, refused = [], []
     for task in tasks:
@@ -144,21 +136,41 @@ def task_log_text(request: AuthenticatedHttpRequest, task_id: int) -> StreamingH
     return StreamingHttpResponse(body, content_type="text/plain; charset=utf-8")
 
 
+def _confirmation(request: AuthenticatedHttpRequest, task: Task, action: str) -> Any:
+    """The typed-name form a retry of a delete asks for again (None for anything else)."""
+    if action != "retry" or not starting.typed_confirmation(task.target_type, task.kind) or task.target is None:
+        return None
+    data = request.POST if request.method == "POST" else None
+    return starting.task_form(request.user, starting.current(task.target), task.kind, data)
+
+
 @login_required
 def task_control(request: AuthenticatedHttpRequest, task_id: int, action: str) -> HttpResponse:
-    """GET: what the control will do, with its button. POST: apply it (hosting.engine.controls
-    checks permission and state, and records the audit event)."""
+    """GET: what the control will do, with its button (and, to retry a delete, the name to type).
+    POST: apply it (hosting.engine.controls checks permission and state, and records the audit
+    event; a retry starts as a fresh task would, through hosting.starting)."""
     if action not in CONTROLS:
         raise Http404("No such control.")
     task = access.access_task(request.user, task_id)
     if not controls.can_control(request.user, task, action):
         raise PermissionDenied(f"You may not {action} this task.")
+    form = _confirmation(request, task, action)
+    context = {"task": task, "action": action, "form": form}
     if request.method != "POST":
         applies = action in controls.allowed_controls(request.user, task)
-        return render(request, "tasks/control.html", {"task": task, "action": action, "applies": applies})
+        return render(request, "tasks/control.html", {**context, "applies": applies})
     try:
-        result = CONTROLS[action](task, by=request.user, address=client_address(request))
-    except controls.ControlRefused as exc:
+        if action == "retry":
+            confirm = request.POST.get(starting.CONFIRM_FIELD, "") if form is not None else None
+            result = controls.retry(task, by=request.user, address=client_address(request), confirm=confirm)
+        else:
+            result = CONTROLS[action](task, by=request.user, address=client_address(request))
+    except starting.ArgumentsInvalid as exc:
+        if form is not None and starting.CONFIRM_FIELD in exc.form.errors:
+            return render(request, "tasks/control.html", {**context, "form": exc.form, "applies": True}, status=400)
+        messages.error(request, f"Task #{task.pk} cannot be retried as it was: {exc}")
+        return redirect("task-detail", task_id=task.pk)
+    except (controls.ControlRefused, TaskRefused) as exc:
         messages.error(request, str(exc))
         return redirect("task-detail", task_id=task.pk)
     if action == "retry":

@@ -14,11 +14,11 @@ OK = {200, 201, 202}
 # apply) rather than the caller's rights: counts as "allowed" here.
 ALLOWED = OK | {409}
 
-READ, ADMIN_WRITE, ACT, MANAGER_ONLY = "read", "admin-write", "act", "admin-act"
+READ, ADMIN_WRITE, ACT, MANAGER_ONLY, MANAGE = "read", "admin-write", "act", "admin-act", "manage"
 
 # (method, path) -> what it is. READ: any role on its own objects, 404 on others'.
 # ACT: managers and members on their client's objects; viewers 403. ADMIN_WRITE: admins only
-# (403 for everyone else, 404 on what they cannot see).
+# (403 for everyone else, 404 on what they cannot see). MANAGE: the client's managers and admins.
 OPERATIONS: dict[tuple[str, str], str] = {
     ("get", "/api/v1/servers"): READ, ("get", "/api/v1/servers/{server_id}"): READ,
     ("post", "/api/v1/servers"): ADMIN_WRITE,
@@ -27,6 +27,7 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("get", "/api/v1/sites"): READ, ("get", "/api/v1/sites/{site_id}"): READ, ("post", "/api/v1/sites"): ACT,
     ("get", "/api/v1/clients"): READ, ("get", "/api/v1/clients/{client_id}"): READ,
     ("post", "/api/v1/clients"): ADMIN_WRITE,
+    ("get", "/api/v1/clients/{client_id}/members"): READ, ("post", "/api/v1/clients/{client_id}/invitations"): MANAGE,
     ("get", "/api/v1/backups"): READ, ("get", "/api/v1/backups/{backup_id}"): READ, ("post", "/api/v1/backups"): ACT,
     ("post", "/api/v1/sites/{site_id}/tasks"): ACT,
     ("post", "/api/v1/platforms/{platform_id}/tasks"): ADMIN_WRITE,
@@ -60,6 +61,7 @@ def body_for(method: str, path: str, role: str, objects: dict[str, int], world) 
                           "client": objects["client_id"]},
         "/api/v1/clients": {"name": f"c{n}"},
         "/api/v1/backups": {"site": objects["site_id"]},
+        "/api/v1/clients/{client_id}/invitations": {"email": f"i{n}@{role}.test", "role": "member"},
     }
     return bodies.get(path, {"type": "verify"})
 
@@ -72,6 +74,8 @@ def expected(kind: str, method: str, path: str, role: str, owner: str) -> set[in
         return {200}
     if kind == ADMIN_WRITE:
         return ALLOWED if role == "admin" else {403}
+    if kind == MANAGE:  # the client's managers and administrators
+        return ALLOWED if role in ("admin", "manager") else {403}
     assert kind == ACT
     return {403} if role == "viewer" else ALLOWED
 

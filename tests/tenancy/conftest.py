@@ -56,9 +56,9 @@ MARKERS = {"acme": ("www.acme.test", "Acme Corp", "line 0 of acme", "acme-secret
 def world(hm_dirs, admin_user, manager, member, viewer, outsider, acme, globex, server, platform,
           globex_platform, site, globex_site, site_task, globex_task, backup):
     """Two clients with nothing in common: acme's site on platform d10 (open to acme only) of
-    server `local`, globex's on `globex-only` of server `gx`; a task, a lock, a backup, a token
-    and an audit event of each."""
-    from hosting import audit
+    server `local`, globex's on `globex-only` of server `gx`; a task, a lock, a backup, a token,
+    an invitation and an audit event of each."""
+    from hosting import audit, invitations
     from hosting.models import ApiToken, Backup, Lock, Membership, Server, Site, Task
 
     gx = Server.objects.create(name="gx", queue="gx", hostname="gx.example.test")
@@ -76,12 +76,14 @@ def world(hm_dirs, admin_user, manager, member, viewer, outsider, acme, globex, 
                  "client_id": acme.pk, "backup_id": backup.pk,
                  "lock_id": Lock.objects.create(key=f"site:{site.pk}", task=site_task).pk,
                  "membership_id": Membership.objects.get(user=member).pk,
-                 "token_id": ApiToken.issue(member, "acme-token", "write")[0].pk},
+                 "token_id": ApiToken.issue(member, "acme-token", "write")[0].pk,
+                 "invitation_id": invitations.invite(acme, "new@acme.test", "member", by=manager)[0].pk},
         "globex": {"site_id": globex_site.pk, "platform_id": globex_platform.pk, "server_id": gx.pk,
                    "task_id": globex_task.pk, "client_id": globex.pk, "backup_id": globex_backup.pk,
                    "lock_id": Lock.objects.create(key=f"site:{globex_site.pk}", task=globex_task).pk,
                    "membership_id": Membership.objects.get(user=outsider).pk,
-                   "token_id": ApiToken.issue(outsider, "globex-token", "write")[0].pk},
+                   "token_id": ApiToken.issue(outsider, "globex-token", "write")[0].pk,
+                   "invitation_id": invitations.invite(globex, "new@globex.test", "member", by=admin_user)[0].pk},
     }
     users = {"admin": admin_user, "manager": manager, "member": member, "viewer": viewer, "outsider": outsider}
     return {"objects": objects, "users": users}

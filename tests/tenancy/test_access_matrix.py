@@ -8,14 +8,15 @@ from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, reverse
 
 from hosting import urls
-from hosting.models import AuditEvent, Membership, Task
+from hosting.models import AuditEvent, Invitation, Membership, Task
 from tests.tenancy.conftest import MARKERS, body_text, foreign_markers, owns
 
 ROLES = ["admin", "manager", "member", "viewer", "outsider"]
 # Fixed values of parameters that are not objects.
-WORDS = {"kind": {"site-task": "backup", "platform-task": "verify", "server-task": "verify"}, "action": "cancel"}
+WORDS = {"kind": {"site-task": "backup", "platform-task": "verify", "server-task": "verify"}, "action": "cancel",
+         "token": "not-an-invitation-token"}
 
-LIST, PUBLIC, NOGET, ADMIN = "list", "public", "noget", "admin"
+LIST, PUBLIC, NOGET, ADMIN, GONE = "list", "public", "noget", "admin", "gone"
 
 
 def obj(**own: int) -> dict[str, int]:
@@ -36,7 +37,9 @@ ROUTES: dict[str, object] = {
     "task-list": LIST, "task-export": LIST, "task-bulk-cancel": NOGET,
     "task-detail": obj(), "task-log": obj(), "task-log-text": obj(), "task-control": obj(**ACTING),
     "lock-list": LIST, "lock-unlock": ADMIN,
-    "client-list": LIST, "client-detail": obj(), "client-member-add": NOGET, "client-member-remove": NOGET,
+    "client-list": LIST, "client-detail": obj(), "client-member-remove": NOGET,
+    "client-invite": NOGET, "client-invitation-revoke": NOGET,
+    "invitation-accept": GONE,  # a link whose token is not an invitation's: nothing to see
     "audit-list": LIST, "audit-export": LIST,
     "token-list": LIST, "token-revoke": NOGET, "notification-preferences": LIST,
     "status": ADMIN, "status-json": PUBLIC,
@@ -75,6 +78,8 @@ def expected(spec: object, role: str, owner: str) -> set[int]:
         return {405}
     if spec == ADMIN:
         return {200} if role == "admin" else {403}
+    if spec == GONE:
+        return {404}
     assert isinstance(spec, dict)
     # The outsider is a plain member of globex: on globex's objects it is what a member is.
     return {spec.get("member" if role == "outsider" else role, 200)} if owns(role, owner) else {404}
@@ -117,6 +122,7 @@ def test_it_lets_nobody_act_on_what_is_not_theirs(world, role):
     client = HttpClient()
     client.force_login(world["users"][role])
     events, tasks, members = AuditEvent.objects.count(), Task.objects.count(), Membership.objects.count()
+    invited = Invitation.objects.count()
     problems = []
     for name, params in routes():
         if not params:
@@ -125,7 +131,7 @@ def test_it_lets_nobody_act_on_what_is_not_theirs(world, role):
             if owns(role, owner) and role != "viewer":
                 continue
             url = url_for(name, params, world["objects"][owner])
-            data = {"username": "viewer", "role": "manager", "confirm": "x", "dead": "on"}
+            data = {"username": "viewer", "role": "manager", "confirm": "x", "dead": "on", "email": "me@evil.test"}
             status = client.post(url, data).status_code
             # A page that only reads answers a viewer's POST like a GET (the counts below show
             # that nothing changed); anything that acts must refuse.
@@ -134,3 +140,4 @@ def test_it_lets_nobody_act_on_what_is_not_theirs(world, role):
                 problems.append(f"POST {url} ({name}, {owner}) as {role}: {status}")
     assert not problems, "\n".join(problems)
     assert (AuditEvent.objects.count(), Task.objects.count(), Membership.objects.count()) == (events, tasks, members)
+    assert Invitation.objects.count() == invited

@@ -1,7 +1,9 @@
 """`manage.py tasks list|show|create|cancel|stop|retry|resume|skip|abort|unlock|export|clear|prune`.
 
 Every control goes through hosting.engine.controls, as the panel's buttons do, audited as the
-command line ("cli:<login>"). Bad input exits non-zero with a message, never a traceback."""
+command line ("cli:<login>"); `create` and `retry` start tasks through hosting.starting, held to
+the panel's refusals, argument forms and typed confirmation of a delete (`--arg confirm=NAME`,
+`retry ID --confirm NAME`). Bad input exits non-zero with a message, never a traceback."""
 from __future__ import annotations
 
 import json
@@ -14,10 +16,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from hosting import prune as prune_module
-from hosting.actions import TaskRefused, queue_task
+from hosting.actions import TaskRefused
 from hosting.engine import controls
 from hosting.management import taskcli
 from hosting.models import Task
+from hosting.starting import ArgumentsInvalid, start_task
 
 CONTROLS = {"cancel": controls.cancel, "stop": controls.force_stop, "retry": controls.retry,
             "resume": controls.resume, "skip": controls.skip, "abort": controls.abort}
@@ -43,9 +46,11 @@ class Command(BaseCommand):
         create.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE")
         create.add_argument("--wait", action="store_true", help="Wait for it; exit non-zero unless it succeeds.")
         create.add_argument("--timeout", type=float, default=0, help="With --wait: give up after this many seconds.")
+        retry = sub.add_parser("retry", help="Queue a new task with the same arguments.")
+        retry.add_argument("id")
+        retry.add_argument("--confirm", metavar="NAME", help="To retry a delete: the domain or platform name.")
         for name, text in [("cancel", "Cancel a queued or running task."),
                            ("stop", "Force-stop a running task whose worker is gone or hangs."),
-                           ("retry", "Queue a new task with the same arguments."),
                            ("resume", "Continue a paused task from its failed step."),
                            ("skip", "Skip the failed step of a paused task and continue."),
                            ("abort", "End a paused task as failed and release its locks.")]:
@@ -68,10 +73,10 @@ class Command(BaseCommand):
     def handle(self, *args: object, action: str, **options: object) -> None:
         try:
             if action in CONTROLS:
-                self.control(action, str(options["id"]))
+                self.control(action, str(options["id"]), options.get("confirm"))
             else:
                 getattr(self, f"do_{action}")(options)
-        except (controls.ControlRefused, TaskRefused, PermissionDenied, ValueError) as exc:
+        except (controls.ControlRefused, TaskRefused, ArgumentsInvalid, PermissionDenied, ValueError) as exc:
             raise CommandError(str(exc)) from None
 
     def do_list(self, options: dict) -> None:
@@ -92,7 +97,7 @@ class Command(BaseCommand):
     def do_create(self, options: dict) -> None:
         target = taskcli.find_target(options["site"], options["platform"], options["server"])
         kind = taskcli.kind_for(target, str(options["type"]))
-        task = queue_task(target, kind, by=taskcli.actor(), args=taskcli.parse_args(options["arg"]))
+        task = start_task(taskcli.actor(), target, kind, taskcli.parse_args(options["arg"]))
         self.stdout.write(str(task.pk))
         if options["wait"]:
             self.wait(task, float(options["timeout"] or 0))
@@ -110,9 +115,12 @@ class Command(BaseCommand):
         if task.state not in (Task.SUCCEEDED, Task.WARNING):
             raise CommandError(f"Task {task.pk} ended {task.state}.")
 
-    def control(self, action: str, value: str) -> None:
+    def control(self, action: str, value: str, confirm: str | None = None) -> None:
         task = taskcli.get_task(value)
-        result = CONTROLS[action](task, by=taskcli.actor())
+        if action == "retry":
+            result = controls.retry(task, by=taskcli.actor(), confirm=confirm)
+        else:
+            result = CONTROLS[action](task, by=taskcli.actor())
         if action == "retry":
             self.stdout.write(f"Task {task.pk} retried as task {result.pk}")
         else:
