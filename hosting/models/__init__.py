@@ -1,11 +1,12 @@
 from hosting.models.api import ApiToken
 from hosting.models.audit import AuditEvent
+from hosting.models.clusters import Cluster
 from hosting.models.nodes import Backup, Client, Membership, Platform, Server, Site
 from hosting.models.ops import BackupSchedule, NotificationPreference, StaleBackupAlert, TaskWatch, Webhook
 from hosting.models.tasks import Lock, Task, TaskLog, TaskStep
 
 __all__ = [
-    "ApiToken", "AuditEvent", "Backup", "BackupSchedule", "Client", "Lock", "Membership",
+    "ApiToken", "AuditEvent", "Backup", "BackupSchedule", "Client", "Cluster", "Lock", "Membership",
     "NotificationPreference", "Platform", "Server", "Site", "StaleBackupAlert", "Task", "TaskLog",
     "TaskStep", "TaskWatch", "Webhook",
 ]

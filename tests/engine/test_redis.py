@@ -87,13 +87,16 @@ def test_it_waits_for_a_fetched_message_unless_its_cluster_is_gone(redis_url, si
     assert reconcile.reconcile("local") == [task.pk]
 
 
-def test_it_reports_a_redis_queue_nobody_fetches_from(redis_url, server, site):
+def test_it_reports_a_redis_queue_whose_clusters_take_no_message(redis_url, server, site):
+    from tests.registry import cluster_row
+
+    cluster_row("local")  # a cluster beats, but reads another list (another broker, instance key)
     task = queue_task(site, "backup")
     assert health.worker_cluster(server).ok
     _age(task, 120)
     check = health.worker_cluster(server)
-    assert not check.ok and "is `qcluster` running for local?" in check.detail and "(1 waiting)" in check.detail
-    assert health.broker().detail == "Redis"
+    assert not check.ok and "no worker has taken a message of queue local for" in check.detail
+    assert "(1 waiting)" in check.detail and health.broker().detail == "Redis"
     # A cluster whose workers are all busy (their tasks beat) is not down.
     busy = queue_task(site, "verify")
     Task.objects.filter(pk=busy.pk).update(state=Task.RUNNING, heartbeat_at=timezone.now())
