@@ -11,7 +11,7 @@ from django.utils import timezone
 from hosting import health
 from hosting.actions import queue_task
 from hosting.engine import reconcile
-from hosting.engine.routing import redis_broker, redis_list
+from hosting.engine.routing import REDIS_BROKER, redis_broker, redis_list
 from hosting.models import Task
 from tests.engine.helpers import steps, wait_for
 from tests.services import need_service
@@ -31,7 +31,7 @@ def redis_url(monkeypatch):
     conn = redis.from_url(url)
     conn.flushdb()
     monkeypatch.setattr(Conf, "ORM", None)
-    monkeypatch.setattr(Conf, "BROKER_CLASS", None)  # settings name the ORM broker's class without Redis
+    monkeypatch.setattr(Conf, "BROKER_CLASS", REDIS_BROKER)  # as settings name it with REDIS_URL
     monkeypatch.setattr(Conf, "REDIS", url)
     try:
         yield url
