@@ -64,7 +64,7 @@ class Housekeeping:
         self.queue = self.reaper.queue
         self.registration = registration
         # Only in qcluster's main process: on a wedged queue it ends the process.
-        self.watchdog = watchdog.Watchdog(self.queue) if watch else None
+        self.watchdog = watchdog.Watchdog(self.queue, registration) if watch else None
         self.reconciled_at = 0.0
         self.swept_at = 0.0
         self.cleaned_at: float | None = None
@@ -86,6 +86,8 @@ class Housekeeping:
             # could be fetched or claimed while the database was away.
             since = max(self.started, self.reaper.answering_since or self.started)
             if self.watchdog is not None and self.watchdog.observe(since):
+                if self.registration is not None:
+                    registry.stopped(self.registration, Cluster.WEDGED, self.watchdog.restart_reason())
                 watchdog.restart_cluster(self.queue)
         if now - self.swept_at >= SWEEP_EVERY:
             sweep()
