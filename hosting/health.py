@@ -2,7 +2,8 @@
 database, the broker, each server's worker cluster, each database and web server, disk space.
 
 Plain functions returning Check rows, so that the status page, /status.json and a `ping`
-command show the same thing. Checks that leave this process (database and web servers) run in
+command show the same thing. Worker clusters are judged by their registry rows (hosting.clusters):
+a queue of a server that no live cluster serves is down, even when nothing is queued. Checks that leave this process (database and web servers) run in
 parallel with short timeouts: one dead server must not make the status page time out."""
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ from typing import Callable
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Max
 from django.utils import timezone
 
 from hosting.models import Server, Task
 
-# A broker message nobody has fetched for this long means no worker serves its queue.
+# A broker message nobody has fetched for this long, while the queue's clusters beat and none of
+# its tasks runs, means they do not read it.
 UNFETCHED_LIMIT = 30.0
 # Below this share of free space a disk is reported as failing.
 DISK_FREE_MIN = 0.05
@@ -120,61 +121,63 @@ def _unfetched(queue: str) -> tuple[float | None, int]:
     return ((now - oldest).total_seconds() if oldest else None), (waiting.count() if oldest else 0)
 
 
-def worker_cluster(server: Server) -> Check:
-    """The cluster serving SERVER's queue, judged by what it leaves in the control database: the
-    heartbeats of the tasks it runs, and broker messages it has not fetched."""
-    def probe() -> str:
-        now = timezone.now()
-        running = Task.objects.filter(server=server, state=Task.RUNNING)
-        beat = running.aggregate(m=Max("heartbeat_at"))["m"]
-        stale_after = timedelta(seconds=3 * float(settings.HARBORMASTER_HEARTBEAT))
-        if beat is not None and now - beat > stale_after:
-            raise RuntimeError(f"running tasks stopped beating {int((now - beat).total_seconds())} s ago")
-        waited, count = _unfetched(server.queue)
-        # Running tasks that beat show a live cluster, whose workers may all be busy: messages
-        # wait behind them, which is no outage.
-        if beat is None and waited is not None and waited > UNFETCHED_LIMIT:
-            raise RuntimeError(f"no worker has taken a message of queue {server.queue} for {int(waited)} s "
-                               f"({count} waiting): is `qcluster` running for {server.queue}?")
-        if beat is not None:
-            waiting = f", {count} message(s) waiting" if count else ""
-            return f"last heartbeat {int((now - beat).total_seconds())} s ago, {running.count()} running{waiting}"
-        # `server_id + 0`: walk the created_at index from the newest end (see
-        # hosting.views.servers.latest_on_server) rather than sort all the server's tasks.
-        last = (Task.objects.annotate(on_server=F("server_id") + 0)
-                .filter(on_server=server.pk, started_at__isnull=False).order_by("-created_at")
-                .values_list("started_at", flat=True).first())
-        # Idle: nothing in the database shows whether a cluster is there; the first task queued
-        # for it tells within UNFETCHED_LIMIT.
-        idle = f"idle; last task started {_ago(now - last)} ago" if last else "idle; no task has run yet"
-        return idle + ("" if waited is None else f", {count} message(s) waiting, oldest {int(waited)} s")
-    return _timed(f"workers of queue {server.queue}", "workers", probe)
+def worker_checks() -> list[Check]:
+    """One check per queue: every server's, and any other queue a live cluster serves. Whether a
+    queue is served comes from the clusters' registry (hosting.clusters)."""
+    from hosting import clusters
+    from hosting.engine.instance import instance_key
+    from hosting.engine.routing import redis_broker
 
-
-def reported_clusters() -> list[Check]:
-    """The clusters as django-q2 reports them itself. Visible only where its statistics are
-    shared between processes (the Redis broker, or a shared cache named in Q_CLUSTER["cache"]);
-    with the default per-process cache the list is empty and worker_cluster() is the evidence."""
     try:
-        from django_q.conf import Conf
-        from django_q.status import Stat
-
-        stats = Stat.get_all()
-    except Exception:  # noqa: BLE001 - no statistics is not an outage
-        return []
-    now = timezone.now()
-    rows = []
-    for stat in stats:
-        age = (now - stat.timestamp).total_seconds()
-        ok = stat.status not in (Conf.STOPPED, Conf.STOPPING) and age < 10
-        rows.append(Check(f"cluster on {stat.host} pid {stat.pid}", ok, None,
-                          f"{stat.status}, {len(stat.workers)} worker(s), reported {int(age)} s ago", "workers"))
-    return rows
+        found = clusters.services(with_unused=True)
+        # Only Redis lists are named by the instance key: there a mismatch loses messages.
+        instance = instance_key() if redis_broker() else None
+    except Exception as exc:  # noqa: BLE001 - reported as the check that failed
+        return [Check("workers", False, None, (str(exc) or type(exc).__name__)[:300], "workers")]
+    if not found:
+        # A fresh instance: queues exist once servers do (and then they need a cluster).
+        return [Check("workers", True, None, "no server is recorded yet: no queue needs a worker cluster", "workers")]
+    return [queue_workers(service, instance) for service in found.values()
+            if service.has_server or service.live]
 
 
-def _ago(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min" if seconds < 7200 else f"{seconds // 3600} h"
+def queue_workers(service, instance: str | None = None) -> Check:  # noqa: ANN001 - clusters.QueueService
+    """SERVICE's queue: down when no live cluster serves it, when a live one reports a problem,
+    or when clusters beat but none fetches its messages (wedged, or reading another broker)."""
+    queue = service.queue
+
+    def probe() -> str:
+        if not service.served:
+            queued = Task.objects.filter(server__queue=queue, state=Task.QUEUED).count()
+            raise RuntimeError(service.unserved_reason() + (f"; {queued} task(s) queued" if queued else ""))
+        problems = service.problems(instance)
+        if problems:
+            raise RuntimeError("; ".join(problems))
+        detail = service.describe()
+        if not service.has_server:
+            return f"{detail} (no server uses this queue)"
+        waited, count = _unfetched(queue)
+        # Running tasks that beat show workers that are all busy: messages wait behind them.
+        if waited is not None and waited > UNFETCHED_LIMIT and not _tasks_beat(queue):
+            raise RuntimeError(f"{detail}; but no worker has taken a message of queue {queue} for "
+                               f"{int(waited)} s ({count} waiting): is its worker queue wedged, or does "
+                               "it read another broker or instance key than this panel?")
+        return detail + (f"; {count} message(s) waiting" if count else "")
+    return _timed(f"workers of queue {queue}", "workers", probe)
+
+
+def _tasks_beat(queue: str) -> bool:
+    fresh = timezone.now() - timedelta(seconds=3 * float(settings.HARBORMASTER_HEARTBEAT))
+    return Task.objects.filter(server__queue=queue, state=Task.RUNNING, heartbeat_at__gte=fresh).exists()
+
+
+def worker_cluster(server: Server) -> Check:
+    """The check of SERVER's queue alone."""
+    from hosting import clusters
+    from hosting.engine.instance import instance_key
+    from hosting.engine.routing import redis_broker
+
+    return queue_workers(clusters.service(server.queue), instance_key() if redis_broker() else None)
 
 
 def database_server(server: Server) -> Check:
@@ -264,7 +267,7 @@ def run_all() -> list[Check]:
     """Every check. The ones in this process first, then the network ones in parallel."""
     servers = list(Server.objects.order_by("name"))
     checks = [control_database(), broker()]
-    checks += [worker_cluster(s) for s in servers] + reported_clusters()
+    checks += worker_checks()
     checks += [disk(s) for s in servers]
     checks.append(backup_stores())
     remote = [(database_server, s) for s in servers] + [(web_server, s) for s in servers]

@@ -3,6 +3,7 @@ hosting.config (a bad value stops start-up naming the variable) and checked by h
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -191,6 +192,13 @@ HARBORMASTER_WORKERS = config.get_int("HARBORMASTER_WORKERS", 2, minimum=1, maxi
 
 _longest = max(HARBORMASTER_DEADLINES.values())
 REDIS_URL = config.raw("REDIS_URL") or ""
+# What sets this instance's keys in a shared Redis apart from another instance's (the same value
+# on every host of the instance). Empty: derived from the secret key and the control database's
+# name (hosting.engine.instance).
+HARBORMASTER_INSTANCE = config.get_str("HARBORMASTER_INSTANCE", "")
+if HARBORMASTER_INSTANCE and not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", HARBORMASTER_INSTANCE):
+    raise config.ConfigError("HARBORMASTER_INSTANCE", "expected 1-40 letters, digits, '.', '_' or '-', "
+                                                      f"got {HARBORMASTER_INSTANCE!r}")
 
 Q_CLUSTER = {
     # `name` signs broker messages and must be the same for every cluster; each server's cluster
@@ -219,6 +227,8 @@ Q_CLUSTER = {
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    # django-q2's Redis broker, with every key under the instance key (hosting.engine.broker).
+    Q_CLUSTER["broker_class"] = "hosting.engine.broker.Redis"
 else:
     Q_CLUSTER["orm"] = "default"
     # django-q2's ORM broker, waiting for a restarting control database (hosting.engine.broker).

@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import BaseModel, ConfigDict
 
-from hosting import access, health
+from hosting import access, clusters, health
 from hosting.api.auth import ApiProblem
 from hosting.api.common import Id, LogPosition, PageNumber, PerPage, address, page_schema, paged, responses
 from hosting.engine import controls
@@ -101,7 +101,9 @@ def task_out(t: Task) -> dict[str, Any]:
 
 def detail_out(user: Any, t: Task) -> dict[str, Any]:
     steps = TaskStep.objects.filter(task=t).order_by("position")
-    return {**task_out(t), "steps": [StepOut.from_orm(s).dict() for s in steps],
+    # A queued task that waits for nothing in particular may wait for a queue nobody serves.
+    waiting = clusters.waiting_reason(t, internals=access.is_admin(user))
+    return {**task_out(t), "waiting_reason": waiting, "steps": [StepOut.from_orm(s).dict() for s in steps],
             "controls": controls.allowed_controls(user, t), "heartbeat_at": t.heartbeat_at,
             "owner_host": t.owner_host, "retry_of": t.retry_of_id}
 

@@ -1,5 +1,6 @@
 """The engine's housekeeping loop, running by itself wherever workers run (no cron to set up):
-reap lost tasks, reconcile queued ones with the broker, sweep this host's leftover processes.
+reap lost tasks, reconcile queued ones with the broker, sweep this host's leftover processes,
+and beat the cluster's registry row (hosting.engine.registry).
 
 It runs as a daemon thread in the main process of `manage.py qcluster`. hosting.apps starts it
 by wrapping django_q's Cluster.start, so the thread starts after the cluster has forked its
@@ -14,17 +15,21 @@ import threading
 import time
 from datetime import datetime
 
-from hosting.engine import clock, reconcile, reconnect, watchdog
+from hosting.engine import clock, reconcile, reconnect, registry, watchdog
 from hosting.engine.heartbeat import interval
 from hosting.engine.owner import hostname, process_alive
 from hosting.engine.processes import kill_tree, marked_processes
 from hosting.engine.reaper import Reaper
 from hosting.engine.routing import cluster_queue
-from hosting.models import Task
+from hosting.models import Cluster, Task
 
 SWEEP_EVERY = 30.0
+# Rows of clusters gone for an hour are removed this often (and when a cluster starts).
+CLEAN_UP_EVERY = 600.0
 _logger = logging.getLogger("hosting.engine")
 _started = threading.Event()
+# This process's cluster, when it is qcluster's main process.
+_registration: registry.Registration | None = None
 
 
 def sweep() -> list[int]:
@@ -50,16 +55,19 @@ def sweep() -> list[int]:
 class Housekeeping:
     """One process's loop. Reaping runs four times a beat: a task is lost 3 beats after its last
     one, and the reaper's own delay adds to that (with 5 s beats, at most about 16 s from the
-    last beat of a worker on a dead host to its task being settled). Reconciling runs once a
-    beat, sweeping every SWEEP_EVERY seconds."""
+    last beat of a worker on a dead host to its task being settled). The cluster's beat and
+    reconciling run once a beat, sweeping every SWEEP_EVERY seconds."""
 
-    def __init__(self, queue: str | None = None, *, background: bool = True, watch: bool = False) -> None:
+    def __init__(self, queue: str | None = None, *, background: bool = True, watch: bool = False,
+                 registration: registry.Registration | None = None) -> None:
         self.reaper = Reaper(queue or cluster_queue(), background=background)
         self.queue = self.reaper.queue
+        self.registration = registration
         # Only in qcluster's main process: on a wedged queue it ends the process.
-        self.watchdog = watchdog.Watchdog(self.queue) if watch else None
+        self.watchdog = watchdog.Watchdog(self.queue, registration) if watch else None
         self.reconciled_at = 0.0
         self.swept_at = 0.0
+        self.cleaned_at: float | None = None
         # Messages handed over before now and no longer in a Redis list were fetched by a
         # cluster that is gone (or by this one, just now: one harmless extra delivery).
         self.started: datetime | None = None
@@ -70,20 +78,28 @@ class Housekeeping:
         self.reaper.reap_all()
         now = time.monotonic()
         if now - self.reconciled_at >= interval():
+            if self.registration is not None:
+                registry.beat(self.registration)
             reconcile.reconcile(self.queue, started=self.started)
             self.reconciled_at = now
             # After an outage the queue is judged as if the cluster had just started: nothing
             # could be fetched or claimed while the database was away.
             since = max(self.started, self.reaper.answering_since or self.started)
             if self.watchdog is not None and self.watchdog.observe(since):
+                if self.registration is not None:
+                    registry.stopped(self.registration, Cluster.WEDGED, self.watchdog.restart_reason())
                 watchdog.restart_cluster(self.queue)
         if now - self.swept_at >= SWEEP_EVERY:
             sweep()
             self.swept_at = now
+        if self.registration is not None and (self.cleaned_at is None or now - self.cleaned_at >= CLEAN_UP_EVERY):
+            registry.clean_up()
+            self.cleaned_at = now
 
 
-def loop(stop: threading.Event, queue: str | None = None, watch: bool = False) -> None:
-    work = Housekeeping(queue, watch=watch)
+def loop(stop: threading.Event, queue: str | None = None, watch: bool = False,
+         registration: registry.Registration | None = None) -> None:
+    work = Housekeeping(queue, watch=watch, registration=registration)
     _logger.info("engine housekeeping for queue %s in pid %s", work.queue, os.getpid())
     try:
         reconcile.unstrand(work.queue)
@@ -109,30 +125,48 @@ def loop(stop: threading.Event, queue: str | None = None, watch: bool = False) -
         stop.wait(interval() / 4)
 
 
-def start(queue: str | None = None) -> threading.Thread | None:
+def start(queue: str | None = None, registration: registry.Registration | None = None) -> threading.Thread | None:
     """Start the loop once per process, with the wedge watchdog (see hosting.engine.watchdog)."""
     if _started.is_set():
         return None
     _started.set()
-    thread = threading.Thread(target=loop, args=(threading.Event(), queue, True), name="harbormaster-reaper", daemon=True)
+    thread = threading.Thread(target=loop, args=(threading.Event(), queue, True, registration),
+                              name="harbormaster-reaper", daemon=True)
     thread.start()
     return thread
 
 
 def attach_to_qcluster() -> None:
-    """Start the loop in qcluster's main process once the cluster runs (see the module doc)."""
+    """Register the cluster before it forks, start the loop in qcluster's main process once the
+    cluster runs (see the module doc), and mark the cluster stopped when it stops cleanly."""
     from django_q import cluster
+    from django_q.conf import Conf
 
     original = cluster.Cluster.start
     if getattr(original, "_harbormaster", False):
         return
+    original_stop = cluster.Cluster.stop
 
     def start_then_housekeep(self: cluster.Cluster) -> int:
+        global _registration
+        if _registration is None:
+            # Before the fork: the shared counters must exist in every child.
+            _registration = registry.prepare(cluster_queue(), int(Conf.WORKERS))
+            registry.register(_registration)
         pid = original(self)
         if os.getpid() == self.pid:
-            start()
+            start(registration=_registration)
         return pid
+
+    def stop_then_unregister(self: cluster.Cluster) -> bool:
+        # SIGTERM/SIGINT: django-q2's handler stops the sentinel (every worker has ended), and
+        # the process exits right after.
+        stopped = original_stop(self)
+        if stopped and os.getpid() == self.pid and _registration is not None:
+            registry.stopped(_registration, Cluster.STOPPED)
+        return stopped
 
     start_then_housekeep._harbormaster = True  # type: ignore[attr-defined]
     cluster.Cluster.start = start_then_housekeep  # type: ignore[method-assign]
+    cluster.Cluster.stop = stop_then_unregister  # type: ignore[method-assign]
 

@@ -10,8 +10,9 @@ def cluster_queue() -> str:
     return str(Conf.CLUSTER_NAME)
 
 
-# The ORM broker settings name when no Redis is configured (hosting.engine.broker).
+# The brokers settings name (hosting.engine.broker): ORM without REDIS_URL, Redis with it.
 ORM_BROKER = "hosting.engine.broker.ORM"
+REDIS_BROKER = "hosting.engine.broker.Redis"
 
 
 def orm_broker() -> bool:
@@ -21,16 +22,19 @@ def orm_broker() -> bool:
 
 
 def redis_broker() -> bool:
-    """django-q2's default broker: what it uses when no other one is configured."""
+    """Ours (namespaced by the instance key), or django-q2's default broker: what it uses when
+    no other one is configured."""
     from django_q.conf import Conf
 
-    return not (Conf.BROKER_CLASS or Conf.IRON_MQ or isinstance(Conf.SQS, dict) or Conf.ORM or Conf.MONGO)
+    if Conf.BROKER_CLASS:
+        return Conf.BROKER_CLASS == REDIS_BROKER
+    return not (Conf.IRON_MQ or isinstance(Conf.SQS, dict) or Conf.ORM or Conf.MONGO)
 
 
 def redis_list(queue: str):  # -> (redis connection, list key)
-    """The Redis connection and list django-q2's Redis broker keeps QUEUE's messages in (RPUSH on
-    enqueue, BLPOP by the cluster's pusher: a fetched message leaves the list)."""
-    from django_q.brokers import redis_broker as module
+    """The Redis connection and list the configured Redis broker keeps QUEUE's messages in
+    (RPUSH on enqueue, BLPOP by the cluster's pusher: a fetched message leaves the list)."""
+    from django_q.brokers import get_broker
 
-    broker = module.Redis(list_key=queue)
+    broker = get_broker(queue)
     return broker.connection, broker.list_key

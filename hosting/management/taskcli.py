@@ -9,6 +9,7 @@ from typing import IO, Any
 
 from django.core.management.base import CommandError
 
+from hosting import clusters
 from hosting.csvsafe import csv_safe
 from hosting.models import Platform, Server, Site, Task, TaskLog, TaskStep
 
@@ -118,7 +119,9 @@ def describe(task: Task) -> dict[str, Any]:
     data.update({
         "client": task.client.name if task.client_id and task.client else "",
         "args": task.args, "attempt": task.attempt, "summary": task.summary,
-        "waiting_reason": task.waiting_reason, "waiting_on": task.waiting_on_id,
+        # Also why a queued task waiting for nothing in particular does not start: no cluster
+        # serves its queue (hosting.clusters), as the panel's task page says.
+        "waiting_reason": clusters.waiting_reason(task), "waiting_on": task.waiting_on_id,
         "owner": f"{task.owner_host} pid {task.owner_pid}" if task.owner_pid else "",
         "heartbeat": _time(task.heartbeat_at), "deadline": _time(task.deadline_at),
         "cancel_requested": task.cancel_requested, "current_step": task.current_step,

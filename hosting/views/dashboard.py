@@ -12,7 +12,7 @@ from django.db.models import Count, Min, Q, QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
 
-from hosting import access
+from hosting import access, clusters
 from hosting.models import Platform, Site, Task
 from hosting.views.common import AuthenticatedHttpRequest, render_page
 
@@ -99,6 +99,8 @@ def figures(user: Any, now: datetime, *, health_only: bool) -> dict[str, Any]:
         tasks = access.tasks(user)
         if health_only:
             found = queue_health(tasks, now)
+            # Queues and clusters are server internals: administrators only.
+            found["queues"] = clusters.overview(now) if access.is_admin(user) else None
         else:  # the health part as the polls share it
             found = {**figures(user, now, health_only=True)}
             found.update({

@@ -81,7 +81,18 @@ def live_context(request: AuthenticatedHttpRequest, task: Task, *, tail: bool) -
                      for a in allowed],
         "stale": heartbeat_stale(task), "login_url": login_url,
         "queue": task.server.queue if task.server_id and task.server else "local",
+        "unserved": _unserved(request, task),
     }
+
+
+def _unserved(request: AuthenticatedHttpRequest, task: Task) -> str:
+    """Why a queued task that waits for nothing in particular does not start: no cluster serves
+    its queue (hosts and pids only for administrators)."""
+    if task.state != Task.QUEUED or task.waiting_reason:
+        return ""
+    from hosting import access, clusters
+
+    return clusters.waiting_reason(task, internals=access.is_admin(request.user))
 
 
 CONFIRM_PAGES = {"force-stop", "skip", "abort"}

@@ -78,7 +78,12 @@ class SQLiteDriver(DatabaseDriver):
 
     def ping(self) -> float:
         started = time.monotonic()
-        if not self.directory.is_dir() or not os.access(self.directory, os.W_OK | os.X_OK):
+        # The first database creates the directory (create_database): on a fresh instance it
+        # does not exist yet, which is no outage as long as it can be created.
+        existing = self.directory
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
             raise ProvisionError(f"The SQLite directory {self.directory} is missing or not "
                                  "writable.", permanent=False)
         return time.monotonic() - started

@@ -11,7 +11,7 @@ from django.utils import timezone
 from hosting import health
 from hosting.actions import queue_task
 from hosting.engine import reconcile
-from hosting.engine.routing import redis_broker, redis_list
+from hosting.engine.routing import REDIS_BROKER, redis_broker, redis_list
 from hosting.models import Task
 from tests.engine.helpers import steps, wait_for
 from tests.services import need_service
@@ -31,7 +31,7 @@ def redis_url(monkeypatch):
     conn = redis.from_url(url)
     conn.flushdb()
     monkeypatch.setattr(Conf, "ORM", None)
-    monkeypatch.setattr(Conf, "BROKER_CLASS", None)  # settings name the ORM broker's class without Redis
+    monkeypatch.setattr(Conf, "BROKER_CLASS", REDIS_BROKER)  # as settings name it with REDIS_URL
     monkeypatch.setattr(Conf, "REDIS", url)
     try:
         yield url
@@ -87,13 +87,16 @@ def test_it_waits_for_a_fetched_message_unless_its_cluster_is_gone(redis_url, si
     assert reconcile.reconcile("local") == [task.pk]
 
 
-def test_it_reports_a_redis_queue_nobody_fetches_from(redis_url, server, site):
+def test_it_reports_a_redis_queue_whose_clusters_take_no_message(redis_url, server, site):
+    from tests.registry import cluster_row
+
+    cluster_row("local")  # a cluster beats, but reads another list (another broker, instance key)
     task = queue_task(site, "backup")
     assert health.worker_cluster(server).ok
     _age(task, 120)
     check = health.worker_cluster(server)
-    assert not check.ok and "is `qcluster` running for local?" in check.detail and "(1 waiting)" in check.detail
-    assert health.broker().detail == "Redis"
+    assert not check.ok and "no worker has taken a message of queue local for" in check.detail
+    assert "(1 waiting)" in check.detail and health.broker().detail == "Redis"
     # A cluster whose workers are all busy (their tasks beat) is not down.
     busy = queue_task(site, "verify")
     Task.objects.filter(pk=busy.pk).update(state=Task.RUNNING, heartbeat_at=timezone.now())

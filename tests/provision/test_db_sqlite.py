@@ -100,13 +100,20 @@ def test_it_refuses_to_reuse_an_existing_file(driver: SQLiteDriver) -> None:
         driver.create_database("site_db")
 
 
-def test_it_reports_a_missing_directory_as_retryable(tmp_path: Path) -> None:
-    drv = driver_for(DatabaseServer("sqlite", sqlite_dir=tmp_path / "absent"))
+def test_it_reports_a_directory_it_cannot_create_as_retryable(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    drv = driver_for(DatabaseServer("sqlite", sqlite_dir=tmp_path / "a-file" / "databases"))
     with pytest.raises(ProvisionError) as caught:
         drv.ping()
-    assert caught.value.permanent is False
-    (tmp_path / "absent").mkdir()
+    assert caught.value.permanent is False and "missing or not writable" in str(caught.value)
+
+
+def test_it_answers_for_a_directory_the_first_database_will_create(tmp_path: Path) -> None:
+    # A fresh instance: var/databases appears with the first site, and is no outage before.
+    drv = driver_for(DatabaseServer("sqlite", sqlite_dir=tmp_path / "var" / "databases"))
     assert drv.ping() >= 0
+    drv.create_database("first")
+    assert (tmp_path / "var" / "databases" / "first.sqlite").is_file() and drv.ping() >= 0
 
 
 @pytest.mark.parametrize("name", ["", "../escape", "a/b", "A", "x" * 65, "1x", "a.b", "a\x00"])

@@ -89,3 +89,31 @@ def test_it_counts_once_for_everyone_who_sees_the_same_tasks(as_admin, as_member
     # Another scope counts its own: acme's member sees acme's two, globex's member none of them.
     assert queued(as_member) == 2
     assert queued(as_outsider) == 1
+
+
+def test_it_shows_the_clusters_of_each_queue_to_an_admin(as_admin, server):
+    from tests.registry import cluster_row
+
+    body = as_admin.get(reverse("dashboard") + "?part=health", HTTP_HX_REQUEST="true").content.decode()
+    assert "no worker cluster serves it" in body  # even with nothing queued
+    cluster_row("local", workers=3)
+    from django.core.cache import cache
+
+    cache.clear()  # the figures are shared for 2 s
+    body = as_admin.get(reverse("dashboard") + "?part=health", HTTP_HX_REQUEST="true").content.decode()
+    assert "1 cluster, 3 workers" in body and "no worker cluster serves" not in body
+    cluster_row("local", problem="not restarting again")
+    cache.clear()
+    body = as_admin.get(reverse("dashboard") + "?part=health", HTTP_HX_REQUEST="true").content.decode()
+    assert "2 clusters, 5 workers ⚠ a cluster reports a problem" in body
+
+
+def test_it_shows_members_no_queue_or_cluster(as_member, server, site):
+    response = as_member.get(reverse("dashboard"))
+    assert response.context["queues"] is None and b"no worker cluster serves" not in response.content
+
+
+def test_it_counts_a_queue_whose_running_tasks_beat_as_served(as_admin, server, site):
+    make_task(site, "backup", "running", heartbeat_at=timezone.now())
+    body = as_admin.get(reverse("dashboard") + "?part=health", HTTP_HX_REQUEST="true").content.decode()
+    assert "running tasks beat" in body and "no worker cluster serves" not in body

@@ -5,11 +5,13 @@ from django.urls import reverse
 
 from hosting import health
 from hosting.models import Server
+from tests.registry import cluster_row
 
 
 @pytest.fixture(autouse=True)
-def fresh_checks(hm_dirs, settings):
+def fresh_checks(hm_dirs, settings, db):
     (settings.HARBORMASTER_DATA_DIR / "databases").mkdir()
+    cluster_row("local")  # the queue's cluster beats
     health.clear_cache()
     yield
     health.clear_cache()
@@ -33,6 +35,7 @@ def test_it_is_not_for_members_or_outsiders(as_member, as_outsider):
 def test_it_turns_red_when_a_database_server_is_down(as_admin, server):
     Server.objects.create(name="db9", queue="db9", hostname="db9.invalid", db_engine="mysql",
                           db_host="127.0.0.1", db_port=1)
+    cluster_row("db9")
     body = as_admin.get(reverse("status")).content.decode()
     assert "1 check failing" in body and "database server of db9" in body
     assert '<span class="badge s-failed">down</span>' in body
@@ -53,6 +56,7 @@ def test_it_lists_every_check_in_json_to_an_admin(as_admin, server):
 
 def test_it_answers_503_when_something_is_down(as_admin, server):
     Server.objects.create(name="web9", queue="web9", hostname="127.0.0.1", http="nginx", web_listen="127.0.0.1:1")
+    cluster_row("web9")
     response = as_admin.get(reverse("status-json"))
     data = json.loads(response.content)
     assert response.status_code == 503 and data["ok"] is False

@@ -1,6 +1,8 @@
 """`manage.py ping [--json]`, like `hammer ping`: every status check of hosting.health (control
-database, broker, each server's worker cluster, database and web servers, disk) as ok/FAIL with
-its latency. Exits 1 when anything fails, so monitoring and scripts can use it as it is."""
+database, broker, the clusters serving each server's queue, database and web servers, disk) as
+ok/FAIL with its latency. Exits 1 when anything fails, so monitoring and scripts can use it as it
+is: a server's queue that no live cluster serves fails, even with nothing queued; an instance with
+no server yet has no queue to serve."""
 from __future__ import annotations
 
 import json
