@@ -1,6 +1,9 @@
 """The heartbeat (DESIGN §4.3): a thread in the worker process that, every
 HARBORMASTER_HEARTBEAT seconds while a task runs, stamps heartbeat_at with the database clock,
 reads cancel_requested and the deadline, records the task's process groups and flushes its log.
+Between beats it looks at the log every FLUSH_EVERY seconds, so that lines written just before
+the worker is SIGKILLed are not lost with it (the writer flushes by itself only when a later
+line comes).
 
 The beat is conditional on the owner: when it changes nothing, the task was force-stopped or
 taken over by a reaper, and this worker must stop and kill its processes at once."""
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.conf import settings
 from django.db import connection
@@ -16,7 +20,7 @@ from django.db.models import BooleanField, ExpressionWrapper, Q
 from hosting.engine import clock, reconnect
 from hosting.engine.owner import Owner
 from hosting.engine.processes import own_groups
-from hosting.engine.tasklog import TaskLogWriter
+from hosting.engine.tasklog import FLUSH_EVERY, TaskLogWriter
 from hosting.models import Task
 
 _logger = logging.getLogger("hosting.engine")
@@ -102,9 +106,15 @@ class Heartbeat:
 
     def _loop(self) -> None:
         failing = False
+        next_beat = time.monotonic() + self.every
         try:
-            while not self._halt.wait(self.every):
+            while not self._halt.wait(max(0.0, min(FLUSH_EVERY, next_beat - time.monotonic()))):
                 try:
+                    if time.monotonic() < next_beat:
+                        if self.log is not None and self.log.due():
+                            self.log.flush()
+                        continue
+                    next_beat = time.monotonic() + self.every
                     self.beat()
                 except Exception as exc:  # noqa: BLE001 - a database hiccup must not end the beat;
                     # three missed beats make the task lost, which is the right outcome
