@@ -23,6 +23,10 @@ from hosting.engine.processes import own_groups
 from hosting.engine.tasklog import FLUSH_EVERY, TaskLogWriter
 from hosting.models import Task
 
+# A running task whose heartbeat is older than this many beats is lost (hosting.engine.reaper).
+LOST_BEATS = 3
+LOST = ("This worker no longer owns the task (it was force-stopped or settled by a reaper); "
+        "it writes nothing more, and its processes were stopped.")
 _logger = logging.getLogger("hosting.engine")
 
 
@@ -77,8 +81,7 @@ class Heartbeat:
         alive = Task.objects.filter(pk=self.task_id, state=Task.RUNNING, **self.owner.fields()).update(
             heartbeat_at=clock.now_expr())
         if not alive:
-            self.stop.request("lost", "This worker no longer owns the task (it was force-stopped "
-                                      "or settled by a reaper); its processes were stopped.")
+            self.stop.request("lost", LOST)
             return False
         row = (Task.objects.filter(pk=self.task_id)
                .annotate(past=ExpressionWrapper(Q(deadline_at__lte=clock.now_expr()), output_field=BooleanField()))
@@ -90,7 +93,7 @@ class Heartbeat:
         groups = own_groups(self.task_id, self.owner)
         if groups and groups != self._groups:
             self._groups = groups
-            Task.objects.filter(pk=self.task_id, **self.owner.fields()).update(processes=groups)
+            Task.objects.filter(pk=self.task_id, state=Task.RUNNING, **self.owner.fields()).update(processes=groups)
         if self.log is not None:
             self.log.flush()
         return True
