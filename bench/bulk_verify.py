@@ -69,6 +69,9 @@ class BareContext:
     def check_stop(self) -> None:
         self.runner.check_stop()
 
+    def check_owned(self) -> None:
+        pass
+
     def save_state(self) -> None:
         pass
 

@@ -189,6 +189,10 @@ HARBORMASTER_CLIENT_CONCURRENCY = config.get_int("HARBORMASTER_CLIENT_CONCURRENC
 # The queue of the server this host runs workers for (a qcluster serves one server).
 HARBORMASTER_QUEUE = config.get_str("HARBORMASTER_QUEUE", "local")
 HARBORMASTER_WORKERS = config.get_int("HARBORMASTER_WORKERS", 2, minimum=1, maximum=64)
+# What one task's log holds at most: its first three quarters and last quarter of these are kept,
+# the lines between them counted in a marker (hosting.engine.loglimits). Characters, not bytes.
+HARBORMASTER_TASK_LOG_MAX_LINES = config.get_int("HARBORMASTER_TASK_LOG_MAX_LINES", 20_000, minimum=100)
+HARBORMASTER_TASK_LOG_MAX_CHARS = config.get_int("HARBORMASTER_TASK_LOG_MAX_CHARS", 4_000_000, minimum=100_000)
 
 _longest = max(HARBORMASTER_DEADLINES.values())
 REDIS_URL = config.raw("REDIS_URL") or ""

@@ -13,6 +13,32 @@ from provision.runner import Runner
 from provision.settings_php import DatabaseSettings
 
 _LOGIN = re.compile(r"https?://\S+/user/reset/\S+")
+# What is kept of a drush answer read back (a status field, a login link): drush prints what
+# the site's code prints, and a site can print 30 MB where a word was expected.
+ANSWER_LIMIT = 64 * 1024
+
+
+class _Bounded(io.RawIOBase):
+    """A sink that keeps the first LIMIT bytes written to it and counts the rest."""
+
+    def __init__(self, limit: int = ANSWER_LIMIT) -> None:
+        super().__init__()
+        self.limit = limit
+        self.kept = bytearray()
+        self.more = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        room = self.limit - len(self.kept)
+        self.kept += bytes(data[:room]) if room > 0 else b""
+        self.more += max(0, len(data) - max(room, 0))
+        return len(data)
+
+    def text(self) -> str:
+        text = self.kept.decode("utf-8", "replace")
+        return f"{text} [and {self.more} more bytes]" if self.more else text
 
 
 def find_drush(platform_root: Path) -> str:
@@ -54,17 +80,17 @@ def status(runner: Runner, platform_root: Path, docroot: Path, domain: str) -> N
 
 def status_field(runner: Runner, platform_root: Path, docroot: Path, domain: str, field: str) -> str:
     """One field of `drush status` ("bootstrap": "Successful" once Drupal boots fully)."""
-    out = io.BytesIO()
+    out = _Bounded()
     runner.run([*_base(platform_root, docroot, domain), "status", f"--field={field}"], cwd=docroot,
-               stdout=out, quiet=True)
-    return out.getvalue().decode("utf-8", "replace").strip()
+               stdout=out, quiet=True)  # type: ignore[arg-type]
+    return out.text().strip()
 
 
 def user_login(runner: Runner, platform_root: Path, docroot: Path, domain: str) -> str:
     """A one-time login link. It is returned, never logged: only who asked may see it."""
-    out = io.BytesIO()
-    runner.run([*_base(platform_root, docroot, domain), "user:login"], cwd=docroot, stdout=out)
-    match = _LOGIN.search(out.getvalue().decode("utf-8", "replace"))
+    out = _Bounded()
+    runner.run([*_base(platform_root, docroot, domain), "user:login"], cwd=docroot, stdout=out)  # type: ignore[arg-type]
+    match = _LOGIN.search(out.kept.decode("utf-8", "replace"))
     if not match:
         raise ProvisionError("drush user:login printed no login link.")
     return match.group(0)

@@ -1,21 +1,35 @@
 """The Context a step receives (hosting.engine.steps.Context): the task, a Runner wired to the
-heartbeat and deadline, the task log, and `state` kept in Task.result["state"]."""
+heartbeat and deadline, the task log, and `state` kept in Task.result["state"].
+
+With an owner, every write of the run (state, flags, step rows, the current step) is one
+conditional statement that changes something only while the task is running under that owner:
+a worker that was stopped (SIGSTOP, a frozen host) and resumes after a reaper took its task over
+writes nothing, and stops (Lost)."""
 from __future__ import annotations
 
 import json
 from typing import Any
 
 from hosting.engine import reconnect
+from hosting.engine.heartbeat import LOST, Stop
+from hosting.engine.owner import Owner
 from hosting.engine.tasklog import TaskLogWriter
 from hosting.models import Task
+from provision.errors import Cancelled
 from provision.runner import Runner
+
+class Lost(Cancelled):
+    """The task is not this run's any more: stop, and write nothing."""
 
 
 class TaskContext:
-    def __init__(self, task: Task, runner: Runner, log: TaskLogWriter) -> None:
+    def __init__(self, task: Task, runner: Runner, log: TaskLogWriter, *, owner: Owner | None = None,
+                 stop: Stop | None = None) -> None:
         self.task = task
         self.runner = runner
         self._log = log
+        self.owner = owner
+        self.stop = stop
         result = task.result if isinstance(task.result, dict) else {}
         self.result: dict[str, Any] = dict(result)
         self.state: dict[str, Any] = dict(result.get("state") or {})
@@ -49,8 +63,28 @@ class TaskContext:
         snapshot = _snapshot(self.result)
         if snapshot is not None and snapshot == self._saved:
             return
-        reconnect.retry(Task.objects.filter(pk=self.task.pk).update, result=self.result)
+        self.owned(reconnect.retry(self.mine().update, result=self.result))
         self._saved = snapshot
+
+    def mine(self):  # noqa: ANN201 - a QuerySet of Task
+        """The task's row while this run owns it (every row without an owner)."""
+        rows = Task.objects.filter(pk=self.task.pk)
+        return rows.filter(state=Task.RUNNING, **self.owner.fields()) if self.owner is not None else rows
+
+    def owned(self, changed: int) -> int:
+        """CHANGED rows from a conditional write of this run: none means the task was taken
+        from it. Raises Lost then (and tells the worker to stop)."""
+        if changed or self.owner is None:
+            return changed
+        if self.stop is not None:
+            self.stop.request("lost", LOST)
+        raise Lost(LOST)
+
+    def check_owned(self) -> None:
+        """Raise Lost if the run does not own the task any more (one SELECT; before work that
+        no conditional write guards, such as a failed step cleaning up after itself)."""
+        if self.owner is not None:
+            self.owned(int(self.mine().exists()))
 
     def set_flag(self, key: str, value: Any) -> None:
         self.result[key] = value

@@ -17,10 +17,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from hosting import access, audit
-from hosting.engine import ending, runsteps, tasklog
+from hosting.engine import ending, fence, runsteps, tasklog
 from hosting.engine.fairness import wake_after
-from hosting.engine.owner import hostname
-from hosting.engine.processes import kill_task_processes
+from hosting.engine.owner import Owner
 from hosting.models import Lock, Site, Task, TaskStep
 
 # What a client's own people may do with their client's tasks, each only on a type their role
@@ -120,29 +119,44 @@ def cancel(task: Task, *, by: Any, address: str | None = None) -> Task:
 
 def force_stop(task: Task, *, by: Any, address: str | None = None) -> Task:
     """For a running task whose worker is gone or does not answer: mark it final now and release
-    its locks, without waiting for the worker or rolling back. Its programs are killed if they
-    run on this host; a worker elsewhere that is still alive stops at its next heartbeat."""
+    its locks, without waiting for the worker or rolling back. A worker on this host is killed
+    with its programs first, and must be confirmed gone (hosting.engine.fence): if it cannot be,
+    the task is paused instead, keeping its locks. A worker elsewhere that is still alive writes
+    nothing more and stops at its next heartbeat."""
     _check(by, task, "force-stop")
     who = _who(by)
+    task = Task.objects.get(pk=task.pk)
+    if task.state != Task.RUNNING:
+        hint = " Cancel it instead." if task.state == Task.QUEUED else ""
+        raise ControlRefused(f"Task #{task.pk} is {task.state}, not running.{hint}")
+    owner = Owner(task.owner_host, task.owner_pid or 0, task.owner_started)
+    # Killed before the transaction: a worker stopped inside one of its own holds its locks
+    # until it dies (on SQLite, the whole database).
+    fenced = fence.fence(task.pk, owner) if owner.is_here() else None
     with transaction.atomic():
         task = _fresh(task)
-        if task.state != Task.RUNNING:
-            hint = " Cancel it instead." if task.state == Task.QUEUED else ""
-            raise ControlRefused(f"Task #{task.pk} is {task.state}, not running.{hint}")
-        tasklog.append(task.pk, "warning", (
-            f"Force-stopped by {who}: marked final without waiting for its worker "
-            f"({task.owner_host} pid {task.owner_pid}) and without rolling back; its locks are released. "
-            "Check the state of its target."))
-        ending.end(task.pk, Task.CANCELLED, f"Force-stopped by {who}.", states=(Task.RUNNING,))
-        audit.record(by, "task.force_stop", task, address=address,
-                     detail=f"owner {task.owner_host} pid {task.owner_pid}")
-    if task.owner_host == hostname():
-        killed = kill_task_processes(task.pk, task.processes)
-        if killed:
-            tasklog.append(task.pk, "warning", f"Killed its processes on {task.owner_host}: {killed}")
-    else:
-        tasklog.append(task.pk, "warning", f"Its programs run on {task.owner_host}: its worker there kills "
-                                           "them at its next heartbeat if it is still alive.")
+        if task.state != Task.RUNNING or (task.owner_host, task.owner_pid, task.owner_started) != (
+                owner.host, owner.pid, owner.started):
+            raise ControlRefused(f"Task #{task.pk} changed meanwhile (it is {task.state}); look again.")
+        if fenced is not None and not fenced.gone:
+            ending.pause(task.pk, f"Force-stop by {who} did not end the task: {fenced.why}; it may still act on "
+                         "its target: paused for a human, keeping its locks.", states=(Task.RUNNING,))
+            audit.record(by, "task.force_stop", task, address=address,
+                         detail=f"owner {task.owner_host} pid {task.owner_pid}; paused: {fenced.why}")
+        else:
+            if fenced is not None:
+                where = f"Its worker and programs on {owner.host} were killed: {fenced.killed}." if fenced.killed \
+                    else f"Nothing of it was left running on {owner.host}."
+            else:
+                where = (f"Its programs run on {owner.host}: its worker there writes nothing more and kills them "
+                         "at its next heartbeat if it is still alive.")
+            tasklog.append(task.pk, "warning", (
+                f"Force-stopped by {who}: marked final without waiting for its worker "
+                f"({task.owner_host} pid {task.owner_pid}) and without rolling back; its locks are released. "
+                f"Check the state of its target. {where}"))
+            ending.end(task.pk, Task.CANCELLED, f"Force-stopped by {who}.", states=(Task.RUNNING,))
+            audit.record(by, "task.force_stop", task, address=address,
+                         detail=f"owner {task.owner_host} pid {task.owner_pid}")
     task.refresh_from_db()
     return task
 

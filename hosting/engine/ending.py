@@ -10,6 +10,7 @@ from django.db import transaction
 from hosting.engine import clock, statelog, tasklog
 from hosting.engine.dispatch import dispatch_ids
 from hosting.engine.fairness import wake_after
+from hosting.engine.loglimits import clean
 from hosting.engine.owner import Owner
 from hosting.models import Lock, Task
 
@@ -37,6 +38,7 @@ def end(task_id: int, state: str, summary: str, *, owner: Owner | None = None,
     """Make the task final (succeeded, warning, failed, cancelled) and release its locks."""
     assert state in Task.FINAL
     states = tuple(states)
+    summary = clean(summary)  # it quotes errors, which quote the client's file names
     with transaction.atomic():
         previous = _previous(task_id, owner, states)
         if previous is None:
@@ -59,6 +61,7 @@ def requeue(task_id: int, reason: str, *, owner: Owner | None = None,
             states: Iterable[str] = (Task.RUNNING,), resume: bool = False) -> bool:
     """Put a running (or paused) task back in the queue, release its locks, hand it over.
     RESUME keeps its step rows and state so it continues where it stopped."""
+    reason = clean(reason)
     with transaction.atomic():
         task = _scope(task_id, owner, states).select_for_update(no_key=True).first()
         if task is None:
@@ -88,6 +91,7 @@ def pause(task_id: int, summary: str, *, owner: Owner | None = None,
     """Stop a task that needs a human. It keeps its locks: nobody may work on what it left
     half-done until someone resumes, skips or aborts it."""
     states = tuple(states)
+    summary = clean(summary)
     with transaction.atomic():
         previous = _previous(task_id, owner, states)
         if previous is None:

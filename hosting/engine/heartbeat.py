@@ -1,6 +1,9 @@
 """The heartbeat (DESIGN §4.3): a thread in the worker process that, every
 HARBORMASTER_HEARTBEAT seconds while a task runs, stamps heartbeat_at with the database clock,
 reads cancel_requested and the deadline, records the task's process groups and flushes its log.
+Between beats it looks at the log every FLUSH_EVERY seconds, so that lines written just before
+the worker is SIGKILLed are not lost with it (the writer flushes by itself only when a later
+line comes).
 
 The beat is conditional on the owner: when it changes nothing, the task was force-stopped or
 taken over by a reaper, and this worker must stop and kill its processes at once."""
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.conf import settings
 from django.db import connection
@@ -16,9 +20,13 @@ from django.db.models import BooleanField, ExpressionWrapper, Q
 from hosting.engine import clock, reconnect
 from hosting.engine.owner import Owner
 from hosting.engine.processes import own_groups
-from hosting.engine.tasklog import TaskLogWriter
+from hosting.engine.tasklog import FLUSH_EVERY, TaskLogWriter
 from hosting.models import Task
 
+# A running task whose heartbeat is older than this many beats is lost (hosting.engine.reaper).
+LOST_BEATS = 3
+LOST = ("This worker no longer owns the task (it was force-stopped or settled by a reaper); "
+        "it writes nothing more, and its processes were stopped.")
 _logger = logging.getLogger("hosting.engine")
 
 
@@ -73,8 +81,7 @@ class Heartbeat:
         alive = Task.objects.filter(pk=self.task_id, state=Task.RUNNING, **self.owner.fields()).update(
             heartbeat_at=clock.now_expr())
         if not alive:
-            self.stop.request("lost", "This worker no longer owns the task (it was force-stopped "
-                                      "or settled by a reaper); its processes were stopped.")
+            self.stop.request("lost", LOST)
             return False
         row = (Task.objects.filter(pk=self.task_id)
                .annotate(past=ExpressionWrapper(Q(deadline_at__lte=clock.now_expr()), output_field=BooleanField()))
@@ -86,7 +93,7 @@ class Heartbeat:
         groups = own_groups(self.task_id, self.owner)
         if groups and groups != self._groups:
             self._groups = groups
-            Task.objects.filter(pk=self.task_id, **self.owner.fields()).update(processes=groups)
+            Task.objects.filter(pk=self.task_id, state=Task.RUNNING, **self.owner.fields()).update(processes=groups)
         if self.log is not None:
             self.log.flush()
         return True
@@ -102,9 +109,15 @@ class Heartbeat:
 
     def _loop(self) -> None:
         failing = False
+        next_beat = time.monotonic() + self.every
         try:
-            while not self._halt.wait(self.every):
+            while not self._halt.wait(max(0.0, min(FLUSH_EVERY, next_beat - time.monotonic()))):
                 try:
+                    if time.monotonic() < next_beat:
+                        if self.log is not None and self.log.due():
+                            self.log.flush()
+                        continue
+                    next_beat = time.monotonic() + self.every
                     self.beat()
                 except Exception as exc:  # noqa: BLE001 - a database hiccup must not end the beat;
                     # three missed beats make the task lost, which is the right outcome

@@ -3,15 +3,20 @@
 A running task is lost when its heartbeat is older than 3 beats (database clock), or, on this
 host, when its owner process is gone (pid and start time). Safe on many hosts at once: a
 reaper first takes the task over with a conditional UPDATE on the owner and heartbeat it saw,
-so exactly one reaper settles each loss. Then it kills the task's leftover processes on this
-host (Semaphore's orphan bug), and:
+so exactly one reaper settles each loss. Before that, when the owner ran on this host, the
+owner's tree is killed and confirmed gone (hosting.engine.fence: a stopped worker must not go
+on once continued; this also kills the task's leftover processes, Semaphore's orphan bug); a
+task whose owner cannot be confirmed gone is paused, with the reason, not settled. A task whose
+owner ran on another host is left to that host's reaper, which can fence it, for LONG_LOST
+beats. Then:
 - an idempotent task (or one lost before its first step) is re-queued, up to
   HARBORMASTER_MAX_ATTEMPTS runs, then failed "worker lost N times";
 - a destructive task is rolled back here, with the reaper's own Runner, when every step it
   may have touched can be undone ("worker lost during step X; rolled back"), else paused
   ("worker lost during step X") for a human. Rolling back runs programs on the task's server,
-  so only a reaper serving that server's queue does it; another host's reaper pauses the task
-  after LONG_LOST beats (that server's own reaper would have acted long before)."""
+  and must not race an owner that might still run: only a reaper serving that server's queue,
+  on the owner's host, does it; another reaper pauses the task after LONG_LOST beats (that
+  server's own reaper would have acted long before)."""
 from __future__ import annotations
 
 import functools
@@ -25,11 +30,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection
 
-from hosting.engine import clock, ending, runsteps
+from hosting.engine import clock, ending, fence, runsteps
 from hosting.engine.context import TaskContext
-from hosting.engine.heartbeat import Heartbeat, Stop, interval
+from hosting.engine.heartbeat import LOST, LOST_BEATS, Heartbeat, Stop, interval
 from hosting.engine.owner import Owner, hostname, process_alive
-from hosting.engine.processes import kill_task_processes, mark_env
+from hosting.engine.processes import mark_env
 from hosting.engine.routing import cluster_queue
 from hosting.engine.tasklog import TaskLogWriter
 from hosting.models import Task, TaskStep
@@ -37,7 +42,6 @@ from hosting.operations import plan_for
 from hosting.tasktypes import TYPES
 from provision.runner import Runner
 
-LOST_BEATS = 3
 LONG_LOST = 10
 _logger = logging.getLogger("hosting.engine")
 
@@ -111,8 +115,9 @@ class Reaper:
             if row["pk"] in found or row["pk"] in self.settling:
                 continue
             destructive = not idempotent(row["target_type"], row["kind"])
-            if destructive and row["server__queue"] != self.queue and row["heartbeat_at"] >= long_before:
-                continue  # its own server's reaper rolls it back
+            elsewhere = row["owner_host"] != me.host or (destructive and row["server__queue"] != self.queue)
+            if elsewhere and row["heartbeat_at"] >= long_before:
+                continue  # its owner's host fences and settles it, its own server's reaper rolls it back
             age = (now - row["heartbeat_at"]).total_seconds()
             found[row["pk"]] = self._seen(row, f"no heartbeat for {age:.0f} s")
         return sorted(found.values(), key=lambda s: (s.heartbeat or now, s.pk))
@@ -145,6 +150,16 @@ class Reaper:
 
     def settle(self, seen: Seen) -> bool:
         me = Owner.current()
+        fenced = None
+        if seen.host == hostname():
+            # Before the takeover, outside any transaction: a worker stopped inside one holds
+            # its locks (on SQLite the whole database) until it is killed.
+            fenced = fence.fence(seen.pk, Owner(seen.host, seen.pid or 0, seen.started),
+                                 heartbeat_at=seen.heartbeat)
+            if fenced is None:
+                return False  # it beat, or was settled, meanwhile
+            if fenced.killed:
+                self.report(f"task #{seen.pk}: killed its worker's processes {fenced.killed}")
         if not self.take_over(seen, me):
             return False
         task = Task.objects.select_related("server").get(pk=seen.pk)
@@ -153,9 +168,10 @@ class Reaper:
             (f"during step {task.current_step}" if task.current_step else "before its first step")
         self.report(f"task #{task.pk} ({task}) is lost: {seen.why}; {where}")
         stop = Stop()
-        beat = Heartbeat(task.pk, me, stop, every=self.beat)
+        log = TaskLogWriter(task.pk, me, on_lost=lambda: stop.request("lost", LOST))
+        beat = Heartbeat(task.pk, me, stop, log, every=self.beat)
         beat.start()
-        job = functools.partial(self._settle_owned, task, seen, me, stop, beat, step_row, where)
+        job = functools.partial(self._settle_owned, task, seen, me, stop, beat, log, step_row, where, fenced)
         self.settling.add(task.pk)
         if self.background and not idempotent(task.target_type, task.kind):
             thread = threading.Thread(target=self._in_thread, args=(task.pk, job), name=f"rollback-{task.pk}",
@@ -179,22 +195,23 @@ class Reaper:
             self.settling.discard(task_id)
             connection.close()
 
-    def _settle_owned(self, task: Task, seen: Seen, me: Owner, stop: Stop, beat: Heartbeat,
-                      step_row: TaskStep | None, where: str) -> None:
+    def _settle_owned(self, task: Task, seen: Seen, me: Owner, stop: Stop, beat: Heartbeat, log: TaskLogWriter,
+                      step_row: TaskStep | None, where: str, fenced: fence.Fenced | None) -> None:
         try:
-            if seen.host == hostname():
-                killed = kill_task_processes(task.pk, task.processes, spare_pid=me.pid)
-                if killed:
-                    self.report(f"task #{task.pk}: killed {len(killed)} leftover processes {killed}")
             if step_row is not None and step_row.state == TaskStep.RUNNING:
                 TaskStep.objects.filter(pk=step_row.pk).update(
                     state=TaskStep.FAILED, error="The worker was lost during this step.")
                 step_row.state = TaskStep.FAILED
+            if fenced is not None and not fenced.gone:
+                ending.pause(task.pk, f"Worker lost {where}; {fenced.why}: it may still act on the task, "
+                             "so it was neither rolled back nor re-queued: paused for a human.", owner=me)
+                self.report(f"task #{task.pk}: paused ({fenced.why})")
+                return
             started = TaskStep.objects.filter(task=task).exclude(state=TaskStep.PENDING).exists()
             if idempotent(task.target_type, task.kind) or not started:
                 self._requeue(task, me, where)
             else:
-                self._roll_back(task, me, stop, step_row, where)
+                self._roll_back(task, seen, me, stop, log, step_row, where)
         finally:
             beat.halt()
 
@@ -209,8 +226,14 @@ class Reaper:
                        owner=me)
         self.report(f"task #{task.pk}: re-queued")
 
-    def _roll_back(self, task: Task, me: Owner, stop: Stop, step_row: TaskStep | None, where: str) -> None:
+    def _roll_back(self, task: Task, seen: Seen, me: Owner, stop: Stop, log: TaskLogWriter,
+                   step_row: TaskStep | None, where: str) -> None:
         cause = f"Worker lost {where}"
+        if seen.host != hostname():
+            ending.pause(task.pk, f"{cause}; its worker ran on {seen.host}, whose reaper did not settle it, and "
+                         "cannot be stopped from here, so it was not rolled back: paused for a human.", owner=me)
+            self.report(f"task #{task.pk}: paused (its worker ran on {seen.host})")
+            return
         if task.server is not None and task.server.queue != self.queue:
             ending.pause(task.pk, f"{cause}; its server's workers did not answer, so it could not be rolled "
                          "back from here: paused for a human.", owner=me)
@@ -235,14 +258,16 @@ class Reaper:
                          owner=me)
             self.report(f"task #{task.pk}: paused")
             return
-        log = TaskLogWriter(task.pk)
         log.write("warning", f"{cause}; rolling back on {me.host} (reaper pid {me.pid}).")
         deadline = float(getattr(settings, "HARBORMASTER_ROLLBACK_DEADLINE", 600))
         runner = Runner(log, should_stop=stop.during_rollback, deadline=time.monotonic() + deadline,
                         env=mark_env(task.pk, me))
-        ctx = TaskContext(task, runner, log)
+        ctx = TaskContext(task, runner, log, owner=me, stop=stop)
         result = runsteps.roll_back(ctx, pairs)
         log.flush()
+        if result.lost or log.lost:
+            self.report(f"task #{task.pk}: taken from this reaper during its rollback")
+            return
         if result.ok:
             ending.end(task.pk, Task.FAILED, f"{cause}; rolled back.", owner=me)
             self.report(f"task #{task.pk}: rolled back, failed")

@@ -17,8 +17,8 @@ from django.conf import settings
 
 from hosting.engine import clock, ending, reconnect, runsteps
 from hosting.engine.claim import claim, deadline_seconds
-from hosting.engine.context import TaskContext
-from hosting.engine.heartbeat import Heartbeat, Stop
+from hosting.engine.context import Lost, TaskContext
+from hosting.engine.heartbeat import LOST, Heartbeat, Stop
 from hosting.engine.owner import Owner
 from hosting.engine.processes import mark_env
 from hosting.engine.steps import Plan
@@ -87,15 +87,17 @@ class Run:
         self.task = task
         self.plan = plan
         self.owner = owner
-        self.log = TaskLogWriter(task.pk)
         self.stop = Stop()
+        # Lines are written only while this worker owns the task; a flush that finds it taken
+        # drops them and stops the run.
+        self.log = TaskLogWriter(task.pk, owner, on_lost=lambda: self.stop.request("lost", LOST))
         self.deadline = deadline_seconds(task)
         self.env = mark_env(task.pk, owner)
         remaining = ((task.deadline_at - reconnect.retry(clock.db_now)).total_seconds() if task.deadline_at
                      else self.deadline)
         # The Runner measures with the monotonic clock what the database clock allowed at claim.
         self.runner = Runner(self.log, should_stop=self.stop, deadline=time.monotonic() + remaining, env=self.env)
-        self.ctx = TaskContext(task, self.runner, self.log)
+        self.ctx = TaskContext(task, self.runner, self.log, owner=owner, stop=self.stop)
         self.heartbeat = Heartbeat(task.pk, owner, self.stop, self.log, deadline_seconds=self.deadline)
         self.got: list[int] = []
 
@@ -128,6 +130,8 @@ class Run:
     # for a control database that is restarting: the run's outcome must not be lost.
     def _settle(self, how: Callable[..., bool], *args: object, **kwargs: object) -> bool:
         reconnect.retry(self.log.flush, strict=True)
+        if self.log.lost:
+            return False  # not ours: the conditional UPDATE would change nothing anyway
         return reconnect.retry(how, *args, **kwargs)
 
     def _end(self, *args: object, **kwargs: object) -> bool:
@@ -152,11 +156,13 @@ class Run:
         verb = "Resumed" if resume else "Started"
         self.log.write("info", f"{verb} on {self.owner.host} by worker {self.owner.pid} (attempt {task.attempt}).")
         try:
-            rows = runsteps.prepare(task, self.plan, resume=resume)
+            rows = runsteps.prepare(task, self.plan, resume=resume, ctx=self.ctx)
+            self.ctx.save_state()  # drops the resume flag: a second delivery starts afresh
         except runsteps.PlanMismatch as exc:
             self._pause(task.pk, str(exc), owner=self.owner)
             return Task.PAUSED
-        self.ctx.save_state()  # drops the resume flag: a second delivery starts afresh
+        except Lost:
+            return "lost"
         failure = runsteps.run_forward(self.ctx, self.plan, rows)
         if failure is None:
             skipped = [r.label or r.name for r in rows if r.state == TaskStep.SKIPPED]
@@ -195,6 +201,8 @@ class Run:
         self.ctx.runner = Runner(self.log, should_stop=self.stop.during_rollback,
                                  deadline=time.monotonic() + rollback_deadline(), env=self.env)
         rollback = runsteps.roll_back(self.ctx, pairs)
+        if rollback.lost or self.stop.kind == "lost":
+            return "lost"
         if not rollback.ok:
             self._pause(self.task.pk, f"{cause}; {rollback.error}: paused for a human.", owner=self.owner)
             return Task.PAUSED

@@ -45,6 +45,9 @@ def step(name: str, run: Run, undo: Run | None = None, *, label: str = "", rever
             raise  # stopped from outside (cancel, deadline, shutdown): the engine undoes this step
         except Exception:
             if undo is not None:
+                # A worker that lost the task (its program was killed by the reaper that took
+                # it over) must not clean up over the reaper's rollback: Lost ends it here.
+                ctx.check_owned()
                 _clean_up(ctx, name, undo)
             raise
 

@@ -76,7 +76,7 @@ def create_incremental(*, domain: str, site_dir: Path, dest_dir: Path, runner: R
     token = secrets.token_hex(4)
     partial = dest_dir / f".{name}.{token}.partial"
     dump = dest_dir / f".{name}.{token}.database.sql.partial"
-    with objects.locked(store):
+    with objects.locked(store, runner=runner):
         try:
             index = objects.load_index(store)
             old = index["files"]

@@ -26,6 +26,7 @@ import secrets
 import stat
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,19 +59,60 @@ def object_path(store: Path, sha256: str) -> Path:
 
 
 @contextlib.contextmanager
-def locked(store: Path, *, wait: bool = True) -> Iterator[bool]:
-    """Hold the store's lock; yields False (without holding it) when WAIT is off and it is busy."""
+def locked(store: Path, *, wait: bool = True, runner: Runner | None = None) -> Iterator[bool]:
+    """Hold the store's lock; yields False (without holding it) when WAIT is off and it is busy.
+    With a RUNNER, a busy lock is waited for in its log (saying who holds it) and the wait ends
+    as the task's does (cancel, deadline, a worker that lost its task): never a silent flock
+    that only the holder's death ends."""
     store.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(store / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            if wait and runner is not None:
+                _wait_for_lock(fd, store / LOCK, runner)
+            else:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             yield False
             return
         yield True
     finally:
         os.close(fd)  # releases the lock
+
+
+def _wait_for_lock(fd: int, path: Path, runner: Runner) -> None:
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if told:
+                runner.log("info", f"Got the lock of the backup store {path.parent}.")
+            return
+        except BlockingIOError:
+            pass
+        if not told:
+            holder = _lock_holder(fd)
+            runner.log("info", f"Waiting for the lock of the backup store {path.parent}: another backup or a "
+                               f"garbage collection of this site holds it{f' (pid {holder})' if holder else ''}.")
+            told = True
+        runner.check_stop()  # raises Cancelled or TimedOut
+        time.sleep(0.2)
+
+
+def _lock_holder(fd: int) -> int | None:
+    """The pid holding an flock on FD's file, from /proc/locks (Linux), or None."""
+    st = os.fstat(fd)
+    wanted = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as locks:
+            for line in locks:
+                fields = line.split()
+                # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" ("->" marks a blocked waiter)
+                if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == wanted and fields[4].isdigit():
+                    return int(fields[4])
+    except OSError:
+        pass
+    return None
 
 
 def _loose_entries(store: Path) -> Iterator[os.DirEntry[str]]:

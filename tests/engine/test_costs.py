@@ -79,3 +79,22 @@ def test_it_saves_the_state_only_when_it_changed(site):
     assert len(queries) == 2
     task.refresh_from_db()
     assert task.result["state"] == {"made": ["db", "user"]}
+
+
+def test_it_checks_a_writers_ownership_in_the_statements_a_flush_sends_anyway(site):
+    # Issue 13: the ownership check of a log flush is folded into the read of the next position.
+    from hosting.engine.claim import claim
+
+    task = queue_task(site, "verify")
+    owner = Owner.current()
+    claim(task.pk, owner)
+    log = TaskLogWriter(task.pk, owner)
+    for flush in range(2):  # the first flush also reads the log's size, in the same statement
+        log.write("info", "one")
+        log.write("info", "two")
+        with CaptureQueriesContext(connection) as captured:
+            log.flush()
+        # (The savepoint is the test's own transaction; a worker's flush is BEGIN ... COMMIT.)
+        queries = [q["sql"] for q in captured if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+        assert [q.split()[0] for q in queries] == ["SELECT", "INSERT"], queries
+        assert "owner_pid" in queries[0]

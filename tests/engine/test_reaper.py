@@ -76,11 +76,24 @@ def test_it_leaves_a_task_with_a_fresh_heartbeat_alone(site, clock):
     assert not Reaper("local").reap_one()
 
 
-def test_it_reaps_a_task_silent_for_three_beats_whatever_its_host(site, clock):
+def test_it_leaves_another_hosts_silent_task_to_that_hosts_reaper_for_long(site, clock):
+    # Only the owner's host can kill a stopped owner before its task is handed over again.
     task = _running(site, "backup", ELSEWHERE, at_step=0)
     clock.advance(1.6)
+    assert not Reaper("local").reap_one()
+    clock.advance(4)
     assert Reaper("local").reap_one()
     assert Task.objects.get(pk=task.pk).state == Task.QUEUED
+
+
+def test_it_pauses_instead_of_rolling_back_a_task_whose_worker_ran_on_another_host(site, clock, record):
+    task = _running(site, "install", ELSEWHERE, {"record": str(record), **steps(
+        {"name": "db", "sh": "true", "undo": "rec undo"})}, at_step=0)
+    clock.advance(6)
+    assert Reaper("local").reap_one()
+    task.refresh_from_db()
+    assert task.state == Task.PAUSED and "its worker ran on another-host" in task.summary
+    assert not record.exists()  # nothing was undone while that worker may still run
 
 
 def test_it_rolls_back_a_lost_destructive_task(site, dead_owner, record):
