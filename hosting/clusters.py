@@ -31,7 +31,7 @@ def stale_after() -> timedelta:
     return timedelta(seconds=STALE_BEATS * float(settings.HARBORMASTER_HEARTBEAT) + STALE_SLACK)
 
 
-def _ago(now: datetime, then: datetime) -> str:
+def elapsed(now: datetime, then: datetime) -> str:
     seconds = max(0, int((now - then).total_seconds()))
     if seconds < 120:
         return f"{seconds} s"
@@ -68,8 +68,8 @@ class QueueService:
         who = f" ({last.host} pid {last.pid})" if internals else ""
         if last.stopped_at is not None:
             why = " for a wedged worker queue" if last.stop_reason == Cluster.WEDGED else ""
-            return f"{text}: the last one{who} stopped{why} {_ago(self.now, last.stopped_at)} ago"
-        return f"{text}: the last one{who} stopped beating {_ago(self.now, last.beat_at)} ago"
+            return f"{text}: the last one{who} stopped{why} {elapsed(self.now, last.stopped_at)} ago"
+        return f"{text}: the last one{who} stopped beating {elapsed(self.now, last.beat_at)} ago"
 
     def problems(self, instance: str | None) -> list[str]:
         """What the live clusters report or show as wrong (INSTANCE: the key this process sends
@@ -81,7 +81,7 @@ class QueueService:
                 found.append(f"{who}: {c.problem}")
             if c.unreadable and c.unreadable_at and self.now - c.unreadable_at < UNREADABLE_RECENT:
                 found.append(f"{who} dropped {c.unreadable} unreadable message(s), the last "
-                             f"{_ago(self.now, c.unreadable_at)} ago: another instance or secret key "
+                             f"{elapsed(self.now, c.unreadable_at)} ago: another instance or secret key "
                              "writes into this queue")
             if instance is not None and c.instance and c.instance != instance:
                 found.append(f"{who} reads Redis under instance key {c.instance}, this panel sends under "
@@ -91,13 +91,13 @@ class QueueService:
 
     def describe(self) -> str:
         """The live clusters and the recently gone ones, for the status page and `ping`."""
-        parts = [f"{c.host} pid {c.pid}: {c.workers} worker(s), up {_ago(self.now, c.started_at)}, "
-                 f"beat {_ago(self.now, c.beat_at)} ago" + (f", version {c.version}" if c.version else "")
+        parts = [f"{c.host} pid {c.pid}: {c.workers} worker(s), up {elapsed(self.now, c.started_at)}, "
+                 f"beat {elapsed(self.now, c.beat_at)} ago" + (f", version {c.version}" if c.version else "")
                  for c in self.live]
         if not self.live and self.tasks_beat:
             parts.append("no cluster beat lately, but running tasks beat")
-        gone = [f"{c.host} pid {c.pid} " + (f"stopped {_ago(self.now, c.stopped_at)} ago" if c.stopped_at
-                                            else f"silent for {_ago(self.now, c.beat_at)}")
+        gone = [f"{c.host} pid {c.pid} " + (f"stopped {elapsed(self.now, c.stopped_at)} ago" if c.stopped_at
+                                            else f"silent for {elapsed(self.now, c.beat_at)}")
                 for c in self.gone[:SHOWN_GONE]]
         if gone and self.live:
             parts.append("gone: " + ", ".join(gone))

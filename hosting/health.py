@@ -242,6 +242,7 @@ def backup_stores() -> Check:
     """Known damage in the sites' backup stores, as the scrub, `backups verify` and backups left
     it (hosting.scrub): failing while any object has no good copy, so `ping` exits non-zero."""
     def probe() -> str:
+        from hosting import clusters
         from hosting.models import StoreCheck
         from hosting.scrub import damaged_stores
 
@@ -258,7 +259,7 @@ def backup_stores() -> Check:
         never = StoreCheck.objects.filter(scrubbed_at__isnull=True).count()
         oldest = StoreCheck.objects.filter(scrubbed_at__isnull=False).order_by("scrubbed_at") \
             .values_list("scrubbed_at", flat=True).first()
-        age = f", oldest whole pass {_ago(timezone.now() - oldest)} ago" if oldest else ""
+        age = f", oldest whole pass {clusters.elapsed(timezone.now(), oldest)} ago" if oldest else ""
         return f"{total} store(s), no known damage; {never} not scrubbed whole yet{age}"
     return _timed("backup stores", "backups", probe)
 
