@@ -107,7 +107,7 @@ def detail_out(user: Any, t: Task) -> dict[str, Any]:
 def _site_args(user: Any, site: Site, kind: str, data: dict[str, Any]) -> dict[str, Any]:
     """Validate a site task's arguments with the panel's own forms (same choices, same words)."""
     from hosting.views.sites import _targets
-    from hosting.forms import CloneForm, MigrateForm, RestoreForm, SiteDeleteTaskForm, SiteTaskForm
+    from hosting.forms import CloneForm, MigrateForm, RestoreForm, SiteDeleteTaskForm, SiteTaskForm, VerifyForm
 
     bound = QueryDict(mutable=True)
     for key, value in data.items():
@@ -120,6 +120,8 @@ def _site_args(user: Any, site: Site, kind: str, data: dict[str, Any]) -> dict[s
         form = RestoreForm(bound, site=site, backups=access.backups(user).filter(site=site))
     elif kind == "delete":
         form = SiteDeleteTaskForm(bound, site=site)
+    elif kind == "verify":
+        form = VerifyForm(bound, site=site)
     else:
         form = SiteTaskForm(bound, site=site)
     if not form.is_valid():
