@@ -184,3 +184,32 @@ def test_an_sqlite_file_recorded_inside_the_site_cannot_be_a_link_out_of_it(inst
     assert task.state == Task.FAILED, log_of(task)
     assert "outside" in task.summary
     assert not Backup.objects.filter(site=one).exists()
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_repair_is_an_argument_of_verify_in_the_panel_the_api_and_the_command(installed, run, member, client):
+    """The way other task arguments are: the verify form's checkbox, the API's arguments, --arg."""
+    from django.core.management import call_command
+
+    from tests.tenancy.conftest import api_client
+
+    site = installed(client=member.memberships.get().client)
+    other = installed()
+    point_at(site, other)
+    assert run(site, "backup").state == Task.FAILED  # and the site needs attention now
+    client.force_login(member)
+    page = client.get(f"/sites/{site.pk}/").content.decode()
+    assert "needs attention" in page.lower() and "rewriting settings.php from the record" in page
+    client.post(f"/sites/{site.pk}/tasks/verify/", {"repair_settings": "on"})
+    api = api_client(member).post(f"/api/v1/sites/{site.pk}/tasks", {"type": "verify", "repair_settings": True},
+                                  content_type="application/json")
+    assert api.status_code in (202, 409), api.content  # 409: the panel's verify is queued already
+    call_command("tasks", "create", "verify", "--site", site.domain, "--arg", "repair_settings=true",
+                 stdout=__import__("io").StringIO())
+    verifies = Task.objects.filter(site=site, kind="verify")
+    assert verifies.count() >= 2 and all(t.args == {"repair_settings": True} for t in verifies)
+    from hosting.engine.worker import execute
+
+    execute(verifies.order_by("pk").first().pk)
+    assert Site.objects.get(pk=site.pk).attention == ""
+    assert run(site, "backup").state == Task.SUCCEEDED
