@@ -12,7 +12,8 @@ from pathlib import Path
 from provision.domains import normalise_domain
 from provision.errors import InvalidDomain, ProvisionError
 from provision.paths import PathLike, Roots
-from provision.settings_php import DatabaseSettings, read_untrusted_settings
+from provision.settings_php import DatabaseSettings
+from provision.untrusted_settings import read_untrusted_settings
 
 # The drush stand-in imports this module at every start: what only some calls need is imported
 # by them (shutil) or for type checkers only (the process machinery behind LogFn; typing itself).

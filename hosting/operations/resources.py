@@ -16,7 +16,8 @@ from provision.db import DatabaseDriver, DatabaseServer, driver_for
 from provision.errors import ProvisionError
 from provision.paths import safe_name
 from provision.runner import Runner
-from provision.settings_php import DatabaseSettings, read_untrusted_settings
+from provision.settings_php import DatabaseSettings
+from provision.untrusted_settings import read_untrusted_settings
 from provision.web import VhostSpec, WebConfig, WebServer, web_server_for
 
 
