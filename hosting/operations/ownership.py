@@ -124,11 +124,21 @@ def disagreement(site: Site, db: DatabaseSettings, handle: resources.SiteDatabas
     if handle.user and db.username != handle.user:
         return (f"settings.php of {site.domain} connects as {db.username[:80]!r}, but {ours} with the "
                 f"user {handle.user!r}.")
-    if not same_server(db, server):
-        where = f"{db.host or 'localhost'}:{db.port}" if db.port else (db.host or "localhost")
-        return (f"settings.php of {site.domain} points at the database server {where[:200]}, but {ours} "
-                f"on {handle.driver.server.label}.")
     return ""
+
+
+def elsewhere(site: Site, db: DatabaseSettings) -> str:
+    """Why the site itself may not be using its recorded database: settings.php points at
+    another host or port than its server's ("" when it does not). Not a refusal: tasks act on
+    the recorded server whatever settings.php says (and an administrator may have moved the
+    server's port), but verify says so, since backups then cover a database the site is not using."""
+    server = site.platform.server
+    if server.db_engine == "sqlite" or db.driver == "sqlite" or same_server(db, server):
+        return ""
+    where = f"{db.host or 'localhost'}:{db.port}" if db.port else (db.host or "localhost")
+    return (f"settings.php of {site.domain} points the site at the database server {where[:200]}, not at "
+            f"{resources.db_server(server).label}, where its recorded database is: backups and checks "
+            "cover that one. Verify with repair_settings to point the site there.")
 
 
 def mismatch_message(problem: str) -> str:

@@ -213,3 +213,22 @@ def test_repair_is_an_argument_of_verify_in_the_panel_the_api_and_the_command(in
     execute(verifies.order_by("pk").first().pk)
     assert Site.objects.get(pk=site.pk).attention == ""
     assert run(site, "backup").state == Task.SUCCEEDED
+
+
+@pytest.mark.parametrize("engine", ["mysql", "postgresql"])
+def test_verify_never_connects_where_settings_php_points(installed, run):
+    """settings.php points the site at another host: verify's check of the site's access used to
+    connect there (from the worker, with the site's password); it goes to the recorded server
+    and says the site is not using the database its backups cover."""
+    site = installed()
+    _, directory = site_paths(site)
+    path = directory / "settings.php"
+    os.chmod(path, 0o640)
+    path.write_text(path.read_text().replace("'host' => '127.0.0.1'", "'host' => '192.0.2.1'"))
+    task = run(site, "verify")
+    assert task.state == Task.WARNING, (task.summary, log_of(task))
+    assert "reaches its database" in log_of(task) and "192.0.2.1" in log_of(task)
+    assert run(site, "backup").state == Task.SUCCEEDED
+    repaired = run(site, "verify", {"repair_settings": True})
+    assert repaired.state == Task.SUCCEEDED, log_of(repaired)
+    assert "192.0.2.1" not in path.read_text()
