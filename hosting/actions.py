@@ -37,6 +37,8 @@ def queue_task(target: Site | Platform | Server, kind: str, *, by: Any = None,
 
     fields = _target_fields(target)
     task_type(fields["target_type"], kind)  # raises ValueError for an unknown type
+    if isinstance(target, Site) and target.attention_refusal(kind):
+        raise TaskRefused(target.attention_refusal(kind))
     user = by if getattr(by, "pk", None) else None
     with transaction.atomic():
         quotas.check(fields.get("client"), kind)  # raises QuotaExceeded, nothing written
@@ -45,3 +47,26 @@ def queue_task(target: Site | Platform | Server, kind: str, *, by: Any = None,
                      after={"kind": kind, "target": fields["target_label"], "args": args or {}})
         dispatch_on_commit(task)
     return task
+
+
+def resolve_duplicate(site: Site, platform: Platform, *, by: Any = None, address: str | None = None) -> Task:
+    """Say which copy of a site found on two platforms is the site (administrators: callers
+    check): the record follows PLATFORM, and a verify sets the other copy aside (kept, hidden)
+    and checks the site there. Audited; refused while a task is active on the site."""
+    with transaction.atomic():
+        site = Site.objects.select_for_update().select_related("platform").get(pk=site.pk)
+        other = site.attention_platform_id
+        if other is None:
+            raise TaskRefused(f"No other copy of {site.domain} is waiting for a decision.")
+        if platform.pk not in (site.platform_id, other):
+            raise TaskRefused(f"Platform {platform.name} holds no copy of {site.domain} that is waiting for a decision.")
+        active = Task.objects.filter(site=site, state__in=Task.ACTIVE).order_by("created_at").first()
+        if active is not None:
+            raise TaskRefused(f"Task #{active.pk} ({active.kind}) is {active.state} on this site: wait for it first.")
+        before = site.platform
+        aside = other if platform.pk == site.platform_id else site.platform_id
+        Site.objects.filter(pk=site.pk).update(platform=platform, attention_platform_id=aside)
+        site.refresh_from_db()
+        audit.record(by, "site.duplicate_resolved", site, address=address, before={"platform": before.name},
+                     after={"platform": platform.name, "set_aside": Platform.objects.get(pk=aside).name})
+        return queue_task(site, "verify", by=by, args={"set_aside": aside}, address=address)

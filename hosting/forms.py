@@ -44,6 +44,27 @@ class SiteTaskForm(forms.Form):
         return {}
 
 
+class VerifyForm(SiteTaskForm):
+    repair_settings = forms.BooleanField(
+        required=False, label="Rewrite settings.php from the record",
+        help_text="When settings.php names another database than the one the site's record owns, write it "
+                  "again from the record (a new database password for the site's own user).")
+
+    def task_args(self) -> dict[str, Any]:
+        return {"repair_settings": True} if self.cleaned_data.get("repair_settings") else {}
+
+
+class ResolveDuplicateForm(forms.Form):
+    """Which of the two platforms holding a copy of a site holds the site."""
+
+    platform = forms.ModelChoiceField(queryset=Platform.objects.none(), empty_label=None)
+
+    def __init__(self, *args: Any, site: Site, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["platform"].queryset = Platform.objects.filter(
+            pk__in=[site.platform_id, site.attention_platform_id])
+
+
 class CloneForm(SiteTaskForm):
     domain = forms.CharField(label="New domain", max_length=253,
                              help_text="The clone gets its own database and files under this domain.")

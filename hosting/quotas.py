@@ -6,7 +6,7 @@ commands all refuse the same way with the same words."""
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.template.defaultfilters import filesizeformat
 
 from hosting.actions import TaskRefused
@@ -27,11 +27,28 @@ def sites_used(client: Client) -> int:
 
 
 def disk_used(client: Client) -> int:
-    """Bytes of the client's live sites (files + database) and of all its backups."""
+    """Bytes of the client's live sites (files + database) and of everything the backup store
+    holds for its domains."""
     sites = Site.objects.filter(client=client).exclude(status=Site.DELETED).aggregate(
         files=Sum("disk_files_bytes"), db=Sum("disk_db_bytes"))
-    backups = Backup.objects.filter(client=client).aggregate(size=Sum("size"))
-    return (sites["files"] or 0) + (sites["db"] or 0) + (backups["size"] or 0)
+    return (sites["files"] or 0) + (sites["db"] or 0) + backup_bytes([client.pk]).get(client.pk, 0)
+
+
+def backup_bytes(client_ids: list[int]) -> dict[int, int]:
+    """{client id: bytes of its backups} in one grouped query. A domain's backup directory
+    (archives, the object store's packs, loose objects and indexes) counts as measured at its
+    last backup, on its newest measured site record of the client (deleted ones too: their
+    backups stay); a domain never measured (backups older than the measuring) counts its
+    archives' sizes."""
+    measured = (Site.objects.filter(client_id=OuterRef("client_id"), domain=OuterRef("domain"),
+                                    disk_backup_bytes__gt=0).order_by("-pk").values("disk_backup_bytes")[:1])
+    rows = (Backup.objects.filter(client_id__in=client_ids).order_by().values("client_id", "domain")
+            .annotate(size=Sum("size"), measured=Subquery(measured))
+            .values_list("client_id", "size", "measured"))
+    totals: dict[int, int] = {}
+    for client_id, size, store in rows:
+        totals[client_id] = totals.get(client_id, 0) + (store or size or 0)
+    return totals
 
 
 def usage(client: Client) -> dict[str, int | None]:
@@ -44,13 +61,12 @@ def usage_of(clients: list[Client]) -> dict[int, dict[str, int | None]]:
     ids = [c.pk for c in clients]
     sites = {row["client_id"]: row for row in Site.objects.filter(client_id__in=ids).exclude(status=Site.DELETED)
              .values("client_id").annotate(n=Count("id"), files=Sum("disk_files_bytes"), db=Sum("disk_db_bytes"))}
-    backups = dict(Backup.objects.filter(client_id__in=ids).values("client_id").annotate(size=Sum("size"))
-                   .values_list("client_id", "size"))
+    backups = backup_bytes(ids)
     found = {}
     for client in clients:
         own = sites.get(client.pk, {})
         found[client.pk] = {"sites": own.get("n", 0), "max_sites": client.max_sites,
-                            "disk_bytes": (own.get("files") or 0) + (own.get("db") or 0) + (backups.get(client.pk) or 0),
+                            "disk_bytes": (own.get("files") or 0) + (own.get("db") or 0) + backups.get(client.pk, 0),
                             "max_disk_bytes": client.max_disk_bytes}
     return found
 

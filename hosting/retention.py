@@ -85,7 +85,18 @@ def apply(site: Site, now: datetime | None = None) -> list[int]:
     if deleted:
         _logger.info("retention deleted backups %s of %s", deleted, site.domain)
         _collect(site)
+        _measure(site)
     return deleted
+
+
+def _measure(site: Site) -> None:
+    """What the backup store holds for the site now: the quota counts it."""
+    from hosting.operations.site_common import backup_store_bytes
+
+    try:
+        Site.objects.filter(pk=site.pk).update(disk_backup_bytes=backup_store_bytes(site.domain))
+    except Exception as exc:  # noqa: BLE001 - a figure left as it was costs nothing but accuracy
+        _logger.warning("retention could not measure the backups of %s: %s", site.domain, exc)
 
 
 def _collect(site: Site) -> None:

@@ -97,7 +97,15 @@ def _bound(data: Mapping[str, Any] | None) -> QueryDict | None:
 
 def task_form(by: Any, target: Target, kind: str, data: Mapping[str, Any] | None) -> forms.Form:
     """The panel's form for KIND on TARGET, bound to DATA (None: unbound, to show)."""
-    from hosting.forms import CloneForm, MigrateForm, RestoreForm, SiteDeleteTaskForm, SiteTaskForm, TypeNameForm
+    from hosting.forms import (
+        CloneForm,
+        MigrateForm,
+        RestoreForm,
+        SiteDeleteTaskForm,
+        SiteTaskForm,
+        TypeNameForm,
+        VerifyForm,
+    )
     from hosting.views.availability import new_site_platforms
 
     user, bound = viewer(by), _bound(data)
@@ -111,6 +119,8 @@ def task_form(by: Any, target: Target, kind: str, data: Mapping[str, Any] | None
             return RestoreForm(bound, site=target, backups=access.backups(user).filter(site=target))
         if kind == "delete":
             return SiteDeleteTaskForm(bound, site=target)
+        if kind == "verify":
+            return VerifyForm(bound, site=target)
         return SiteTaskForm(bound, site=target)
     if typed_confirmation(target_type_of(target), kind):
         return TypeNameForm(bound, expected=target.name)

@@ -12,7 +12,8 @@ from pathlib import Path
 from provision.domains import normalise_domain
 from provision.errors import InvalidDomain, ProvisionError
 from provision.paths import PathLike, Roots
-from provision.settings_php import DatabaseSettings, read_database_settings
+from provision.settings_php import DatabaseSettings
+from provision.untrusted_settings import read_untrusted_settings
 
 # The drush stand-in imports this module at every start: what only some calls need is imported
 # by them (shutil) or for type checkers only (the process machinery behind LogFn; typing itself).
@@ -196,7 +197,8 @@ def scan_sites(docroot: PathLike) -> Discovery:
             continue
         settings = Path(entry.path) / "settings.php"
         try:
-            db = read_database_settings(settings)
+            # The client's file: a link is not followed, a FIFO or a huge file not read.
+            db = read_untrusted_settings(settings)
             note = "" if db is not None else "settings.php has no database we can read without PHP"
         except FileNotFoundError:
             result.skipped.append(SkippedSite(name, "has no settings.php"))

@@ -289,6 +289,10 @@ def read_database_settings(path: str | os.PathLike[str]) -> DatabaseSettings | N
     """Read the default database of a settings.php file (None: no readable database)."""
     with open(path, "rb") as handle:
         data = handle.read(MAX_SETTINGS_SIZE + 1)
+    return parse_settings_bytes(path, data)
+
+
+def parse_settings_bytes(path: str | os.PathLike[str], data: bytes) -> DatabaseSettings | None:
     if len(data) > MAX_SETTINGS_SIZE:
         raise ProvisionError(f"{path} is larger than {MAX_SETTINGS_SIZE // 1024 // 1024} MiB; "
                              "it was not read.")

@@ -68,10 +68,9 @@ def write_settings(path: Path, *, aliases: list[str], domain: str, db: DatabaseS
         config_sync_directory=None if drupal == 7 else f"{rel}/private/config/sync",
         trusted_host_patterns=[trusted_host_pattern(d) for d in [domain, *aliases]],
     )
-    target = path / "settings.php"
-    if target.exists():
-        target.chmod(0o640)  # write_settings_php replaces it; a read-only file is fine to replace
-    write_settings_php(target, content)
+    # write_settings_php replaces the file (a link too, never what it points to): a read-only
+    # settings.php needs no chmod for that, and a chmod would follow a link out of the site.
+    write_settings_php(path / "settings.php", content)
 
 
 def is_ours(path: Path) -> bool:
@@ -84,11 +83,18 @@ def is_ours(path: Path) -> bool:
 
 
 def read_hash_salt(path: Path) -> str | None:
-    """The literal hash salt of PATH/settings.php, or None."""
+    """The literal hash salt of PATH/settings.php, or None. A settings.php that is a link, not
+    a regular file or too big is not read: its salt could be another site's."""
+    from provision.settings_php import MAX_SETTINGS_SIZE
+
     try:
-        text = (path / "settings.php").read_text(encoding="utf-8", errors="replace")
+        fd = os.open(path / "settings.php", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        text = handle.read(MAX_SETTINGS_SIZE).decode("utf-8", errors="replace")
     match = _SALT.search(text)
     return re.sub(r"\\([\\'])", r"\1", match.group(1)) if match else None
 
@@ -98,7 +104,9 @@ def check(path: Path) -> list[str]:
     problems = []
     if not path.is_dir():
         return [f"{path} does not exist"]
-    if not (path / "settings.php").is_file():
+    if (path / "settings.php").is_symlink():
+        problems.append("settings.php is a symbolic link")
+    elif not (path / "settings.php").is_file():
         problems.append("settings.php is missing")
     elif (path / "settings.php").stat().st_mode & stat.S_IWOTH:
         problems.append("settings.php is writable by everyone")
@@ -119,7 +127,8 @@ def repair(path: Path) -> list[str]:
             target.mkdir(mode=FILES_MODE, parents=True)
             done.append(f"created {sub}/")
     settings_file = path / "settings.php"
-    if settings_file.is_file() and settings_file.stat().st_mode & 0o022:
+    # Not through a link: the mode to tighten would be another file's.
+    if not settings_file.is_symlink() and settings_file.is_file() and settings_file.stat().st_mode & 0o022:
         settings_file.chmod(0o440)
         done.append("settings.php made read-only")
     return done

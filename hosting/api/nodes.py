@@ -51,6 +51,9 @@ class SiteOut(Schema):
     status: str
     disk_files_bytes: int
     disk_db_bytes: int
+    disk_backup_bytes: int
+    attention: str
+    attention_platform: int | None
     verified_at: datetime | None
     created_at: datetime
 
@@ -93,7 +96,8 @@ def platform_out(p: Platform) -> dict[str, Any]:
 def site_out(s: Site) -> dict[str, Any]:
     return {"id": s.pk, "domain": s.domain, "aliases": s.aliases, "platform": s.platform_id, "client": s.client_id,
             "profile": s.profile, "status": s.status, "disk_files_bytes": s.disk_files_bytes,
-            "disk_db_bytes": s.disk_db_bytes, "verified_at": s.verified_at, "created_at": s.created_at}
+            "disk_db_bytes": s.disk_db_bytes, "disk_backup_bytes": s.disk_backup_bytes, "attention": s.attention,
+            "attention_platform": s.attention_platform_id, "verified_at": s.verified_at, "created_at": s.created_at}
 
 
 def client_out(c: Client) -> dict[str, Any]:
@@ -233,6 +237,23 @@ def create_site(request: HttpRequest, payload: SiteIn):
     site, _task = inventory.add_site(payload.domain, platform, client=client, profile=payload.profile,
                                      aliases=payload.aliases, by=user, address=address(request))
     return Status(201, site_out(site))
+
+
+class ResolveDuplicateIn(Schema):
+    platform: Id
+
+
+@router.post("/sites/{site_id}/resolve-duplicate", response=responses(dict, 202), tags=["sites"])
+def resolve_duplicate(request: HttpRequest, site_id: Id, payload: ResolveDuplicateIn):
+    """A site found on two platforms: say which platform's copy is the site (administrators).
+    The record follows it; a verify sets the other copy aside. The answer is {"task": id}."""
+    from hosting.actions import resolve_duplicate as resolve
+
+    site = access.access_site(request.user, site_id)  # 404 before 403: another client's site is not there
+    access.require_admin(request.user)
+    platform = access.access_platform(request.user, payload.platform)
+    task = resolve(site, platform, by=request.user, address=address(request))
+    return Status(202, {"task": task.pk})
 
 
 # --- Clients --------------------------------------------------------------------------------

@@ -152,11 +152,24 @@ class Site(models.Model):
     # lives only in the site's settings.php and on the database server.
     db_name = models.CharField(max_length=64, blank=True)
     db_user = models.CharField(max_length=80, blank=True)
+    # An SQLite database kept inside the site directory (Drupal's files/.ht.sqlite, found by a
+    # platform verify): its path relative to sites/<domain>/. Empty: the database is db_name on
+    # the server (for an SQLite server, <sqlite_dir>/<db_name>.sqlite). settings.php is compared
+    # with these fields and never obeyed.
+    db_file = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
     imported = models.BooleanField(default=False, help_text="Found on disk by a platform verify.")
     files_symlink = models.CharField(max_length=16, choices=FILES_SYMLINK, default=FILES_FOLLOW)
     disk_files_bytes = models.PositiveBigIntegerField(default=0)
     disk_db_bytes = models.PositiveBigIntegerField(default=0)
+    # Everything the backup store holds for the domain (archives, packs, loose objects, indexes),
+    # measured after each backup and each retention run.
+    disk_backup_bytes = models.PositiveBigIntegerField(default=0)
+    # Why the site needs a human (empty: it does not). Until it is resolved, only verify and
+    # delete run on it. attention_platform: another platform holding a copy of the site.
+    attention = models.TextField(blank=True)
+    attention_platform = models.ForeignKey(Platform, on_delete=models.SET_NULL, null=True, blank=True,
+                                           related_name="+")
     verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -169,6 +182,8 @@ class Site(models.Model):
             models.Index(fields=["platform", "status"], name="site_platform_status"),
             models.Index(fields=["client", "status"], name="site_client_status"),
             models.Index(fields=["status"], name="site_status"),
+            # The few sites that need a human, for the dashboard's figure.
+            models.Index(fields=["status"], condition=~Q(attention=""), name="site_attention"),
         ]
 
     def __str__(self) -> str:
@@ -182,6 +197,16 @@ class Site(models.Model):
     @property
     def server(self) -> Server:
         return self.platform.server
+
+    # Besides verify (which reports and repairs) and delete (which ends it), nothing runs on a
+    # site that needs attention: its record and its disk disagree until a human says which is right.
+    ATTENTION_OK = ("verify", "delete")
+
+    def attention_refusal(self, kind: str) -> str:
+        """Why a task of KIND cannot start on this site now that it needs attention ("": it can)."""
+        if self.attention and kind not in self.ATTENTION_OK:
+            return f"The site needs attention: {self.attention} Only verify and delete run on it until then."
+        return ""
 
 
 class Backup(models.Model):

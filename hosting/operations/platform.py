@@ -1,20 +1,19 @@
 """Platform task types: verify (inspect, check, discover and import sites), lock, unlock, delete.
 
 verify: inspect (docroot, Drupal version) -> check (sites/ present and writable) -> discover
-(every sites/<domain>/settings.php without a live record is imported as a Site, marked
-imported, and a site verify is queued for it) -> mark-verified.
+(sites without a live record imported, sites moved here from another platform followed, copies
+on two platforms flagged: see platform_sites) -> mark-verified.
 lock / unlock: record (a locked platform takes no new sites: install, clone and migrate onto it
 are refused). delete: see platform_delete."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from hosting.engine.steps import Context, Plan
-from hosting.models import Platform, Site, Task
-from hosting.operations import operation
+from hosting.models import Platform, Task
+from hosting.operations import operation, platform_sites
 from hosting.operations.common import roots, step
 from provision import platform as provision_platform
 from provision.errors import ProvisionError
@@ -47,44 +46,10 @@ def check(ctx: Context) -> None:
 
 
 def discover(ctx: Context) -> None:
-    """List the sites on disk; import each one that has no live record, and queue its verify.
-    This is how a site whose record was deleted, or that a lost clone left on disk, comes back."""
-    from hosting.actions import queue_task
-
-    platform = _platform(ctx)
-    found = provision_platform.scan_sites(Path(ctx.state["docroot"]))
-    known = dict(Site.objects.exclude(status=Site.DELETED).values_list("domain", "platform__name"))
-    imported = 0
-    for site in found.sites:
-        ctx.check_stop()
-        if site.domain in known:
-            if known[site.domain] == platform.name:
-                ctx.info(f"site {site.domain}: known")
-            else:
-                ctx.warning(f"site {site.domain}: on disk here too, but recorded on platform "
-                            f"{known[site.domain]}; not imported (a left-over copy?)")
-            continue
-        db = site.db
-        # An SQLite database is a path: its file name is what tells sites apart.
-        db_name = (Path(db.database).name if db and db.driver == "sqlite" else db.database if db else "")
-        try:
-            with transaction.atomic():
-                record = Site.objects.create(
-                    domain=site.domain, platform=platform, status=Site.ENABLED, imported=True,
-                    db_name=db_name[:64], db_user=(db.username if db else "")[:80],
-                    client=None,
-                )
-                queue_task(record, "verify", by="platform verify", args={"imported_by": ctx.task.pk})
-        except IntegrityError:
-            ctx.warning(f"site {site.domain}: a record was created meanwhile; not imported again")
-            continue
-        imported += 1
-        ctx.info(f"site {site.domain}: imported from disk, verify queued")
-    for skipped in found.skipped:
-        ctx.info(f"skipped sites/{skipped.name}: {skipped.reason}")
-    ctx.info(f"{len(found.sites)} site(s) on disk, {imported} imported")
-    ctx.state["sites_found"] = len(found.sites)
-    ctx.state["sites_imported"] = imported
+    """Import, recognise or follow every site on disk (hosting.operations.platform_sites). This is
+    how a site whose record was deleted, that a lost clone left on disk, or that was moved by
+    hand comes back."""
+    platform_sites.discover(ctx, _platform(ctx), Path(ctx.state["docroot"]))
 
 
 def mark_verified(ctx: Context) -> None:

@@ -16,8 +16,8 @@ from provision.db import DatabaseDriver, DatabaseServer, driver_for
 from provision.errors import ProvisionError
 from provision.paths import safe_name
 from provision.runner import Runner
-from provision.settings_php import DatabaseSettings, read_database_settings
-from provision.sitedb import ENGINE_OF, SQLiteFileDriver, sqlite_file
+from provision.settings_php import DatabaseSettings
+from provision.untrusted_settings import read_untrusted_settings
 from provision.web import VhostSpec, WebConfig, WebServer, web_server_for
 
 
@@ -113,10 +113,11 @@ def vhost_spec(domain: str, aliases: list[str], platform: Platform) -> VhostSpec
 
 
 def read_settings(directory: Path) -> DatabaseSettings:
-    """The database of the site in DIRECTORY, read from its settings.php without PHP."""
+    """The database of the site in DIRECTORY, read from its settings.php without PHP (a link
+    is not followed, only a regular file of sane size is read: the client can write it)."""
     path = directory / "settings.php"
     try:
-        found = read_database_settings(path)
+        found = read_untrusted_settings(path)
     except FileNotFoundError:
         raise ProvisionError(f"{path} is missing.") from None
     except OSError as exc:
@@ -128,28 +129,13 @@ def read_settings(directory: Path) -> DatabaseSettings:
 
 @dataclass(frozen=True)
 class SiteDatabase:
-    """A site's database as the admin side reaches it: the driver, the name, the owner."""
+    """A site's database as the admin side reaches it: the driver, the name, the owner (the
+    database its record owns: hosting.operations.ownership makes these)."""
 
     driver: DatabaseDriver
     name: str
     user: str
     inside_site: bool = False  # an SQLite file inside the site directory: it moves with it
-
-
-def site_database(server: Server, db: DatabaseSettings, *, docroot_path: Path,
-                  directory: Path | None = None) -> SiteDatabase:
-    """The admin handle on the database DB (from a settings.php) of a site on SERVER."""
-    engine = ENGINE_OF.get(db.driver)
-    if engine is None:
-        raise ProvisionError(f"The database driver {db.driver!r} in settings.php is not supported.")
-    if engine == "sqlite":
-        path = roots().inside(sqlite_file(db, docroot_path))
-        inside = directory is not None and path.is_relative_to(directory.resolve())
-        return SiteDatabase(SQLiteFileDriver(path), path.name, "", inside)
-    if engine != server.db_engine:
-        raise ProvisionError(f"The site's database is a {engine} database, but server {server.name} "
-                             f"runs {server.db_engine}; it cannot be managed from here.")
-    return SiteDatabase(db_driver(server), db.database, db.username)
 
 
 def new_database_names(domain: str, driver: DatabaseDriver) -> tuple[str, str]:

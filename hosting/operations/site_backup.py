@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Backup, Site, Task
-from hosting.operations import operation, resources
+from hosting.operations import operation, ownership, resources
 from hosting.operations.backups import files_link_roots, report
 from hosting.operations.common import flag, step
+from hosting.operations.leftovers import clean_leftovers
 from hosting.operations.site_common import (
     backup_path,
     clean_partials,
@@ -25,7 +26,9 @@ from hosting.operations.site_common import (
     make_backup,
     manifest_summary,
     mark_verified,
+    measure,
     record_backup,
+    refuse_attention,
     settings_in,
     site_of,
 )
@@ -37,20 +40,22 @@ from provision.sitedb import check_connection, reload_from_archive
 KINDS = (Backup.MANUAL, Backup.SCHEDULED)
 
 
-def usable(site: Site) -> None:
+def usable(site: Site, kind: str) -> None:
     if site.status not in (Site.ENABLED, Site.DISABLED):
         raise ProvisionError(f"{site.domain} is {site.status}: only an installed site can be backed up or restored.")
+    refuse_attention(site, kind)
 
 
 # -- backup --------------------------------------------------------------------------------
 
 def archive(ctx: Context) -> None:
     site = site_of(ctx)
-    usable(site)
+    usable(site, "backup")
     kind = (ctx.task.args or {}).get("kind", Backup.MANUAL)
     if kind not in KINDS:
         raise ProvisionError(f"A backup task makes {' or '.join(KINDS)} backups, not {kind!r}.")
     directory = resources.site_dir(site)
+    clean_leftovers(ctx, site)
     handle = database_of(ctx, site, directory)
     platform = site.platform
     clean_partials(ctx, resources.backup_dir(site.domain))
@@ -64,6 +69,7 @@ def archive(ctx: Context) -> None:
     ctx.state.update({"archive": str(result.path), "size": result.size, "sha256": result.sha256,
                       "kind": kind, "manifest": manifest_summary(result.manifest)})
     ctx.save_state()
+    measure(ctx, site, handle)
 
 
 def archive_undo(ctx: Context) -> None:
@@ -98,7 +104,8 @@ def backup_plan(task: Task) -> Plan:
 
 def check(ctx: Context) -> None:
     site = site_of(ctx)
-    usable(site)
+    usable(site, "restore")
+    clean_leftovers(ctx, site)
     backup_id = (ctx.task.args or {}).get("backup")
     backup = Backup.objects.filter(pk=backup_id).first() if backup_id else None
     if backup is None:
@@ -116,9 +123,8 @@ def check(ctx: Context) -> None:
     if backup.size and path.stat().st_size != backup.size:
         raise ProvisionError(f"The file of backup #{backup.pk} is {path.stat().st_size} bytes, but "
                              f"{backup.size} were written: it is damaged.")
-    db = settings_in(ctx, resources.site_dir(site))
+    handle = database_of(ctx, site, resources.site_dir(site))
     engine = (backup.manifest.get("database") or {}).get("engine")
-    handle = resources.site_database(site.platform.server, db, docroot_path=resources.docroot(site.platform))
     wanted = handle.driver.server.engine
     if engine and engine != wanted:
         raise ProvisionError(f"Backup #{backup.pk} holds a {engine} database; {site.domain} uses {wanted}.")
@@ -132,11 +138,15 @@ def safety_backup(ctx: Context) -> None:
     ctx.save_state()
 
 
-def put_back(ctx: Context, archive_path: Path) -> None:
-    """Replace the site's directory and database with those in ARCHIVE_PATH."""
+def put_back(ctx: Context, archive_path: Path, *, undoing: bool = False) -> None:
+    """Replace the site's directory and database with those in ARCHIVE_PATH. The database is
+    the recorded one; going forward settings.php must agree with the record, while an undo puts
+    back the safety backup whatever the restored settings.php says."""
     site = site_of(ctx)
     directory = resources.site_dir(site)
-    handle = database_of(ctx, site, directory)
+    handle = ownership.recorded(site, directory) if undoing else database_of(ctx, site, directory)
+    if handle is None:
+        raise ProvisionError(f"No database is recorded for {site.domain}.")
     # The same places a backup of the site may follow or keep files/ into: what a backup holds,
     # a restore creates (provision.backup.links).
     link_roots = files_link_roots(site.domain)
@@ -157,7 +167,7 @@ def restore(ctx: Context) -> None:
 def restore_undo(ctx: Context) -> None:
     if ctx.state.get("restoring") and ctx.state.get("safety_path"):
         ctx.info(f"Putting back the pre-restore backup #{ctx.state['safety_id']}.")
-        put_back(ctx, resources.roots().inside(ctx.state["safety_path"]))
+        put_back(ctx, resources.roots().inside(ctx.state["safety_path"]), undoing=True)
         ctx.state.pop("restoring")
         ctx.save_state()
 
@@ -165,8 +175,8 @@ def restore_undo(ctx: Context) -> None:
 def verify(ctx: Context) -> None:
     site = site_of(ctx)
     directory = resources.site_dir(site)
-    db = settings_in(ctx, directory)
-    check_connection(db, resources.docroot(site.platform))
+    handle = database_of(ctx, site, directory)
+    check_connection(ownership.connection(site, handle, settings_in(ctx, directory)), resources.docroot(site.platform))
     for problem in sitefiles.check(directory):
         ctx.warning(f"Problem after the restore: {problem}.")
     ctx.info("The restored site reaches its database.")
@@ -174,7 +184,9 @@ def verify(ctx: Context) -> None:
 
 def restore_record(ctx: Context) -> None:
     site = site_of(ctx)
-    mark_verified(site, disk_files_bytes=sitefiles.disk_usage(resources.site_dir(site)))
+    directory = resources.site_dir(site)
+    mark_verified(site, disk_files_bytes=sitefiles.disk_usage(directory))
+    measure(ctx, site, database_of(ctx, site, directory))
     Backup.objects.filter(pk=ctx.state["backup_id"]).update(verified_at=timezone.now())
 
 

@@ -17,16 +17,19 @@ from django.utils import timezone
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Site, Task
-from hosting.operations import operation, resources
+from hosting.operations import operation, ownership, resources
 from hosting.operations.backups import files_link_roots
 from hosting.operations.common import flag, step
+from hosting.operations.leftovers import clean_leftovers
 from hosting.operations.site_common import (
     copy_database,
     create_database,
     database_of,
     drop_created,
+    measure,
     new_password,
     platform_by_id,
+    refuse_attention,
     remove_vhost,
     settings_in,
     site_of,
@@ -58,6 +61,8 @@ def prepare(ctx: Context) -> None:
     site = site_of(ctx)
     if site.status not in (Site.ENABLED, Site.DISABLED):
         raise ProvisionError(f"{site.domain} is {site.status}: only an installed site can be cloned.")
+    refuse_attention(site, "clone")
+    clean_leftovers(ctx, site)
     domain, platform_id = _args(ctx.task)
     new = platform_by_id(platform_id) if platform_id else site.platform
     if domain == site.domain:
@@ -136,11 +141,16 @@ def database(ctx: Context) -> None:
     site = site_of(ctx)
     new = platform_by_id(ctx.state["new_platform"])
     target = Path(ctx.state["target"])
-    create_database(ctx, "db_made", new, target)
+    create_database(ctx, "db_made", new, target, ctx.state["db_name"], ctx.state["db_user"])
     source_db = database_of(ctx, site, Path(ctx.state["source"]))
-    target_db = database_of(ctx, site, target, new)
+    target_db = _target_database(ctx)
     copy_database(ctx, source_db, target_db, resources.work_dir())
     ctx.info(f"The database of {site.domain} is copied into {target_db.name}.")
+
+
+def _target_database(ctx: Context) -> resources.SiteDatabase:
+    return ownership.on_server(platform_by_id(ctx.state["new_platform"]).server, ctx.state["db_name"],
+                               ctx.state["db_user"])
 
 
 def database_undo(ctx: Context) -> None:
@@ -169,7 +179,9 @@ def updatedb(ctx: Context) -> None:
 
 def verify(ctx: Context) -> None:
     root, docroot, domain = _drush_args(ctx)
-    check_connection(settings_in(ctx, Path(ctx.state["target"])), docroot)
+    target = Path(ctx.state["target"])
+    handle = _target_database(ctx)
+    check_connection(handle.driver.settings_for(handle.name, handle.user, settings_in(ctx, target).password), docroot)
     state = drush.status_field(ctx.runner, root, docroot, domain, "bootstrap")
     if state != "Successful":
         raise ProvisionError(f"Drupal does not bootstrap for {domain} (drush status: {state or 'no answer'}).")
@@ -188,6 +200,7 @@ def record(ctx: Context) -> None:
         raise ProvisionError(f"A site {ctx.state['domain']} was recorded meanwhile; the clone is undone.") from None
     flag(ctx, "clone_id", clone.pk)
     ctx.set_flag("clone", clone.pk)
+    measure(ctx, clone, _target_database(ctx))
     ctx.info(f"Site {clone.domain} recorded (#{clone.pk}).")
 
 

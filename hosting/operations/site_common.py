@@ -1,6 +1,7 @@
-"""Pieces the site task types share: the site record of a task, its settings and database as
-settings.php describes them (passwords registered as secrets before anything can log them),
-vhosts, backups with their Backup rows, and database creation and removal with undo state."""
+"""Pieces the site task types share: the site record of a task, its settings.php (read as
+untrusted input, its password registered as a secret before anything can log it) and the
+database its record owns (hosting.operations.ownership), vhosts, backups with their Backup rows,
+and database creation and removal with undo state."""
 from __future__ import annotations
 
 import secrets
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from hosting.engine.steps import Context
 from hosting.models import Backup, Platform, Site
-from hosting.operations import resources
+from hosting.operations import ownership, resources
 from hosting.operations.backups import files_link_roots, report
 from hosting.operations.common import flag
 from provision import sitefiles
@@ -21,13 +22,24 @@ from provision.db import DatabaseDriver
 from provision.settings_php import DatabaseSettings
 from provision.sitedb import SQLiteFileDriver
 
-
 def site_of(ctx: Context) -> Site:
     return Site.objects.select_related("platform__server", "client").get(pk=ctx.task.site_id)
 
 
 def platform_by_id(platform_id: int) -> Platform:
     return Platform.objects.select_related("server").get(pk=platform_id)
+
+
+def refuse_attention(site: Site, kind: str) -> None:
+    """Stop a task other than verify or delete on a site that needs attention (queued before)."""
+    reason = site.attention_refusal(kind)
+    if reason:
+        raise ProvisionError(reason)
+
+
+def needs_attention(site: Site, reason: str) -> None:
+    Site.objects.filter(pk=site.pk).update(attention=reason[:2000])
+    site.attention = reason[:2000]
 
 
 def settings_in(ctx: Context, directory: Path) -> DatabaseSettings:
@@ -38,11 +50,19 @@ def settings_in(ctx: Context, directory: Path) -> DatabaseSettings:
     return db
 
 
-def database_of(ctx: Context, site: Site, directory: Path, platform: Platform | None = None) -> resources.SiteDatabase:
-    platform = platform or site.platform
+def database_of(ctx: Context, site: Site, directory: Path) -> resources.SiteDatabase:
+    """The database SITE's record owns (its directory at DIRECTORY). Refuses, naming both, when
+    settings.php names another one, and marks the site as needing attention."""
     db = settings_in(ctx, directory)
-    return resources.site_database(platform.server, db, docroot_path=resources.docroot(platform),
-                                   directory=directory)
+    handle = ownership.recorded(site, directory)
+    if handle is None:
+        raise ProvisionError(f"No database is recorded for {site.domain}: verify the site to record the one "
+                             "its settings.php names.")
+    problem = ownership.disagreement(site, db, handle, directory)
+    if problem:
+        needs_attention(site, problem)
+        raise ProvisionError(ownership.mismatch_message(problem))
+    return handle
 
 
 def new_password() -> str:
@@ -60,19 +80,24 @@ def write_site_settings(ctx: Context, directory: Path, *, domain: str, aliases: 
 
 # -- databases -----------------------------------------------------------------------------
 
-def create_database(ctx: Context, key: str, platform: Platform, directory: Path) -> None:
-    """Create the database and user that DIRECTORY/settings.php names, with the password it
-    holds. ctx.state[KEY] records what was created, for drop_created()."""
+def create_database(ctx: Context, key: str, platform: Platform, directory: Path, name: str, user: str) -> None:
+    """Create database NAME and user USER, with the password DIRECTORY/settings.php holds (this
+    task wrote it, naming them). ctx.state[KEY] records what was created, for drop_created()."""
     db = settings_in(ctx, directory)
-    handle = resources.site_database(platform.server, db, docroot_path=resources.docroot(platform),
-                                     directory=directory)
+    handle = ownership.on_server(platform.server, name, user)
     driver = handle.driver
+    if driver.server.engine == "sqlite":
+        wanted = str(ownership.file_of(handle))
+        named = db.driver == "sqlite" and str(Path(db.database).resolve()) == wanted
+    else:
+        named = (db.database, db.username) == (name, user)
+    if not named:
+        raise ProvisionError(f"settings.php in {directory} does not name the new database {name}; nothing was created.")
     if driver.database_exists(handle.name):
         raise ProvisionError(f"The database {handle.name} already exists on {driver.server.label}; "
                              "it belongs to something else and is left alone.")
     made: dict[str, Any] = {"platform": platform.pk, "name": handle.name, "user": handle.user,
-                            "db": False, "user_made": False,
-                            "sqlite": str(driver.file) if isinstance(driver, SQLiteFileDriver) else ""}
+                            "db": False, "user_made": False, "sqlite": ""}
     driver.create_database(handle.name)
     made["db"] = True
     flag(ctx, key, made)
@@ -144,18 +169,22 @@ def make_backup(ctx: Context, site: Site, kind: str, *, files: bool = True) -> B
     the Backup row. Incremental: files unchanged since the last backup are not read again."""
     platform = site.platform
     directory = resources.site_dir(site)
-    handle = database_of(ctx, site, directory)
+    # A site with no recorded database (imported needing attention) is deleted with a backup of
+    # its files only: the database settings.php names is not known to be its own.
+    handle = database_of(ctx, site, directory) if (site.db_name or site.db_file) else None
     dest = resources.backup_dir(site.domain)
     clean_partials(ctx, dest)
     result = create_incremental(
         domain=site.domain, site_dir=directory, dest_dir=dest, runner=ctx.runner,
-        db_driver=handle.driver, db_name=handle.name,
+        db_driver=handle.driver if handle else None, db_name=handle.name if handle else None,
         follow_files_symlink=site.files_symlink == Site.FILES_FOLLOW, files_link_roots=files_link_roots(site.domain),
         platform_name=platform.name, platform_path=platform.path, drupal_version=platform.drupal_version,
         include_files=files,
     )
     report(ctx, site.domain, result)
-    return record_backup(ctx, site, kind, result.path, result.size, result.sha256, result.manifest)
+    backup = record_backup(ctx, site, kind, result.path, result.size, result.sha256, result.manifest)
+    measure(ctx, site, handle)
+    return backup
 
 
 def clean_partials(ctx: Context, dest: Path) -> None:
@@ -192,3 +221,33 @@ def backup_path(backup: Backup) -> Path:
 
 def mark_verified(site: Site, **fields: Any) -> None:
     Site.objects.filter(pk=site.pk).update(verified_at=timezone.now(), **fields)
+
+
+# -- disk figures --------------------------------------------------------------------------
+
+def measure(ctx: Context, site: Site, handle: resources.SiteDatabase | None) -> dict[str, int]:
+    """Record what SITE really uses besides its files: its database (HANDLE, the recorded one)
+    and everything the backup store holds for its domain. A figure that cannot be read keeps
+    its last value, with a warning: a quota must not fail a task."""
+    fields: dict[str, int] = {}
+    size = database_bytes(ctx, handle) if handle is not None else None
+    if size is not None:
+        fields["disk_db_bytes"] = size
+    fields["disk_backup_bytes"] = backup_store_bytes(site.domain)
+    Site.objects.filter(pk=site.pk).update(**fields)
+    return fields
+
+
+def database_bytes(ctx: Context, handle: resources.SiteDatabase) -> int | None:
+    """The size of the database HANDLE, or None (with a warning) when it cannot be read."""
+    try:
+        return handle.driver.database_size(handle.name)
+    except (ProvisionError, OSError) as exc:
+        ctx.warning(f"The size of the database could not be read: {exc}")
+        return None
+
+
+def backup_store_bytes(domain: str) -> int:
+    """Bytes under the domain's backup directory: archives, packs, loose objects, indexes."""
+    path = resources.backup_dir(domain)
+    return sitefiles.disk_usage(path) if path.is_dir() else 0

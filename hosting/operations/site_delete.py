@@ -14,8 +14,9 @@ from pathlib import Path
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Backup, Site, Task
-from hosting.operations import operation, resources
+from hosting.operations import operation, ownership, resources
 from hosting.operations.common import flag, step
+from hosting.operations.leftovers import clean_leftovers
 from hosting.operations.site_common import database_of, make_backup, settings_in, site_of, write_vhost
 from provision import sitefiles
 from provision.errors import ProvisionError
@@ -38,7 +39,11 @@ def prepare(ctx: Context) -> None:
         "disabled": web.is_disabled(site.domain), "had_vhost": web.has_vhost(site.domain),
     })
     if on_disk:
-        database_of(ctx, site, directory)  # readable settings: the database can be put back
+        clean_leftovers(ctx, site)
+        if site.db_name or site.db_file:
+            database_of(ctx, site, directory)  # settings.php agrees: the database can be put back
+        else:
+            ctx.warning(f"No database is recorded for {site.domain}: none is backed up or dropped.")
 
 
 def backup(ctx: Context) -> None:
@@ -74,10 +79,12 @@ def database(ctx: Context) -> None:
     if not ctx.state["on_disk"]:
         return
     site = site_of(ctx)
-    handle = database_of(ctx, site, _where_now(ctx))
-    if handle.inside_site:
+    if site.db_file:
         ctx.info("The SQLite database is a file in the site directory: it goes with it.")
         return
+    if not site.db_name:
+        return
+    handle = database_of(ctx, site, _where_now(ctx))
     flag(ctx, "dropped")
     handle.driver.drop_database(handle.name)
     if handle.user and handle.driver.server.engine != "sqlite":
@@ -91,7 +98,9 @@ def database_undo(ctx: Context) -> None:
     site = site_of(ctx)
     directory = _where_now(ctx)
     db = settings_in(ctx, directory)
-    handle = database_of(ctx, site, directory)
+    handle = ownership.recorded(site, directory)  # prepare checked that settings.php agreed
+    if handle is None:
+        return
     driver = handle.driver
     if handle.user and driver.server.engine != "sqlite" and not driver.user_exists(handle.user):
         driver.create_user(handle.user, db.password)

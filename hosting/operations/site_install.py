@@ -14,12 +14,13 @@ from django.utils import timezone
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Site, Task
-from hosting.operations import operation, resources
+from hosting.operations import operation, ownership, resources
 from hosting.operations.common import flag, step
 from hosting.operations.site_common import (
     create_database,
     drop_created,
     new_password,
+    refuse_attention,
     remove_vhost,
     settings_in,
     site_of,
@@ -35,6 +36,7 @@ def prepare(ctx: Context) -> None:
     platform = site.platform
     if site.status not in (Site.QUEUED, Site.FAILED):
         raise ProvisionError(f"{site.domain} is {site.status}: only a queued or failed site is installed.")
+    refuse_attention(site, "install")
     resources.usable_platform(platform, for_new_site=True)
     directory = resources.site_dir(site)
     if directory.exists() or directory.is_symlink():
@@ -78,7 +80,8 @@ def make_site_dir_undo(ctx: Context) -> None:
 
 def database(ctx: Context) -> None:
     site = site_of(ctx)
-    create_database(ctx, "db_made", site.platform, Path(ctx.state["site_dir"]))
+    create_database(ctx, "db_made", site.platform, Path(ctx.state["site_dir"]), ctx.state["db_name"],
+                    ctx.state["db_user"])
 
 
 def database_undo(ctx: Context) -> None:
@@ -103,7 +106,9 @@ def drush_install(ctx: Context) -> None:
     site = site_of(ctx)
     platform = site.platform
     directory = Path(ctx.state["site_dir"])
-    db = settings_in(ctx, directory)
+    # The database this task created, with the password it wrote into settings.php.
+    handle = ownership.on_server(platform.server, ctx.state["db_name"], ctx.state["db_user"])
+    db = handle.driver.settings_for(handle.name, ctx.state["db_user"], settings_in(ctx, directory).password)
     drush.site_install(
         ctx.runner, resources.platform_root(platform), resources.docroot(platform), domain=site.domain,
         profile=site.profile, db=db, site_name=site.domain, admin_name="admin",

@@ -11,7 +11,6 @@ Any failure leaves the site on its old platform as it was: the same directory, s
 database rows, vhost and record."""
 from __future__ import annotations
 
-import dataclasses
 import os
 import secrets
 import shutil
@@ -19,13 +18,15 @@ from pathlib import Path
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Backup, Site, Task
-from hosting.operations import operation, resources
+from hosting.operations import operation, ownership, resources
 from hosting.operations.common import flag, step
+from hosting.operations.leftovers import clean_leftovers
 from hosting.operations.site_common import (
     database_of,
     make_backup,
     mark_verified,
     platform_by_id,
+    refuse_attention,
     settings_in,
     site_of,
     write_site_settings,
@@ -48,6 +49,8 @@ def prepare(ctx: Context) -> None:
     site = site_of(ctx)
     if site.status not in (Site.ENABLED, Site.DISABLED):
         raise ProvisionError(f"{site.domain} is {site.status}: only an installed site can be migrated.")
+    refuse_attention(site, "migrate")
+    clean_leftovers(ctx, site)
     old, new = site.platform, platform_by_id(_target_id(ctx.task))
     if new.pk == old.pk:
         raise ProvisionError(f"{site.domain} is on platform {old.name} already.")
@@ -114,11 +117,10 @@ def settings(ctx: Context) -> None:
         ctx.warning("settings.php was not written by Harbormaster: it is left as it is. Check that its "
                     "paths suit the new platform.")
         return
-    db = settings_in(ctx, target)
-    source = Path(ctx.state["source"])
-    if db.driver == "sqlite" and Path(db.database).is_absolute() and Path(db.database).is_relative_to(source):
-        # An SQLite file inside the site directory moved with it.
-        db = dataclasses.replace(db, database=str(target / Path(db.database).relative_to(source)))
+    declared = settings_in(ctx, target)
+    # From the record (prepare checked that settings.php agreed): an SQLite file inside the
+    # site directory moved with it, and its path in settings.php follows.
+    db = ownership.settings_from_record(site, target, new, password=declared.password, prefix=declared.prefix)
     saved = _saved_settings(target)
     saved.unlink(missing_ok=True)
     shutil.copy2(target / "settings.php", saved)  # kept, mode and all, until the migrate is done
@@ -155,7 +157,9 @@ def updatedb_undo(ctx: Context) -> None:
     # The database may carry the new code's schema now: the pre-migrate dump is the old one.
     site = site_of(ctx)
     directory = next(p for p in (Path(ctx.state["target"]), Path(ctx.state["source"])) if p.is_dir())
-    handle = database_of(ctx, site, directory)
+    handle = ownership.recorded(site, directory)  # the record's, whatever settings.php says by now
+    if handle is None:
+        raise ProvisionError(f"No database is recorded for {site.domain}.")
     reload_from_archive(resources.roots().inside(ctx.state["backup_path"]), handle.driver, handle.name,
                         ctx.runner, owner=handle.user or None)
     ctx.state.pop("updating")
@@ -190,7 +194,8 @@ def verify(ctx: Context) -> None:
     site = site_of(ctx)
     new = platform_by_id(ctx.state["new_platform"])
     target = Path(ctx.state["target"])
-    check_connection(settings_in(ctx, target), resources.docroot(new))
+    handle = database_of(ctx, site, target)
+    check_connection(ownership.connection(site, handle, settings_in(ctx, target)), resources.docroot(new))
     state = drush.status_field(ctx.runner, resources.platform_root(new), resources.docroot(new), site.domain,
                                "bootstrap")
     if state != "Successful":

@@ -11,7 +11,8 @@ from hosting.engine.steps import Context, Plan
 from hosting.models import Site, Task
 from hosting.operations import operation, resources
 from hosting.operations.common import flag, step
-from hosting.operations.site_common import site_of
+from hosting.operations.leftovers import clean_leftovers
+from hosting.operations.site_common import database_of, refuse_attention, site_of
 from provision import drush
 from provision.errors import ProvisionError
 
@@ -20,16 +21,18 @@ def _web(ctx: Context, site: Site):  # type: ignore[no-untyped-def]
     return resources.web_server(site.platform.server, ctx.runner)
 
 
-def _usable(site: Site) -> None:
+def _usable(ctx: Context, site: Site) -> None:
     if site.status in (Site.DELETED, Site.QUEUED, Site.FAILED):
         raise ProvisionError(f"{site.domain} is {site.status}; install or verify it first.")
+    refuse_attention(site, ctx.task.kind)
+    clean_leftovers(ctx, site)
 
 
 # -- disable -------------------------------------------------------------------------------
 
 def disable_vhost(ctx: Context) -> None:
     site = site_of(ctx)
-    _usable(site)
+    _usable(ctx, site)
     ctx.state["status_before"] = site.status
     web = _web(ctx, site)
     if web.is_disabled(site.domain):
@@ -49,7 +52,7 @@ def disable_vhost_undo(ctx: Context) -> None:
 
 def enable_vhost(ctx: Context) -> None:
     site = site_of(ctx)
-    _usable(site)
+    _usable(ctx, site)
     ctx.state["status_before"] = site.status
     web = _web(ctx, site)
     if not web.is_disabled(site.domain):
@@ -100,7 +103,9 @@ def enable_plan(task: Task) -> Plan:
 
 def login(ctx: Context) -> None:
     site = site_of(ctx)
-    _usable(site)
+    _usable(ctx, site)
+    # drush reads settings.php itself: it must name the database the record owns first.
+    database_of(ctx, site, resources.site_dir(site))
     platform = site.platform
     url = drush.user_login(ctx.runner, resources.platform_root(platform), resources.docroot(platform), site.domain)
     # Redacted from anything this task logs from now on, and kept where only its creator sees it.

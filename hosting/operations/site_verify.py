@@ -1,9 +1,14 @@
 """site.verify: is the site whole, and repair what is safe to repair.
 
-check (directory and settings.php) -> files (files dirs and modes: missing ones created,
-loose settings.php modes tightened) -> database (reachable with the site's own credentials) ->
-drush (does Drupal bootstrap: a warning if not) -> vhost (written again if missing or stale,
-disabled or enabled to match the record, and the whole web server config tested) -> record.
+check (directory and settings.php; leftovers of interrupted restores removed; with
+{"set_aside": <platform id>}, the other copy of a site found on two platforms moved aside) ->
+files (files dirs and modes: missing ones created, loose settings.php modes tightened) ->
+database (settings.php must name the database the record owns; with {"repair_settings": true}
+it is rewritten from the record instead; a record without a database takes the one settings.php
+names if no other site owns it; then reached with the site's own password) -> drush (does Drupal
+bootstrap: a warning if not) -> vhost (written again if missing or stale, disabled or enabled to
+match the record, and the whole web server config tested) -> record (disk figures; the site's
+need for attention cleared once all is well).
 
 Verify is idempotent: every repair can run again, so there is nothing to undo."""
 from __future__ import annotations
@@ -13,12 +18,28 @@ from pathlib import Path
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Platform, Site, Task
-from hosting.operations import operation, resources
+from hosting.operations import operation, ownership, resources
 from hosting.operations.common import step
-from hosting.operations.site_common import mark_verified, settings_in, site_of
+from hosting.operations.leftovers import clean_leftovers
+from hosting.operations.site_common import (
+    backup_store_bytes,
+    database_bytes,
+    mark_verified,
+    needs_attention,
+    new_password,
+    platform_by_id,
+    settings_in,
+    site_of,
+    write_site_settings,
+)
 from provision import drush, sitefiles
 from provision.errors import ProvisionError
+from provision.settings_php import DatabaseSettings
 from provision.sitedb import check_connection
+
+
+def _args(ctx: Context) -> dict:
+    return ctx.task.args if isinstance(ctx.task.args, dict) else {}
 
 
 def check(ctx: Context, site: Site) -> None:
@@ -26,15 +47,43 @@ def check(ctx: Context, site: Site) -> None:
         raise ProvisionError(f"{site.domain} is deleted.")
     if site.platform.status == Platform.DELETED:
         raise ProvisionError(f"The platform {site.platform.name} of {site.domain} is deleted.")
+    clean_leftovers(ctx, site)
+    if _args(ctx).get("set_aside"):
+        set_aside(ctx, site, _args(ctx)["set_aside"])
     directory = resources.site_dir(site)
     if not directory.is_dir():
         raise ProvisionError(f"{directory} does not exist: the site's files are not on its platform.")
-    db = settings_in(ctx, directory)
     ctx.state["site_dir"] = str(directory)
+    try:
+        db = settings_in(ctx, directory)
+    except ProvisionError as exc:
+        if _args(ctx).get("repair_settings") and (site.db_name or site.db_file):
+            ctx.warning(f"{exc} It is rewritten from the record.")
+            return
+        needs_attention(site, str(exc))
+        raise
     where = db.database if db.driver == "sqlite" else f"{db.database} on {db.host or 'localhost'}"
-    ctx.info(f"{directory}: settings.php names the {db.driver} database {where}.")
-    if (ctx.task.args or {}).get("imported_by"):
+    ctx.info(f"{directory}: settings.php names the {db.driver} database {where[:300]}.")
+    if _args(ctx).get("imported_by"):
         ctx.info(f"Imported from disk by task #{ctx.task.args['imported_by']}.")
+
+
+def set_aside(ctx: Context, site: Site, platform_id: object) -> None:
+    """Move the other copy of a site found on two platforms out of the way (hidden, kept): an
+    administrator said which copy is the site (hosting.actions.resolve_duplicate)."""
+    if not isinstance(platform_id, int) or platform_id != site.attention_platform_id \
+            or platform_id == site.platform_id:
+        ctx.warning("No other copy of the site is waiting to be set aside; nothing was moved.")
+        return
+    other = platform_by_id(platform_id)
+    copy = resources.site_dir(site, other)
+    if copy.is_dir() and not copy.is_symlink():
+        aside = copy.with_name(f".set-aside-{site.domain}-{ctx.task.pk}")
+        sitefiles.move(copy, aside)
+        ctx.info(f"The copy of {site.domain} on platform {other.name} is set aside as {aside}: nothing uses "
+                 "it any more; remove it once it is no longer needed.")
+    Site.objects.filter(pk=site.pk).update(attention="", attention_platform=None)
+    site.attention, site.attention_platform_id = "", None
 
 
 def files(ctx: Context, _site: Site) -> None:
@@ -47,12 +96,64 @@ def files(ctx: Context, _site: Site) -> None:
 
 def database(ctx: Context, site: Site) -> None:
     directory = Path(ctx.state["site_dir"])
-    db = settings_in(ctx, directory)
-    handle = resources.site_database(site.platform.server, db, docroot_path=resources.docroot(site.platform),
-                                     directory=directory)
-    seconds = check_connection(db, resources.docroot(site.platform))
-    ctx.info(f"The site reaches its database as {db.username or 'the file owner'} in {seconds * 1000:.0f} ms.")
-    ctx.state["db_name"], ctx.state["db_user"] = handle.name, handle.user
+    try:
+        declared: DatabaseSettings | None = settings_in(ctx, directory)
+    except ProvisionError:
+        declared = None  # unreadable, and check let it through only to be repaired
+    handle = ownership.recorded(site, directory)
+    if handle is None and declared is not None:
+        handle = _adopt(ctx, site, declared, directory)
+    if handle is None:
+        raise ProvisionError(f"No database is recorded for {site.domain}.")
+    problem = ownership.disagreement(site, declared, handle, directory) if declared is not None else "unreadable"
+    if problem and _args(ctx).get("repair_settings"):
+        declared = repair_settings(ctx, site, directory, handle, declared)
+    elif problem:
+        needs_attention(site, problem)
+        raise ProvisionError(ownership.mismatch_message(problem))
+    elif _args(ctx).get("repair_settings") and ownership.elsewhere(site, declared):
+        declared = repair_settings(ctx, site, directory, handle, declared)
+    elif _args(ctx).get("repair_settings"):
+        ctx.info("settings.php names the database the record owns: nothing to repair.")
+    elif ownership.elsewhere(site, declared):
+        ctx.warning(ownership.elsewhere(site, declared))
+    assert declared is not None
+    seconds = check_connection(ownership.connection(site, handle, declared), resources.docroot(site.platform))
+    ctx.info(f"The site reaches its database as {handle.user or 'the file owner'} in {seconds * 1000:.0f} ms.")
+    ctx.state["db_bytes"] = database_bytes(ctx, handle)
+
+
+def _adopt(ctx: Context, site: Site, declared: DatabaseSettings, directory: Path) -> resources.SiteDatabase:
+    """A record without a database takes the one settings.php names, under ownership.claim's
+    rule; otherwise the site needs attention, with the reason."""
+    found = ownership.claim(declared, server=site.platform.server, directory=directory, exclude=site.pk)
+    if found.problem:
+        needs_attention(site, found.problem)
+        raise ProvisionError(f"{found.problem} It is not recorded as the database of {site.domain}.")
+    for field, value in found.fields.items():
+        setattr(site, field, value)
+    ctx.state["adopted"] = found.fields
+    handle = ownership.recorded(site, directory)
+    assert handle is not None
+    what = ownership.label(handle)
+    ctx.info(f"{what[0].upper()}{what[1:]} is recorded as the database of {site.domain}.")
+    return handle
+
+
+def repair_settings(ctx: Context, site: Site, directory: Path, handle: resources.SiteDatabase,
+                    declared: DatabaseSettings | None) -> DatabaseSettings:
+    """Rewrite settings.php from the record (hash salt and table prefix kept); a database
+    server's account gets a new password, written to both, since the old one was settings.php's."""
+    password = new_password() if handle.user else ""
+    db = ownership.settings_from_record(site, directory, site.platform, password=password,
+                                        prefix=declared.prefix if declared is not None else "")
+    write_site_settings(ctx, directory, domain=site.domain, aliases=site.aliases, db=db, platform=site.platform,
+                        hash_salt=sitefiles.read_hash_salt(directory))
+    if handle.user:
+        handle.driver.set_password(handle.user, password)
+    ctx.info(f"Repaired: settings.php rewritten from the record of {site.domain}: {ownership.label(handle)}"
+             f"{f' as {handle.user}' if handle.user else ''}.")
+    return db
 
 
 def bootstrap(ctx: Context, site: Site) -> None:
@@ -90,12 +191,30 @@ def vhost(ctx: Context, site: Site) -> None:
 
 def record(ctx: Context, site: Site) -> None:
     fields: dict[str, object] = {"disk_files_bytes": sitefiles.disk_usage(Path(ctx.state["site_dir"]))}
-    if not site.db_name or site.imported:
-        fields["db_name"] = str(ctx.state.get("db_name", ""))[:64]
-        fields["db_user"] = str(ctx.state.get("db_user", ""))[:80]
+    fields.update(ctx.state.get("adopted") or {})
+    if ctx.state.get("db_bytes") is not None:
+        fields["disk_db_bytes"] = ctx.state["db_bytes"]
+    fields["disk_backup_bytes"] = backup_store_bytes(site.domain)
     if site.status == Site.FAILED:
         fields["status"] = Site.ENABLED
+    still = _other_copy(site)
+    if still:
+        ctx.warning(still)
+    else:
+        fields.update(attention="", attention_platform=None)
+        if site.attention:
+            ctx.info(f"{site.domain} no longer needs attention (it did: {site.attention})")
     mark_verified(site, **fields)
+
+
+def _other_copy(site: Site) -> str:
+    """The reason the site still needs attention: another platform still holds a copy of it."""
+    if not site.attention_platform_id:
+        return ""
+    other = platform_by_id(site.attention_platform_id)
+    if other.status != Platform.DELETED and resources.site_dir(site, other).is_dir():
+        return site.attention or f"Platform {other.name} holds a copy of {site.domain} too."
+    return ""
 
 
 class _Once:
@@ -113,6 +232,13 @@ class _Once:
         return with_site
 
 
+def _locks(task: Task) -> list[str]:
+    # Setting a copy aside moves a directory in another platform's sites/: its verify must not
+    # be reading it meanwhile.
+    aside = (task.args or {}).get("set_aside") if isinstance(task.args, dict) else None
+    return [f"platform:{aside}"] if isinstance(aside, int) else []
+
+
 @operation("site.verify")
 def verify_plan(task: Task) -> Plan:
     once = _Once()
@@ -123,4 +249,4 @@ def verify_plan(task: Task) -> Plan:
         step("drush", once(bootstrap), label="Check that Drupal bootstraps"),
         step("vhost", once(vhost), label="Check and repair the vhost"),
         step("record", once(record), label="Record the result"),
-    ])
+    ], extra_locks=_locks(task))

@@ -87,6 +87,8 @@ def site_refusal(site: Site, kind: str, *, active: Task | None, backups: int, cl
         return "The site's record is deleted."
     if active is not None:
         return conflict(active, "site")
+    if site.attention_refusal(kind):
+        return site.attention_refusal(kind)
     if site.status == Site.QUEUED and kind not in _NOT_INSTALLED_OK:
         return "The site is not installed yet."
     if site.status == Site.FAILED and kind not in _FAILED_OK:

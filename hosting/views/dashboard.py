@@ -106,6 +106,7 @@ def figures(user: Any, now: datetime, *, health_only: bool) -> dict[str, Any]:
             found.update({
                 "hours": hourly_outcomes(tasks, now),
                 "sites_by_status": by_status(access.sites(user), Site.STATUSES),
+                "sites_attention": access.sites(user).exclude(attention="").count(),
                 "platforms_by_status": by_status(access.platforms(user), Platform.STATUSES),
             })
         cache.set(key, found, FIGURES_FOR)

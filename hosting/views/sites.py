@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Sum
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from hosting import access, starting
+from hosting.actions import TaskRefused, resolve_duplicate
+from hosting.forms import ResolveDuplicateForm
 from hosting.inputs import search_text
 from hosting.models import Site
 from hosting.tasktypes import TYPES
 from hosting.views import availability
-from hosting.views.common import AuthenticatedHttpRequest, int_param, new_task, paginate, render_page
+from hosting.views.common import AuthenticatedHttpRequest, client_address, int_param, new_task, paginate, render_page
 from hosting.views.queueing import queued_response, start_or_refuse
 
 RECENT_TASKS = 10
@@ -38,9 +42,12 @@ def site_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         sites = sites.filter(platform_id=platform)
     if client:
         sites = sites.filter(client_id=client)
+    attention = request.GET.get("attention") == "1"
+    if attention:
+        sites = sites.exclude(attention="")
     context = {
         "page": paginate(sites.order_by("domain"), request.GET),
-        "q": q, "status": status, "platform": platform, "client": client,
+        "q": q, "status": status, "platform": platform, "client": client, "attention": attention,
         "statuses": [s for s in Site.STATUSES if s[0] != Site.DELETED],
         "platforms": list(access.platforms(user).order_by("name").values_list("pk", "name")),
         "clients": list(access.clients(user).order_by("name").values_list("pk", "name")),
@@ -88,9 +95,10 @@ def site_detail(request: AuthenticatedHttpRequest, site_id: int) -> HttpResponse
     context["disk"] = [
         ("files", "Files", site.disk_files_bytes),
         ("database", "Database", site.disk_db_bytes),
-        ("backups", "Backups", context["backup_bytes"]),
+        ("backups", "Backups", site.disk_backup_bytes or context["backup_bytes"]),
     ]
     context["is_admin"] = access.is_admin(request.user)
+    context["may_verify"] = any(b.kind == "verify" for b in context["buttons"])
     return render_page(request, "sites/detail.html", context, parts=("work",))
 
 
@@ -119,3 +127,26 @@ def site_task(request: AuthenticatedHttpRequest, site_id: int, kind: str) -> Htt
         return redirect("site-detail", site_id=site.pk)
     context = {"site": site, "button": button, "form": form, "type": TYPES[f"site.{kind}"]}
     return render(request, "sites/task.html", context, status=409 if refused else 200)
+
+
+@login_required
+@require_POST
+def site_resolve_duplicate(request: AuthenticatedHttpRequest, site_id: int) -> HttpResponse:
+    """An administrator says which of the two copies of a site is the site (one click)."""
+    site = access.access_site(request.user, site_id)
+    access.require_admin(request.user)
+    form = ResolveDuplicateForm(request.POST, site=site)
+    refused = "Choose one of the two platforms." if not form.is_valid() else ""
+    if not refused:
+        try:
+            task = resolve_duplicate(site, form.cleaned_data["platform"], by=request.user,
+                                     address=client_address(request))
+        except TaskRefused as exc:
+            refused = str(exc)
+        else:
+            return redirect("task-detail", task_id=task.pk)
+    if request.htmx:
+        return render(request, "sites/detail.html#work", work_context(request.user, site, refused=refused),
+                      status=409)
+    messages.error(request, refused)
+    return redirect("site-detail", site_id=site.pk)

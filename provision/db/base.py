@@ -132,6 +132,15 @@ class DatabaseDriver(abc.ABC):
     @abc.abstractmethod
     def user_exists(self, user: str) -> bool: ...
 
+    def set_password(self, user: str, password: str) -> None:
+        """Give the existing account USER the password PASSWORD (verify's repair of a
+        settings.php from the record: the new file and the account must agree)."""
+        raise NotImplementedError
+
+    def database_size(self, name: str) -> int:
+        """Bytes database NAME takes on its server (data and indexes), for disk figures."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def ping(self) -> float:
         """Return the latency of a trivial query in seconds; raise ProvisionError(permanent=

@@ -131,6 +131,23 @@ class PostgreSQLDriver(DatabaseDriver):
         return bool(self._execute("look up a user", "SELECT 1 FROM pg_roles WHERE rolname = %s",
                                   (user,)))
 
+    def set_password(self, user: str, password: str) -> None:
+        self._check_user(user)
+        self._refuse_system_user(user)
+        with self._connect() as conn:
+            try:
+                verifier = conn.pgconn.encrypt_password(password.encode(), user.encode()).decode()
+                conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}")
+                             .format(sql.Identifier(user), sql.Literal(verifier)))
+            except psycopg.Error as exc:
+                raise self._failed(f"set the password of {user!r}", exc, password) from None
+
+    def database_size(self, name: str) -> int:
+        self.check_database(name)
+        rows = self._execute("measure a database",
+                             "SELECT pg_database_size(datname) FROM pg_database WHERE datname = %s", (name,))
+        return int(rows[0][0] or 0) if rows else 0
+
     def ping(self) -> float:
         started = time.monotonic()
         with self._connect() as conn:

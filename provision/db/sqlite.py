@@ -76,6 +76,19 @@ class SQLiteDriver(DatabaseDriver):
         self.check_user(user)
         return True
 
+    def set_password(self, user: str, password: str) -> None:
+        self.check_user(user)  # no accounts: the file's permissions are the access
+
+    def database_size(self, name: str) -> int:
+        path = self.path_of(name)
+        total = 0
+        for candidate in [path, *(Path(f"{path}{suffix}") for suffix in _SIDE_FILES)]:
+            try:
+                total += candidate.stat().st_size
+            except FileNotFoundError:
+                continue
+        return total
+
     def ping(self) -> float:
         started = time.monotonic()
         # The first database creates the directory (create_database): on a fresh instance it

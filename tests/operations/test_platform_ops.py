@@ -38,7 +38,8 @@ def test_it_detects_a_composer_platform_and_imports_its_sites(make_platform, loc
         execute(verify.pk)
         verify.refresh_from_db()
         assert verify.state in (Task.SUCCEEDED, Task.WARNING), log_of(verify)
-    assert Site.objects.get(domain="site1.example.test").db_name == "db.sqlite"
+    # Each one's SQLite file is inside its directory: recorded as such, it moves with the site.
+    assert Site.objects.get(domain="site1.example.test").db_file == "private/db.sqlite"
 
 
 def test_it_brings_back_a_site_whose_record_was_deleted(installed, run, platform):
@@ -145,5 +146,6 @@ def test_it_does_not_import_a_copy_of_a_site_recorded_elsewhere(installed, make_
     shutil.copytree(site_paths(site)[1], Path(other.docroot) / "sites" / site.domain)
     task = run(other, "verify")
     assert task.state == Task.WARNING
-    assert "recorded on platform p1; not imported" in log_of(task)
+    assert "recorded on platform p1, which still holds it" in log_of(task)
     assert Site.objects.filter(domain=site.domain).count() == 1
+    assert Site.objects.get(domain=site.domain).attention_platform == other

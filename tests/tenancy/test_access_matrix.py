@@ -30,7 +30,7 @@ ADMIN_ONLY_TASK = {"admin": 302, "manager": 403, "member": 403, "viewer": 403}
 ROUTES: dict[str, object] = {
     "dashboard": LIST, "login": PUBLIC, "logout": NOGET,
     "site-list": LIST, "site-detail": obj(), "site-task": obj(admin=302, manager=302, member=302, viewer=403),
-    "site-delete-record": ADMIN,
+    "site-delete-record": ADMIN, "site-resolve-duplicate": NOGET,
     "platform-list": LIST, "platform-detail": obj(), "platform-task": obj(**ADMIN_ONLY_TASK),
     "platform-delete-record": ADMIN,
     "server-list": LIST, "server-detail": obj(), "server-task": obj(**ADMIN_ONLY_TASK),

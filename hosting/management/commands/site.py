@@ -1,4 +1,5 @@
-"""`manage.py site add DOMAIN --platform NAME [--client NAME]`: record a site and queue its install."""
+"""`manage.py site add DOMAIN --platform NAME [--client NAME]`: record a site and queue its install.
+`manage.py site resolve-duplicate DOMAIN --platform NAME`: say which copy of a site is the site."""
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
@@ -19,6 +20,10 @@ class Command(BaseCommand):
         add.add_argument("--profile", default="standard")
         add.add_argument("--alias", action="append", default=[], help="An alias domain (repeatable).")
         sub.add_parser("list", help="List sites.")
+        resolve = sub.add_parser("resolve-duplicate", help="A site found on two platforms: say which platform's "
+                                 "copy is the site (the other is set aside by a verify).")
+        resolve.add_argument("domain")
+        resolve.add_argument("--platform", required=True, help="The platform whose copy is the site.")
 
     def handle(self, *args, action: str, **options) -> None:
         if action == "list":
@@ -28,6 +33,9 @@ class Command(BaseCommand):
         platform = Platform.objects.exclude(status=Platform.DELETED).filter(name=options["platform"]).first()
         if platform is None:
             raise CommandError(f"No platform named {options['platform']!r}.")
+        if action == "resolve-duplicate":
+            self.resolve_duplicate(options["domain"], platform)
+            return
         client = None
         if options["client"]:
             client = Client.objects.filter(name=options["client"]).first()
@@ -39,3 +47,16 @@ class Command(BaseCommand):
         except InventoryError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Site {site.domain} recorded; install queued as task {task.pk}")
+
+    def resolve_duplicate(self, domain: str, platform: Platform) -> None:
+        from hosting.actions import TaskRefused, resolve_duplicate
+        from hosting.management.taskcli import actor
+
+        site = Site.objects.exclude(status=Site.DELETED).filter(domain=domain).first()
+        if site is None:
+            raise CommandError(f"No site {domain!r}.")
+        try:
+            task = resolve_duplicate(site, platform, by=actor())
+        except TaskRefused as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"{site.domain}: the copy on {platform.name} is the site; verify queued as task {task.pk}")

@@ -1,0 +1,238 @@
+"""Which database a site owns. Its record says: db_name and db_user on its platform's database
+server, or db_file, an SQLite file inside its own directory. settings.php is the client's file:
+it is compared with the record and never obeyed, since every task acts on the database with the
+server's admin account (a settings.php naming another site's database would otherwise have that
+site's rows backed up, cloned, replaced or dropped).
+
+The site's password still comes from settings.php (passwords are not stored in the control
+database), and it is only ever used for the recorded user on the recorded server.
+
+`claim()` is the one rule for taking a database into a record that has none (a platform verify's
+import, a verify of a record that lost its database fields): never one that another live site
+owns, never an SQLite file outside the site's directory (or the server's SQLite directory),
+never a database on another server, never a system database or administrative account."""
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from django.db.models import Q
+
+from hosting.models import Platform, Server, Site
+from hosting.operations import resources
+from provision.errors import ProvisionError
+from provision.settings_php import DatabaseSettings
+from provision.sitedb import ENGINE_OF, SQLiteFileDriver, sqlite_file
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
+_DEFAULT_PORTS = {"mysql": 3306, "postgresql": 5432}
+REPAIR_HINT = "Verify the site with repair_settings to rewrite settings.php from the record."
+
+
+def docroot_of(directory: Path) -> Path:
+    """The Drupal root of sites/<domain> (or of a hidden sites/.<work dir>): relative SQLite
+    paths in settings.php are read from there, as Drupal does."""
+    return directory.parent.parent
+
+
+# -- the record ------------------------------------------------------------------------------
+
+def on_server(server: Server, name: str, user: str) -> resources.SiteDatabase:
+    """The database NAME (owner USER) on SERVER, as the admin side reaches it."""
+    driver = resources.db_driver(server)
+    driver.check_database(name)
+    return resources.SiteDatabase(driver, name, user if server.db_engine != "sqlite" else "")
+
+
+def inside_site(directory: Path, relative: str) -> resources.SiteDatabase:
+    """The SQLite file RELATIVE to the site DIRECTORY. A link (of the file or a folder on the
+    way) that leads out of the directory is refused: the file would be another site's."""
+    rel = Path(relative)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise ProvisionError(f"The recorded SQLite file {relative!r} is not a path inside the site directory.")
+    path = directory / rel
+    base = directory.resolve()
+    real = path.resolve()
+    if not real.is_relative_to(base) or real == base:
+        raise ProvisionError(f"The site's SQLite file {path} leads to {real}, outside the site directory; "
+                             "it is not used. Put the database file back inside the site.")
+    return resources.SiteDatabase(SQLiteFileDriver(real), real.name, "", inside_site=True)
+
+
+def recorded(site: Site, directory: Path) -> resources.SiteDatabase | None:
+    """The database SITE's record owns, with the site's directory at DIRECTORY (None: none)."""
+    if site.db_file:
+        return inside_site(directory, site.db_file)
+    if not site.db_name:
+        return None
+    return on_server(site.platform.server, site.db_name, site.db_user)
+
+
+def file_of(handle: resources.SiteDatabase) -> Path | None:
+    """The file of an SQLite database handle (None for a database server's)."""
+    if handle.driver.server.engine != "sqlite":
+        return None
+    return Path(handle.driver.path_of(handle.name)).resolve()  # type: ignore[attr-defined]
+
+
+def label(handle: resources.SiteDatabase) -> str:
+    path = file_of(handle)
+    return f"the SQLite database {path}" if path else f"the database {handle.name!r}"
+
+
+# -- settings.php against the record ---------------------------------------------------------
+
+def _declared_label(db: DatabaseSettings, directory: Path) -> str:
+    if db.driver == "sqlite":
+        try:
+            return f"the SQLite database {sqlite_file(db, docroot_of(directory)).resolve()}"
+        except (OSError, ValueError):
+            return f"the SQLite database {db.database[:200]!r}"
+    return f"the {db.driver} database {db.database[:100]!r}"
+
+
+def same_server(db: DatabaseSettings, server: Server) -> bool:
+    """Whether settings.php's host and port are the server's (local names count as one)."""
+    host = (db.host or "").strip().lower()
+    wanted = (server.db_host or "127.0.0.1").strip().lower()
+    if host != wanted and not (host in _LOCAL_HOSTS and wanted in _LOCAL_HOSTS):
+        return False
+    default = _DEFAULT_PORTS.get(server.db_engine, 0)
+    return (db.port or default) == (server.db_port or default)
+
+
+def disagreement(site: Site, db: DatabaseSettings, handle: resources.SiteDatabase, directory: Path) -> str:
+    """Why settings.php DB does not describe the recorded database HANDLE ("" when it does)."""
+    ours = f"the record of {site.domain} owns {label(handle)}"
+    theirs = _declared_label(db, directory)
+    path = file_of(handle)
+    if path is not None:
+        if db.driver != "sqlite":
+            return f"settings.php of {site.domain} names {theirs}, but {ours}."
+        try:
+            declared = sqlite_file(db, docroot_of(directory)).resolve()
+        except (OSError, ValueError):
+            declared = None
+        if declared != path:
+            return f"settings.php of {site.domain} names {theirs}, but {ours}."
+        return ""
+    server = site.platform.server
+    if ENGINE_OF.get(db.driver) != server.db_engine or db.database != handle.name:
+        return f"settings.php of {site.domain} names {theirs}, but {ours}."
+    if handle.user and db.username != handle.user:
+        return (f"settings.php of {site.domain} connects as {db.username[:80]!r}, but {ours} with the "
+                f"user {handle.user!r}.")
+    return ""
+
+
+def elsewhere(site: Site, db: DatabaseSettings) -> str:
+    """Why the site itself may not be using its recorded database: settings.php points at
+    another host or port than its server's ("" when it does not). Not a refusal: tasks act on
+    the recorded server whatever settings.php says (and an administrator may have moved the
+    server's port), but verify says so, since backups then cover a database the site is not using."""
+    server = site.platform.server
+    if server.db_engine == "sqlite" or db.driver == "sqlite" or same_server(db, server):
+        return ""
+    where = f"{db.host or 'localhost'}:{db.port}" if db.port else (db.host or "localhost")
+    return (f"settings.php of {site.domain} points the site at the database server {where[:200]}, not at "
+            f"{resources.db_server(server).label}, where its recorded database is: backups and checks "
+            "cover that one. Verify with repair_settings to point the site there.")
+
+
+def mismatch_message(problem: str) -> str:
+    return f"{problem} Nothing was done. {REPAIR_HINT}"
+
+
+def connection(site: Site, handle: resources.SiteDatabase, db: DatabaseSettings) -> DatabaseSettings:
+    """What a check of the site's own access connects with: the recorded database, user and
+    server (never a host or file that settings.php names), and settings.php's password."""
+    path = file_of(handle)
+    if path is not None:
+        return DatabaseSettings(driver="sqlite", database=str(path))
+    return handle.driver.settings_for(handle.name, handle.user, db.password)
+
+
+def settings_from_record(site: Site, directory: Path, platform: Platform, *, password: str,
+                         prefix: str = "") -> DatabaseSettings:
+    """The $databases entry the record describes for the site in DIRECTORY on PLATFORM (the
+    table prefix kept from the site's own settings: it is inside the site's own database)."""
+    if site.db_file:
+        return DatabaseSettings(driver="sqlite", database=str(directory / site.db_file), prefix=prefix)
+    if not site.db_name:
+        raise ProvisionError(f"No database is recorded for {site.domain}: there is nothing to write.")
+    made = resources.db_driver(platform.server).settings_for(site.db_name, site.db_user, password)
+    return dataclasses.replace(made, prefix=prefix)
+
+
+# -- taking a database into a record ---------------------------------------------------------
+
+def owner_of(server: Server, *, name: str = "", user: str = "", exclude: int | None = None) -> Site | None:
+    """The live site (other than EXCLUDE) whose record owns database NAME or user USER on SERVER."""
+    wanted = Q()
+    if name:
+        wanted |= Q(db_name=name, db_file="")
+    if user:
+        wanted |= Q(db_user=user)
+    if not wanted:
+        return None
+    live = Site.objects.exclude(status=Site.DELETED).filter(platform__server=server)
+    if exclude is not None:
+        live = live.exclude(pk=exclude)
+    return live.filter(wanted).order_by("pk").first()
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    fields: dict[str, str]  # db_name, db_user, db_file for the record; empty when refused
+    problem: str = ""       # why the database cannot be the site's
+
+
+def claim(db: DatabaseSettings, *, server: Server, directory: Path, exclude: int | None = None) -> Claim:
+    """What the record of the site in DIRECTORY may say it owns, from its settings.php DB."""
+    if db.driver == "sqlite":
+        return _claim_sqlite(db, server, directory, exclude)
+    engine = ENGINE_OF.get(db.driver)
+    if engine is None:
+        return Claim({}, f"settings.php uses the database driver {db.driver[:40]!r}, which is not supported.")
+    if engine != server.db_engine:
+        return Claim({}, f"settings.php names a {engine} database, but server {server.name} runs "
+                         f"{server.db_engine}: it is not a database of this server.")
+    if not same_server(db, server):
+        return Claim({}, f"settings.php points at the database server {(db.host or 'localhost')[:200]}"
+                         f"{f':{db.port}' if db.port else ''}, not at server {server.name}'s: that database "
+                         "is not managed here.")
+    driver = resources.db_driver(server)
+    try:
+        driver.check_database(db.database)
+        driver.check_user(db.username)
+        driver._refuse_system_database(db.database)
+        driver._refuse_system_user(db.username)
+    except ProvisionError as exc:
+        return Claim({}, f"settings.php names a database the site cannot own: {exc}")
+    other = owner_of(server, name=db.database, user=db.username, exclude=exclude)
+    if other is not None:
+        return Claim({}, f"settings.php names the database {db.database!r} (user {db.username!r}), which "
+                         f"belongs to {other.domain}.")
+    return Claim({"db_name": db.database, "db_user": db.username, "db_file": ""})
+
+
+def _claim_sqlite(db: DatabaseSettings, server: Server, directory: Path, exclude: int | None) -> Claim:
+    try:
+        real = sqlite_file(db, docroot_of(directory)).resolve()
+    except (OSError, ValueError):
+        return Claim({}, f"settings.php names an SQLite file that cannot be used: {db.database[:200]!r}.")
+    base = directory.resolve()
+    if real.is_relative_to(base) and real != base:
+        return Claim({"db_file": str(real.relative_to(base)), "db_name": "", "db_user": ""})
+    if server.db_engine == "sqlite":
+        folder = resources.db_server(server).sqlite_dir
+        if folder is not None and real.parent == Path(folder).resolve() and real.suffix == ".sqlite" \
+                and _IDENTIFIER.match(real.stem):
+            other = owner_of(server, name=real.stem, exclude=exclude)
+            if other is not None:
+                return Claim({}, f"settings.php names the SQLite database {real}, which belongs to {other.domain}.")
+            return Claim({"db_name": real.stem, "db_user": "", "db_file": ""})
+    return Claim({}, f"settings.php names the SQLite file {real}, outside the site directory: a site owns "
+                     "only an SQLite file inside its own directory (or one of its server's SQLite databases).")
