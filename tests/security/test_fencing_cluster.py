@@ -46,9 +46,12 @@ def test_a_worker_stopped_mid_restore_writes_nothing_after_the_reaper_rolled_bac
     clusters.start("local", workers=1, env=worker_env)
     task = queue_task(site, "restore", args={"backup": backup.result["backup"]})
     wait_for(lambda: task_row(task).current_step == "restore", timeout=60, every=0.01, what="the restore step")
-    time.sleep(0.3)  # inside the step: extracting, or loading the database
     worker = task_row(task).owner_pid
     os.kill(worker, signal.SIGSTOP)
+    # The stop must land inside the step, or the test proves nothing: a restore of this size
+    # takes over a second, and the step was seen starting a poll (10 ms) ago.
+    stopped_in = task_row(task)
+    assert (stopped_in.state, stopped_in.current_step) == (Task.RUNNING, "restore")
     try:
         wait_for(lambda: task_row(task).state not in (Task.QUEUED, Task.RUNNING), timeout=90,
                  what="the reaper to settle the task")
