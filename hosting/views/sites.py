@@ -74,7 +74,10 @@ def work_context(user, site: Site, **extra: Any) -> dict[str, Any]:
     return {
         "site": site,
         "active": active,
-        "conflict": availability.conflict(active, "site"),
+        # A reason every refused button shares is said once: a task in progress, or the attention
+        # the site needs (its box above the buttons says why; the buttons need not repeat it).
+        "conflict": availability.conflict(active, "site") or site.attention_refusal("backup"),
+        "conflict_said": active is None and bool(site.attention),
         "buttons": availability.buttons(user, site, refuse),
         "tasks": access.tasks(user).filter(site=site).select_related("created_by")[:RECENT_TASKS],
         "backup_count": backups["n"] or 0,
