@@ -13,6 +13,7 @@ rollback, the end), with one marker row between them that says how many lines we
 The summary line the engine writes when the task ends is never counted or dropped."""
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ from django.conf import settings
 from provision.runner import MAX_LINE
 
 TRUNCATED = " [line truncated]"
+MARKER = re.compile(r"\[([\d,]+) lines dropped here: a task's log keeps")
 
 
 def clean(text: object) -> str:
@@ -146,3 +148,38 @@ class Budget:
         return (f"[{dropped:,} lines dropped here: a task's log keeps its first and its last lines, "
                 f"at most {self.limits.lines:,} lines and {self.limits.chars:,} characters "
                 "(HARBORMASTER_TASK_LOG_MAX_LINES, HARBORMASTER_TASK_LOG_MAX_CHARS)]")
+
+
+def over_head(limits: Limits, count: int, chars: int) -> bool:
+    """Has a log of COUNT lines and CHARS characters filled its head (an earlier run's)?"""
+    return count > limits.head_lines or chars > limits.head_chars
+
+
+def resume(limits: Limits, rows: list[tuple[int, int, str]]) -> Budget:
+    """The budget of a log that earlier runs of the task (before a re-queue, a resume, a
+    reaper's rollback) filled past its head, rebuilt from its rows (position, characters, the
+    line's start), so that every run shares one head, one marker and one window.
+
+    The head is the first rows that fit it; the marker is the row after them when it is one, or
+    the position the earlier run reserved for it (a gap: no line was dropped yet); the rest is
+    the window, which this run's lines slide along."""
+    budget = Budget(limits)
+    index = 0
+    for position, size, _ in rows:
+        if budget.lines + 1 > limits.head_lines or budget.chars + size > limits.head_chars:
+            break
+        budget.lines += 1
+        budget.chars += size
+        index += 1
+    rest = rows[index:]
+    found = MARKER.match(rest[0][2]) if rest else None
+    if found:
+        budget.marker, budget.marker_written = rest[0][0], True
+        budget.dropped = int(found.group(1).replace(",", ""))
+        rest = rest[1:]
+    elif index and (not rest or rest[0][0] > rows[index - 1][0] + 1):
+        budget.marker = rows[index - 1][0] + 1
+    for position, size, _ in rest:
+        budget.window.append((position, size))
+        budget.window_chars += size
+    return budget

@@ -22,11 +22,11 @@ from collections.abc import Callable
 
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Count, Max, OuterRef, Subquery, Sum
-from django.db.models.functions import Length
+from django.db.models.functions import Left, Length
 from django.utils import timezone
 
 from hosting.engine import reconnect
-from hosting.engine.loglimits import Budget, Placed, clean, limits
+from hosting.engine.loglimits import Budget, Placed, clean, limits, over_head, resume
 from hosting.engine.owner import Owner
 from hosting.models import Task, TaskLog
 
@@ -198,7 +198,7 @@ class TaskLogWriter:
             figures = self._figures()
             if figures is None:
                 return False
-            budget = self._budget or Budget(limits(), figures["count"] or 0, figures["chars"] or 0)
+            budget = self._budget or self._first_budget(figures["count"] or 0, figures["chars"] or 0)
             last = figures["last"]
             placed[:] = [budget.place(lines, 0 if last is None else last + 1)]
             self._apply(placed[0], careful)
@@ -208,6 +208,17 @@ class TaskLogWriter:
         if owned:
             self._budget = placed[0].state
         return owned
+
+    def _first_budget(self, count: int, chars: int) -> Budget:
+        """This writer's budget, from what earlier runs of the task wrote: a log they filled past
+        its head is read once (at most the limit's rows), so that a re-queued, resumed or rolled
+        back task keeps one head, one marker and one window, not one of each per run."""
+        bounds = limits()
+        if not over_head(bounds, count, chars):
+            return Budget(bounds, count, chars)
+        rows = (TaskLog.objects.filter(task_id=self.task_id).order_by("position")
+                .values_list("position", Length("line"), Left("line", 60)))
+        return resume(bounds, list(rows))
 
     def _figures(self) -> dict | None:
         """The last position of the log (and on the first flush its size), or None when the

@@ -155,9 +155,20 @@ def test_a_second_run_of_a_task_continues_the_budget_of_the_first(installed, set
         second.write("info", f"second {i}")
     second.flush()
     lines = _lines(task.pk)
-    # The head (75 lines) was full before the second run began: it keeps its last 25 lines.
-    assert lines[-25:] == [f"second {i}" for i in range(65, 90)]
-    assert len(lines) <= 90 + 1 + 25
+    # The head (75 lines) was full before the second run began: one head, one marker, and a
+    # window of the last 25 lines, whatever run wrote them.
+    assert lines[:75] == [f"first {i}" for i in range(75)]
+    assert "lines dropped here" in lines[75]
+    assert lines[76:] == [f"second {i}" for i in range(65, 90)]
+    third = TaskLogWriter(task.pk)
+    for i in range(40):
+        third.write("info", f"third {i}")
+    third.flush()
+    lines = _lines(task.pk)
+    assert sum("lines dropped here" in line for line in lines) == 1
+    assert lines[:75] == [f"first {i}" for i in range(75)]
+    assert lines[75].startswith(f"[{15 + 65 + 40:,} lines dropped here")
+    assert lines[76:] == [f"third {i}" for i in range(15, 40)]
 
 
 @SQLITE_SITES
