@@ -107,5 +107,6 @@ def test_a_sigkilled_idle_cluster_is_reported_within_two_beats(clusters, server,
     check = wait_for(lambda: (c := health.worker_cluster(server)) and not c.ok and c, 10, "the report")
     took = time.monotonic() - killed
     # Two beats and a second of slack after the last beat, which came at most a beat before the kill.
-    assert took <= 2 * 1.0 + served.STALE_SLACK + 0.5, took
+    # The rest is the polling of this test and of the health check on a loaded machine.
+    assert took <= 2 * 1.0 + served.STALE_SLACK + 1.5, took
     assert "stopped beating" in check.detail and "none has registered" not in check.detail

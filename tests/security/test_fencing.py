@@ -203,9 +203,12 @@ def test_a_worker_whose_task_was_taken_mid_step_writes_nothing_more(site, settin
     from hosting.engine.worker import execute
 
     settings.HARBORMASTER_HEARTBEAT = 30  # no beat meanwhile: the step boundary alone must notice
-    record = tmp_path / "record.txt"
+    record, go = tmp_path / "record.txt", tmp_path / "go"
+    # Step a waits until the test has taken the task over (at most 20 s): its end, the step
+    # boundary, must come after the takeover, however slow the machine.
+    wait = f'rec a; for i in $(seq 400); do [ -e "{go}" ] && break; sleep 0.05; done'
     task = queue_task(site, "install", args={"record": str(record), **steps(
-        {"name": "a", "sh": "rec a; sleep 1.5", "undo": "rec undo-a"},
+        {"name": "a", "sh": wait, "undo": "rec undo-a"},
         {"name": "b", "sh": "rec b", "undo": "rec undo-b"})})
     outcome: list[str] = []
     worker = threading.Thread(target=lambda: outcome.append(execute(task.pk)))
@@ -219,6 +222,7 @@ def test_a_worker_whose_task_was_taken_mid_step_writes_nothing_more(site, settin
         assert ending.pause(task.pk, "Worker lost during step A: paused for a human.", owner=ELSEWHERE)
         before = _writes(task)
     finally:
+        go.touch()
         worker.join(timeout=30)
     assert outcome == ["lost"]
     assert _writes(task) == before

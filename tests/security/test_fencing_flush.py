@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
@@ -20,12 +19,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("instance")]
 def test_the_lines_a_worker_logged_before_it_was_sigkilled_are_kept(clusters, scripted_site, tmp_path):
     record = tmp_path / "record.txt"
     # Beats far apart: lines must not wait for the next beat to be written.
-    clusters.start("local", workers=1, heartbeat=3.0)
+    clusters.start("local", workers=1, heartbeat=10.0)
     script = ('rec start; echo "first line of attempt $HM_ATTEMPT"; echo "second line of attempt $HM_ATTEMPT"; '
               'if [ "$HM_ATTEMPT" = 1 ]; then sleep 60; fi')
     task = queue_task(scripted_site, "verify", args={"record": str(record), **steps({"name": "work", "sh": script})})
     wait_for(lambda: record.exists() and "start" in record.read_text(), timeout=30, what="the step to start")
-    time.sleep(1.5)  # three times FLUSH_EVERY, half a beat
+    # Written within half a beat (FLUSH_EVERY is 0.5 s; the rest is slack for a loaded machine),
+    # before any beat could have flushed them; then the kill must not take them away.
+    wait_for(lambda: "second line of attempt 1" in log_of(task), timeout=5, what="the lines, before the first beat")
     os.kill(task_row(task).owner_pid, signal.SIGKILL)
     wait_for(lambda: task_row(task).state in Task.FINAL, timeout=30, what="the task's second attempt")
     lines = log_of(task).splitlines()
