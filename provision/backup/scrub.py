@@ -21,6 +21,7 @@ from provision.backup import damage, packs
 from provision.backup import store as objects
 from provision.backup.archive import hash_stream
 from provision.errors import ProvisionError
+from provision.sitefiles import disk_usage
 
 LOOSE = "loose/"
 PACK = "pack/"
@@ -173,21 +174,5 @@ def assess(archive_dir: Path, archives: Iterable[str] | None = None) -> Assessme
 
 def store_bytes(archive_dir: Path) -> int:
     """Bytes of the object store beside ARCHIVE_DIR's archives (packs, their indexes, loose
-    objects; sizes as provision.sitefiles.disk_usage counts them): what a site's backups hold
-    beyond the archive files themselves."""
-    total = 0
-    stack = [objects.store_of(Path(archive_dir))]
-    while stack:
-        try:
-            listing = list(os.scandir(stack.pop()))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in listing:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    total += entry.stat(follow_symlinks=False).st_size
-            except FileNotFoundError:
-                continue
-    return total
+    objects): what a site's backups hold beyond the archive files themselves."""
+    return disk_usage(objects.store_of(Path(archive_dir)))
