@@ -2,7 +2,8 @@
 
 Claim, then run the plan's steps with a heartbeat thread, a Runner wired to cancel, deadline and
 shutdown, and undo in reverse on failure. The worker handles SIGTERM and SIGINT while a task
-runs: it kills the task's process tree and ends the task per its type's policy."""
+runs, and STOP_SIGNAL (its cluster is stopping, hosting.engine.shutdown): it kills the task's process
+tree and ends the task per its type's policy."""
 from __future__ import annotations
 
 import logging
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from django.conf import settings
 
 from hosting.engine import clock, ending, reconnect, runsteps
+from hosting.engine.shutdown import STOP_NOW_SIGNAL, STOP_SIGNAL, STOP_SIGNALS
 from hosting.engine.claim import claim, deadline_seconds
 from hosting.engine.context import Lost, TaskContext
 from hosting.engine.heartbeat import LOST, Heartbeat, Stop
@@ -72,7 +74,7 @@ def _signals(handler: Callable[[int, object], None]) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -122,7 +124,9 @@ class Run:
                 self.heartbeat.halt()
                 self.log.flush()
         if signal.SIGTERM in self.got:
-            # Die as asked, now that the task is settled: the handler is django-q2's again.
+            # Die as asked, now that the task is settled (in a cluster SIGTERM is ignored
+            # otherwise: the main process stops the cluster, see hosting.engine.shutdown).
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
         return outcome
 
@@ -145,8 +149,17 @@ class Run:
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.got.append(signum)
-        self.stop.signals += 1
-        reason = f"The worker was stopped ({signal.Signals(signum).name})"
+        # The cluster's STOP_SIGNAL is one stop whether or not the group's SIGTERM came with it
+        # (in either order); its STOP_NOW_SIGNAL, or a second SIGTERM or SIGINT, is the second
+        # one, which cuts a rollback short.
+        if signum == STOP_SIGNAL:
+            self.stop.signals = max(self.stop.signals, 1)
+        elif signum == STOP_NOW_SIGNAL:
+            self.stop.signals = max(self.stop.signals, 2)
+        else:
+            self.stop.signals += 1
+        reason = ("The worker's cluster was stopped" if signum in (STOP_SIGNAL, STOP_NOW_SIGNAL)
+                  else f"The worker was stopped ({signal.Signals(signum).name})")
         self.stop.request("shutdown", reason)
         self.ctx.runner.kill_all(reason)
 
