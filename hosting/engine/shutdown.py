@@ -12,7 +12,9 @@ So the engine stops the cluster itself:
   a task installs its own handlers meanwhile (hosting.engine.worker): it kills the task's
   process tree and hands the task back (re-queued, or rolled back and failed, or paused);
 - the main process's handler only writes one byte into a pipe (no lock, no I/O beyond that);
-  the Stopper thread reads it, tells the workers the cluster is stopping (STOP_SIGNAL: a busy
+  the Stopper thread reads it, marks the cluster stopping (no worker claims a task any more:
+  the broker's message is spent, and the next cluster sends the queued task again, see
+  hosting.engine.reconcile), tells the workers (STOP_SIGNAL: a busy
   worker hands its task back, an idle one ignores it) and runs django-q2's own stop in a thread
   of its own. If that has not ended in stop_grace() seconds (or a second signal comes), the busy
   workers get STOP_NOW_SIGNAL (a second stop: a rollback in progress is cut short, its task paused),
@@ -21,7 +23,9 @@ So the engine stops the cluster itself:
   0 after a clean stop, 1 after a kill."""
 from __future__ import annotations
 
+import atexit
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -41,6 +45,14 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, STOP_SIGNAL, STOP_NOW_SIGNAL)
 # After the grace period and the second SIGTERM, this long before everything is SIGKILLed.
 KILL_AFTER = 5.0
 _logger = logging.getLogger("hosting.engine")
+# One byte of shared memory, set by the main process when the cluster stops: a worker then
+# claims nothing more (a task re-queued by the stop must not start again in this cluster).
+# Created before the fork, read without a lock.
+_stopping = None
+
+
+def stopping() -> bool:
+    return bool(_stopping is not None and _stopping.value)
 
 
 def stop_grace() -> float:
@@ -81,6 +93,13 @@ def end_process(code: int) -> None:
         os._exit(code)
 
 
+def _alive(pid: int | None) -> bool:
+    try:
+        return pid is not None and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def _signal_workers(sentinel_pid: int | None, sig: int) -> None:
     """SIG to the sentinel's children (workers, pusher, monitor): those not running a task ignore it."""
     if sentinel_pid is None:
@@ -100,6 +119,9 @@ class Stopper:
     """The main process's SIGTERM/SIGINT handler and the thread that acts on it."""
 
     def __init__(self) -> None:
+        """In qcluster's main process, before the cluster forks."""
+        global _stopping
+        _stopping = multiprocessing.get_context("fork").RawValue("b", 0)
         self.pid = os.getpid()
         self.signals: list[int] = []
         self._read, self._write = os.pipe()
@@ -120,11 +142,25 @@ class Stopper:
         thread = threading.Thread(target=self._run, args=(sentinel_pid, stop_cluster, on_stopped),
                                   name="harbormaster-stopper", daemon=True)
         thread.start()
+        # qcluster's main thread ends right after the start, and the interpreter's exit joins
+        # the sentinel: once that returns the process would end before this thread has marked
+        # the cluster stopped. Registered after multiprocessing's exit handler, this runs first.
+        atexit.register(self._hold, thread, sentinel_pid)
         return thread
+
+    def _hold(self, thread: threading.Thread, sentinel_pid: Callable[[], int | None]) -> None:
+        """Keep the process until the stopper ends it, unless the cluster ended without a signal
+        (`qcluster --run-once`, a sentinel that died)."""
+        while thread.is_alive():
+            if not self.signals and not _alive(sentinel_pid()):
+                return
+            thread.join(0.2)
 
     def _run(self, sentinel_pid: Callable[[], int | None], stop_cluster: Callable[[], object],
              on_stopped: Callable[[], None]) -> None:
         os.read(self._read, 1)
+        if _stopping is not None:
+            _stopping.value = 1
         grace = stop_grace()
         name = signal.Signals(self.signals[0]).name if self.signals else "a signal"
         _logger.warning("stopping the cluster on %s: running tasks are handed back (up to %g s)", name, grace)

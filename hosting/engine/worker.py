@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
-from hosting.engine import clock, ending, reconnect, runsteps
+from hosting.engine import clock, ending, reconnect, runsteps, shutdown
 from hosting.engine.shutdown import STOP_NOW_SIGNAL, STOP_SIGNAL, STOP_SIGNALS
 from hosting.engine.claim import claim, deadline_seconds
 from hosting.engine.context import Lost, TaskContext
@@ -42,6 +42,8 @@ def execute(task_id: int) -> str:
     that is not queued) does nothing. Returns a word for django-q2's own record."""
     # A delivery may come while the control database restarts: wait for it rather than burn
     # through the deliveries (their messages would be acknowledged as failed, or stay fetched).
+    if shutdown.stopping():
+        return "not claimed: the cluster is stopping"
     task = reconnect.retry(lambda: Task.objects.filter(pk=task_id).first())
     if task is None:
         return "gone"
@@ -149,19 +151,18 @@ class Run:
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.got.append(signum)
-        # The cluster's STOP_SIGNAL is one stop whether or not the group's SIGTERM came with it
-        # (in either order); its STOP_NOW_SIGNAL, or a second SIGTERM or SIGINT, is the second
-        # one, which cuts a rollback short.
-        if signum == STOP_SIGNAL:
-            self.stop.signals = max(self.stop.signals, 1)
-        elif signum == STOP_NOW_SIGNAL:
-            self.stop.signals = max(self.stop.signals, 2)
-        else:
-            self.stop.signals += 1
+        # The cluster's STOP_SIGNAL and the group's SIGTERM or SIGINT that often comes with it
+        # (in either order) are one stop; its STOP_NOW_SIGNAL, or a second SIGTERM or SIGINT, is
+        # the second one, which cuts a rollback short.
+        direct = sum(1 for sig in self.got if sig not in (STOP_SIGNAL, STOP_NOW_SIGNAL))
+        self.stop.signals = max(self.stop.signals, direct, 2 if signum == STOP_NOW_SIGNAL else 1)
         reason = ("The worker's cluster was stopped" if signum in (STOP_SIGNAL, STOP_NOW_SIGNAL)
                   else f"The worker was stopped ({signal.Signals(signum).name})")
+        # Nothing here takes a lock the interrupted main thread could hold (the Runner's takes
+        # its own while it starts a program): the Runner asks self.stop every `poll` seconds and
+        # kills the tree itself. A rollback's Runner asks Stop.during_rollback, so a signal that
+        # belongs to the first stop never cuts the rollback short.
         self.stop.request("shutdown", reason)
-        self.ctx.runner.kill_all(reason)
 
     def _run(self) -> str:
         task = self.task
