@@ -11,15 +11,15 @@ So the engine stops the cluster itself:
   STOP_SIGNAL: a signal to the whole group is the main process's business. A worker running
   a task installs its own handlers meanwhile (hosting.engine.worker): it kills the task's
   process tree and hands the task back (re-queued, or rolled back and failed, or paused);
-- the main process's handler only writes one byte into a pipe (no lock, no I/O beyond that);
-  the Stopper thread reads it, marks the cluster stopping (no worker claims a task any more:
+- the main process's handler only writes one byte into a pipe (no lock, no I/O beyond that).
+  The Stopper thread reads it and marks the cluster stopping (no worker claims a task any more:
   the broker's message is spent, and the next cluster sends the queued task again, see
-  hosting.engine.reconcile), tells the workers (STOP_SIGNAL: a busy
-  worker hands its task back, an idle one ignores it) and runs django-q2's own stop in a thread
-  of its own. If that has not ended in stop_grace() seconds (or a second signal comes), the busy
-  workers get STOP_NOW_SIGNAL (a second stop: a rollback in progress is cut short, its task paused),
-  and KILL_AFTER seconds later every process of the cluster is SIGKILLed (a task left running
-  is settled by the reaper of the next cluster, its owner being gone). The process then exits:
+  hosting.engine.reconcile). It sends STOP_SIGNAL to the workers (a busy one hands its task
+  back, an idle one ignores it) and runs django-q2's own stop in a thread of its own. If that
+  has not ended in stop_grace() seconds (or a second signal comes), the busy workers get
+  STOP_NOW_SIGNAL (a second stop: a rollback in progress is cut short, its task paused), and
+  KILL_AFTER seconds later every process of the cluster is SIGKILLed (a task left running is
+  settled by the reaper of the next cluster, its owner being gone). The process then exits:
   0 after a clean stop, 1 after a kill."""
 from __future__ import annotations
 
@@ -72,12 +72,12 @@ def end_process(code: int) -> None:
     for handler in [*logging.getLogger().handlers, *_logger.handlers]:
         try:
             handler.flush()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S110 - exiting anyway; a log that cannot flush must not stop that
             pass
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001, S110
         pass
     try:
         me = psutil.Process(os.getpid())

@@ -17,12 +17,12 @@ from contextlib import contextmanager
 from django.conf import settings
 
 from hosting.engine import clock, ending, reconnect, runsteps, shutdown
-from hosting.engine.shutdown import STOP_NOW_SIGNAL, STOP_SIGNAL, STOP_SIGNALS
 from hosting.engine.claim import claim, deadline_seconds
 from hosting.engine.context import Lost, TaskContext
 from hosting.engine.heartbeat import LOST, Heartbeat, Stop
 from hosting.engine.owner import Owner
 from hosting.engine.processes import mark_env
+from hosting.engine.shutdown import STOP_NOW_SIGNAL, STOP_SIGNAL, STOP_SIGNALS
 from hosting.engine.steps import Plan
 from hosting.engine.tasklog import TaskLogWriter
 from hosting.models import Task, TaskStep

@@ -16,7 +16,8 @@ import pytest
 from hosting.actions import queue_task
 from hosting.engine.processes import marked_processes
 from hosting.engine.shutdown import KILL_AFTER
-from hosting.models import Cluster as ClusterRow, Lock, Task
+from hosting.models import Cluster as ClusterRow
+from hosting.models import Lock, Task
 from tests.engine.helpers import alive, steps, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
