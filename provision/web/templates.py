@@ -30,13 +30,21 @@ server {
 
     # Never served: hidden files (.git, .env, .htaccess), Drupal code and configuration,
     # editor and backup copies, private files, and PHP dropped into an upload directory.
+    # A URI may be 8 KB long and every request runs these patterns, so each costs time linear
+    # in its length: anchored with at most one open-ended `.*`, or of a bounded length from
+    # where it starts (docs/decisions.md). `(?s)`: a newline (%0A) in a URI hides nothing.
     location ~ (^|/)\.(?!well-known/) { return 403; }
-    location ~* \.(engine|inc|install|make|module|profile|po|sh|.*sql|theme|twig|tpl(\.php)?|xtmpl|yml)(~|\.sw[op]|\.bak|\.orig|\.save)?$|/(Entries.*|Repository|Root|Tag|Template|composer\.(json|lock)|web\.config)$|\.php(~|\.sw[op]|\.bak|\.orig|\.save)$ { return 404; }
+    location ~* \.(engine|inc|install|make|module|profile|po|sh|theme|twig|tpl(\.php)?|xtmpl|yml)(~|\.sw[op]|\.bak|\.orig|\.save)?$ { return 404; }
+    location ~* (?s)^[^.]*\..*sql(~|\.sw[op]|\.bak|\.orig|\.save)?$ { return 404; }
+    location ~* \.php(~|\.sw[op]|\.bak|\.orig|\.save)$ { return 404; }
+    location ~* /(Repository|Root|Tag|Template|composer\.(json|lock)|web\.config)$ { return 404; }
+    location ~* /Entries { return 404; }
     location ~ ^/sites/[^/]+/private/ { return 403; }
-    location ~ ^/sites/[^/]+/files/.*\.php$ { return 403; }
-    location ~ /vendor/.*\.php$ { return 404; }
-    # PHP runs only through Drupal's front controllers, not from deeper paths.
-    location ~ \..*/.*\.php$ { return 403; }
+    location ~ (?s)^/sites/[^/]+/files/.*\.php$ { return 403; }
+    location ~ (?s)^(?>.*?/vendor/).*\.php$ { return 404; }
+    # PHP runs only through Drupal's front controllers, not from deeper paths: a dot, then a
+    # slash, then `.php` at the end (the first dot and the first slash after it decide).
+    location ~ (?s)^[^.]*\.[^/]*/.*\.php$ { return 403; }
 
     location / {
         try_files $uri /index.php?$query_string;
@@ -57,7 +65,8 @@ server {
         log_not_found off;
     }
     location ~ '\.php$|^/update\.php' {
-        fastcgi_split_path_info ^(.+?\.php)(|/.*)$;
+        # The first `.php` followed by a slash or the end, found once: no retry at later ones.
+        fastcgi_split_path_info ^(?>(.+?\.php)(?=/|$))(|/.*)$;
         try_files $fastcgi_script_name =404;
         include fastcgi_params;
         # httpoxy: a client's Proxy header must not become the PHP side's HTTP_PROXY.
@@ -109,9 +118,10 @@ APACHE_SITE = HEADER + r"""# Written by Harbormaster for %%domain and rewritten 
 
         RewriteEngine On
         # Never served: hidden files (.git, .env, .htaccess), private files, PHP under vendor/.
+        # Every pattern here costs time linear in the path, as in the nginx template.
         RewriteRule "(^|/)\.(?!well-known/)" - [F]
         RewriteRule "^sites/[^/]+/private/" - [F]
-        RewriteRule "(^|/)vendor/.*\.php($|/)" - [R=404]
+        RewriteRule "(?s)^(?>(?:.*?/)??vendor/).*\.php($|/)" - [R=404]
         # Drupal's front controller answers every path that is not a file or a directory
         # (clean URLs, image style derivatives, /system/files/).
         RewriteCond %{REQUEST_FILENAME} !-f
@@ -123,11 +133,15 @@ APACHE_SITE = HEADER + r"""# Written by Harbormaster for %%domain and rewritten 
         RewriteCond %{REQUEST_URI} !/core/[^/]*\.php$
         RewriteCond %{REQUEST_URI} !/core/modules/system/tests/https?\.php
         RewriteCond %{REQUEST_URI} !/core/modules/statistics/statistics\.php$
-        RewriteRule "^(.+/.*|autoload)\.php($|/)" - [F]
+        RewriteRule "(?s)^(autoload|.[^/]*/.*)\.php($|/)" - [F]
     </Directory>
 
-    # Never served: Drupal code and configuration, editor and backup copies.
-    <FilesMatch "\.(engine|inc|install|make|module|profile|po|sh|.*sql|theme|twig|tpl(\.php)?|xtmpl|yml)(~|\.sw[op]|\.bak|\.orig|\.save)?$|^(Entries.*|Repository|Root|Tag|Template|composer\.(json|lock)|web\.config)$|\.php(~|\.sw[op]|\.bak|\.orig|\.save)$">
+    # Never served: Drupal code and configuration, editor and backup copies (`.*sql` apart,
+    # anchored: tried after every dot it would cost time quadratic in the name).
+    <FilesMatch "(?s)\.(engine|inc|install|make|module|profile|po|sh|theme|twig|tpl(\.php)?|xtmpl|yml)(~|\.sw[op]|\.bak|\.orig|\.save)?$|\.php(~|\.sw[op]|\.bak|\.orig|\.save)$|^(Entries.*|Repository|Root|Tag|Template|composer\.(json|lock)|web\.config)$">
+        Require all denied
+    </FilesMatch>
+    <FilesMatch "(?s)^[^.]*\..*sql(~|\.sw[op]|\.bak|\.orig|\.save)?$">
         Require all denied
     </FilesMatch>
 
