@@ -61,7 +61,8 @@ def _between(text: str, start: str, end: str, new: str) -> str:
 
 def old_nginx_site() -> str:
     text = _between(NGINX_SITE, "    location ~ (^|/)", "    location / {", OLD_NGINX_REFUSALS)
-    return text.replace(r"^(?>(.+?\.php)(?=/|$))(|/.*)$", r"^(.+?\.php)(|/.*)$")
+    assert r"^(?=.*$)(.+?\.php)(|/.*)$" in text
+    return text.replace(r"^(?=.*$)(.+?\.php)(|/.*)$", r"^(.+?\.php)(|/.*)$")
 
 
 def old_apache_site() -> str:
