@@ -28,6 +28,10 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
+def ratio(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
 def measure(kind: str, lengths: list[int], rounds: int, cap: float) -> None:
     old_template = old_nginx_site() if kind == "nginx" else old_apache_site()
     with served((kind,), {kind: old_template}) as old, served((kind,)) as new:
@@ -53,7 +57,7 @@ def measure(kind: str, lengths: list[int], rounds: int, cap: float) -> None:
                 if min(costs["old"]) > cap:
                     break  # one more round would only cost minutes
             old_ms, new_ms = statistics.median(costs["old"]), statistics.median(costs["new"])
-            print(f"| {name} | {length or len(uri)} | {ms(old_ms)} | {ms(new_ms)} | {old_ms / new_ms:.0f} |",
+            print(f"| {name} | {length or len(uri)} | {ms(old_ms)} | {ms(new_ms)} | {ratio(old_ms / new_ms)} |",
                   flush=True)
             if old_ms > cap:
                 too_slow.add(name)
