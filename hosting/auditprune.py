@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
+from hosting.machine import iso
 from hosting.models import AuditEvent
 
 ACTOR = "system:retention"
@@ -93,7 +94,6 @@ def prune(days: int, *, actor: Any = ACTOR, batch: int = BATCH, dry_run: bool = 
 
 def _record(actor: Any, total: int, cutoff: datetime, days: int) -> None:
     from hosting import audit
-    from hosting.machine import iso
 
     audit.record(actor, ACTION, after={"events": total, "before": iso(cutoff), "retention_days": days},
                  detail=f"Audit retention removes the {total:,} events recorded before {iso(cutoff)}.")
@@ -101,7 +101,7 @@ def _record(actor: Any, total: int, cutoff: datetime, days: int) -> None:
 
 def summary(result: AuditPruned, dry_run: bool = False) -> str:
     verb = "Would prune" if dry_run else "Pruned"
-    text = f"{verb} {result.events:,} audit events recorded before {result.cutoff.isoformat()}"
+    text = f"{verb} {result.events:,} audit events recorded before {iso(result.cutoff)}"
     if not result.finished:
         text += "; stopped at the time budget, the rest goes next time"
     return text + "."
