@@ -41,8 +41,18 @@ class JSONEncoder(NinjaJSONEncoder):
         return super().default(o)
 
 
-def dumps(data: Any, **options: Any) -> str:
-    return json.dumps(data, cls=JSONEncoder, **options)
+class LenientJSONEncoder(JSONEncoder):
+    """For dumps of anything (the debug bundle's settings): what JSON cannot hold becomes text."""
+
+    def default(self, o: Any) -> Any:
+        try:
+            return super().default(o)
+        except TypeError:
+            return str(o)
+
+
+def dumps(data: Any, *, lenient: bool = False, **options: Any) -> str:
+    return json.dumps(data, cls=LenientJSONEncoder if lenient else JSONEncoder, **options)
 
 
 # The task export, one shape for the panel's download and `manage.py tasks export`.
