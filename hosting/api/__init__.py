@@ -17,7 +17,6 @@ from hosting.quotas import QuotaExceeded
 from hosting.starting import ArgumentsInvalid
 
 
-
 class Renderer(JSONRenderer):
     # Times as hosting.machine writes them everywhere (UTC, microseconds), not Django's default
     # (milliseconds, and no fraction at all when it is zero).

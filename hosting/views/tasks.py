@@ -18,10 +18,10 @@ from django.views.decorators.http import require_POST
 from hosting import access, starting
 from hosting.actions import TaskRefused
 from hosting.csvsafe import Echo
-from hosting.machine import TASK_CSV_FIELDS, iso, task_csv_rows
 from hosting.inputs import parse_int
 from hosting.engine import controls
 from hosting.forms import TaskFilterForm
+from hosting.machine import TASK_CSV_FIELDS, iso, task_csv_rows
 from hosting.models import Site, Task, TaskLog
 from hosting.views.common import AuthenticatedHttpRequest, client_address, paginate, render_page
 from hosting.views.tasklive import live_context

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from hosting import audit
 from hosting.models import Task, TaskLog, TaskStep
-from tests.security.interfaces_cast import *  # noqa: F401,F403
+from tests.security.interfaces_cast import *  # noqa: F403
 from tests.tenancy.conftest import api_client
 from tests.views.conftest import make_task
 
