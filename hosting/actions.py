@@ -1,18 +1,19 @@
-"""Actions that change more than one record. `queue_task` is the only way work starts: views,
-API endpoints and commands call it; it records the task and hands it to the workers on commit."""
+"""Actions that change more than one record.
+
+`queue_task` records a task and hands it to the workers on commit: what hosting.starting.start_task
+does once it has checked who asks and what; tasks that queue their follow-ups (a platform
+verify's imported sites) and new records' first tasks call it directly."""
 from __future__ import annotations
 
 from typing import Any
 
 from django.db import transaction
 
-from hosting import audit
+from hosting import audit, quotas
 from hosting.models import Platform, Server, Site, Task
-from hosting.tasktypes import task_type
-
-
-class TaskRefused(Exception):
-    """The task cannot be queued now; the message says why (shown to the user as it is)."""
+from hosting.refused import TaskRefused
+from hosting.actor import Actor
+from hosting.catalogue import task_type
 
 
 def _target_fields(target: Site | Platform | Server) -> dict[str, Any]:
@@ -28,20 +29,19 @@ def _target_fields(target: Site | Platform | Server) -> dict[str, Any]:
     raise TypeError(f"cannot run a task on {target!r}")
 
 
-def queue_task(target: Site | Platform | Server, kind: str, *, by: Any = None,
+def queue_task(target: Site | Platform | Server, kind: str, *, by: Actor | None = None,
                args: dict[str, Any] | None = None, address: str | None = None,
                retry_of: Task | None = None) -> Task:
     """Record a task on TARGET and hand it to the target server's workers once committed."""
-    from hosting import quotas  # imports TaskRefused from here
     from hosting.engine.dispatch import dispatch_on_commit
 
     fields = _target_fields(target)
-    task_type(fields["target_type"], kind)  # raises ValueError for an unknown type
+    known = task_type(fields["target_type"], kind)  # raises ValueError for an unknown type
     if isinstance(target, Site) and target.attention_refusal(kind):
         raise TaskRefused(target.attention_refusal(kind))
     user = by if getattr(by, "pk", None) else None
     with transaction.atomic():
-        quotas.check(fields.get("client"), kind)  # raises QuotaExceeded, nothing written
+        quotas.check(fields.get("client"), known.quota)  # raises QuotaExceeded, nothing written
         task = Task.objects.create(kind=kind, args=args or {}, created_by=user, retry_of=retry_of, **fields)
         audit.record(by, "task.queued", task, client=fields.get("client"), address=address,
                      after={"kind": kind, "target": fields["target_label"], "args": args or {}})
@@ -49,7 +49,7 @@ def queue_task(target: Site | Platform | Server, kind: str, *, by: Any = None,
     return task
 
 
-def resolve_duplicate(site: Site, platform: Platform, *, by: Any = None, address: str | None = None) -> Task:
+def resolve_duplicate(site: Site, platform: Platform, *, by: Actor | None = None, address: str | None = None) -> Task:
     """Say which copy of a site found on two platforms is the site (administrators: callers
     check): the record follows PLATFORM, and a verify sets the other copy aside (kept, hidden)
     and checks the site there. Audited; refused while a task is active on the site."""

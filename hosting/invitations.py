@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from hosting.actor import is_operator, name_of
 from hosting import audit
 from hosting.models import Client, Invitation, Membership
 from hosting.models.invitations import token_digest
@@ -51,7 +52,7 @@ def link(token: str) -> str:
 
 
 def _label(by: Any) -> str:
-    return by if isinstance(by, str) else by.get_username()
+    return name_of(by)
 
 
 def _mail(invitation: Invitation, token: str) -> None:
@@ -75,7 +76,7 @@ def invite(client: Client, email: Any, role: str, *, by: Any, address: str | Non
     if role not in dict(Membership.ROLES):
         raise InvitationError(f"Unknown role {role!r}; one of {', '.join(dict(Membership.ROLES))}.")
     token = secrets.token_urlsafe(32)
-    user = None if isinstance(by, str) else by
+    user = None if is_operator(by) else by
     with transaction.atomic():
         Invitation.objects.filter(client=client, email__iexact=email, accepted_at__isnull=True).delete()
         invitation = Invitation.objects.create(

@@ -7,9 +7,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from hosting.actions import TaskRefused
+from hosting.refused import TaskRefused
 from hosting.api.auth import ApiProblem, TokenAuth
-from hosting.engine.controls import ControlRefused
+from hosting.controls import ControlRefused
 from hosting.inventory import InventoryError, QuotaRefused
 from hosting.quotas import QuotaExceeded
 from hosting.starting import ArgumentsInvalid

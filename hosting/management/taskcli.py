@@ -10,18 +10,19 @@ from typing import IO, Any
 from django.core.management.base import CommandError
 
 from hosting import clusters
+from hosting.actor import Operator
 from hosting.csvsafe import csv_safe
 from hosting.models import Platform, Server, Site, Task, TaskLog, TaskStep
 
 EXPORT_FIELDS = ["id", "type", "target", "state", "user", "created", "started", "finished", "duration"]
 
 
-def actor() -> str:
-    """The command line acts as a trusted admin; the audit trail names the login."""
+def actor() -> Operator:
+    """The command line acts as a trusted operator; the audit trail names the login."""
     try:
-        return f"cli:{getpass.getuser()}"
+        return Operator(f"cli:{getpass.getuser()}")
     except Exception:  # noqa: BLE001 - no login name in some containers
-        return "cli"
+        return Operator("cli")
 
 
 def get_task(value: str) -> Task:
@@ -71,7 +72,7 @@ def parse_args(pairs: Iterable[str]) -> dict[str, Any]:
 
 def kind_for(target: Site | Platform | Server, value: str) -> str:
     """`backup` or `site.backup` for a site target."""
-    from hosting.tasktypes import kinds_for
+    from hosting.catalogue import kinds_for
 
     target_type = {Site: "site", Platform: "platform", Server: "server"}[type(target)]
     prefix, dot, kind = value.partition(".")

@@ -8,7 +8,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
 from hosting import access
-from hosting.engine import controls
+from hosting import controls
 from hosting.forms import ForceUnlockForm
 from hosting.models import Lock
 from hosting.views.common import AuthenticatedHttpRequest, client_address, paginate, render_page

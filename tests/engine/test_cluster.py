@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from hosting.actions import queue_task
-from hosting.engine import controls
+from hosting import controls
 from hosting.engine.dispatch import dispatch
 from hosting.engine.processes import marked_processes
 from hosting.models import Lock, Platform, Server, Task, TaskStep

@@ -9,7 +9,8 @@ import pytest
 from django.db import transaction
 
 from hosting.actions import queue_task
-from hosting.engine import controls, ending, worker
+from hosting import controls
+from hosting.engine import ending, worker
 from hosting.engine.claim import claim
 from hosting.engine.owner import Owner
 from hosting.models import Task

@@ -17,7 +17,8 @@ import psutil
 import pytest
 
 from hosting.actions import queue_task
-from hosting.engine import controls, ending, runsteps
+from hosting import controls
+from hosting.engine import ending, runsteps
 from hosting.engine.claim import claim
 from hosting.engine.context import Lost, TaskContext
 from hosting.engine.owner import Owner, hostname
