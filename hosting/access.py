@@ -9,7 +9,16 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 
-from hosting.models import AuditEvent, Backup, Client, Membership, Platform, Server, Site, Task
+from hosting.models import (
+    AuditEvent,
+    Backup,
+    Client,
+    Membership,
+    Platform,
+    Server,
+    Site,
+    Task,
+)
 
 
 def is_admin(user) -> bool:

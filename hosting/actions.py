@@ -2,18 +2,22 @@
 
 `queue_task` records a task and hands it to the workers on commit: what hosting.starting.start_task
 does once it has checked who asks and what; tasks that queue their follow-ups (a platform
-verify's imported sites) and new records' first tasks call it directly."""
+verify's imported sites) and new records' first tasks call it directly. The changes to people
+(memberships) and API tokens live here too, so that views only parse, call and render."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils import timezone
 
 from hosting import audit, quotas
-from hosting.models import Platform, Server, Site, Task
-from hosting.refused import TaskRefused
 from hosting.actor import Actor
 from hosting.catalogue import task_type
+from hosting.models import ApiToken, Membership, Platform, Server, Site, Task
+from hosting.refused import TaskRefused
 
 
 def _target_fields(target: Site | Platform | Server) -> dict[str, Any]:
@@ -70,3 +74,35 @@ def resolve_duplicate(site: Site, platform: Platform, *, by: Actor | None = None
         audit.record(by, "site.duplicate_resolved", site, address=address, before={"platform": before.name},
                      after={"platform": platform.name, "set_aside": Platform.objects.get(pk=aside).name})
         return queue_task(site, "verify", by=by, args={"set_aside": aside}, address=address)
+
+
+# --- People and tokens ----------------------------------------------------------------------
+
+def remove_member(membership: Membership, *, by: Actor, address: str | None = None) -> None:
+    """Take MEMBERSHIP's user out of its client, audited. A manager cannot lock themselves out
+    by accident (PermissionDenied); another manager or an administrator can."""
+    from hosting import access
+
+    if membership.user_id == getattr(by, "pk", None) and not access.is_admin(by):
+        raise PermissionDenied("You cannot remove yourself; ask another manager or an administrator.")
+    with transaction.atomic():
+        audit.record(by, "member.removed", membership.client, address=address,
+                     before={"user": membership.user.username, "role": membership.role})
+        membership.delete()
+
+
+def issue_token(user: Any, name: str, scope: str, expires: datetime | None, *,
+                address: str | None = None) -> tuple[ApiToken, str]:
+    """A new API token of USER, audited; returns it with its secret (shown once, never stored)."""
+    with transaction.atomic():
+        token, secret = ApiToken.issue(user, name, scope, expires)
+        audit.record(user, "token.created", token, address=address,
+                     after={"name": token.name, "scope": token.scope, "prefix": token.prefix,
+                            "expires_at": expires.isoformat() if expires else None})
+    return token, secret
+
+
+def revoke_token(token: ApiToken, *, by: Any, address: str | None = None) -> None:
+    with transaction.atomic():
+        ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+        audit.record(by, "token.revoked", token, address=address, before={"name": token.name, "prefix": token.prefix})

@@ -18,7 +18,7 @@ from django.utils import timezone
 from hosting import access
 from hosting.catalogue import TYPES
 from hosting.catalogue.situation import new_site_platforms
-from hosting.inputs import IdField, MAX_SEARCH
+from hosting.inputs import MAX_SEARCH, IdField
 from hosting.inventory import InventoryError, check_domain_free, platform_refusal
 from hosting.models import Backup, Platform, Site, Task
 from hosting.widgets import FastSelect

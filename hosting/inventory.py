@@ -12,10 +12,10 @@ from django.db import transaction
 from hosting import audit, quotas
 from hosting.actions import queue_task
 from hosting.catalogue import ADDS_SITE
-from hosting.refused import TaskRefused
 from hosting.models import Client, Platform, Server, Site, Task
 from hosting.models.fields import validate_node_name
 from hosting.operations.common import roots
+from hosting.refused import TaskRefused
 from provision.domains import normalise_domain
 from provision.errors import InvalidDomain, UnsafePath
 

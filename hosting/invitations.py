@@ -21,8 +21,8 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from hosting.actor import is_operator, name_of
 from hosting import audit
+from hosting.actor import is_operator, name_of
 from hosting.models import Client, Invitation, Membership
 from hosting.models.invitations import token_digest
 

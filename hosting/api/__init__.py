@@ -7,11 +7,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from hosting.refused import TaskRefused
 from hosting.api.auth import ApiProblem, TokenAuth
 from hosting.controls import ControlRefused
 from hosting.inventory import InventoryError, QuotaRefused
 from hosting.quotas import QuotaExceeded
+from hosting.refused import TaskRefused
 from hosting.starting import ArgumentsInvalid
 
 api = NinjaAPI(title="Harbormaster API", version="1", auth=TokenAuth(), urls_namespace="api",

@@ -12,7 +12,16 @@ from ninja import Router, Schema, Status
 
 from hosting import access, audit, inventory, quotas
 from hosting.api.auth import ApiProblem
-from hosting.api.common import Id, PageNumber, PerPage, Search, address, page_schema, paged, responses
+from hosting.api.common import (
+    Id,
+    PageNumber,
+    PerPage,
+    Search,
+    address,
+    page_schema,
+    paged,
+    responses,
+)
 from hosting.listing import sites_matching
 from hosting.models import Backup, Client, Platform, Server, Site
 

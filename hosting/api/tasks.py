@@ -9,12 +9,20 @@ from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import BaseModel, ConfigDict
 
-from hosting import access, clusters, health
+from hosting import access, clusters, controls, health
 from hosting.api.auth import ApiProblem
-from hosting.api.common import Id, LogPosition, PageNumber, PerPage, address, page_schema, paged, responses
-from hosting import controls
-from hosting.models import Lock, Platform, Server, Site, Task, TaskLog, TaskStep
+from hosting.api.common import (
+    Id,
+    LogPosition,
+    PageNumber,
+    PerPage,
+    address,
+    page_schema,
+    paged,
+    responses,
+)
 from hosting.catalogue import TYPES, kinds_for
+from hosting.models import Lock, Platform, Server, Site, Task, TaskLog, TaskStep
 from hosting.starting import start_task
 
 router = Router()

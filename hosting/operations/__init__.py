@@ -2,7 +2,8 @@
 Which builder a type uses is said by its entry in hosting.catalogue (`build`)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hosting.engine.steps import Plan
@@ -11,7 +12,7 @@ if TYPE_CHECKING:
 Builder = Callable[["Task"], "Plan"]
 
 
-def plan_for(task: "Task") -> "Plan":
+def plan_for(task: Task) -> Plan:
     from hosting.catalogue import TYPES
 
     key = f"{task.target_type}.{task.kind}"

@@ -17,7 +17,13 @@ from hosting.models import Backup, Site, Task
 from hosting.operations import ownership, resources
 from hosting.operations.common import flag, step
 from hosting.operations.leftovers import clean_leftovers
-from hosting.operations.site_common import database_of, make_backup, settings_in, site_of, write_vhost
+from hosting.operations.site_common import (
+    database_of,
+    make_backup,
+    settings_in,
+    site_of,
+    write_vhost,
+)
 from provision import sitefiles
 from provision.errors import ProvisionError
 from provision.sitedb import reload_from_archive

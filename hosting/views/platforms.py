@@ -13,7 +13,13 @@ from hosting import access, starting
 from hosting.catalogue.situation import Situation
 from hosting.inputs import search_text
 from hosting.models import Platform, Site
-from hosting.views.common import AuthenticatedHttpRequest, int_param, new_task, paginate, render_page
+from hosting.views.common import (
+    AuthenticatedHttpRequest,
+    int_param,
+    new_task,
+    paginate,
+    render_page,
+)
 
 RECENT_TASKS = 10
 SITES_SHOWN = 25

@@ -13,7 +13,12 @@ from hosting import access, starting
 from hosting.catalogue.situation import Situation
 from hosting.inputs import search_text
 from hosting.models import Platform, Server, Task
-from hosting.views.common import AuthenticatedHttpRequest, new_task, paginate, render_page
+from hosting.views.common import (
+    AuthenticatedHttpRequest,
+    new_task,
+    paginate,
+    render_page,
+)
 
 RECENT_TASKS = 10
 

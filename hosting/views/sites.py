@@ -19,7 +19,14 @@ from hosting.inputs import search_text
 from hosting.listing import sites_matching
 from hosting.models import Site
 from hosting.refused import TaskRefused
-from hosting.views.common import AuthenticatedHttpRequest, client_address, int_param, new_task, paginate, render_page
+from hosting.views.common import (
+    AuthenticatedHttpRequest,
+    client_address,
+    int_param,
+    new_task,
+    paginate,
+    render_page,
+)
 
 RECENT_TASKS = 10
 BACKUPS_SHOWN = 20

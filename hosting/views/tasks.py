@@ -15,14 +15,18 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from hosting import access, starting
-from hosting.refused import TaskRefused
+from hosting import access, controls, starting
 from hosting.csvsafe import Echo, csv_safe
-from hosting.inputs import parse_int
-from hosting import controls
 from hosting.forms import TaskFilterForm
+from hosting.inputs import parse_int
 from hosting.models import Site, Task, TaskLog
-from hosting.views.common import AuthenticatedHttpRequest, client_address, paginate, render_page
+from hosting.refused import TaskRefused
+from hosting.views.common import (
+    AuthenticatedHttpRequest,
+    client_address,
+    paginate,
+    render_page,
+)
 from hosting.views.tasklive import live_context
 
 CSV_FIELDS = ["id", "type", "target", "state", "user", "created", "started", "finished", "duration"]

@@ -6,8 +6,8 @@ import subprocess
 import pytest
 from django.core.exceptions import PermissionDenied
 
-from hosting.actions import queue_task
 from hosting import controls
+from hosting.actions import queue_task
 from hosting.engine.claim import claim
 from hosting.engine.owner import Owner
 from hosting.engine.processes import mark_env

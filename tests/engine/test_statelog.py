@@ -8,8 +8,8 @@ import logging
 import pytest
 from django.db import transaction
 
-from hosting.actions import queue_task
 from hosting import controls
+from hosting.actions import queue_task
 from hosting.engine import ending, worker
 from hosting.engine.claim import claim
 from hosting.engine.owner import Owner

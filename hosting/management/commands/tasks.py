@@ -17,11 +17,11 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from hosting import prune as prune_module
-from hosting.refused import TaskRefused
 from hosting import controls
+from hosting import prune as prune_module
 from hosting.management import taskcli
 from hosting.models import Task
+from hosting.refused import TaskRefused
 from hosting.starting import ArgumentsInvalid, start_task
 
 # Former names of controls: still accepted, with a notice.
