@@ -93,12 +93,29 @@ class Button:
     type: TaskType
     reason: str = ""
 
-    kind = property(lambda self: self.type.kind)
-    label = property(lambda self: self.type.label)
-    key = property(lambda self: self.type.key)
-    page = property(lambda self: self.type.page)
-    danger = property(lambda self: self.type.danger)
-    explain = property(lambda self: self.type.explain)
+    @property
+    def kind(self) -> str:
+        return self.type.kind
+
+    @property
+    def label(self) -> str:
+        return self.type.label
+
+    @property
+    def key(self) -> str:
+        return self.type.key
+
+    @property
+    def page(self) -> bool:
+        return self.type.page
+
+    @property
+    def danger(self) -> bool:
+        return self.type.danger
+
+    @property
+    def explain(self) -> str:
+        return self.type.explain
 
 
 def buttons(by: Actor, situation: Situation) -> list[Button]:

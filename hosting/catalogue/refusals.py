@@ -57,7 +57,8 @@ def site_disable(s: Situation, kind: str) -> str:
 
 
 def site_login_reset(s: Situation, kind: str) -> str:
-    return site_installed(s, kind) or ("The site is disabled: enable it first." if _site(s).status == Site.DISABLED else "")
+    disabled = _site(s).status == Site.DISABLED
+    return site_installed(s, kind) or ("The site is disabled: enable it first." if disabled else "")
 
 
 def site_restore(s: Situation, kind: str) -> str:
@@ -69,7 +70,8 @@ def site_clone(s: Situation, kind: str) -> str:
 
 
 def site_migrate(s: Situation, kind: str) -> str:
-    return site_installed(s, kind) or ("" if s.migrate_targets else "No other platform is open for new sites of this client.")
+    none = "No other platform is open for new sites of this client."
+    return site_installed(s, kind) or ("" if s.migrate_targets else none)
 
 
 def _platform(s: Situation) -> Platform:
@@ -84,7 +86,8 @@ def platform_any(s: Situation, kind: str) -> str:
 
 
 def platform_lock(s: Situation, kind: str) -> str:
-    return platform_any(s, kind) or ("The platform is locked already." if _platform(s).status == Platform.LOCKED else "")
+    locked = _platform(s).status == Platform.LOCKED
+    return platform_any(s, kind) or ("The platform is locked already." if locked else "")
 
 
 def platform_unlock(s: Situation, kind: str) -> str:

@@ -55,7 +55,8 @@ class Command(BaseCommand):
             else:
                 parser_.add_argument("id")
             if control.name == "retry":
-                parser_.add_argument("--confirm", metavar="NAME", help="To retry a delete: the domain or platform name.")
+                parser_.add_argument("--confirm", metavar="NAME",
+                                     help="To retry a delete: the domain or platform name.")
         for old, new in DEPRECATED.items():
             on_lock = controls.CONTROLS[new].on_lock
             sub.add_parser(old, help=f"Deprecated: {new}.").add_argument("key" if on_lock else "id")
