@@ -184,6 +184,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 HARBORMASTER_HEARTBEAT = config.get_number("HARBORMASTER_HEARTBEAT", 5.0, minimum=0.2, maximum=60)
 HARBORMASTER_DEADLINES = config.get_deadlines("HARBORMASTER_DEADLINES", DEFAULT_DEADLINES)
 HARBORMASTER_MAX_ATTEMPTS = config.get_int("HARBORMASTER_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+# Seconds a stopping cluster's workers get to hand back their running tasks (re-queue, or roll
+# back); then rollbacks are cut short and, 5 s later, whatever is left is killed
+# (hosting.engine.shutdown). deploy/harbormaster-workers.service's TimeoutStopSec is above both.
+HARBORMASTER_STOP_GRACE = config.get_number("HARBORMASTER_STOP_GRACE", 20.0, minimum=1, maximum=600)
 HARBORMASTER_SERVER_CONCURRENCY = config.get_int("HARBORMASTER_SERVER_CONCURRENCY", 4, minimum=1, maximum=1000)
 HARBORMASTER_CLIENT_CONCURRENCY = config.get_int("HARBORMASTER_CLIENT_CONCURRENCY", 2, minimum=1, maximum=1000)
 # The queue of the server this host runs workers for (a qcluster serves one server).
