@@ -272,6 +272,10 @@ HARBORMASTER_WEBHOOK_TIMEOUT = config.get_number("HARBORMASTER_WEBHOOK_TIMEOUT",
 # Finished tasks, with their steps and log lines, are pruned this many days after they finished
 # (hosting.prune, hourly); 0 keeps them forever.
 HARBORMASTER_TASK_RETENTION_DAYS = config.get_int("HARBORMASTER_TASK_RETENTION_DAYS", 90, minimum=0, maximum=36500)
+# Audit events older than this many days are pruned (hosting.auditprune, hourly), each prune
+# audited itself; 0 (the default) keeps the audit trail forever. Independent of task retention:
+# who did what outlives the task's log.
+HARBORMASTER_AUDIT_RETENTION_DAYS = config.get_int("HARBORMASTER_AUDIT_RETENTION_DAYS", 0, minimum=0, maximum=36500)
 # Where a site's files/ may be a link to (large files kept on another disk): `<root>/<domain>` of
 # each of these, nowhere else; a link anywhere else is neither followed nor kept by backups and
 # never re-created by a restore. Empty (the default): files/ links are allowed nowhere.
