@@ -9,7 +9,16 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 
-from hosting.models import AuditEvent, Backup, Client, Membership, Platform, Server, Site, Task
+from hosting.models import (
+    AuditEvent,
+    Backup,
+    Client,
+    Membership,
+    Platform,
+    Server,
+    Site,
+    Task,
+)
 
 
 def is_admin(user) -> bool:
@@ -137,22 +146,25 @@ def require_admin(user) -> None:
 
 # --- Who may start work -------------------------------------------------------------------
 # Reading is scoped above; starting tasks needs more than seeing: a viewer sees a client's sites
-# but may not touch them, deleting a site needs the client's manager, and platform and server
-# tasks change what every client shares, so only administrators start them.
+# but may not touch them. Each task type's catalogue entry says the role it needs (deleting a
+# site needs the client's manager; platform and server tasks change what every client shares,
+# so only administrators start them).
 
 ACTING_ROLES = (Membership.MANAGER, Membership.MEMBER)
-MANAGER_KINDS = ("delete",)
+ROLES_FOR = {"manager": (Membership.MANAGER,), "member": ACTING_ROLES}
 
 
 def may_start_kind(user, target_type: str, client_id: int | None, kind: str) -> bool:
     """May USER start KIND on a TARGET_TYPE ("site", ...) that belongs to CLIENT_ID now? The rule
     of may_queue without the object: controls ask it with the target's current client."""
+    from hosting.catalogue import TYPES
+
     if is_admin(user):
         return True
-    if target_type != "site" or client_id is None:
+    known = TYPES.get(f"{target_type}.{kind}")
+    if known is None or target_type != "site" or client_id is None:
         return False
-    role = _memberships(user).get(client_id)
-    return role in ((Membership.MANAGER,) if kind in MANAGER_KINDS else ACTING_ROLES)
+    return _memberships(user).get(client_id) in ROLES_FOR.get(known.role, ())
 
 
 def may_queue(user, target: Site | Platform | Server, kind: str) -> bool:

@@ -1,18 +1,23 @@
-"""Actions that change more than one record. `queue_task` is the only way work starts: views,
-API endpoints and commands call it; it records the task and hands it to the workers on commit."""
+"""Actions that change more than one record.
+
+`queue_task` records a task and hands it to the workers on commit: what hosting.starting.start_task
+does once it has checked who asks and what; tasks that queue their follow-ups (a platform
+verify's imported sites) and new records' first tasks call it directly. The changes to people
+(memberships) and API tokens live here too, so that views only parse, call and render."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils import timezone
 
-from hosting import audit
-from hosting.models import Platform, Server, Site, Task
-from hosting.tasktypes import task_type
-
-
-class TaskRefused(Exception):
-    """The task cannot be queued now; the message says why (shown to the user as it is)."""
+from hosting import audit, quotas
+from hosting.actor import Actor
+from hosting.catalogue import task_type
+from hosting.models import ApiToken, Membership, Platform, Server, Site, Task
+from hosting.refused import TaskRefused
 
 
 def _target_fields(target: Site | Platform | Server) -> dict[str, Any]:
@@ -28,20 +33,19 @@ def _target_fields(target: Site | Platform | Server) -> dict[str, Any]:
     raise TypeError(f"cannot run a task on {target!r}")
 
 
-def queue_task(target: Site | Platform | Server, kind: str, *, by: Any = None,
+def queue_task(target: Site | Platform | Server, kind: str, *, by: Actor | None = None,
                args: dict[str, Any] | None = None, address: str | None = None,
                retry_of: Task | None = None) -> Task:
     """Record a task on TARGET and hand it to the target server's workers once committed."""
-    from hosting import quotas  # imports TaskRefused from here
     from hosting.engine.dispatch import dispatch_on_commit
 
     fields = _target_fields(target)
-    task_type(fields["target_type"], kind)  # raises ValueError for an unknown type
+    known = task_type(fields["target_type"], kind)  # raises ValueError for an unknown type
     if isinstance(target, Site) and target.attention_refusal(kind):
         raise TaskRefused(target.attention_refusal(kind))
     user = by if getattr(by, "pk", None) else None
     with transaction.atomic():
-        quotas.check(fields.get("client"), kind)  # raises QuotaExceeded, nothing written
+        quotas.check(fields.get("client"), known.quota)  # raises QuotaExceeded, nothing written
         task = Task.objects.create(kind=kind, args=args or {}, created_by=user, retry_of=retry_of, **fields)
         audit.record(by, "task.queued", task, client=fields.get("client"), address=address,
                      after={"kind": kind, "target": fields["target_label"], "args": args or {}})
@@ -49,7 +53,7 @@ def queue_task(target: Site | Platform | Server, kind: str, *, by: Any = None,
     return task
 
 
-def resolve_duplicate(site: Site, platform: Platform, *, by: Any = None, address: str | None = None) -> Task:
+def resolve_duplicate(site: Site, platform: Platform, *, by: Actor | None = None, address: str | None = None) -> Task:
     """Say which copy of a site found on two platforms is the site (administrators: callers
     check): the record follows PLATFORM, and a verify sets the other copy aside (kept, hidden)
     and checks the site there. Audited; refused while a task is active on the site."""
@@ -70,3 +74,35 @@ def resolve_duplicate(site: Site, platform: Platform, *, by: Any = None, address
         audit.record(by, "site.duplicate_resolved", site, address=address, before={"platform": before.name},
                      after={"platform": platform.name, "set_aside": Platform.objects.get(pk=aside).name})
         return queue_task(site, "verify", by=by, args={"set_aside": aside}, address=address)
+
+
+# --- People and tokens ----------------------------------------------------------------------
+
+def remove_member(membership: Membership, *, by: Actor, address: str | None = None) -> None:
+    """Take MEMBERSHIP's user out of its client, audited. A manager cannot lock themselves out
+    by accident (PermissionDenied); another manager or an administrator can."""
+    from hosting import access
+
+    if membership.user_id == getattr(by, "pk", None) and not access.is_admin(by):
+        raise PermissionDenied("You cannot remove yourself; ask another manager or an administrator.")
+    with transaction.atomic():
+        audit.record(by, "member.removed", membership.client, address=address,
+                     before={"user": membership.user.username, "role": membership.role})
+        membership.delete()
+
+
+def issue_token(user: Any, name: str, scope: str, expires: datetime | None, *,
+                address: str | None = None) -> tuple[ApiToken, str]:
+    """A new API token of USER, audited; returns it with its secret (shown once, never stored)."""
+    with transaction.atomic():
+        token, secret = ApiToken.issue(user, name, scope, expires)
+        audit.record(user, "token.created", token, address=address,
+                     after={"name": token.name, "scope": token.scope, "prefix": token.prefix,
+                            "expires_at": expires.isoformat() if expires else None})
+    return token, secret
+
+
+def revoke_token(token: ApiToken, *, by: Any, address: str | None = None) -> None:
+    with transaction.atomic():
+        ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+        audit.record(by, "token.revoked", token, address=address, before={"name": token.name, "prefix": token.prefix})

@@ -4,7 +4,7 @@ which creates tasks; secrets are never rendered back here either.
 What the engine writes (tasks, their steps and log, locks, clusters, store checks, backups) and
 the audit trail are read-only here: view and search, never add, change or delete. A hand-edited
 task outcome, a planted lock or a rewritten audit event would be a record nobody can trust; the
-changes that are legitimate go through the controls that audit them (hosting.engine.controls:
+changes that are legitimate go through the controls that audit them (hosting.controls:
 cancel, force-stop, abort, force-unlock, ... in the panel, the API and `manage.py tasks`)."""
 from __future__ import annotations
 

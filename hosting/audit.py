@@ -5,21 +5,16 @@ from typing import Any
 
 from django.db import models
 
+from hosting.actor import Actor, name_of
 from hosting.models import AuditEvent, Client
 
 SECRET_KEYS = ("password", "secret", "token", "key")
 
 
-def _label(actor: Any) -> str:
-    if actor is None:
-        return "system"
-    if isinstance(actor, str):
-        return actor
+def _label(actor: Actor | None) -> str:
     # Set by the API's token authentication: "alice via token ci-deploy".
     via = getattr(actor, "hm_actor_label", None)
-    if via:
-        return via
-    return getattr(actor, "get_username", lambda: str(actor))()
+    return via or name_of(actor)
 
 
 def scrub(data: Any) -> Any:
@@ -32,7 +27,7 @@ def scrub(data: Any) -> Any:
 
 
 def record(
-    actor: Any, action: str, obj: models.Model | None = None, *, client: Client | None = None,
+    actor: Actor | None, action: str, obj: models.Model | None = None, *, client: Client | None = None,
     before: dict | None = None, after: dict | None = None, detail: str = "", address: str | None = None,
 ) -> AuditEvent:
     user = actor if getattr(actor, "pk", None) and hasattr(actor, "get_username") else None

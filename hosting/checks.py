@@ -48,3 +48,12 @@ def check_engine(app_configs, **kwargs):
     if not q.get("ack_failures"):
         errors.append(Error("Q_CLUSTER ack_failures must be on.", id="harbormaster.E013"))
     return errors
+
+
+@register()
+def check_catalogue(app_configs, **kwargs):
+    """Every task type is complete (hosting.catalogue.checks): a type without a form, a refusal
+    rule or an operation must not get as far as a button."""
+    from hosting.catalogue.checks import catalogue_errors
+
+    return catalogue_errors()

@@ -1,7 +1,11 @@
 """The panel's forms: task arguments (clone, migrate, restore), confirmations, list filters.
 
 Every choice offered comes from a queryset of hosting.access, so a form cannot name an object
-the user may not see; errors are shown next to their field."""
+the user may not see; errors are shown next to their field.
+
+A task type's argument form (named by its hosting.catalogue entry) is the one the panel, the API
+and the command line validate with: built as `Form(data, target=node, viewer=actor)`, it returns
+the task's arguments from task_args()."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
@@ -11,10 +15,12 @@ from django import forms
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from hosting.inputs import IdField, MAX_SEARCH
+from hosting import access
+from hosting.catalogue import TYPES
+from hosting.catalogue.situation import new_site_platforms
+from hosting.inputs import MAX_SEARCH, IdField
 from hosting.inventory import InventoryError, check_domain_free, platform_refusal
 from hosting.models import Backup, Platform, Site, Task
-from hosting.tasktypes import TYPES
 from hosting.widgets import FastSelect
 
 
@@ -32,16 +38,23 @@ class BackupChoice(forms.ModelChoiceField):
                 f"{filesizeformat(obj.size)}")
 
 
-class SiteTaskForm(forms.Form):
-    """A site task without arguments: only the confirmation. Subclasses add their arguments and
-    return them from task_args()."""
+class NodeTaskForm(forms.Form):
+    """A task without arguments (the button is the confirmation). Subclasses add their
+    arguments and return them from task_args(); VIEWER is whom the choices are offered to."""
 
-    def __init__(self, *args: Any, site: Site, **kwargs: Any) -> None:
-        self.site = site
+    def __init__(self, *args: Any, target: Any, viewer: Any = None, **kwargs: Any) -> None:
+        self.target = target
+        self.viewer = viewer
         super().__init__(*args, **kwargs)
 
     def task_args(self) -> dict[str, Any]:
         return {}
+
+
+class SiteTaskForm(NodeTaskForm):
+    def __init__(self, *args: Any, target: Site, viewer: Any = None, **kwargs: Any) -> None:
+        self.site = target
+        super().__init__(*args, target=target, viewer=viewer, **kwargs)
 
 
 class VerifyForm(SiteTaskForm):
@@ -70,8 +83,9 @@ class CloneForm(SiteTaskForm):
                              help_text="The clone gets its own database and files under this domain.")
     platform = PlatformChoice(queryset=Platform.objects.none(), label="Target platform", empty_label=None)
 
-    def __init__(self, *args: Any, platforms: QuerySet[Platform], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        platforms = new_site_platforms(self.viewer, self.site.client)
         self.fields["platform"].queryset = platforms.select_related("server")
         self.fields["platform"].initial = self.site.platform_id
 
@@ -97,8 +111,9 @@ class MigrateForm(SiteTaskForm):
                               help_text="The site moves to this platform; drush updatedb runs there. "
                                         "A backup is taken first and the site goes back if it fails.")
 
-    def __init__(self, *args: Any, platforms: QuerySet[Platform], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        platforms = new_site_platforms(self.viewer, self.site.client, exclude=self.site.platform)
         self.fields["platform"].queryset = platforms.select_related("server")
 
     def clean_platform(self) -> Platform:
@@ -119,9 +134,9 @@ class RestoreForm(SiteTaskForm):
                           help_text="The site's files and database are replaced by this backup's. "
                                     "A safety backup of the site as it is now is taken first.")
 
-    def __init__(self, *args: Any, backups: QuerySet[Backup], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["backup"].queryset = backups
+        self.fields["backup"].queryset = access.backups(self.viewer).filter(site=self.site)
 
     def task_args(self) -> dict[str, Any]:
         return {"backup": self.cleaned_data["backup"].pk}
@@ -146,8 +161,15 @@ class TypeNameForm(forms.Form):
 
 
 class SiteDeleteTaskForm(TypeNameForm, SiteTaskForm):
-    def __init__(self, *args: Any, site: Site, **kwargs: Any) -> None:
-        super().__init__(*args, expected=site.domain, site=site, **kwargs)
+    def __init__(self, *args: Any, target: Site, viewer: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, expected=target.domain, target=target, viewer=viewer, **kwargs)
+
+
+class NodeDeleteTaskForm(TypeNameForm, NodeTaskForm):
+    """A platform's delete: its name typed."""
+
+    def __init__(self, *args: Any, target: Any, viewer: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, expected=target.name, target=target, viewer=viewer, **kwargs)
 
 
 class PlatformRecordDeleteForm(TypeNameForm):

@@ -10,10 +10,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from hosting import audit, quotas
-from hosting.actions import TaskRefused, queue_task
+from hosting.actions import queue_task
+from hosting.catalogue import ADDS_SITE
 from hosting.models import Client, Platform, Server, Site, Task
 from hosting.models.fields import validate_node_name
 from hosting.operations.common import roots
+from hosting.refused import TaskRefused
 from provision.domains import normalise_domain
 from provision.errors import InvalidDomain, UnsafePath
 
@@ -111,7 +113,7 @@ def add_site(domain: str, platform: Platform, *, client: Client | None = None, p
         raise InventoryError(reason)
     with transaction.atomic():
         try:
-            quotas.check(client, "add-site")
+            quotas.check(client, ADDS_SITE)
         except quotas.QuotaExceeded as exc:
             raise QuotaRefused(str(exc)) from None
         site = Site.objects.create(domain=domain, platform=platform, client=client, profile=profile,

@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hosting import audit
+from hosting.actor import Actor, is_operator, name_of
 from hosting.models import Client, Invitation, Membership
 from hosting.models.invitations import token_digest
 
@@ -50,8 +51,8 @@ def link(token: str) -> str:
     return settings.HARBORMASTER_BASE_URL + reverse("invitation-accept", args=[token])
 
 
-def _label(by: Any) -> str:
-    return by if isinstance(by, str) else by.get_username()
+def _label(by: Actor) -> str:
+    return name_of(by)
 
 
 def _mail(invitation: Invitation, token: str) -> None:
@@ -65,7 +66,7 @@ def _mail(invitation: Invitation, token: str) -> None:
     send_mail(subject.strip(), body, None, [invitation.email])
 
 
-def invite(client: Client, email: Any, role: str, *, by: Any, address: str | None = None,
+def invite(client: Client, email: Any, role: str, *, by: Actor, address: str | None = None,
            send: bool = True) -> tuple[Invitation, str]:
     """Invite EMAIL to CLIENT as ROLE; returns the invitation and its link (the token exists
     nowhere else). A pending invitation of the same address to the same client is replaced.
@@ -75,7 +76,7 @@ def invite(client: Client, email: Any, role: str, *, by: Any, address: str | Non
     if role not in dict(Membership.ROLES):
         raise InvitationError(f"Unknown role {role!r}; one of {', '.join(dict(Membership.ROLES))}.")
     token = secrets.token_urlsafe(32)
-    user = None if isinstance(by, str) else by
+    user = None if is_operator(by) else by
     with transaction.atomic():
         Invitation.objects.filter(client=client, email__iexact=email, accepted_at__isnull=True).delete()
         invitation = Invitation.objects.create(
@@ -137,7 +138,7 @@ def accept_as_new(invitation: Invitation, username: str, password: str, *, addre
     return user
 
 
-def revoke(invitation: Invitation, *, by: Any, address: str | None = None) -> None:
+def revoke(invitation: Invitation, *, by: Actor, address: str | None = None) -> None:
     with transaction.atomic():
         audit.record(by, "invitation.revoked", invitation.client, address=address,
                      before={"email": invitation.email, "role": invitation.role})

@@ -1,21 +1,17 @@
 """Client quotas (sites, disk used by sites and their backups), checked when work is created.
 
-`check(client, kind)` is called by hosting.actions.queue_task for every task and by
-hosting.inventory.add_site before a site record is written, so the panel, the API and the
-commands all refuse the same way with the same words."""
+`check(client, effect)` is called by hosting.actions.queue_task for every task, with the quota
+effect its catalogue entry declares, and by hosting.inventory.add_site before a site record is
+written, so the panel, the API and the commands all refuse the same way with the same words."""
 from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery, Sum
 from django.template.defaultfilters import filesizeformat
 
-from hosting.actions import TaskRefused
+from hosting.catalogue import ADDS_SITE, GROWS_DISK
 from hosting.models import Backup, Client, Site
-
-# Kinds that add a site (a new record) or grow the disk a client uses. Verify, disable, delete
-# and the like must stay possible over quota: they are how a client gets back under it.
-NEW_SITE_KINDS = ("add-site", "clone")
-GROWING_KINDS = ("add-site", "install", "clone", "backup", "restore", "migrate")
+from hosting.refused import TaskRefused
 
 
 class QuotaExceeded(TaskRefused):
@@ -71,17 +67,18 @@ def usage_of(clients: list[Client]) -> dict[int, dict[str, int | None]]:
     return found
 
 
-def check(client: Client | None, kind: str) -> None:
-    """Raise QuotaExceeded when KIND for CLIENT would pass a quota. "add-site" is checked by
-    add_site before it writes the record; a clone adds a site too."""
-    if client is None or kind not in GROWING_KINDS:
+def check(client: Client | None, effect: str) -> None:
+    """Raise QuotaExceeded when work with EFFECT (hosting.catalogue: ADDS_SITE, GROWS_DISK or
+    NO_QUOTA) for CLIENT would pass a quota. Adding a site record is ADDS_SITE (add_site checks
+    it before it writes the record); so is a clone."""
+    if client is None or effect not in (ADDS_SITE, GROWS_DISK):
         return
     if transaction.get_connection().in_atomic_block:
         # Two creations for one client at the same moment must not both pass: the row lock on
         # the client serialises them until the caller's transaction commits (SQLite's
         # IMMEDIATE transactions serialise writers already).
         list(Client.objects.select_for_update().filter(pk=client.pk).values_list("pk", flat=True))
-    if kind in NEW_SITE_KINDS and client.max_sites is not None:
+    if effect == ADDS_SITE and client.max_sites is not None:
         count = sites_used(client)
         if count + 1 > client.max_sites:
             raise QuotaExceeded(

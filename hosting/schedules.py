@@ -5,7 +5,8 @@ django-q2's scheduler (inside `qcluster`) calls `run_due_backups` every few minu
 hosting.auditprune) every hour and the
 scrub of the backup stores (hosting.scrub) every 10 minutes, on the cluster of
 HARBORMASTER_SCHEDULER_QUEUE. Backups are
-queued with actions.queue_task like any other task, so locks, caps and fair turns apply."""
+started with hosting.starting.start_task like any other task (as the scheduler, an operator), so
+refusals, quotas, locks, caps and fair turns apply."""
 from __future__ import annotations
 
 import logging
@@ -17,9 +18,10 @@ from django.conf import settings
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from hosting.actor import SCHEDULER
 from hosting.models import Backup, BackupSchedule, Site, StaleBackupAlert, Task
 
-ACTOR = "system:schedule"
+ACTOR = SCHEDULER
 # A backup queued up to this much early still counts for the period: runs every 10 minutes must
 # not make a daily backup drift later each day.
 SLACK = timedelta(minutes=30)
@@ -82,7 +84,8 @@ def last_good_backups(site_ids: list[int]) -> dict[int, datetime]:
 def run_due_backups(now: datetime | None = None) -> list[int]:
     """Queue a scheduled site.backup for every covered site whose period has passed since its
     last scheduled backup was queued, and none is active. Returns the new task ids."""
-    from hosting.actions import TaskRefused, queue_task
+    from hosting.refused import TaskRefused
+    from hosting.starting import ArgumentsInvalid, start_task
 
     now = now or timezone.now()
     covered = covered_sites()
@@ -97,8 +100,8 @@ def run_due_backups(now: datetime | None = None) -> list[int]:
         if item.site.pk in busy or (last is not None and now - last < item.schedule.period - SLACK):
             continue
         try:
-            task = queue_task(item.site, "backup", by=ACTOR, args={"kind": Backup.SCHEDULED})
-        except (TaskRefused, ValueError) as exc:
+            task = start_task(ACTOR, item.site, "backup", {"kind": Backup.SCHEDULED})
+        except (TaskRefused, ArgumentsInvalid, ValueError) as exc:
             _logger.warning("scheduled backup of %s refused: %s", item.site.domain, exc)
             continue
         queued.append(task.pk)

@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 
 from hosting import config
-from hosting.tasktypes import DEFAULT_DEADLINES
+from hosting.catalogue import DEFAULT_DEADLINES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

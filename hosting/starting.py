@@ -1,21 +1,24 @@
-"""Starting a task for someone: the one function that the panel's task pages, the API, the
-command line and the retry control all call, so that a retry is held to every rule a fresh
-start is held to.
+"""Starting a task: the one entry point that the panel's task pages, the API, the command line,
+the schedules, batch jobs and the retry control all call, so that every start is held to every
+rule a fresh start from the panel is held to. Each rule comes from the type's entry in
+hosting.catalogue.
 
-`start_task(by, target, kind, data)`:
+`start_task(actor, target, kind, data)`:
 1. reads the target again (its client now, not when an old task was created);
-2. checks that BY may start KIND on it (hosting.access.may_queue: the role rule);
-3. refuses what cannot run now, with the panel's words (hosting.views.availability, the reason
-   on a disabled button);
-4. validates DATA with the panel's argument form for the type: the same choices (platforms
-   open to the client, backups BY may see), and the typed name for a delete;
-5. records and dispatches it (hosting.actions.queue_task: quotas, audit, hand-over).
+2. checks that ACTOR may start KIND on it (the type's role, hosting.access.may_queue);
+3. refuses what cannot run now, with the words of the disabled button (the type's refusal);
+4. validates DATA with the type's argument form: the same choices the panel offers (platforms
+   open to the client, backups ACTOR may see), and the typed name for a delete;
+5. records and dispatches it (hosting.actions.queue_task: the type's quota effect, audit,
+   hand-over on commit).
 
-BY is a user, or a string naming a trusted operator (the command line, "cli:<login>"), who may
-start anything and sees everything. Issue 14 turns this into the task catalogue's start_task."""
+ACTOR is a user, or an operator (hosting.actor: the command line, the scheduler) who may start
+anything and sees everything. The panel's buttons come from here too (`buttons`), so a button is
+shown, disabled or missing by the same rules that start_task applies."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -23,12 +26,16 @@ from django.core.exceptions import PermissionDenied
 from django.http import QueryDict
 
 from hosting import access
-from hosting.actions import TaskRefused, queue_task
+from hosting.actions import queue_task
+from hosting.actor import Actor, is_operator, operator_or_user
+from hosting.catalogue import TaskType, kinds_for, target_type_of, task_type
+from hosting.catalogue.situation import Situation
 from hosting.models import Platform, Server, Site, Task
-from hosting.tasktypes import task_type
+from hosting.refused import TaskRefused
 
 Target = Site | Platform | Server
 CONFIRM_FIELD = "confirm"
+viewer = operator_or_user
 
 
 class ArgumentsInvalid(Exception):
@@ -39,41 +46,13 @@ class ArgumentsInvalid(Exception):
         super().__init__(describe_errors(form))
 
 
-class Operator:
-    """What a trusted operator (the command line) looks like to hosting.access: an
-    administrator who sees every object. Never a request's user."""
-
-    is_authenticated = True
-    is_active = True
-    is_staff = True
-    is_superuser = True
-    pk = None
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def get_username(self) -> str:
-        return self.name
-
-
-def viewer(by: Any) -> Any:
-    """BY as hosting.access sees it."""
-    return Operator(by) if isinstance(by, str) else by
-
-
 def describe_errors(form: forms.Form) -> str:
     return "; ".join(f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in form.errors.items())
 
 
-def target_type_of(target: Target) -> str:
-    return {Site: "site", Platform: "platform", Server: "server"}[type(target)]
-
-
 def typed_confirmation(target_type: str, kind: str) -> bool:
     """Does KIND need the target's name typed to confirm it (delete)?"""
-    from hosting.views.availability import DANGER
-
-    return f"{target_type}.{kind}" in DANGER
+    return task_type(target_type, kind).danger
 
 
 def current(target: Target) -> Target:
@@ -82,8 +61,8 @@ def current(target: Target) -> Target:
     return type(target).objects.select_related(*related).get(pk=target.pk)
 
 
-def may_start(by: Any, target: Target, kind: str) -> bool:
-    return isinstance(by, str) or access.may_queue(by, target, kind)
+def may_start(by: Actor, target: Target, kind: str) -> bool:
+    return is_operator(by) or access.may_queue(by, target, kind)
 
 
 def _bound(data: Mapping[str, Any] | None) -> QueryDict | None:
@@ -95,45 +74,61 @@ def _bound(data: Mapping[str, Any] | None) -> QueryDict | None:
     return bound
 
 
-def task_form(by: Any, target: Target, kind: str, data: Mapping[str, Any] | None) -> forms.Form:
-    """The panel's form for KIND on TARGET, bound to DATA (None: unbound, to show)."""
-    from hosting.forms import (
-        CloneForm,
-        MigrateForm,
-        RestoreForm,
-        SiteDeleteTaskForm,
-        SiteTaskForm,
-        TypeNameForm,
-        VerifyForm,
-    )
-    from hosting.views.availability import new_site_platforms
-
-    user, bound = viewer(by), _bound(data)
-    if isinstance(target, Site):
-        if kind == "clone":
-            return CloneForm(bound, site=target, platforms=new_site_platforms(user, target.client))
-        if kind == "migrate":
-            platforms = new_site_platforms(user, target.client, exclude=target.platform)
-            return MigrateForm(bound, site=target, platforms=platforms)
-        if kind == "restore":
-            return RestoreForm(bound, site=target, backups=access.backups(user).filter(site=target))
-        if kind == "delete":
-            return SiteDeleteTaskForm(bound, site=target)
-        if kind == "verify":
-            return VerifyForm(bound, site=target)
-        return SiteTaskForm(bound, site=target)
-    if typed_confirmation(target_type_of(target), kind):
-        return TypeNameForm(bound, expected=target.name)
-    return forms.Form(bound)
+def task_form(by: Actor, target: Target, kind: str, data: Mapping[str, Any] | None) -> forms.Form:
+    """The type's argument form for KIND on TARGET, bound to DATA (None: unbound, to show)."""
+    form_class = task_type(target_type_of(target), kind).form_class()
+    return form_class(_bound(data), target=target, viewer=viewer(by))
 
 
-def refusal(by: Any, target: Target, kind: str) -> str:
-    """Why KIND cannot run on TARGET now (the panel's disabled-button reason), or ""."""
-    from hosting.views import platforms, servers, sites
+def refusal(by: Actor, target: Target, kind: str, situation: Situation | None = None) -> str:
+    """Why KIND cannot run on TARGET now (the disabled button's reason), or ""."""
+    situation = situation or Situation(viewer(by), target)
+    return task_type(situation.target_type, kind).refusal_rule()(situation, kind)
 
-    module = {Site: sites, Platform: platforms, Server: servers}[type(target)]
-    buttons = module.work_context(viewer(by), target)["buttons"]
-    return next((b.reason for b in buttons if b.kind == kind), "")
+
+@dataclass(frozen=True)
+class Button:
+    """A task type's button on a node's page; REASON says why it cannot run now."""
+
+    type: TaskType
+    reason: str = ""
+
+    @property
+    def kind(self) -> str:
+        return self.type.kind
+
+    @property
+    def label(self) -> str:
+        return self.type.label
+
+    @property
+    def key(self) -> str:
+        return self.type.key
+
+    @property
+    def page(self) -> bool:
+        return self.type.page
+
+    @property
+    def danger(self) -> bool:
+        return self.type.danger
+
+    @property
+    def explain(self) -> str:
+        return self.type.explain
+
+
+def buttons(by: Actor, situation: Situation) -> list[Button]:
+    """A button for every task type of the situation's target that BY may start, each with its
+    refusal. Types BY may never start are left out rather than disabled."""
+    target = situation.target
+    return [Button(task_type(situation.target_type, kind), refusal(by, target, kind, situation))
+            for kind in kinds_for(situation.target_type) if may_start(by, target, kind)]
+
+
+def button(by: Actor, target: Target, kind: str) -> Button:
+    """KIND's button on TARGET, with its refusal (reading only what that rule asks)."""
+    return Button(task_type(target_type_of(target), kind), refusal(by, target, kind))
 
 
 def _arguments(form: forms.Form) -> dict[str, Any]:
@@ -146,12 +141,12 @@ def _extras(data: Mapping[str, Any], form: forms.Form) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in form.fields and k != CONFIRM_FIELD}
 
 
-def start_task(by: Any, target: Target, kind: str, data: Mapping[str, Any], *, address: str | None = None,
+def start_task(by: Actor, target: Target, kind: str, data: Mapping[str, Any], *, address: str | None = None,
                retry_of: Task | None = None) -> Task:
     """Start KIND on TARGET for BY with the arguments in DATA (see the module docstring).
-    Raises PermissionDenied, TaskRefused (and its QuotaExceeded) or ArgumentsInvalid; nothing
-    is written then."""
-    task_type(target_type_of(target), kind)  # ValueError for an unknown type
+    Raises ValueError (an unknown type), PermissionDenied, TaskRefused (and its QuotaExceeded)
+    or ArgumentsInvalid; nothing is written then."""
+    task_type(target_type_of(target), kind)
     target = current(target)
     if getattr(target, "status", "") == "deleted":
         raise TaskRefused(f"The {target_type_of(target)}'s record is deleted.")
@@ -166,8 +161,9 @@ def start_task(by: Any, target: Target, kind: str, data: Mapping[str, Any], *, a
     args = _arguments(form)
     if retry_of is not None:
         # The stored arguments the form does not know (the command line's hooks for scripted
-        # operations) go with the retry as they were; those it knows were checked again above.
+        # operations, a scheduled backup's kind) go with the retry as they were; those it knows
+        # were checked again above.
         args = {**_extras(retry_of.args or {}, form), **args}
-    elif isinstance(by, str):
+    elif is_operator(by):
         args = {**_extras(data, form), **args}
     return queue_task(target, kind, by=by, args=args, address=address, retry_of=retry_of)

@@ -3,9 +3,23 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from hosting.api import api
-from hosting.views import auth
-from hosting.views import (account, audit, clients, dashboard, invitations, locks, nodes, notifications, platforms,
-                           servers, sites, status, tasks)
+from hosting.views import (
+                           account,
+                           audit,
+                           auth,
+                           clients,
+                           dashboard,
+                           invitations,
+                           locks,
+                           nodes,
+                           nodetasks,
+                           notifications,
+                           platforms,
+                           servers,
+                           sites,
+                           status,
+                           tasks,
+)
 
 login = auth.ThrottledLoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True)
 
@@ -16,18 +30,19 @@ urlpatterns = [
 
     path("sites/", sites.site_list, name="site-list"),
     path("sites/<int:site_id>/", sites.site_detail, name="site-detail"),
-    path("sites/<int:site_id>/tasks/<slug:kind>/", sites.site_task, name="site-task"),
+    path("sites/<int:site_id>/tasks/<slug:kind>/", nodetasks.node_task, {"target_type": "site"}, name="site-task"),
     path("sites/<int:site_id>/delete-record/", nodes.site_delete_record, name="site-delete-record"),
     path("sites/<int:site_id>/resolve-duplicate/", sites.site_resolve_duplicate, name="site-resolve-duplicate"),
 
     path("platforms/", platforms.platform_list, name="platform-list"),
     path("platforms/<int:platform_id>/", platforms.platform_detail, name="platform-detail"),
-    path("platforms/<int:platform_id>/tasks/<slug:kind>/", platforms.platform_task, name="platform-task"),
+    path("platforms/<int:platform_id>/tasks/<slug:kind>/", nodetasks.node_task, {"target_type": "platform"},
+         name="platform-task"),
     path("platforms/<int:platform_id>/delete-record/", nodes.platform_delete_record, name="platform-delete-record"),
 
     path("servers/", servers.server_list, name="server-list"),
     path("servers/<int:server_id>/", servers.server_detail, name="server-detail"),
-    path("servers/<int:server_id>/tasks/<slug:kind>/", servers.server_task, name="server-task"),
+    path("servers/<int:server_id>/tasks/<slug:kind>/", nodetasks.node_task, {"target_type": "server"}, name="server-task"),
 
     path("tasks/", tasks.task_list, name="task-list"),
     path("tasks/export.csv", tasks.task_export, name="task-export"),

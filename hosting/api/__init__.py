@@ -8,12 +8,12 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import JSONRenderer
 
-from hosting.actions import TaskRefused
 from hosting.api.auth import ApiProblem, TokenAuth
-from hosting.engine.controls import ControlRefused
+from hosting.controls import ControlRefused
 from hosting.inventory import InventoryError, QuotaRefused
 from hosting.machine import JSONEncoder
 from hosting.quotas import QuotaExceeded
+from hosting.refused import TaskRefused
 from hosting.starting import ArgumentsInvalid
 
 

@@ -11,7 +11,16 @@ from ninja import Router, Schema, Status
 
 from hosting import access, invitations
 from hosting.api.auth import ApiProblem
-from hosting.api.common import Error, Id, PageNumber, PerPage, address, page_schema, paged, responses
+from hosting.api.common import (
+    Error,
+    Id,
+    PageNumber,
+    PerPage,
+    address,
+    page_schema,
+    paged,
+    responses,
+)
 
 router = Router()
 

@@ -12,7 +12,17 @@ from ninja import Router, Schema, Status
 
 from hosting import access, audit, inventory, quotas
 from hosting.api.auth import ApiProblem
-from hosting.api.common import Id, PageNumber, PerPage, Search, address, page_schema, paged, responses
+from hosting.api.common import (
+    Id,
+    PageNumber,
+    PerPage,
+    Search,
+    address,
+    page_schema,
+    paged,
+    responses,
+)
+from hosting.listing import sites_matching
 from hosting.models import Backup, Client, Platform, Server, Site
 
 router = Router()
@@ -201,15 +211,7 @@ class SiteIn(Schema):
 @router.get("/sites", response=responses(page_schema(SiteOut)), tags=["sites"])
 def list_sites(request: HttpRequest, q: Search = "", status: str = "", platform: Id | None = None,
                client: Id | None = None, page: PageNumber = 1, per_page: PerPage = 50):
-    qs = access.sites(request.user)
-    if q:
-        qs = qs.filter(domain__icontains=q.lower())
-    if status:
-        qs = qs.filter(status=status)
-    if platform:
-        qs = qs.filter(platform_id=platform)
-    if client:
-        qs = qs.filter(client_id=client)
+    qs = sites_matching(request.user, q=q, status=status, platform=platform, client=client)
     return paged(qs.order_by("domain", "id"), page, per_page, site_out)
 
 

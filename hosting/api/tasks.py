@@ -9,21 +9,25 @@ from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import BaseModel, ConfigDict
 
-from hosting import access, clusters, health
+from hosting import access, clusters, controls, health
 from hosting.api.auth import ApiProblem
-from hosting.api.common import Id, LogPosition, PageNumber, PerPage, address, page_schema, paged, responses
-from hosting.engine import controls
+from hosting.api.common import (
+    Id,
+    LogPosition,
+    PageNumber,
+    PerPage,
+    address,
+    page_schema,
+    paged,
+    responses,
+)
+from hosting.catalogue import TYPES, kinds_for
 from hosting.machine import seconds
 from hosting.models import Lock, Platform, Server, Site, Task, TaskLog, TaskStep
 from hosting.starting import start_task
-from hosting.tasktypes import TYPES
 
 router = Router()
 LOG_LINES = 1000
-CONTROLS = {
-    "cancel": controls.cancel, "force-stop": controls.force_stop, "retry": controls.retry,
-    "resume": controls.resume, "skip": controls.skip, "abort": controls.abort,
-}
 
 
 class TaskIn(BaseModel):
@@ -108,7 +112,7 @@ def task_out(t: Task) -> dict[str, Any]:
 
 
 def detail_out(user: Any, t: Task) -> dict[str, Any]:
-    """USER: a user, or the command line's trusted actor ("cli:<login>", hosting.engine.controls)."""
+    """USER: a user, or the command line's trusted actor ("cli:<login>", hosting.controls)."""
     steps = TaskStep.objects.filter(task=t).order_by("position")
     # A queued task that waits for nothing in particular may wait for a queue nobody serves.
     waiting = clusters.waiting_reason(t, internals=controls.is_admin(user))
@@ -132,7 +136,7 @@ def task_json(user: Any, t: Task, *, detail: bool = True) -> dict[str, Any]:
 
 def _kind(target_type: str, kind: str) -> str:
     if f"{target_type}.{kind}" not in TYPES:
-        known = ", ".join(t.kind for t in TYPES.values() if t.target == target_type)
+        known = ", ".join(kinds_for(target_type))
         raise ApiProblem(f"Unknown task type {kind!r} for a {target_type}; known: {known}.")
     return kind
 
@@ -205,7 +209,7 @@ def _control(request: HttpRequest, task_id: int, action: str, **options: Any) ->
     task = access.access_task(request.user, task_id)
     if not controls.can_control(request.user, task, action):
         raise access.PermissionDenied(f"You may not {action} this task.")
-    result = CONTROLS[action](task, by=request.user, address=address(request), **options)
+    result = controls.TASK_CONTROLS[action].run(task, by=request.user, address=address(request), **options)
     result.refresh_from_db()
     return detail_out(request.user, result)
 
@@ -219,7 +223,7 @@ def _control_endpoint(action: str):
 
 def _register_controls() -> None:
     # One endpoint per control, so the schema lists each (POST /tasks/{id}/cancel, ...).
-    for action in CONTROLS:
+    for action in controls.TASK_CONTROLS:
         if action != "retry":
             router.post(f"/tasks/{{task_id}}/{action}", response=responses(TaskDetailOut), tags=["tasks"],
                         summary=f"{action.capitalize()} a task",

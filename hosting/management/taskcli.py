@@ -11,16 +11,17 @@ from django.core.management.base import CommandError
 from django.db.models import QuerySet
 
 from hosting import clusters
+from hosting.actor import Operator
 from hosting.machine import TASK_CSV_FIELDS, dumps, iso_or_empty, seconds, task_csv_rows
 from hosting.models import Platform, Server, Site, Task, TaskLog, TaskStep
 
 
-def actor() -> str:
-    """The command line acts as a trusted admin; the audit trail names the login."""
+def actor() -> Operator:
+    """The command line acts as a trusted operator; the audit trail names the login."""
     try:
-        return f"cli:{getpass.getuser()}"
+        return Operator(f"cli:{getpass.getuser()}")
     except Exception:  # noqa: BLE001 - no login name in some containers
-        return "cli"
+        return Operator("cli")
 
 
 def get_task(value: str) -> Task:
@@ -70,7 +71,7 @@ def parse_args(pairs: Iterable[str]) -> dict[str, Any]:
 
 def kind_for(target: Site | Platform | Server, value: str) -> str:
     """`backup` or `site.backup` for a site target."""
-    from hosting.tasktypes import kinds_for
+    from hosting.catalogue import kinds_for
 
     target_type = {Site: "site", Platform: "platform", Server: "server"}[type(target)]
     prefix, dot, kind = value.partition(".")

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from hosting.tasktypes import TYPES, TaskType
+from hosting.catalogue import TYPES, TaskType
 
 
 class Task(models.Model):

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Platform, Task
-from hosting.operations import operation, platform_sites
+from hosting.operations import platform_sites
 from hosting.operations.common import roots, step
 from provision import platform as provision_platform
 from provision.errors import ProvisionError
@@ -58,7 +58,6 @@ def mark_verified(ctx: Context) -> None:
     Platform.objects.filter(pk=ctx.task.platform_id).update(verified_at=timezone.now())
 
 
-@operation("platform.verify")
 def verify_plan(task: Task) -> Plan:
     return Plan([
         step("inspect", inspect, label="Detect docroot and Drupal version"),
@@ -90,13 +89,11 @@ def _status_undo(ctx: Context) -> None:
         Platform.objects.filter(pk=ctx.task.platform_id).update(status=ctx.state["status_before"])
 
 
-@operation("platform.lock")
 def lock_plan(task: Task) -> Plan:
     return Plan([step("record", lambda ctx: _set_status(ctx, Platform.LOCKED), _status_undo,
                       label="Lock the platform")])
 
 
-@operation("platform.unlock")
 def unlock_plan(task: Task) -> Plan:
     return Plan([step("record", lambda ctx: _set_status(ctx, Platform.ENABLED), _status_undo,
                       label="Unlock the platform")])

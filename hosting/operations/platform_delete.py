@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Platform, Site, Task
-from hosting.operations import operation, resources
+from hosting.operations import resources
 from hosting.operations.common import flag, step
 from hosting.operations.site_common import remove_vhost, write_vhost
 from provision import platform as provision_platform
@@ -135,7 +135,6 @@ def purge(ctx: Context) -> None:
         ctx.info(f"{ctx.state['root']} removed.")
 
 
-@operation("platform.delete")
 def delete_plan(task: Task) -> Plan:
     return Plan([
         step("check", check, label="Check that the platform has no sites"),

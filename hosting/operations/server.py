@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Platform, Server, Task
-from hosting.operations import operation, resources
+from hosting.operations import resources
 from hosting.operations.common import step
 from provision.errors import ProvisionError
 
@@ -88,7 +88,6 @@ def record(ctx: Context) -> None:
     Server.objects.filter(pk=ctx.task.server_id).update(verified_at=timezone.now())
 
 
-@operation("server.verify")
 def verify_plan(task: Task) -> Plan:
     return Plan([
         step("database", database, label="Reach the database server"),

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Backup, Site, Task
-from hosting.operations import operation, ownership, resources
+from hosting.operations import ownership, resources
 from hosting.operations.backups import files_link_roots, report
 from hosting.operations.common import flag, step
 from hosting.operations.leftovers import clean_leftovers
@@ -92,7 +92,6 @@ def record_undo(ctx: Context) -> None:
         ctx.save_state()
 
 
-@operation("site.backup")
 def backup_plan(task: Task) -> Plan:
     return Plan([
         step("archive", archive, archive_undo, label="Archive the site and its database"),
@@ -190,7 +189,6 @@ def restore_record(ctx: Context) -> None:
     Backup.objects.filter(pk=ctx.state["backup_id"]).update(verified_at=timezone.now())
 
 
-@operation("site.restore")
 def restore_plan(task: Task) -> Plan:
     return Plan([
         step("check", check, label="Check the backup"),

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Site, Task
-from hosting.operations import operation, ownership, resources
+from hosting.operations import ownership, resources
 from hosting.operations.backups import files_link_roots
 from hosting.operations.common import flag, step
 from hosting.operations.leftovers import clean_leftovers
@@ -221,7 +221,6 @@ def _locks(task: Task) -> list[str]:
     return [f"domain:{domain}"] + ([f"platform:{platform_id}"] if platform_id else [])
 
 
-@operation("site.clone")
 def clone_plan(task: Task) -> Plan:
     return Plan([
         step("prepare", prepare, label="Check the new domain and the target platform"),

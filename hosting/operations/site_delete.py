@@ -14,10 +14,16 @@ from pathlib import Path
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Backup, Site, Task
-from hosting.operations import operation, ownership, resources
+from hosting.operations import ownership, resources
 from hosting.operations.common import flag, step
 from hosting.operations.leftovers import clean_leftovers
-from hosting.operations.site_common import database_of, make_backup, settings_in, site_of, write_vhost
+from hosting.operations.site_common import (
+    database_of,
+    make_backup,
+    settings_in,
+    site_of,
+    write_vhost,
+)
 from provision import sitefiles
 from provision.errors import ProvisionError
 from provision.sitedb import reload_from_archive
@@ -149,7 +155,6 @@ def purge(ctx: Context) -> None:
     ctx.info(f"{ctx.state['site_dir']} removed.")
 
 
-@operation("site.delete")
 def delete_plan(task: Task) -> Plan:
     return Plan([
         step("prepare", prepare, label="Check the site"),

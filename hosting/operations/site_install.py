@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Site, Task
-from hosting.operations import operation, ownership, resources
+from hosting.operations import ownership, resources
 from hosting.operations.common import flag, step
 from hosting.operations.site_common import (
     create_database,
@@ -129,7 +129,6 @@ def record_undo(ctx: Context) -> None:
     Site.objects.filter(pk=ctx.task.site_id).update(status=ctx.state.get("status_before", Site.QUEUED))
 
 
-@operation("site.install")
 def install_plan(task: Task) -> Plan:
     return Plan([
         step("prepare", prepare, prepare_undo, label="Check the platform, names and paths"),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Backup, Site, Task
-from hosting.operations import operation, ownership, resources
+from hosting.operations import ownership, resources
 from hosting.operations.common import flag, step
 from hosting.operations.leftovers import clean_leftovers
 from hosting.operations.site_common import (
@@ -219,7 +219,6 @@ def _locks(task: Task) -> list[str]:
         return []  # prepare says what is wrong
 
 
-@operation("site.migrate")
 def migrate_plan(task: Task) -> Plan:
     return Plan([
         step("prepare", prepare, label="Check the target platform"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Site, Task
-from hosting.operations import operation, resources
+from hosting.operations import resources
 from hosting.operations.common import flag, step
 from hosting.operations.leftovers import clean_leftovers
 from hosting.operations.site_common import database_of, refuse_attention, site_of
@@ -83,7 +83,6 @@ def record_undo(ctx: Context) -> None:
         Site.objects.filter(pk=ctx.task.site_id).update(status=ctx.state["status_before"])
 
 
-@operation("site.disable")
 def disable_plan(task: Task) -> Plan:
     return Plan([
         step("vhost", disable_vhost, disable_vhost_undo, label="Show the 'site disabled' page"),
@@ -91,7 +90,6 @@ def disable_plan(task: Task) -> Plan:
     ])
 
 
-@operation("site.enable")
 def enable_plan(task: Task) -> Plan:
     return Plan([
         step("vhost", enable_vhost, enable_vhost_undo, label="Put the site's own vhost back"),
@@ -114,6 +112,5 @@ def login(ctx: Context) -> None:
     ctx.info("A one-time login link was made; it is shown only to who asked for it.")
 
 
-@operation("site.login-reset")
 def login_plan(task: Task) -> Plan:
     return Plan([step("login", login, label="Make a one-time login link (drush user:login)")])

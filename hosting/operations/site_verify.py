@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hosting.engine.steps import Context, Plan
 from hosting.models import Platform, Site, Task
-from hosting.operations import operation, ownership, resources
+from hosting.operations import ownership, resources
 from hosting.operations.common import step
 from hosting.operations.leftovers import clean_leftovers
 from hosting.operations.site_common import (
@@ -245,7 +245,6 @@ def _locks(task: Task) -> list[str]:
     return [f"platform:{aside}"] if isinstance(aside, int) else []
 
 
-@operation("site.verify")
 def verify_plan(task: Task) -> Plan:
     once = _Once()
     return Plan([

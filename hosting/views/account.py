@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from hosting import audit
+from hosting.actions import issue_token, revoke_token
 from hosting.models import ApiToken
 from hosting.views.common import AuthenticatedHttpRequest, client_address
 
@@ -44,10 +44,8 @@ def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data["expires"]
         expires = timezone.now() + timedelta(days=int(days)) if days else None
-        token, secret = ApiToken.issue(request.user, form.cleaned_data["name"], form.cleaned_data["scope"], expires)
-        audit.record(request.user, "token.created", token, address=client_address(request),
-                     after={"name": token.name, "scope": token.scope, "prefix": token.prefix,
-                            "expires_at": expires.isoformat() if expires else None})
+        _token, secret = issue_token(request.user, form.cleaned_data["name"], form.cleaned_data["scope"], expires,
+                                     address=client_address(request))
         form = TokenForm(user=request.user)
     tokens = ApiToken.objects.filter(user=request.user).order_by("revoked_at", "-created_at")
     context = {"form": form, "tokens": tokens, "secret": secret, "now": timezone.now()}
@@ -59,9 +57,6 @@ def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 def token_revoke(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
     # Only the owner's tokens: another user's token id is simply not found.
     token = get_object_or_404(ApiToken, pk=token_id, user=request.user, revoked_at=None)
-    token.revoked_at = timezone.now()
-    token.save(update_fields=["revoked_at"])
-    audit.record(request.user, "token.revoked", token, address=client_address(request),
-                 before={"name": token.name, "prefix": token.prefix})
+    revoke_token(token, by=request.user, address=client_address(request))
     messages.success(request, f"Token {token.name} revoked.")
     return redirect("token-list")

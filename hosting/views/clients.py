@@ -7,14 +7,19 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from hosting import access, audit, invitations, quotas
+from hosting import access, invitations, quotas
+from hosting.actions import remove_member
 from hosting.models import Membership
-from hosting.views.common import AuthenticatedHttpRequest, client_address, paginate, render_page
+from hosting.views.common import (
+    AuthenticatedHttpRequest,
+    client_address,
+    paginate,
+    render_page,
+)
 
 
 class InviteForm(forms.Form):
@@ -93,13 +98,10 @@ def member_remove(request: AuthenticatedHttpRequest, client_id: int, membership_
     membership = client.memberships.select_related("user").filter(pk=membership_id).first()
     if membership is None:
         raise Http404("No such member.")
-    if membership.user_id == request.user.pk and not access.is_admin(request.user):
-        # A manager cannot lock themselves out by accident; another manager or an admin can.
-        messages.error(request, "You cannot remove yourself; ask another manager or an administrator.")
+    try:
+        remove_member(membership, by=request.user, address=client_address(request))
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
         return redirect("client-detail", client_id=client.pk)
-    with transaction.atomic():
-        audit.record(request.user, "member.removed", client, address=client_address(request),
-                     before={"user": membership.user.username, "role": membership.role})
-        membership.delete()
     messages.success(request, f"{membership.user.username} removed from {client.name}.")
     return redirect("client-detail", client_id=client.pk)

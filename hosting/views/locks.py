@@ -7,11 +7,15 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
-from hosting import access
-from hosting.engine import controls
+from hosting import access, controls
 from hosting.forms import ForceUnlockForm
 from hosting.models import Lock
-from hosting.views.common import AuthenticatedHttpRequest, client_address, paginate, render_page
+from hosting.views.common import (
+    AuthenticatedHttpRequest,
+    client_address,
+    paginate,
+    render_page,
+)
 from hosting.views.tasklive import heartbeat_stale
 
 WARNING = "Unlocking a resource held by a running task can corrupt it; only do this if the task is dead."

@@ -6,8 +6,8 @@ from typing import Any
 from django.http import HttpResponse
 from django.shortcuts import redirect
 
-from hosting.actions import TaskRefused
 from hosting.models import Platform, Server, Site, Task
+from hosting.refused import TaskRefused
 from hosting.starting import ArgumentsInvalid, start_task
 from hosting.views.common import AuthenticatedHttpRequest, client_address
 

@@ -1,21 +1,24 @@
-"""Servers: the list and the detail page (facts, platforms, tasks run on it, the verify button)."""
+"""Servers: the list and the detail page (facts, platforms, tasks run on it, the verify button;
+hosting.views.nodetasks starts it)."""
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, F, Q, QuerySet
-from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpResponse
 from django_htmx.http import HttpResponseClientRefresh
 
-from hosting import access
+from hosting import access, starting
+from hosting.catalogue.situation import Situation
 from hosting.inputs import search_text
 from hosting.models import Platform, Server, Task
-from hosting.tasktypes import TYPES
-from hosting.views import availability
-from hosting.views.common import AuthenticatedHttpRequest, new_task, paginate, render_page
-from hosting.views.queueing import queued_response, start_or_refuse
+from hosting.views.common import (
+    AuthenticatedHttpRequest,
+    new_task,
+    paginate,
+    render_page,
+)
 
 RECENT_TASKS = 10
 
@@ -42,11 +45,11 @@ def latest_on_server(tasks: QuerySet[Task], server: Server) -> QuerySet[Task]:
             .select_related("created_by").order_by("-created_at", "-id"))
 
 
-def work_context(user, server: Server, **extra: Any) -> dict[str, Any]:
-    active = availability.active_task(user, server)
+def work_context(user: Any, server: Server, **extra: Any) -> dict[str, Any]:
+    situation = Situation(user, server)
     return {
-        "server": server, "active": active, "conflict": availability.conflict(active, "server"),
-        "buttons": availability.buttons(user, server, lambda kind: availability.server_refusal(server, kind, active=active)),
+        "server": server, "active": situation.active, "conflict": situation.conflict,
+        "buttons": starting.buttons(user, situation),
         # Every task that runs on this server's workers, not only those aimed at the server.
         "tasks": latest_on_server(access.tasks(user), server)[:RECENT_TASKS],
         **extra,
@@ -61,22 +64,3 @@ def server_detail(request: AuthenticatedHttpRequest, server_id: int) -> HttpResp
         return HttpResponseClientRefresh()  # the watched task ended: read the whole page again
     context["platforms"] = access.platforms(request.user).filter(server=server).order_by("name")
     return render_page(request, "servers/detail.html", context, parts=("work",))
-
-
-@login_required
-def server_task(request: AuthenticatedHttpRequest, server_id: int, kind: str) -> HttpResponse:
-    if f"server.{kind}" not in TYPES:
-        raise Http404("No such task type.")
-    server = access.server_for_action(request.user, server_id, kind)
-    if request.method != "POST":
-        return redirect("server-detail", server_id=server.pk)
-    task, refused, _form = start_or_refuse(request, server, kind, None)
-    if task is not None:
-        if request.htmx:
-            return render(request, "servers/detail.html#work", work_context(request.user, server, new=task))
-        return queued_response(request, task)
-    if request.htmx:
-        return render(request, "servers/detail.html#work", work_context(request.user, server, refused=refused))
-    return render(request, "servers/detail.html", {**work_context(request.user, server, refused=refused),
-                                                   "platforms": access.platforms(request.user).filter(server=server)},
-                  status=409)

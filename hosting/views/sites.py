@@ -1,26 +1,32 @@
-"""Sites: the list (search, filters, pages), the detail page (facts, disk use, tasks, backups,
-a button for every task type) and the pages that queue a site task."""
+"""Sites: the list (search, filters, pages) and the detail page (facts, disk use, tasks, backups,
+a button for every task type; hosting.views.nodetasks starts them)."""
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Sum
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from hosting import access, starting
-from hosting.actions import TaskRefused, resolve_duplicate
+from hosting.actions import resolve_duplicate
+from hosting.catalogue.situation import Situation
 from hosting.forms import ResolveDuplicateForm
 from hosting.inputs import search_text
+from hosting.listing import sites_matching
 from hosting.models import Site
-from hosting.tasktypes import TYPES
-from hosting.views import availability
-from hosting.views.common import AuthenticatedHttpRequest, client_address, int_param, new_task, paginate, render_page
-from hosting.views.queueing import queued_response, start_or_refuse
+from hosting.refused import TaskRefused
+from hosting.views.common import (
+    AuthenticatedHttpRequest,
+    client_address,
+    int_param,
+    new_task,
+    paginate,
+    render_page,
+)
 
 RECENT_TASKS = 10
 BACKUPS_SHOWN = 20
@@ -29,24 +35,14 @@ BACKUPS_SHOWN = 20
 @login_required
 def site_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
-    sites = access.sites(user).select_related("platform", "client")
     q = search_text(request.GET.get("q"))
     status = request.GET.get("status", "")
     platform = int_param(request.GET, "platform")
     client = int_param(request.GET, "client")
-    if q:
-        sites = sites.filter(domain__icontains=q.lower())
-    if status in dict(Site.STATUSES):
-        sites = sites.filter(status=status)
-    if platform:
-        sites = sites.filter(platform_id=platform)
-    if client:
-        sites = sites.filter(client_id=client)
     attention = request.GET.get("attention") == "1"
-    if attention:
-        sites = sites.exclude(attention="")
+    sites = sites_matching(user, q=q, status=status, platform=platform, client=client, attention=attention)
     context = {
-        "page": paginate(sites.order_by("domain"), request.GET),
+        "page": paginate(sites.select_related("platform", "client").order_by("domain"), request.GET),
         "q": q, "status": status, "platform": platform, "client": client, "attention": attention,
         "statuses": [s for s in Site.STATUSES if s[0] != Site.DELETED],
         "platforms": list(access.platforms(user).order_by("name").values_list("pk", "name")),
@@ -55,33 +51,20 @@ def site_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render_page(request, "sites/list.html", context, parts=("results",))
 
 
-def _targets(user, site: Site) -> tuple[Any, Any]:
-    """Platforms a clone or a migration of SITE may go to."""
-    clone = availability.new_site_platforms(user, site.client)
-    return clone, availability.new_site_platforms(user, site.client, exclude=site.platform)
-
-
-def work_context(user, site: Site, **extra: Any) -> dict[str, Any]:
+def work_context(user: Any, site: Site, **extra: Any) -> dict[str, Any]:
     """The part of the page that changes when a task is queued or ends: buttons and tasks."""
-    active = availability.active_task(user, site)
-    backups = access.backups(user).filter(site=site).aggregate(n=Count("id"), bytes=Sum("size"))
-    clone, migrate = _targets(user, site)
-    counts = {"clone_targets": clone.count(), "migrate_targets": migrate.count()}
-
-    def refuse(kind: str) -> str:
-        return availability.site_refusal(site, kind, active=active, backups=backups["n"], **counts)
-
+    situation = Situation(user, site)
     return {
         "site": site,
-        "active": active,
+        "active": situation.active,
         # A reason every refused button shares is said once: a task in progress, or the attention
         # the site needs (its box above the buttons says why; the buttons need not repeat it).
-        "conflict": availability.conflict(active, "site") or site.attention_refusal("backup"),
-        "conflict_said": active is None and bool(site.attention),
-        "buttons": availability.buttons(user, site, refuse),
+        "conflict": situation.conflict or site.attention_refusal("backup"),
+        "conflict_said": situation.active is None and bool(site.attention),
+        "buttons": starting.buttons(user, situation),
         "tasks": access.tasks(user).filter(site=site).select_related("created_by")[:RECENT_TASKS],
-        "backup_count": backups["n"] or 0,
-        "backup_bytes": backups["bytes"] or 0,
+        "backup_count": situation.backups["n"],
+        "backup_bytes": situation.backups["bytes"],
         **extra,
     }
 
@@ -103,33 +86,6 @@ def site_detail(request: AuthenticatedHttpRequest, site_id: int) -> HttpResponse
     context["is_admin"] = access.is_admin(request.user)
     context["may_verify"] = any(b.kind == "verify" for b in context["buttons"])
     return render_page(request, "sites/detail.html", context, parts=("work",))
-
-
-@login_required
-def site_task(request: AuthenticatedHttpRequest, site_id: int, kind: str) -> HttpResponse:
-    """GET: the form of a task that needs arguments or a confirmation. POST: queue the task
-    through hosting.starting, unless it cannot run now (the page says why)."""
-    if f"site.{kind}" not in TYPES:
-        raise Http404("No such task type.")
-    site = access.site_for_action(request.user, site_id, kind)
-    button = next(b for b in work_context(request.user, site)["buttons"] if b.kind == kind)
-    form = starting.task_form(request.user, site, kind, request.POST if request.method == "POST" else None)
-    refused = ""
-    if request.method == "POST":
-        task, refused, form = start_or_refuse(request, site, kind, form)
-        if task is not None:
-            if request.htmx and not button.page:
-                return render(request, "sites/detail.html#work", work_context(request.user, site, new=task))
-            return queued_response(request, task)
-        if request.htmx and not button.page:
-            # Pressed on a stale page: show the buttons as they are now, with the reason.
-            return render(request, "sites/detail.html#work", work_context(request.user, site, refused=refused))
-        if refused:
-            form.add_error(None, refused)
-    elif not button.page:
-        return redirect("site-detail", site_id=site.pk)
-    context = {"site": site, "button": button, "form": form, "type": TYPES[f"site.{kind}"]}
-    return render(request, "sites/task.html", context, status=409 if refused else 200)
 
 
 @login_required

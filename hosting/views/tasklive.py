@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from hosting.engine import controls
+from hosting import controls
 from hosting.models import Task, TaskLog, TaskStep
 from hosting.starting import typed_confirmation
 from hosting.views.common import AuthenticatedHttpRequest, int_param

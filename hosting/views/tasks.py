@@ -15,22 +15,22 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from hosting import access, starting
-from hosting.actions import TaskRefused
+from hosting import access, controls, starting
 from hosting.csvsafe import Echo
-from hosting.inputs import parse_int
-from hosting.engine import controls
 from hosting.forms import TaskFilterForm
+from hosting.inputs import parse_int
 from hosting.machine import TASK_CSV_FIELDS, iso, task_csv_rows
 from hosting.models import Site, Task, TaskLog
-from hosting.views.common import AuthenticatedHttpRequest, client_address, paginate, render_page
+from hosting.refused import TaskRefused
+from hosting.views.common import (
+    AuthenticatedHttpRequest,
+    client_address,
+    paginate,
+    render_page,
+)
 from hosting.views.tasklive import live_context
 
 BULK_LIMIT = 500
-CONTROLS = {
-    "cancel": controls.cancel, "force-stop": controls.force_stop, "retry": controls.retry,
-    "resume": controls.resume, "skip": controls.skip, "abort": controls.abort,
-}
 
 
 def _filtered(request: AuthenticatedHttpRequest) -> tuple[TaskFilterForm, Any]:
@@ -141,9 +141,9 @@ def _confirmation(request: AuthenticatedHttpRequest, task: Task, action: str) ->
 @login_required
 def task_control(request: AuthenticatedHttpRequest, task_id: int, action: str) -> HttpResponse:
     """GET: what the control will do, with its button (and, to retry a delete, the name to type).
-    POST: apply it (hosting.engine.controls checks permission and state, and records the audit
+    POST: apply it (hosting.controls checks permission and state, and records the audit
     event; a retry starts as a fresh task would, through hosting.starting)."""
-    if action not in CONTROLS:
+    if action not in controls.TASK_CONTROLS:
         raise Http404("No such control.")
     task = access.access_task(request.user, task_id)
     if not controls.can_control(request.user, task, action):
@@ -158,7 +158,7 @@ def task_control(request: AuthenticatedHttpRequest, task_id: int, action: str) -
             confirm = request.POST.get(starting.CONFIRM_FIELD, "") if form is not None else None
             result = controls.retry(task, by=request.user, address=client_address(request), confirm=confirm)
         else:
-            result = CONTROLS[action](task, by=request.user, address=client_address(request))
+            result = controls.TASK_CONTROLS[action].run(task, by=request.user, address=client_address(request))
     except starting.ArgumentsInvalid as exc:
         if form is not None and starting.CONFIRM_FIELD in exc.form.errors:
             return render(request, "tasks/control.html", {**context, "form": exc.form, "applies": True}, status=400)
@@ -170,7 +170,7 @@ def task_control(request: AuthenticatedHttpRequest, task_id: int, action: str) -
     if action == "retry":
         messages.success(request, f"Task #{task.pk} queued again as task #{result.pk}.")
         return redirect("task-detail", task_id=result.pk)
-    word = {"cancel": "Cancel requested" if result.state == Task.RUNNING else "Cancelled",
-            "force-stop": "Force-stopped", "resume": "Resumed", "skip": "Step skipped", "abort": "Aborted"}[action]
+    word = "Cancel requested" if action == "cancel" and result.state == Task.RUNNING \
+        else controls.CONTROLS[action].done
     messages.success(request, f"{word}: task #{task.pk}.")
     return redirect("task-detail", task_id=task.pk)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from hosting.engine.steps import Context, Plan, Step
 from hosting.models import Task
-from hosting.tasktypes import TYPES
+from hosting.catalogue import TYPES
 
 PRELUDE = (
     'rec() { if [ -n "$HM_RECORD" ]; then '

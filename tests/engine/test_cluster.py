@@ -10,8 +10,8 @@ from collections import defaultdict
 import psutil
 import pytest
 
+from hosting import controls
 from hosting.actions import queue_task
-from hosting.engine import controls
 from hosting.engine.dispatch import dispatch
 from hosting.engine.processes import marked_processes
 from hosting.models import Lock, Platform, Server, Task, TaskStep

@@ -58,7 +58,7 @@ def test_it_waits_and_exits_non_zero_unless_the_task_succeeds(site, inline):
     (["show", "4242"], "no task #4242"),
     (["resume", "4242"], "no task #4242"),
     (["clear", "--all"], "add --force"),
-    (["unlock", "site:1"], "Nothing holds"),
+    (["force-unlock", "site:1"], "Nothing holds"),
 ])
 def test_it_refuses_bad_input_with_a_message(site, args, message):
     with pytest.raises(CommandError, match=message):
@@ -95,7 +95,42 @@ def test_it_controls_tasks(site, member):
     with pytest.raises(CommandError, match="only a paused task can be aborted"):
         run("abort", str(new.pk))
     claim(new.pk, Owner.current())
-    assert run("stop", str(new.pk)).strip() == f"Task {new.pk}: cancelled"
+    assert run("force-stop", str(new.pk)).strip() == f"Task {new.pk}: cancelled"
+
+
+def test_it_keeps_the_former_names_of_controls_with_a_notice(site):
+    from io import StringIO
+
+    task = queue_task(site, "backup")
+    claim(task.pk, Owner.current())
+    out, err = StringIO(), StringIO()
+    call_command("tasks", "stop", str(task.pk), stdout=out, stderr=err)
+    assert out.getvalue().strip() == f"Task {task.pk}: cancelled"
+    assert "`tasks stop` is now `tasks force-stop`" in err.getvalue()
+    with pytest.raises(CommandError, match="Nothing holds"):
+        call_command("tasks", "unlock", "site:1", stdout=out, stderr=err)
+
+
+def test_it_names_the_controls_as_the_panel_and_the_api_do():
+    from hosting import controls
+    from hosting.api.tasks import router
+    from hosting.management.commands.tasks import Command
+
+    parser = Command().create_parser("manage.py", "tasks")
+    commands = parser._subparsers._group_actions[0].choices
+    assert set(controls.CONTROLS) <= set(commands)
+    paths = {path.rsplit("/", 1)[-1] for path in router.path_operations}
+    assert set(controls.CONTROLS) <= paths
+
+
+def test_it_refuses_on_the_command_line_what_the_panel_refuses(site):
+    site.status = "disabled"
+    site.save(update_fields=["status"])
+    with pytest.raises(CommandError, match="The site is disabled already."):
+        run("create", "disable", "--site", site.domain)
+    with pytest.raises(CommandError, match="platform"):
+        run("create", "migrate", "--site", site.domain, "--arg", "platform=4242")
+    assert not Task.objects.exists()
 
 
 def test_it_exports_csv(site, tmp_path, inline):

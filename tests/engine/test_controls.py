@@ -6,8 +6,8 @@ import subprocess
 import pytest
 from django.core.exceptions import PermissionDenied
 
+from hosting import controls
 from hosting.actions import queue_task
-from hosting.engine import controls
 from hosting.engine.claim import claim
 from hosting.engine.owner import Owner
 from hosting.engine.processes import mark_env
@@ -43,10 +43,10 @@ def _paused(site, record=None) -> Task:
 
 def test_it_lets_admins_do_everything_and_members_only_cancel_and_retry(site, admin_user, member, outsider, viewer):
     task = queue_task(site, "backup")
-    for action in controls.ACTIONS:
+    for action in controls.CONTROLS:
         assert controls.can_control(admin_user, task, action)
-    assert {a for a in controls.ACTIONS if controls.can_control(member, task, a)} == {"cancel", "retry"}
-    assert not any(controls.can_control(u, task, a) for u in (outsider, viewer, None) for a in controls.ACTIONS)
+    assert {a for a in controls.CONTROLS if controls.can_control(member, task, a)} == {"cancel", "retry"}
+    assert not any(controls.can_control(u, task, a) for u in (outsider, viewer, None) for a in controls.CONTROLS)
 
 
 def test_it_refuses_an_outsider_and_changes_nothing(site, outsider):

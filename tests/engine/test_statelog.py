@@ -9,8 +9,9 @@ from datetime import datetime
 import pytest
 from django.db import transaction
 
+from hosting import controls
 from hosting.actions import queue_task
-from hosting.engine import controls, ending, worker
+from hosting.engine import ending, worker
 from hosting.engine.claim import claim
 from hosting.engine.owner import Owner
 from hosting.models import Task

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client as HttpClient
 from django.urls import reverse
 
-from hosting.engine import controls
+from hosting import controls
 from hosting.models import AuditEvent, Site, Task
 from tests.security.interfaces_cast import *  # noqa: F401,F403
 from tests.tenancy.conftest import api_client

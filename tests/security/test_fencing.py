@@ -10,14 +10,16 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from pathlib import Path
 
 import psutil
 import pytest
 
+from hosting import controls
 from hosting.actions import queue_task
-from hosting.engine import controls, ending, runsteps
+from hosting.engine import ending, runsteps
 from hosting.engine.claim import claim
 from hosting.engine.context import Lost, TaskContext
 from hosting.engine.owner import Owner, hostname

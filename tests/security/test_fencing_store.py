@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
+from hosting import controls
 from hosting.actions import queue_task
-from hosting.engine import controls
 from hosting.models import Task, TaskLog
 from hosting.operations import resources
 from tests.engine.helpers import alive, wait_for

@@ -37,7 +37,7 @@ PROGRAMS = [("nginx", ["nginx", "-v"]), ("apache2", ["apache2", "-v"]), ("mariad
             ("mysql", ["mysql", "--version"]), ("psql", ["psql", "--version"]), ("pg_dump", ["pg_dump", "--version"]),
             ("redis-server", ["redis-server", "--version"]), ("zstd", ["zstd", "--version"]),
             ("drush", ["drush", "--version"]), ("php", ["php", "--version"])]
-ACTOR = "cli:debug_bundle"  # an administrator's view of each task (hosting.engine.controls)
+ACTOR = "cli:debug_bundle"  # an administrator's view of each task (hosting.controls)
 ENV_PREFIXES = ("HARBORMASTER_", "DATABASE_URL", "REDIS_URL", "EMAIL_URL", "Q_CLUSTER", "DJANGO_")
 
 

@@ -1,9 +1,11 @@
-"""`manage.py tasks list|show|log|create|cancel|stop|retry|resume|skip|abort|unlock|export|clear|prune`.
+"""`manage.py tasks list|show|log|create|cancel|force-stop|retry|resume|skip|abort|force-unlock|export|clear|prune`.
 
-Every control goes through hosting.engine.controls, as the panel's buttons do, audited as the
+Every control goes through hosting.controls, as the panel's buttons do, audited as the
 command line ("cli:<login>"); `create` and `retry` start tasks through hosting.starting, held to
 the panel's refusals, argument forms and typed confirmation of a delete (`--arg confirm=NAME`,
-`retry ID --confirm NAME`). Bad input exits non-zero with a message, never a traceback.
+`retry ID --confirm NAME`). The controls are hosting.controls.CONTROLS, named as in the panel
+and the API; "stop" and "unlock", their former names, still work and say so. Bad input exits
+non-zero with a message, never a traceback.
 
 `--json` prints what the API answers, through the API's own functions (hosting.api.tasks): a
 task of `show` is GET /api/v1/tasks/{id}, each of `list` an item of GET /api/v1/tasks, `log` is
@@ -18,18 +20,18 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from hosting import controls
 from hosting import prune as prune_module
-from hosting.actions import TaskRefused
 from hosting.api.tasks import log_out, task_json
-from hosting.engine import controls
 from hosting.machine import iso
 from hosting.management import taskcli
 from hosting.models import Task
+from hosting.refused import TaskRefused
 from hosting.starting import ArgumentsInvalid, start_task
 
 MAX_LOG = 10_000_000  # a task keeps at most HARBORMASTER_TASK_LOG_MAX_LINES: in effect, all of them
-CONTROLS = {"cancel": controls.cancel, "stop": controls.force_stop, "retry": controls.retry,
-            "resume": controls.resume, "skip": controls.skip, "abort": controls.abort}
+# Former names of controls: still accepted, with a notice.
+DEPRECATED = {"stop": "force-stop", "unlock": "force-unlock"}
 
 
 class Command(BaseCommand):
@@ -57,17 +59,18 @@ class Command(BaseCommand):
         create.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE")
         create.add_argument("--wait", action="store_true", help="Wait for it; exit non-zero unless it succeeds.")
         create.add_argument("--timeout", type=float, default=0, help="With --wait: give up after this many seconds.")
-        retry = sub.add_parser("retry", help="Queue a new task with the same arguments.")
-        retry.add_argument("id")
-        retry.add_argument("--confirm", metavar="NAME", help="To retry a delete: the domain or platform name.")
-        for name, text in [("cancel", "Cancel a queued or running task."),
-                           ("stop", "Force-stop a running task whose worker is gone or hangs."),
-                           ("resume", "Continue a paused task from its failed step."),
-                           ("skip", "Skip the failed step of a paused task and continue."),
-                           ("abort", "End a paused task as failed and release its locks.")]:
-            sub.add_parser(name, help=text).add_argument("id")
-        unlock = sub.add_parser("unlock", help="Force-unlock a resource (admin; see the warning).")
-        unlock.add_argument("key", help="site:42, platform:3, ...")
+        for control in controls.CONTROLS.values():
+            parser_ = sub.add_parser(control.name, help=control.help)
+            if control.on_lock:
+                parser_.add_argument("key", help="site:42, platform:3, ...")
+            else:
+                parser_.add_argument("id")
+            if control.name == "retry":
+                parser_.add_argument("--confirm", metavar="NAME",
+                                     help="To retry a delete: the domain or platform name.")
+        for old, new in DEPRECATED.items():
+            on_lock = controls.CONTROLS[new].on_lock
+            sub.add_parser(old, help=f"Deprecated: {new}.").add_argument("key" if on_lock else "id")
         export = sub.add_parser("export", help="Export tasks as CSV.")
         export.add_argument("--csv", required=True, metavar="FILE", help="A file, or - for standard output.")
         export.add_argument("--state", choices=[s for s, _ in Task.STATES])
@@ -82,8 +85,13 @@ class Command(BaseCommand):
                            help=f"Rows deleted per transaction (default {prune_module.BATCH}).")
 
     def handle(self, *args: object, action: str, **options: object) -> None:
+        if action in DEPRECATED:
+            self.stderr.write(f"Notice: `tasks {action}` is now `tasks {DEPRECATED[action]}`; the old name will go.")
+            action = DEPRECATED[action]
         try:
-            if action in CONTROLS:
+            if action == "force-unlock":
+                self.force_unlock(str(options["key"]))
+            elif action in controls.TASK_CONTROLS:
                 self.control(action, str(options["id"]), options.get("confirm"))
             else:
                 getattr(self, f"do_{action}")(options)
@@ -147,15 +155,15 @@ class Command(BaseCommand):
         if action == "retry":
             result = controls.retry(task, by=taskcli.actor(), confirm=confirm)
         else:
-            result = CONTROLS[action](task, by=taskcli.actor())
+            result = controls.TASK_CONTROLS[action].run(task, by=taskcli.actor())
         if action == "retry":
             self.stdout.write(f"Task {task.pk} retried as task {result.pk}")
         else:
             self.stdout.write(f"Task {result.pk}: {result.state}"
                               + (" (cancel requested)" if result.cancel_requested else ""))
 
-    def do_unlock(self, options: dict) -> None:
-        lock = controls.force_unlock(str(options["key"]), by=taskcli.actor())
+    def force_unlock(self, key: str) -> None:
+        lock = controls.force_unlock(key, by=taskcli.actor())
         self.stderr.write(f"Warning: {controls.UNLOCK_WARNING}")
         self.stdout.write(f"Removed lock {lock.key} held by task {lock.task_id}")
 

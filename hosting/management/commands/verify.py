@@ -10,9 +10,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import QuerySet
 
-from hosting.actions import TaskRefused, queue_task
 from hosting.management.taskcli import actor
 from hosting.models import Client, Platform, Site, Task
+from hosting.refused import TaskRefused
+from hosting.starting import start_task
 
 BAD = (Task.FAILED, Task.CANCELLED, Task.PAUSED)
 
@@ -69,7 +70,7 @@ class Command(BaseCommand):
                 reused += 1
                 continue
             try:
-                ids.append(queue_task(target, "verify", by=by).pk)
+                ids.append(start_task(by, target, "verify", {}).pk)
             except TaskRefused as exc:
                 refused += 1
                 self.stderr.write(f"{target}: refused: {exc}")

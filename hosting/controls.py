@@ -1,4 +1,7 @@
-"""The human controls of a task (DESIGN §4.9), for the panel, the API and the commands alike.
+"""The human controls of a task (DESIGN §4.9), for the panel, the API and the commands alike:
+one table (CONTROLS), so that a control has the same name in the panel's URL, the API's path
+and the command line's subcommand. Part of the actions layer, above the engine: the engine
+never imports it.
 
 Each control checks permission with `can_control` (one rule, reused by every interface to show
 or hide a button), records an AuditEvent, and refuses with ControlRefused (a message for the
@@ -7,25 +10,28 @@ the task's type (hosting.access), asked of the target's client as it is now: a s
 another client takes its tasks' controls with it. A retry is a fresh start (hosting.starting):
 refusals, arguments and a delete's typed confirmation are checked again.
 
-`by` is a user, or a string naming a trusted actor (the command line: "cli:<login>"). Views and
-API endpoints must pass request.user, never a string."""
+`by` is a user, or an operator (hosting.actor: the command line). Views and API endpoints must
+pass request.user, never an operator."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from hosting import access, audit
+from hosting.actor import Actor, is_operator, name_of
 from hosting.engine import ending, fence, runsteps, tasklog
 from hosting.engine.fairness import wake_after
 from hosting.engine.owner import Owner
 from hosting.models import Lock, Site, Task, TaskStep
+from hosting.starting import CONFIRM_FIELD, start_task
 
 # What a client's own people may do with their client's tasks, each only on a type their role
 # may start (a member cancels or retries a backup, not a delete); everything else is for admins.
 CLIENT_ACTIONS = {"cancel", "retry"}
-ACTIONS = {"cancel", "force-stop", "retry", "resume", "skip", "abort", "force-unlock"}
 UNLOCK_WARNING = ("Force-unlocking lets other tasks work on this resource while the task that holds "
                   "it may still be running: the resource can end up in an inconsistent state. Use it "
                   "only when you know the holder is not touching it any more.")
@@ -35,8 +41,8 @@ class ControlRefused(Exception):
     """The control does not apply to the task as it is now; the message says why."""
 
 
-def is_admin(user: Any) -> bool:
-    return isinstance(user, str) or (access.is_admin(user) and bool(getattr(user, "is_active", False)))
+def is_admin(user: Actor | None) -> bool:
+    return is_operator(user) or (access.is_admin(user) and bool(getattr(user, "is_active", False)))
 
 
 def current_client_id(task: Task) -> int | None:
@@ -47,10 +53,10 @@ def current_client_id(task: Task) -> int | None:
     return Site.objects.filter(pk=task.site_id).values_list("client_id", flat=True).first()
 
 
-def may_control(user: Any, action: str, task: Task, client_id: int | None) -> bool:
+def may_control(user: Actor | None, action: str, task: Task, client_id: int | None) -> bool:
     """The rule of can_control for a target whose current client is CLIENT_ID (a list that
     reads the clients of many tasks at once asks this)."""
-    if action not in ACTIONS:
+    if action not in CONTROLS:
         raise ValueError(f"unknown control {action!r}")
     if is_admin(user):
         return True
@@ -59,18 +65,18 @@ def may_control(user: Any, action: str, task: Task, client_id: int | None) -> bo
     return action in CLIENT_ACTIONS and access.may_start_kind(user, task.target_type, client_id, task.kind)
 
 
-def can_control(user: Any, task: Task, action: str) -> bool:
+def can_control(user: Actor | None, task: Task, action: str) -> bool:
     """May USER apply ACTION to TASK? Admins (staff or superuser) may do everything; a client's
     managers and members may cancel and retry the tasks of their client's sites whose type their
     role may start (hosting.access.may_start_kind), judged by the client the site has now."""
-    if action not in ACTIONS:
+    if action not in CONTROLS:
         raise ValueError(f"unknown control {action!r}")
     if is_admin(user):
         return True
     return may_control(user, action, task, current_client_id(task))
 
 
-def allowed_controls(user: Any, task: Task) -> list[str]:
+def allowed_controls(user: Actor | None, task: Task) -> list[str]:
     """The controls USER may use on TASK in its present state (for buttons and API links)."""
     by_state = {
         Task.QUEUED: ["cancel"], Task.RUNNING: ["cancel", "force-stop"],
@@ -80,22 +86,20 @@ def allowed_controls(user: Any, task: Task) -> list[str]:
     return [a for a in actions if can_control(user, task, a)]
 
 
-def _check(user: Any, task: Task, action: str) -> None:
+def _check(user: Actor | None, task: Task, action: str) -> None:
     if not can_control(user, task, action):
         raise PermissionDenied(f"You may not {action} task #{task.pk}.")
 
 
-def _who(user: Any) -> str:
-    if isinstance(user, str):
-        return user
-    return user.get_username() if user is not None else "system"
+def _who(user: Actor | None) -> str:
+    return name_of(user)
 
 
 def _fresh(task: Task) -> Task:
     return Task.objects.select_for_update(no_key=True).get(pk=task.pk)
 
 
-def cancel(task: Task, *, by: Any, address: str | None = None) -> Task:
+def cancel(task: Task, *, by: Actor, address: str | None = None) -> Task:
     """Queued: cancelled at once. Running: its worker kills the process tree at its next
     heartbeat, rolls back, and ends it `cancelled`."""
     _check(by, task, "cancel")
@@ -117,7 +121,7 @@ def cancel(task: Task, *, by: Any, address: str | None = None) -> Task:
     return task
 
 
-def force_stop(task: Task, *, by: Any, address: str | None = None) -> Task:
+def force_stop(task: Task, *, by: Actor, address: str | None = None) -> Task:
     """For a running task whose worker is gone or does not answer: mark it final now and release
     its locks, without waiting for the worker or rolling back. A worker on this host is killed
     with its programs first, and must be confirmed gone (hosting.engine.fence): if it cannot be,
@@ -161,13 +165,11 @@ def force_stop(task: Task, *, by: Any, address: str | None = None) -> Task:
     return task
 
 
-def retry(task: Task, *, by: Any, address: str | None = None, confirm: str | None = None) -> Task:
+def retry(task: Task, *, by: Actor, address: str | None = None, confirm: str | None = None) -> Task:
     """A new task with the same type, target and arguments; returns the new task. It starts as a
     fresh one would (hosting.starting.start_task): the role rule on the target as it is now, the
     refusals, the arguments checked again, and for a delete CONFIRM, the target's name typed
     again. Raises TaskRefused or starting.ArgumentsInvalid besides the controls' errors."""
-    from hosting.starting import CONFIRM_FIELD, start_task
-
     _check(by, task, "retry")
     if not task.is_final:
         raise ControlRefused(f"Task #{task.pk} is {task.state}: only a task that has ended can be retried.")
@@ -184,7 +186,7 @@ def retry(task: Task, *, by: Any, address: str | None = None, confirm: str | Non
     return new
 
 
-def _paused(task: Task, action: str, by: Any) -> Task:
+def _paused(task: Task, action: str, by: Actor) -> Task:
     _check(by, task, action)
     fresh = _fresh(task)
     if fresh.state != Task.PAUSED:
@@ -193,7 +195,7 @@ def _paused(task: Task, action: str, by: Any) -> Task:
     return fresh
 
 
-def resume(task: Task, *, by: Any, address: str | None = None) -> Task:
+def resume(task: Task, *, by: Actor, address: str | None = None) -> Task:
     """A paused task continues from the first step that is not done (the failed one)."""
     with transaction.atomic():
         task = _paused(task, "resume", by)
@@ -203,7 +205,7 @@ def resume(task: Task, *, by: Any, address: str | None = None) -> Task:
     return task
 
 
-def skip(task: Task, *, by: Any, address: str | None = None) -> Task:
+def skip(task: Task, *, by: Actor, address: str | None = None) -> Task:
     """Mark the step a paused task stopped at as skipped and continue; the task ends `warning`."""
     with transaction.atomic():
         task = _paused(task, "skip", by)
@@ -221,7 +223,7 @@ def skip(task: Task, *, by: Any, address: str | None = None) -> Task:
     return task
 
 
-def abort(task: Task, *, by: Any, address: str | None = None) -> Task:
+def abort(task: Task, *, by: Actor, address: str | None = None) -> Task:
     """A paused task ends `failed` and releases its locks, left as it is."""
     with transaction.atomic():
         task = _paused(task, "abort", by)
@@ -231,7 +233,7 @@ def abort(task: Task, *, by: Any, address: str | None = None) -> Task:
     return task
 
 
-def force_unlock(key: str, *, by: Any, address: str | None = None) -> Lock:
+def force_unlock(key: str, *, by: Actor, address: str | None = None) -> Lock:
     """Admin only: remove a lock whatever holds it (see UNLOCK_WARNING). Returns the removed row."""
     with transaction.atomic():
         lock = Lock.objects.select_for_update(of=("self",)).select_related("task").filter(key=key).first()
@@ -244,3 +246,30 @@ def force_unlock(key: str, *, by: Any, address: str | None = None) -> Lock:
         audit.record(by, "lock.force_unlock", lock.task, address=address, detail=f"{key}: {UNLOCK_WARNING}")
         transaction.on_commit(lambda: wake_after(holder), robust=True)
     return lock
+
+
+@dataclass(frozen=True)
+class Control:
+    """One control, named the same everywhere: the panel's /tasks/<id>/<name>/, the API's
+    POST /tasks/{id}/<name> (force-unlock: /locks/{id}/force-unlock) and `manage.py tasks <name>`."""
+
+    name: str
+    label: str   # the panel's button
+    help: str    # the command line's help and the API's summary
+    done: str    # what the panel says afterwards
+    run: Callable[..., Any]
+    on_lock: bool = False  # applies to a lock (its key), not to a task
+
+
+CONTROLS: dict[str, Control] = {c.name: c for c in [
+    Control("cancel", "Cancel", "Cancel a queued or running task.", "Cancelled", cancel),
+    Control("force-stop", "Force-stop", "Force-stop a running task whose worker is gone or hangs.",
+            "Force-stopped", force_stop),
+    Control("retry", "Retry", "Queue a new task with the same arguments.", "Queued again", retry),
+    Control("resume", "Resume", "Continue a paused task from its failed step.", "Resumed", resume),
+    Control("skip", "Skip step", "Skip the failed step of a paused task and continue.", "Step skipped", skip),
+    Control("abort", "Abort", "End a paused task as failed and release its locks.", "Aborted", abort),
+    Control("force-unlock", "Force-unlock", "Force-unlock a resource (admin; see the warning).", "Unlocked",
+            force_unlock, on_lock=True),
+]}
+TASK_CONTROLS = {name: c for name, c in CONTROLS.items() if not c.on_lock}

@@ -1,0 +1,88 @@
+"""Every task type, declared once (see hosting.catalogue). Forms live in hosting.forms, refusal
+rules in hosting.catalogue.refusals, builders in hosting.operations."""
+from __future__ import annotations
+
+from hosting.catalogue import (
+    ADDS_SITE,
+    ADMIN,
+    GROWS_DISK,
+    MANAGER,
+    MEMBER,
+    NO_QUOTA,
+    PLATFORM,
+    SERVER,
+    SITE,
+    TaskType,
+    register,
+)
+
+F = "hosting.forms."
+R = "hosting.catalogue.refusals."
+OP = "hosting.operations."
+
+# --- Sites ----------------------------------------------------------------------------------
+register(TaskType(
+    SITE, "install", "Install", 1800, False, MEMBER, GROWS_DISK,
+    form=F + "SiteTaskForm", refusal=R + "site_install", build=OP + "site_install.install_plan"))
+register(TaskType(
+    SITE, "verify", "Verify", 900, True, MEMBER, NO_QUOTA,
+    form=F + "VerifyForm", refusal=R + "site_verify", build=OP + "site_verify.verify_plan"))
+register(TaskType(
+    SITE, "backup", "Back up", 7200, True, MEMBER, GROWS_DISK,
+    form=F + "SiteTaskForm", refusal=R + "site_installed", build=OP + "site_backup.backup_plan"))
+register(TaskType(
+    SITE, "restore", "Restore", 7200, False, MEMBER, GROWS_DISK,
+    form=F + "RestoreForm", refusal=R + "site_restore", build=OP + "site_backup.restore_plan",
+    arguments=True, confirm=True,
+    explain="Restoring replaces the site's files and database with the backup's. A safety backup of the "
+            "site as it is now is taken first."))
+register(TaskType(
+    SITE, "clone", "Clone", 7200, False, MEMBER, ADDS_SITE,
+    form=F + "CloneForm", refusal=R + "site_clone", build=OP + "site_clone.clone_plan",
+    arguments=True, explain="A copy of the site under a new domain, with its own database and files."))
+register(TaskType(
+    SITE, "migrate", "Migrate", 7200, False, MEMBER, GROWS_DISK,
+    form=F + "MigrateForm", refusal=R + "site_migrate", build=OP + "site_migrate.migrate_plan",
+    arguments=True, confirm=True,
+    explain="The site moves to another platform (its files, settings and vhost); drush updatedb runs there. "
+            "A backup is taken first, and the site goes back to its platform if anything fails."))
+register(TaskType(
+    SITE, "disable", "Disable", 300, True, MEMBER, NO_QUOTA,
+    form=F + "SiteTaskForm", refusal=R + "site_disable", build=OP + "site_state.disable_plan",
+    confirm=True,
+    explain='Visitors get a "site disabled" page until the site is enabled again. Nothing is deleted.'))
+register(TaskType(
+    SITE, "enable", "Enable", 300, True, MEMBER, NO_QUOTA,
+    form=F + "SiteTaskForm", refusal=R + "site_enable", build=OP + "site_state.enable_plan"))
+register(TaskType(
+    SITE, "delete", "Delete", 3600, False, MANAGER, NO_QUOTA,
+    form=F + "SiteDeleteTaskForm", refusal=R + "site_delete", build=OP + "site_delete.delete_plan",
+    confirm=True, danger=True,
+    explain="Deleting the site takes a backup first, then removes its files, its database and its vhost. "
+            "The backup stays."))
+register(TaskType(
+    SITE, "login-reset", "Login link", 300, True, MEMBER, NO_QUOTA,
+    form=F + "SiteTaskForm", refusal=R + "site_login_reset", build=OP + "site_state.login_plan"))
+
+# --- Platforms ------------------------------------------------------------------------------
+register(TaskType(
+    PLATFORM, "verify", "Verify", 1800, True, ADMIN, NO_QUOTA,
+    form=F + "NodeTaskForm", refusal=R + "platform_any", build=OP + "platform.verify_plan"))
+register(TaskType(
+    PLATFORM, "lock", "Lock", 60, True, ADMIN, NO_QUOTA,
+    form=F + "NodeTaskForm", refusal=R + "platform_lock", build=OP + "platform.lock_plan",
+    confirm=True,
+    explain="A locked platform takes no new sites (install, clone or migrate onto it); its sites keep running."))
+register(TaskType(
+    PLATFORM, "unlock", "Unlock", 60, True, ADMIN, NO_QUOTA,
+    form=F + "NodeTaskForm", refusal=R + "platform_unlock", build=OP + "platform.unlock_plan"))
+register(TaskType(
+    PLATFORM, "delete", "Delete", 3600, False, ADMIN, NO_QUOTA,
+    form=F + "NodeDeleteTaskForm", refusal=R + "platform_delete", build=OP + "platform_delete.delete_plan",
+    confirm=True, danger=True,
+    explain="Deleting the platform removes its codebase from disk. It must have no sites left."))
+
+# --- Servers --------------------------------------------------------------------------------
+register(TaskType(
+    SERVER, "verify", "Verify", 300, True, ADMIN, NO_QUOTA,
+    form=F + "NodeTaskForm", refusal=R + "server_any", build=OP + "server.verify_plan"))
