@@ -75,6 +75,11 @@ class BareContext:
     def save_state(self) -> None:
         pass
 
+    def recording(self) -> Any:
+        from django.db import transaction
+
+        return transaction.atomic()
+
     def set_flag(self, key: str, value: Any) -> None:
         pass
 

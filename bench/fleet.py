@@ -55,6 +55,7 @@ def build(scratch: Path, sites: int, clients: int):
     from hosting.inventory import local_server
     from hosting.models import Client, Platform, Site
     from provision.demo import VERSIONS, make_platform
+    from provision.paths import safe_name
 
     started = time.monotonic()
     root = make_platform(scratch / "platforms" / "fleet", sites=sites, db_dir=scratch / "data" / "databases")
@@ -64,6 +65,7 @@ def build(scratch: Path, sites: int, clients: int):
     owners = [Client.objects.create(name=f"client{i}") for i in range(clients)] or [None]
     Site.objects.bulk_create([
         Site(domain=f"site{n}.example.test", platform=platform, client=owners[n % len(owners)],
+             db_name=safe_name(f"site{n}.example.test", 48),  # the database make_platform made for it
              status=Site.ENABLED) for n in range(1, sites + 1)])
     records = list(Site.objects.filter(platform=platform).select_related("platform__server").order_by("pk"))
     _vhosts(records)

@@ -64,9 +64,7 @@ def resolve_duplicate(site: Site, platform: Platform, *, by: Actor | None = None
             raise TaskRefused(f"No other copy of {site.domain} is waiting for a decision.")
         if platform.pk not in (site.platform_id, other):
             raise TaskRefused(f"Platform {platform.name} holds no copy of {site.domain} that is waiting for a decision.")
-        active = Task.objects.filter(site=site, state__in=Task.ACTIVE).order_by("created_at").first()
-        if active is not None:
-            raise TaskRefused(f"Task #{active.pk} ({active.kind}) is {active.state} on this site: wait for it first.")
+        _refuse_while_active(site)
         before = site.platform
         aside = other if platform.pk == site.platform_id else site.platform_id
         Site.objects.filter(pk=site.pk).update(platform=platform, attention_platform_id=aside)
@@ -74,6 +72,33 @@ def resolve_duplicate(site: Site, platform: Platform, *, by: Actor | None = None
         audit.record(by, "site.duplicate_resolved", site, address=address, before={"platform": before.name},
                      after={"platform": platform.name, "set_aside": Platform.objects.get(pk=aside).name})
         return queue_task(site, "verify", by=by, args={"set_aside": aside}, address=address)
+
+
+def _refuse_while_active(site: Site) -> None:
+    active = Task.objects.filter(site=site, state__in=Task.ACTIVE).order_by("created_at").first()
+    if active is not None:
+        raise TaskRefused(f"Task #{active.pk} ({active.kind}) is {active.state} on this site: wait for it first.")
+
+
+def adopt_database(site: Site, name: str, *, by: Any = None, address: str | None = None) -> Task:
+    """An administrator confirms (callers check) that the database NAME, which SITE's settings.php
+    names and no record does, is the site's: audited, and a verify records it if settings.php
+    still names it and it is still nobody else's (not another site's, not Harbormaster's own).
+    Refused while a task is active on the site, or when NAME is not the one waiting."""
+    with transaction.atomic():
+        site = Site.objects.select_for_update().get(pk=site.pk)
+        if site.status == Site.DELETED:
+            raise TaskRefused("The site's record is deleted.")
+        if site.db_name or site.db_file:
+            raise TaskRefused(f"{site.domain} has a database recorded already: {site.db_name or site.db_file}.")
+        if not site.attention_database:
+            raise TaskRefused(f"No database that the settings.php of {site.domain} names is waiting to be adopted.")
+        if name != site.attention_database:
+            raise TaskRefused(f"The settings.php of {site.domain} named {site.attention_database!r}, not {name!r}.")
+        _refuse_while_active(site)
+        audit.record(by, "site.database_adopted", site, address=address, after={"db_name": name},
+                     detail="An administrator confirmed that the database is the site's; a verify records it.")
+        return queue_task(site, "verify", by=by, args={"adopt_database": name}, address=address)
 
 
 # --- People and tokens ----------------------------------------------------------------------

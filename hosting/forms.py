@@ -78,6 +78,12 @@ class ResolveDuplicateForm(forms.Form):
             pk__in=[site.platform_id, site.attention_platform_id])
 
 
+class AdoptDatabaseForm(forms.Form):
+    """The database an administrator adopts for a site: the one its settings.php names."""
+
+    database = forms.CharField(max_length=255)
+
+
 class CloneForm(SiteTaskForm):
     domain = forms.CharField(label="New domain", max_length=253,
                              help_text="The clone gets its own database and files under this domain.")

@@ -55,8 +55,11 @@ def _name(value: str, what: str) -> str:
 
 
 def add_platform(name: str, path: str, *, server: Server | None = None, by: Any = None,
-                 address: str | None = None) -> tuple[Platform, Task]:
-    """Record a platform at PATH (inside the roots) and queue its verify."""
+                 address: str | None = None, adopt_databases: bool = False) -> tuple[Platform, Task]:
+    """Record a platform at PATH (inside the roots) and queue its verify. ADOPT_DATABASES (an
+    operator's or administrator's word; callers check): the sites the verify imports take the
+    databases their settings.php name even where Harbormaster did not create them (still never
+    another site's, a system database or Harbormaster's own)."""
     name = _name(name, "platform")
     if "\x00" in path:
         raise InventoryError("The platform path contains a NUL byte.")
@@ -72,7 +75,8 @@ def add_platform(name: str, path: str, *, server: Server | None = None, by: Any 
             raise InventoryError(f"A platform at {resolved} exists already.")
         platform = Platform.objects.create(name=name, path=str(resolved), server=server)
         audit.record(by, "platform.added", platform, address=address, after={"name": name, "path": str(resolved)})
-        task = queue_task(platform, "verify", by=by, address=address)
+        task = queue_task(platform, "verify", by=by, address=address,
+                          args={"adopt_databases": True} if adopt_databases else None)
     return platform, task
 
 

@@ -33,6 +33,7 @@ urlpatterns = [
     path("sites/<int:site_id>/tasks/<slug:kind>/", nodetasks.node_task, {"target_type": "site"}, name="site-task"),
     path("sites/<int:site_id>/delete-record/", nodes.site_delete_record, name="site-delete-record"),
     path("sites/<int:site_id>/resolve-duplicate/", sites.site_resolve_duplicate, name="site-resolve-duplicate"),
+    path("sites/<int:site_id>/adopt-database/", sites.site_adopt_database, name="site-adopt-database"),
 
     path("platforms/", platforms.platform_list, name="platform-list"),
     path("platforms/<int:platform_id>/", platforms.platform_detail, name="platform-detail"),

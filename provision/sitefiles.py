@@ -52,11 +52,72 @@ def populate(path: Path, *, aliases: list[str], domain: str, db: DatabaseSetting
     write_settings(path, aliases=aliases, domain=domain, db=db, drupal=drupal, hash_salt=hash_salt)
 
 
+FILES_DIRS = ("files", "private", "private/tmp")
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def populate_dirs(path: Path) -> None:
     """files/, private/ and private/tmp/, group-writable for the web server's group."""
-    for sub in ("files", "private", "private/tmp"):
-        (path / sub).mkdir(mode=FILES_MODE, exist_ok=True)
-        os.chmod(path / sub, FILES_MODE)  # mkdir's mode is cut by the umask
+    _, refused = make_dirs(path, FILES_DIRS, chmod_existing=True)
+    if refused:
+        raise ProvisionError(f"Could not create the files directories of {path}: {'; '.join(refused)}.")
+
+
+def make_dirs(path: Path, subs: tuple[str, ...], *, chmod_existing: bool = False) -> tuple[list[str], list[str]]:
+    """Create the missing directories SUBS ('/'-separated, relative) under the site directory
+    PATH, with FILES_MODE (mkdir's mode is cut by the umask, so it is set on the descriptor).
+    One component at a time, through directory descriptors opened without following links: a
+    component that a client made (or swaps in, at any moment) a link to another site or to /etc
+    is neither created in nor walked through. Returns (created, refused with the reason)."""
+    created: list[str] = []
+    refused: list[str] = []
+    root = os.open(path, _DIR)
+    try:
+        for sub in subs:
+            here = os.dup(root)
+            try:
+                made = False
+                for part in sub.split("/"):
+                    try:
+                        os.mkdir(part, FILES_MODE, dir_fd=here)
+                        made = True
+                    except FileExistsError:
+                        made = False
+                    try:
+                        child = os.open(part, _DIR, dir_fd=here)
+                    except OSError as exc:  # ELOOP: a link; ENOTDIR: not a directory
+                        refused.append(f"{sub}: {part} is not a directory of the site ({exc.strerror})")
+                        break
+                    os.close(here)
+                    here = child
+                    if made or chmod_existing:
+                        os.fchmod(here, FILES_MODE)
+                else:
+                    if made:
+                        created.append(sub)
+            finally:
+                os.close(here)
+    finally:
+        os.close(root)
+    return created, refused
+
+
+def tighten_settings(path: Path) -> bool:
+    """Make PATH/settings.php read-only if group or others may write it. Opened without
+    following a link (the mode to tighten would be another file's) nor blocking on a FIFO, and
+    changed through that descriptor: a file swapped for a link after a check is never touched."""
+    try:
+        fd = os.open(path / "settings.php", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False  # missing, a link, unreadable: check() reports it
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode) or not mode & 0o022:
+            return False
+        os.fchmod(fd, 0o440)
+        return True
+    finally:
+        os.close(fd)
 
 
 def write_settings(path: Path, *, aliases: list[str], domain: str, db: DatabaseSettings, drupal: int,
@@ -120,16 +181,9 @@ def check(path: Path) -> list[str]:
 
 def repair(path: Path) -> list[str]:
     """Repair what is safe to repair: missing files directories, loose settings.php modes."""
-    done = []
-    for sub in ("files", "private", "private/tmp"):
-        target = path / sub
-        if not target.exists() and not target.is_symlink():
-            target.mkdir(mode=FILES_MODE, parents=True)
-            done.append(f"created {sub}/")
-    settings_file = path / "settings.php"
-    # Not through a link: the mode to tighten would be another file's.
-    if not settings_file.is_symlink() and settings_file.is_file() and settings_file.stat().st_mode & 0o022:
-        settings_file.chmod(0o440)
+    created, _refused = make_dirs(path, FILES_DIRS)  # a link in the way is check()'s to report
+    done = [f"created {sub}/" for sub in created]
+    if tighten_settings(path):
         done.append("settings.php made read-only")
     return done
 

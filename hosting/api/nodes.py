@@ -258,6 +258,23 @@ def resolve_duplicate(request: HttpRequest, site_id: Id, payload: ResolveDuplica
     return Status(202, {"task": task.pk})
 
 
+class AdoptDatabaseIn(Schema):
+    database: str
+
+
+@router.post("/sites/{site_id}/adopt-database", response=responses(dict, 202), tags=["sites"])
+def adopt_database(request: HttpRequest, site_id: Id, payload: AdoptDatabaseIn):
+    """A site imported without a database because its settings.php names one that no record
+    does: confirm that it is the site's (administrators; `database` is the name the site's
+    attention gives). Audited; a verify records it. The answer is {"task": id}."""
+    from hosting.actions import adopt_database as adopt
+
+    site = access.access_site(request.user, site_id)  # 404 before 403: another client's site is not there
+    access.require_admin(request.user)
+    task = adopt(site, payload.database, by=request.user, address=address(request))
+    return Status(202, {"task": task.pk})
+
+
 # --- Clients --------------------------------------------------------------------------------
 
 class ClientIn(Schema):

@@ -4,11 +4,16 @@ heartbeat and deadline, the task log, and `state` kept in Task.result["state"].
 With an owner, every write of the run (state, flags, step rows, the current step) is one
 conditional statement that changes something only while the task is running under that owner:
 a worker that was stopped (SIGSTOP, a frozen host) and resumes after a reaper took its task over
-writes nothing, and stops (Lost)."""
+writes nothing, and stops (Lost). The records a step writes (sites, backups, audit events, the
+tasks it queues, database locks) go through `recording()`, which holds them to the same rule."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from django.db import transaction
 
 from hosting.engine import reconnect
 from hosting.engine.heartbeat import LOST, Stop
@@ -85,6 +90,18 @@ class TaskContext:
         no conditional write guards, such as a failed step cleaning up after itself)."""
         if self.owner is not None:
             self.owned(int(self.mine().exists()))
+
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        """A transaction for the records a step writes, entered only while this run owns the
+        task: the task's row is read under a row lock first (on SQLite the IMMEDIATE transaction
+        holds every other writer off), so a reaper cannot take the task over between the check
+        and the writes, and a run that lost it raises Lost before writing anything."""
+        with transaction.atomic():
+            if self.owner is not None:
+                held = self.mine().select_for_update(no_key=True).values_list("pk", flat=True)[:1]
+                self.owned(len(held))
+            yield
 
     def set_flag(self, key: str, value: Any) -> None:
         self.result[key] = value

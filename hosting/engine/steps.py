@@ -3,6 +3,7 @@ a Context that logs, heartbeats and can be told to stop."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 if TYPE_CHECKING:
@@ -27,6 +28,10 @@ class Context(Protocol):
     # Raises (a Cancelled) when the run no longer owns the task: a reaper took it over.
     def check_owned(self) -> None: ...
     def save_state(self) -> None: ...
+    # Every record a step writes (site, backup, audit event, queued task, lock) is written inside
+    # `with ctx.recording():`, which raises (a Cancelled) and writes nothing once the run no
+    # longer owns the task.
+    def recording(self) -> AbstractContextManager[None]: ...
     # Record a result for the panel (Task.result[key]: the backup made, the clone created).
     def set_flag(self, key: str, value: Any) -> None: ...
 

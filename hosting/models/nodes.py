@@ -170,6 +170,9 @@ class Site(models.Model):
     attention = models.TextField(blank=True)
     attention_platform = models.ForeignKey(Platform, on_delete=models.SET_NULL, null=True, blank=True,
                                            related_name="+")
+    # The database (a name on the site's server) that the site's settings.php names but that no
+    # record says is the site's: an administrator may adopt it (hosting.actions.adopt_database).
+    attention_database = models.CharField(max_length=255, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -10,16 +10,25 @@ database), and it is only ever used for the recorded user on the recorded server
 `claim()` is the one rule for taking a database into a record that has none (a platform verify's
 import, a verify of a record that lost its database fields): never one that another live site
 owns, never an SQLite file outside the site's directory (or the server's SQLite directory),
-never a database on another server, never a system database or administrative account."""
+never a database on another server, never a system database or administrative account, never
+Harbormaster's own control database. A database of the server that Harbormaster did not record
+for the site (made out of band: by another provider's tool, by hand, by another tenant) is taken
+only with an administrator's confirmation (hosting.actions.adopt_database); until then the site
+needs attention. `take()` is claim() under the lock `db:<server id>:<name>`, held until the task
+ends, so that two tasks recording the same database at the same moment cannot both win."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from pathlib import Path
 
-from django.db.models import Q
+from django.conf import settings
+from django.db import IntegrityError, connections
+from django.db.models import Exists, OuterRef, Q
 
-from hosting.models import Platform, Server, Site
+from hosting.engine.steps import Context
+from hosting.models import Lock, Platform, Server, Site, Task
 from hosting.operations import resources
 from provision.errors import ProvisionError
 from provision.settings_php import DatabaseSettings
@@ -187,10 +196,77 @@ def owner_of(server: Server, *, name: str = "", user: str = "", exclude: int | N
 class Claim:
     fields: dict[str, str]  # db_name, db_user, db_file for the record; empty when refused
     problem: str = ""       # why the database cannot be the site's
+    named: str = ""         # refused only for want of an administrator's confirmation: its name
 
 
-def claim(db: DatabaseSettings, *, server: Server, directory: Path, exclude: int | None = None) -> Claim:
-    """What the record of the site in DIRECTORY may say it owns, from its settings.php DB."""
+# An administrator's confirmation: True (every database the sites name: a platform verify an
+# operator started with adopt_databases) or the one name they confirmed for the site.
+Confirmed = bool | str
+
+
+def claim(db: DatabaseSettings, *, server: Server, directory: Path, exclude: int | None = None,
+          domain: str = "", confirmed: Confirmed = False) -> Claim:
+    """What the record of the site DOMAIN in DIRECTORY may say it owns, from its settings.php DB."""
+    found = _claim(db, server, directory, exclude)
+    name = found.fields.get("db_name", "")
+    if not name:
+        return found  # refused, or an SQLite file inside the site's own directory
+    if confirmed is not True and confirmed != name and not _known(server, name, domain):
+        what = f"the SQLite database {name}.sqlite" if server.db_engine == "sqlite" else f"the database {name!r}"
+        return Claim({}, f"settings.php of {domain or 'the site'} names {what} on server {server.name}, which "
+                         f"Harbormaster did not create for this site and no record names. An administrator "
+                         "adopts it for the site (Adopt database) once they know it is the site's; until then "
+                         "nothing acts on it.", named=name)
+    return found
+
+
+def _known(server: Server, name: str, domain: str) -> bool:
+    """Whether Harbormaster recorded database NAME on SERVER for DOMAIN before: a site whose
+    record alone was deleted (an administrator's record delete) comes back with its database.
+    Not when a delete task dropped that database: one of the name now is someone else's."""
+    if not domain:
+        return False
+    dropped = Task.objects.filter(site=OuterRef("pk"), kind="delete", state__in=(Task.SUCCEEDED, Task.WARNING))
+    return (Site.objects.filter(status=Site.DELETED, domain=domain, platform__server=server, db_name=name,
+                                db_file="").exclude(Exists(dropped)).exists())
+
+
+def _control_databases() -> tuple[set[tuple[str, str]], list[Path]]:
+    """Harbormaster's own databases: (engine, name) on database servers, and SQLite files."""
+    names: set[tuple[str, str]] = set()
+    files: list[Path] = []
+    for alias, configured in settings.DATABASES.items():
+        engine = configured.get("ENGINE", "")
+        kind = next((k for k in ("postgresql", "mysql", "sqlite") if k in engine), "")
+        # While tests run, the connection uses the test database's name.
+        candidates = {configured.get("NAME"), (configured.get("TEST") or {}).get("NAME"),
+                      connections[alias].settings_dict.get("NAME")}
+        for candidate in filter(None, candidates):
+            if kind == "sqlite":
+                files.append(Path(str(candidate)))
+            elif kind:
+                names.add((kind, str(candidate)))
+    return names, files
+
+
+def control_database(server: Server, name: str = "", path: Path | None = None) -> bool:
+    """Whether database NAME on SERVER (or the SQLite file PATH) is Harbormaster's own. By name
+    on any server of the control database's engine: the control database's host may be spelt
+    another way (a socket, a name) than the server's, and a false alarm costs only a question."""
+    names, files = _control_databases()
+    if name and (server.db_engine, name) in names:
+        return True
+    if path is not None:
+        for control in files:
+            try:
+                if path.resolve() == control.resolve() or (path.exists() and os.path.samefile(path, control)):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def _claim(db: DatabaseSettings, server: Server, directory: Path, exclude: int | None) -> Claim:
     if db.driver == "sqlite":
         return _claim_sqlite(db, server, directory, exclude)
     engine = ENGINE_OF.get(db.driver)
@@ -211,6 +287,9 @@ def claim(db: DatabaseSettings, *, server: Server, directory: Path, exclude: int
         driver._refuse_system_user(db.username)
     except ProvisionError as exc:
         return Claim({}, f"settings.php names a database the site cannot own: {exc}")
+    if control_database(server, db.database):
+        return Claim({}, f"settings.php names the database {db.database!r}, which is Harbormaster's own control "
+                         "database: a site never owns it.")
     other = owner_of(server, name=db.database, user=db.username, exclude=exclude)
     if other is not None:
         return Claim({}, f"settings.php names the database {db.database!r} (user {db.username!r}), which "
@@ -224,6 +303,9 @@ def _claim_sqlite(db: DatabaseSettings, server: Server, directory: Path, exclude
     except (OSError, ValueError):
         return Claim({}, f"settings.php names an SQLite file that cannot be used: {db.database[:200]!r}.")
     base = directory.resolve()
+    if control_database(server, path=real):
+        return Claim({}, f"settings.php names the SQLite file {real}, which is Harbormaster's own control "
+                         "database: a site never owns it.")
     if real.is_relative_to(base) and real != base:
         return Claim({"db_file": str(real.relative_to(base)), "db_name": "", "db_user": ""})
     if server.db_engine == "sqlite":
@@ -236,3 +318,60 @@ def _claim_sqlite(db: DatabaseSettings, server: Server, directory: Path, exclude
             return Claim({"db_name": real.stem, "db_user": "", "db_file": ""})
     return Claim({}, f"settings.php names the SQLite file {real}, outside the site directory: a site owns "
                      "only an SQLite file inside its own directory (or one of its server's SQLite databases).")
+
+
+# -- one claimer at a time -------------------------------------------------------------------
+
+def reserve(ctx: Context, server: Server, name: str) -> str:
+    """Hold the lock `db:<server id>:<name>` for CTX's task until it ends, so that no other task
+    records database NAME meanwhile. Returns "" when held, or why not (another task holds it)."""
+    key = f"db:{server.pk}:{name}"[:100]
+    try:
+        with ctx.recording():
+            held = Lock.objects.filter(key=key).select_related("task").first()
+            if held is not None and held.task_id != ctx.task.pk and held.task.is_final:
+                held.delete()  # a final task holds nothing (its locks go when it ends)
+                held = None
+            if held is None:
+                Lock.objects.create(key=key, task_id=ctx.task.pk)
+            elif held.task_id != ctx.task.pk:
+                return _busy(name, held.task_id)
+    except IntegrityError:  # another task inserted it after our read
+        return _busy(name, Lock.objects.filter(key=key).values_list("task_id", flat=True).first())
+    return ""
+
+
+def _busy(name: str, task_id: int | None) -> str:
+    return (f"Task #{task_id or '?'} is recording the database {name!r} for another site at this moment: it is "
+            "not taken for this one.")
+
+
+def take(ctx: Context, db: DatabaseSettings, *, server: Server, directory: Path, exclude: int | None = None,
+         domain: str = "", confirmed: Confirmed = False) -> Claim:
+    """claim(), with the database's lock held (until the task ends) before the answer is final:
+    the check that no other site owns it and the task's record of it cannot be split by another
+    task recording it too."""
+    found = claim(db, server=server, directory=directory, exclude=exclude, domain=domain, confirmed=confirmed)
+    name = found.fields.get("db_name", "")
+    if not name:
+        return found
+    busy = reserve(ctx, server, name)
+    if busy:
+        return Claim({}, busy)
+    # Checked again under the lock: a task that recorded it before we took the lock has ended.
+    return claim(db, server=server, directory=directory, exclude=exclude, domain=domain, confirmed=confirmed)
+
+
+def confirmation(task: Task, key: str) -> Confirmed:
+    """The administrator's confirmation TASK carries in its argument KEY (False: none). Only an
+    administrator or an operator (the command line; no user) counts: the panel's and the API's
+    forms have no such field, and a retry by someone else must not carry the confirmation."""
+    from hosting.access import is_admin
+
+    args = task.args if isinstance(task.args, dict) else {}
+    value = args.get(key)
+    if not isinstance(value, (bool, str)) or not value:
+        return False
+    if task.created_by_id is not None and not is_admin(task.created_by):
+        return False
+    return value

@@ -31,7 +31,8 @@ def inspect(ctx: Context) -> None:
     info = provision_platform.inspect_platform(path)
     ctx.info(f"Drupal {info.drupal_version} (major {info.major}), docroot {info.docroot}")
     ctx.info(f"drush: {info.drush or 'not found (vendor/bin/drush or on PATH)'}")
-    Platform.objects.filter(pk=platform.pk).update(docroot=str(info.docroot), drupal_version=info.drupal_version)
+    with ctx.recording():
+        Platform.objects.filter(pk=platform.pk).update(docroot=str(info.docroot), drupal_version=info.drupal_version)
     ctx.state["docroot"] = str(info.docroot)
 
 
@@ -53,9 +54,10 @@ def discover(ctx: Context) -> None:
 
 
 def mark_verified(ctx: Context) -> None:
-    Platform.objects.filter(pk=ctx.task.platform_id).exclude(status__in=[Platform.LOCKED, Platform.DELETED]).update(
-        status=Platform.ENABLED)
-    Platform.objects.filter(pk=ctx.task.platform_id).update(verified_at=timezone.now())
+    with ctx.recording():
+        Platform.objects.filter(pk=ctx.task.platform_id).exclude(
+            status__in=[Platform.LOCKED, Platform.DELETED]).update(status=Platform.ENABLED)
+        Platform.objects.filter(pk=ctx.task.platform_id).update(verified_at=timezone.now())
 
 
 def verify_plan(task: Task) -> Plan:
@@ -79,14 +81,16 @@ def _set_status(ctx: Context, wanted: str) -> None:
         return
     if wanted == Platform.ENABLED and not platform.verified_at:
         wanted = Platform.QUEUED  # unlocked, but still waiting for its first verify
-    Platform.objects.filter(pk=platform.pk).update(status=wanted)
+    with ctx.recording():
+        Platform.objects.filter(pk=platform.pk).update(status=wanted)
     ctx.info(f"Platform {platform.name}: {platform.status} -> {wanted}."
              + (" No new sites can be created on it." if wanted == Platform.LOCKED else ""))
 
 
 def _status_undo(ctx: Context) -> None:
     if "status_before" in ctx.state:
-        Platform.objects.filter(pk=ctx.task.platform_id).update(status=ctx.state["status_before"])
+        with ctx.recording():
+            Platform.objects.filter(pk=ctx.task.platform_id).update(status=ctx.state["status_before"])
 
 
 def lock_plan(task: Task) -> Plan:

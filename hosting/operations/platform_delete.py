@@ -110,18 +110,21 @@ def files_undo(ctx: Context) -> None:
 
 def record(ctx: Context) -> None:
     ids = [site_id for site_id, _ in ctx.state["sites"]]
-    Site.objects.filter(pk__in=ids).update(status=Site.DELETED)
-    Platform.objects.filter(pk=ctx.task.platform_id).update(status=Platform.DELETED)
-    flag(ctx, "recorded")
+    with ctx.recording():
+        Site.objects.filter(pk__in=ids).update(status=Site.DELETED)
+        Platform.objects.filter(pk=ctx.task.platform_id).update(status=Platform.DELETED)
+        flag(ctx, "recorded")
 
 
 def record_undo(ctx: Context) -> None:
-    if not ctx.state.pop("recorded", False):
+    if not ctx.state.get("recorded"):
         return
-    for site_id, status in ctx.state["sites"]:
-        Site.objects.filter(pk=site_id).update(status=status)
-    Platform.objects.filter(pk=ctx.task.platform_id).update(status=ctx.state["status_before"])
-    ctx.save_state()
+    with ctx.recording():
+        for site_id, status in ctx.state["sites"]:
+            Site.objects.filter(pk=site_id).update(status=status)
+        Platform.objects.filter(pk=ctx.task.platform_id).update(status=ctx.state["status_before"])
+        ctx.state.pop("recorded")
+        ctx.save_state()
 
 
 def purge(ctx: Context) -> None:

@@ -2,10 +2,12 @@
 the records.
 
 - No live record: the site is imported. Its database is taken into the record only under
-  ownership.claim's rule (not another live site's, an SQLite file inside the site, a database of
-  this platform's server); a settings.php that cannot be read (a link, not a regular file, too
-  big, no literal $databases) or names a database the site cannot own makes an import that
-  needs attention, with the reason, and no verify is queued for it.
+  ownership.take's rule (not another live site's, not Harbormaster's own, an SQLite file inside
+  the site, a database of this platform's server that Harbormaster recorded for the site before
+  or that an administrator confirmed: {"adopt_databases": true} from an operator); a
+  settings.php that cannot be read (a link, not a regular file, too big, no literal $databases)
+  or names a database the site cannot own (yet) makes an import that needs attention, with the
+  reason, and no verify is queued for it.
 - Recorded on this platform: known.
 - Recorded on another platform of the same server that no longer holds it (moved by hand, or by
   a job interrupted outside Harbormaster): the record follows the site (audited) and a site
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from hosting import audit
 from hosting.engine.steps import Context
@@ -62,16 +64,21 @@ def discover(ctx: Context, platform: Platform, docroot: Path) -> None:
 def import_site(ctx: Context, platform: Platform, site: provision_platform.DiscoveredSite) -> int:
     from hosting.actions import queue_task
 
-    problem, fields = site.note, {}
+    problem, fields, named = site.note, {}, ""
+    confirmed = ownership.confirmation(ctx.task, "adopt_databases")
     if site.db is None:
         problem = f"{problem or 'settings.php has no database that can be read without PHP'}."
     else:
-        found = ownership.claim(site.db, server=platform.server, directory=site.site_dir)
-        problem, fields = found.problem, found.fields
+        found = ownership.take(ctx, site.db, server=platform.server, directory=site.site_dir, domain=site.domain,
+                               confirmed=confirmed)
+        problem, fields, named = found.problem, found.fields, found.named
     try:
-        with transaction.atomic():
+        with ctx.recording():
             record = Site.objects.create(domain=site.domain, platform=platform, status=Site.ENABLED, imported=True,
-                                         client=None, attention=problem, **fields)
+                                         client=None, attention=problem, attention_database=named, **fields)
+            if confirmed and fields.get("db_name"):
+                audit.record(ACTOR, "site.database_adopted", record, after={"db_name": fields["db_name"]},
+                             detail=f"Confirmed by whoever started task #{ctx.task.pk} (adopt_databases).")
             if not problem:
                 queue_task(record, "verify", by=ACTOR, args={"imported_by": ctx.task.pk})
     except IntegrityError:
@@ -104,9 +111,10 @@ def recorded_elsewhere(ctx: Context, platform: Platform, record: Site) -> None:
         if record.attention_platform_id != platform.pk:
             reason = (f"Platforms {recorded.name} and {platform.name} both hold sites/{domain}: say which copy "
                       "is the site; the other is set aside.")
-            Site.objects.filter(pk=record.pk).update(attention=reason, attention_platform=platform)
-            audit.record(ACTOR, "site.duplicate_found", record, before={"platform": recorded.name},
-                         after={"also_on": platform.name}, detail=f"Found by task #{ctx.task.pk}.")
+            with ctx.recording():
+                Site.objects.filter(pk=record.pk).update(attention=reason, attention_platform=platform)
+                audit.record(ACTOR, "site.duplicate_found", record, before={"platform": recorded.name},
+                             after={"also_on": platform.name}, detail=f"Found by task #{ctx.task.pk}.")
         ctx.warning(f"site {domain}: on disk here too, but recorded on platform {recorded.name}, which still "
                     "holds it; marked as needing attention until an administrator says which copy is the site")
         return
@@ -123,7 +131,7 @@ def _follow(ctx: Context, platform: Platform, record: Site) -> None:
     from hosting.actions import queue_task
 
     old = record.platform
-    with transaction.atomic():
+    with ctx.recording():
         changes: dict[str, object] = {"platform": platform}
         if record.attention_platform_id == platform.pk:  # the duplicate is gone: only this copy is left
             changes.update(attention="", attention_platform=None)

@@ -3,6 +3,7 @@ platform's docroot, a site's directory, database and backups, every path checked
 the configured roots before anything touches it."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,10 +139,14 @@ class SiteDatabase:
     inside_site: bool = False  # an SQLite file inside the site directory: it moves with it
 
 
-def new_database_names(domain: str, driver: DatabaseDriver) -> tuple[str, str]:
+def new_database_names(domain: str, driver: DatabaseDriver,
+                       reserve: Callable[[str], bool] = lambda _name: True) -> tuple[str, str]:
     """A database and user name for DOMAIN that no site record and no database on the server
-    uses yet (safe_name is lossy, so a numbered variant is tried when the first is taken)."""
-    used = set(Site.objects.exclude(status=Site.DELETED).values_list("db_name", flat=True))
+    uses yet (safe_name is lossy, so a numbered variant is tried when the first is taken).
+    RESERVE(name) takes the name's lock for the task (False: another task holds it); the name
+    is checked again once it is held, since a task may have recorded it just before."""
+    live = Site.objects.exclude(status=Site.DELETED)
+    used = set(live.values_list("db_name", flat=True))
     for attempt in range(100):
         suffix = "" if attempt == 0 else f"_{attempt}"
         name = safe_name(domain, driver.max_database - len(suffix)) + suffix
@@ -149,6 +154,8 @@ def new_database_names(domain: str, driver: DatabaseDriver) -> tuple[str, str]:
         if name in used or driver.database_exists(name):
             continue
         if driver.server.engine != "sqlite" and driver.user_exists(user):  # SQLite has no users
+            continue
+        if not reserve(name) or live.filter(db_name=name).exists() or driver.database_exists(name):
             continue
         return name, user
     raise ProvisionError(f"No free database name for {domain} on {driver.server.label}.")

@@ -85,7 +85,8 @@ def disk(ctx: Context) -> None:
 
 
 def record(ctx: Context) -> None:
-    Server.objects.filter(pk=ctx.task.server_id).update(verified_at=timezone.now())
+    with ctx.recording():
+        Server.objects.filter(pk=ctx.task.server_id).update(verified_at=timezone.now())
 
 
 def verify_plan(task: Task) -> Plan:

@@ -88,7 +88,9 @@ def record(ctx: Context) -> None:
 
 def record_undo(ctx: Context) -> None:
     if ctx.state.get("backup_id"):
-        Backup.objects.filter(pk=ctx.state.pop("backup_id")).delete()
+        with ctx.recording():
+            Backup.objects.filter(pk=ctx.state["backup_id"]).delete()
+        ctx.state.pop("backup_id")
         ctx.save_state()
 
 
@@ -184,9 +186,10 @@ def verify(ctx: Context) -> None:
 def restore_record(ctx: Context) -> None:
     site = site_of(ctx)
     directory = resources.site_dir(site)
-    mark_verified(site, disk_files_bytes=sitefiles.disk_usage(directory))
+    mark_verified(ctx, site, disk_files_bytes=sitefiles.disk_usage(directory))
     measure(ctx, site, database_of(ctx, site, directory))
-    Backup.objects.filter(pk=ctx.state["backup_id"]).update(verified_at=timezone.now())
+    with ctx.recording():
+        Backup.objects.filter(pk=ctx.state["backup_id"]).update(verified_at=timezone.now())
 
 
 def restore_plan(task: Task) -> Plan:

@@ -82,7 +82,8 @@ def prepare(ctx: Context) -> None:
     if web.has_vhost(domain):
         raise ProvisionError(f"A vhost for {domain} exists already; nothing was changed.")
     database_of(ctx, site, source)  # a database we can dump
-    name, user = resources.new_database_names(domain, resources.db_driver(new.server))
+    name, user = resources.new_database_names(domain, resources.db_driver(new.server),
+                                              lambda n: not ownership.reserve(ctx, new.server, n))
     ctx.state.update({"domain": domain, "new_platform": new.pk, "source": str(source), "target": str(target),
                       "db_name": name, "db_user": user})
     ctx.info(f"Cloning {site.domain} to {domain} on platform {new.name}, database {name}.")
@@ -190,15 +191,17 @@ def verify(ctx: Context) -> None:
 
 def record(ctx: Context) -> None:
     site = site_of(ctx)
+    used = sitefiles.disk_usage(Path(ctx.state["target"]))
     try:
-        clone = Site.objects.create(
-            domain=ctx.state["domain"], platform_id=ctx.state["new_platform"], client=site.client,
-            profile=site.profile, status=Site.ENABLED, db_name=ctx.state["db_name"], db_user=ctx.state["db_user"],
-            files_symlink=site.files_symlink, verified_at=timezone.now(),
-            disk_files_bytes=sitefiles.disk_usage(Path(ctx.state["target"])))
+        with ctx.recording():
+            clone = Site.objects.create(
+                domain=ctx.state["domain"], platform_id=ctx.state["new_platform"], client=site.client,
+                profile=site.profile, status=Site.ENABLED, db_name=ctx.state["db_name"],
+                db_user=ctx.state["db_user"], files_symlink=site.files_symlink, verified_at=timezone.now(),
+                disk_files_bytes=used)
+            flag(ctx, "clone_id", clone.pk)
     except IntegrityError:
         raise ProvisionError(f"A site {ctx.state['domain']} was recorded meanwhile; the clone is undone.") from None
-    flag(ctx, "clone_id", clone.pk)
     ctx.set_flag("clone", clone.pk)
     measure(ctx, clone, _target_database(ctx))
     ctx.info(f"Site {clone.domain} recorded (#{clone.pk}).")
@@ -206,8 +209,9 @@ def record(ctx: Context) -> None:
 
 def record_undo(ctx: Context) -> None:
     if ctx.state.get("clone_id"):
-        Site.objects.filter(pk=ctx.state.pop("clone_id")).delete()
-        ctx.save_state()
+        with ctx.recording():
+            Site.objects.filter(pk=ctx.state.pop("clone_id")).delete()
+            ctx.save_state()
 
 
 def _locks(task: Task) -> list[str]:

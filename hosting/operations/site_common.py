@@ -37,9 +37,13 @@ def refuse_attention(site: Site, kind: str) -> None:
         raise ProvisionError(reason)
 
 
-def needs_attention(site: Site, reason: str) -> None:
-    Site.objects.filter(pk=site.pk).update(attention=reason[:2000])
+def needs_attention(ctx: Context, site: Site, reason: str, **fields: Any) -> None:
+    """Mark SITE as needing a human, with REASON (and FIELDS, such as the database it names)."""
+    with ctx.recording():
+        Site.objects.filter(pk=site.pk).update(attention=reason[:2000], **fields)
     site.attention = reason[:2000]
+    for name, value in fields.items():
+        setattr(site, name, value)
 
 
 def settings_in(ctx: Context, directory: Path) -> DatabaseSettings:
@@ -60,7 +64,7 @@ def database_of(ctx: Context, site: Site, directory: Path) -> resources.SiteData
                              "its settings.php names.")
     problem = ownership.disagreement(site, db, handle, directory)
     if problem:
-        needs_attention(site, problem)
+        needs_attention(ctx, site, problem)
         raise ProvisionError(ownership.mismatch_message(problem))
     return handle
 
@@ -199,9 +203,10 @@ def clean_partials(ctx: Context, dest: Path) -> None:
 
 def record_backup(ctx: Context, site: Site, kind: str, path: Path, size: int, sha256: str,
                   manifest: dict[str, Any]) -> Backup:
-    backup = Backup.objects.create(
-        site=site, domain=site.domain, client=site.client, path=str(path), size=size, sha256=sha256,
-        kind=kind, manifest=manifest_summary(manifest), task_id=ctx.task.pk, verified_at=None)
+    with ctx.recording():
+        backup = Backup.objects.create(
+            site=site, domain=site.domain, client=site.client, path=str(path), size=size, sha256=sha256,
+            kind=kind, manifest=manifest_summary(manifest), task_id=ctx.task.pk, verified_at=None)
     ctx.info(f"Backup #{backup.pk} ({kind}): {path.name}, {size} bytes.")
     return backup
 
@@ -219,8 +224,9 @@ def backup_path(backup: Backup) -> Path:
     return resources.roots().inside(backup.path)
 
 
-def mark_verified(site: Site, **fields: Any) -> None:
-    Site.objects.filter(pk=site.pk).update(verified_at=timezone.now(), **fields)
+def mark_verified(ctx: Context, site: Site, **fields: Any) -> None:
+    with ctx.recording():
+        Site.objects.filter(pk=site.pk).update(verified_at=timezone.now(), **fields)
 
 
 # -- disk figures --------------------------------------------------------------------------
@@ -234,7 +240,8 @@ def measure(ctx: Context, site: Site, handle: resources.SiteDatabase | None) -> 
     if size is not None:
         fields["disk_db_bytes"] = size
     fields["disk_backup_bytes"] = backup_store_bytes(site.domain)
-    Site.objects.filter(pk=site.pk).update(**fields)
+    with ctx.recording():
+        Site.objects.filter(pk=site.pk).update(**fields)
     return fields
 
 

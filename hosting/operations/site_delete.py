@@ -134,14 +134,17 @@ def vhost_undo(ctx: Context) -> None:
 
 
 def record(ctx: Context) -> None:
-    Site.objects.filter(pk=ctx.task.site_id).update(status=Site.DELETED)
-    flag(ctx, "recorded")
+    with ctx.recording():
+        Site.objects.filter(pk=ctx.task.site_id).update(status=Site.DELETED)
+        flag(ctx, "recorded")
 
 
 def record_undo(ctx: Context) -> None:
-    if ctx.state.pop("recorded", False):
-        Site.objects.filter(pk=ctx.task.site_id).update(status=ctx.state["status_before"])
-        ctx.save_state()
+    if ctx.state.get("recorded"):
+        with ctx.recording():
+            Site.objects.filter(pk=ctx.task.site_id).update(status=ctx.state["status_before"])
+            ctx.state.pop("recorded")
+            ctx.save_state()
 
 
 def purge(ctx: Context) -> None:

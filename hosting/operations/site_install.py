@@ -47,7 +47,9 @@ def prepare(ctx: Context) -> None:
         raise ProvisionError(f"A vhost for {site.domain} exists already ({web.vhost_path(site.domain)}); "
                              "nothing was changed.")
     driver = resources.db_driver(platform.server)
-    name, user = resources.new_database_names(site.domain, driver)
+    # The name's lock is held until the install ends: nothing else records it meanwhile.
+    name, user = resources.new_database_names(site.domain, driver,
+                                              lambda n: not ownership.reserve(ctx, platform.server, n))
     ctx.state.update({"db_name": name, "db_user": user, "site_dir": str(directory),
                       "status_before": site.status})
     ctx.info(f"Installing {site.domain} on platform {platform.name} (Drupal {platform.drupal_version}), "
@@ -56,7 +58,8 @@ def prepare(ctx: Context) -> None:
 
 def prepare_undo(ctx: Context) -> None:
     # The record says what happened: a failed install, ready for another try.
-    Site.objects.filter(pk=ctx.task.site_id, status=Site.QUEUED).update(status=Site.FAILED)
+    with ctx.recording():
+        Site.objects.filter(pk=ctx.task.site_id, status=Site.QUEUED).update(status=Site.FAILED)
 
 
 def make_site_dir(ctx: Context) -> None:
@@ -119,14 +122,17 @@ def drush_install(ctx: Context) -> None:
 def record(ctx: Context) -> None:
     site = site_of(ctx)
     directory = Path(ctx.state["site_dir"])
-    Site.objects.filter(pk=site.pk).update(
-        status=Site.ENABLED, db_name=ctx.state["db_name"], db_user=ctx.state["db_user"],
-        verified_at=timezone.now(), disk_files_bytes=sitefiles.disk_usage(directory))
+    used = sitefiles.disk_usage(directory)
+    with ctx.recording():
+        Site.objects.filter(pk=site.pk).update(
+            status=Site.ENABLED, db_name=ctx.state["db_name"], db_user=ctx.state["db_user"],
+            verified_at=timezone.now(), disk_files_bytes=used)
     ctx.info(f"{site.domain} is installed and enabled.")
 
 
 def record_undo(ctx: Context) -> None:
-    Site.objects.filter(pk=ctx.task.site_id).update(status=ctx.state.get("status_before", Site.QUEUED))
+    with ctx.recording():
+        Site.objects.filter(pk=ctx.task.site_id).update(status=ctx.state.get("status_before", Site.QUEUED))
 
 
 def install_plan(task: Task) -> Plan:

@@ -180,14 +180,17 @@ def vhost_undo(ctx: Context) -> None:
 
 
 def record(ctx: Context) -> None:
-    Site.objects.filter(pk=ctx.task.site_id).update(platform_id=ctx.state["new_platform"])
-    flag(ctx, "recorded")
+    with ctx.recording():
+        Site.objects.filter(pk=ctx.task.site_id).update(platform_id=ctx.state["new_platform"])
+        flag(ctx, "recorded")
 
 
 def record_undo(ctx: Context) -> None:
-    if ctx.state.pop("recorded", False):
-        Site.objects.filter(pk=ctx.task.site_id).update(platform_id=ctx.state["old_platform"])
-        ctx.save_state()
+    if ctx.state.get("recorded"):
+        with ctx.recording():
+            Site.objects.filter(pk=ctx.task.site_id).update(platform_id=ctx.state["old_platform"])
+            ctx.state.pop("recorded")
+            ctx.save_state()
 
 
 def verify(ctx: Context) -> None:
@@ -209,7 +212,7 @@ def cleanup(ctx: Context) -> None:
         _saved_settings(Path(ctx.state["target"])).unlink(missing_ok=True)
     except OSError as exc:
         ctx.warning(f"Could not remove the old settings.php copy: {exc.strerror}.")
-    mark_verified(site_of(ctx))
+    mark_verified(ctx, site_of(ctx))
 
 
 def _locks(task: Task) -> list[str]:

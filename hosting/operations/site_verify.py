@@ -5,7 +5,8 @@ check (directory and settings.php; leftovers of interrupted restores removed; wi
 files (files dirs and modes: missing ones created, loose settings.php modes tightened) ->
 database (settings.php must name the database the record owns; with {"repair_settings": true}
 it is rewritten from the record instead; a record without a database takes the one settings.php
-names if no other site owns it; then reached with the site's own password) -> drush (does Drupal
+names under ownership.take's rule, {"adopt_database": <name>} being an administrator's
+confirmation (hosting.actions.adopt_database); then reached with the site's own password) -> drush (does Drupal
 bootstrap: a warning if not) -> vhost (written again if missing or stale, disabled or enabled to
 match the record, and the whole web server config tested) -> record (disk figures; the site's
 need for attention cleared once all is well).
@@ -59,7 +60,7 @@ def check(ctx: Context, site: Site) -> None:
         if _args(ctx).get("repair_settings") and (site.db_name or site.db_file):
             ctx.warning(f"{exc} It is rewritten from the record.")
             return
-        needs_attention(site, str(exc))
+        needs_attention(ctx, site, str(exc))
         raise
     where = db.database if db.driver == "sqlite" else f"{db.database} on {db.host or 'localhost'}"
     ctx.info(f"{directory}: settings.php names the {db.driver} database {where[:300]}.")
@@ -81,7 +82,8 @@ def set_aside(ctx: Context, site: Site, platform_id: object) -> None:
         sitefiles.move(copy, aside)
         ctx.info(f"The copy of {site.domain} on platform {other.name} is set aside as {aside}: nothing uses "
                  "it any more; remove it once it is no longer needed.")
-    Site.objects.filter(pk=site.pk).update(attention="", attention_platform=None)
+    with ctx.recording():
+        Site.objects.filter(pk=site.pk).update(attention="", attention_platform=None)
     site.attention, site.attention_platform_id = "", None
 
 
@@ -108,7 +110,7 @@ def database(ctx: Context, site: Site) -> None:
     if problem and _args(ctx).get("repair_settings"):
         declared = repair_settings(ctx, site, directory, handle, declared)
     elif problem:
-        needs_attention(site, problem)
+        needs_attention(ctx, site, problem)
         raise ProvisionError(ownership.mismatch_message(problem))
     elif _args(ctx).get("repair_settings") and ownership.elsewhere(site, declared):
         declared = repair_settings(ctx, site, directory, handle, declared)
@@ -123,12 +125,17 @@ def database(ctx: Context, site: Site) -> None:
 
 
 def _adopt(ctx: Context, site: Site, declared: DatabaseSettings, directory: Path) -> resources.SiteDatabase:
-    """A record without a database takes the one settings.php names, under ownership.claim's
-    rule; otherwise the site needs attention, with the reason."""
-    found = ownership.claim(declared, server=site.platform.server, directory=directory, exclude=site.pk)
+    """A record without a database takes the one settings.php names, under ownership.take's
+    rule (held until the task ends: the record step writes it); otherwise the site needs
+    attention, with the reason (and the name an administrator may adopt)."""
+    confirmed = ownership.confirmation(ctx.task, "adopt_database")
+    found = ownership.take(ctx, declared, server=site.platform.server, directory=directory, exclude=site.pk,
+                           domain=site.domain, confirmed=confirmed)
     if found.problem:
-        needs_attention(site, found.problem)
+        needs_attention(ctx, site, found.problem, attention_database=found.named)
         raise ProvisionError(f"{found.problem} It is not recorded as the database of {site.domain}.")
+    if confirmed:
+        ctx.info(f"Adopted on an administrator's confirmation (task #{ctx.task.pk}).")
     for field, value in found.fields.items():
         setattr(site, field, value)
     ctx.state["adopted"] = found.fields
@@ -207,10 +214,10 @@ def record(ctx: Context, site: Site) -> None:
     if still:
         ctx.warning(still)
     else:
-        fields.update(attention="", attention_platform=None)
+        fields.update(attention="", attention_platform=None, attention_database="")
         if site.attention:
             ctx.info(f"{site.domain} no longer needs attention (it did: {site.attention})")
-    mark_verified(site, **fields)
+    mark_verified(ctx, site, **fields)
 
 
 def _other_copy(site: Site) -> str:

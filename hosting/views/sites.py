@@ -12,9 +12,9 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from hosting import access, starting
-from hosting.actions import resolve_duplicate
+from hosting.actions import adopt_database, resolve_duplicate
 from hosting.catalogue.situation import Situation
-from hosting.forms import ResolveDuplicateForm
+from hosting.forms import AdoptDatabaseForm, ResolveDuplicateForm
 from hosting.inputs import search_text
 from hosting.listing import sites_matching
 from hosting.models import Site
@@ -95,15 +95,32 @@ def site_resolve_duplicate(request: AuthenticatedHttpRequest, site_id: int) -> H
     site = access.access_site(request.user, site_id)
     access.require_admin(request.user)
     form = ResolveDuplicateForm(request.POST, site=site)
-    refused = "Choose one of the two platforms." if not form.is_valid() else ""
-    if not refused:
-        try:
-            task = resolve_duplicate(site, form.cleaned_data["platform"], by=request.user,
-                                     address=client_address(request))
-        except TaskRefused as exc:
-            refused = str(exc)
-        else:
-            return redirect("task-detail", task_id=task.pk)
+    if not form.is_valid():
+        return _refused(request, site, "Choose one of the two platforms.")
+    try:
+        task = resolve_duplicate(site, form.cleaned_data["platform"], by=request.user, address=client_address(request))
+    except TaskRefused as exc:
+        return _refused(request, site, str(exc))
+    return redirect("task-detail", task_id=task.pk)
+
+
+@login_required
+@require_POST
+def site_adopt_database(request: AuthenticatedHttpRequest, site_id: int) -> HttpResponse:
+    """An administrator confirms that the database the site's settings.php names is the site's."""
+    site = access.access_site(request.user, site_id)
+    access.require_admin(request.user)
+    form = AdoptDatabaseForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, site, "Name the database to adopt.")
+    try:
+        task = adopt_database(site, form.cleaned_data["database"], by=request.user, address=client_address(request))
+    except TaskRefused as exc:
+        return _refused(request, site, str(exc))
+    return redirect("task-detail", task_id=task.pk)
+
+
+def _refused(request: AuthenticatedHttpRequest, site: Site, refused: str) -> HttpResponse:
     if request.htmx:
         return render(request, "sites/detail.html#work", work_context(request.user, site, refused=refused),
                       status=409)

@@ -42,20 +42,26 @@ def files_link_problem(target: str, site_dir: Path | None, roots: Roots | None) 
     """Why `site/files` may not be a link to TARGET (None: it may). A link that stays inside the
     site is an ordinary link; any other must lead into ROOTS. Relative targets are taken from
     SITE_DIR (where the site is, or is restored to), as the kernel would."""
+    return _resolve(target, site_dir, roots)[0]
+
+
+def _resolve(target: str, site_dir: Path | None, roots: Roots | None) -> tuple[str | None, str | None]:
+    """(files_link_problem's answer, the real path it checked: None for a link inside the site)."""
     if link_problem(FILES, target, {}, files_external=False) is None:
-        return None
+        return None, None
     if roots is None:
-        return "links for files/ are allowed nowhere on this server"
+        return "links for files/ are allowed nowhere on this server", None
     if not target or "\x00" in target:
-        return "the link is empty or not a path"
+        return "the link is empty or not a path", None
     if not os.path.isabs(target) and site_dir is None:
-        return "it is relative, and where the site will be is not known"
+        return "it is relative, and where the site will be is not known", None
     absolute = target if os.path.isabs(target) else os.path.join(site_dir or "", target)
+    real = os.path.realpath(absolute)
     try:
-        roots.inside(os.path.realpath(absolute))
+        roots.inside(real)
     except UnsafePath:
-        return "it leads outside the places this site's files may be linked to"
-    return None
+        return "it leads outside the places this site's files may be linked to", real
+    return None, real
 
 
 def link_problem(name: str, target: str, links: Mapping[str, str], files_external: bool) -> str | None:
@@ -145,12 +151,14 @@ def files_link(site_dir: Path, follow: bool, roots: Roots | None) -> FilesLink |
     if not files.is_symlink():
         return None
     target = os.readlink(files)
-    problem = files_link_problem(target, site_dir, roots)
+    problem, checked = _resolve(target, site_dir, roots)
     if problem is not None:
         return FilesLink(target, followed=False, refused=problem)
-    if not follow or not files_external(target):
+    if not follow or not files_external(target) or checked is None:
         return FilesLink(target, followed=False)
-    real = Path(os.path.realpath(files))
+    # The path that was checked, not the link resolved again: the client may have pointed the
+    # link elsewhere (another site's files) since it was read.
+    real = Path(checked)
     if not real.is_dir():
         return FilesLink(target, followed=False, refused="it does not lead to a directory")
     return FilesLink(target, followed=True, real=real)

@@ -111,7 +111,7 @@ def demo(workers, e2e_dirs: Path, settings, admin_user) -> dict[str, Any]:
     data = Path(settings.HARBORMASTER_DATA_DIR)
     root = make_platform(data / "platforms" / "d10", drupal=10, sites=2, db_dir=data / "databases")
     local_server()
-    platform, _ = add_platform("d10", str(root), by=admin_user)
+    platform, _ = add_platform("d10", str(root), by=admin_user, adopt_databases=True)
     workers.start()
     wait_for(lambda: Site.objects.count() == 2 and not Task.objects.filter(state__in=Task.ACTIVE).exists()
              and Task.objects.count() == 3, 60, "the platform verify and the imported sites' verifies")

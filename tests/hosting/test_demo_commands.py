@@ -45,3 +45,19 @@ def test_it_sets_up_the_demo_once(db, hm_dirs, settings):
     again = run("demo_setup")
     assert "exists already" in again and "password '" not in again
     assert Platform.objects.count() == 1
+
+
+def test_the_demo_sites_come_in_with_their_databases(transactional_db, hm_dirs, settings):
+    """demo_platform made the demo sites' SQLite databases, not installs of this instance: the
+    setup confirms they are the sites' own, so the import records them and their verifies pass."""
+    from hosting.engine.worker import execute
+    from hosting.models import Site
+
+    run("demo_setup", "--sites", "2")
+    execute(Task.objects.get(kind="verify", target_type="platform").pk)
+    sites = list(Site.objects.order_by("domain"))
+    assert [(s.db_name, s.attention) for s in sites] == [("site1_example_test", ""), ("site2_example_test", "")]
+    for task in Task.objects.filter(kind="verify", target_type="site"):
+        execute(task.pk)
+        task.refresh_from_db()
+        assert task.state in (Task.SUCCEEDED, Task.WARNING), task.summary

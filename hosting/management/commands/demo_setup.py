@@ -42,5 +42,7 @@ class Command(BaseCommand):
         path = Path(settings.HARBORMASTER_DATA_DIR) / "platforms" / "demo-d10"
         if not path.exists():
             make_platform(path, drupal=10, sites=sites, db_dir=Path(settings.HARBORMASTER_DATA_DIR) / "databases")
-        platform, task = add_platform("demo", str(path), by="demo setup")
+        # The demo sites' SQLite databases were made by demo_platform, not by installs this
+        # instance ran: the setup confirms that they are the sites' own, as an operator would.
+        platform, task = add_platform("demo", str(path), by="demo setup", adopt_databases=True)
         self.stdout.write(f"Demo platform at {path}; verify queued as task {task.pk}")

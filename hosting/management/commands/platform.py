@@ -16,6 +16,9 @@ class Command(BaseCommand):
         add.add_argument("name")
         add.add_argument("path")
         add.add_argument("--server", help="Server name (default: this host's server).")
+        add.add_argument("--adopt-databases", action="store_true",
+                         help="The sites its verify imports take the databases their settings.php name, even "
+                              "those Harbormaster did not create (you confirm they are theirs).")
         sub.add_parser("list", help="List platforms.")
 
     def handle(self, *args, action: str, **options) -> None:
@@ -29,7 +32,8 @@ class Command(BaseCommand):
             if server is None:
                 raise CommandError(f"No server named {options['server']!r}.")
         try:
-            platform, task = add_platform(options["name"], options["path"], server=server, by="command line")
+            platform, task = add_platform(options["name"], options["path"], server=server, by="command line",
+                                          adopt_databases=options["adopt_databases"])
         except InventoryError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Platform {platform.name} recorded; verify queued as task {task.pk}")

@@ -1,5 +1,7 @@
 """`manage.py site add DOMAIN --platform NAME [--client NAME]`: record a site and queue its install.
-`manage.py site resolve-duplicate DOMAIN --platform NAME`: say which copy of a site is the site."""
+`manage.py site resolve-duplicate DOMAIN --platform NAME`: say which copy of a site is the site.
+`manage.py site adopt-database DOMAIN --database NAME`: confirm that the database its settings.php
+names (and no record does) is the site's."""
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
@@ -24,11 +26,18 @@ class Command(BaseCommand):
                                  "copy is the site (the other is set aside by a verify).")
         resolve.add_argument("domain")
         resolve.add_argument("--platform", required=True, help="The platform whose copy is the site.")
+        adopt = sub.add_parser("adopt-database", help="A site whose settings.php names a database no record "
+                               "names: confirm it is the site's (a verify records it).")
+        adopt.add_argument("domain")
+        adopt.add_argument("--database", required=True, help="The database name the site's attention gives.")
 
     def handle(self, *args, action: str, **options) -> None:
         if action == "list":
             for s in Site.objects.exclude(status=Site.DELETED).select_related("platform", "client"):
                 self.stdout.write(f"{s.domain}\t{s.platform.name}\t{s.client.name if s.client else '-'}\t{s.status}")
+            return
+        if action == "adopt-database":
+            self.adopt_database(options["domain"], options["database"])
             return
         platform = Platform.objects.exclude(status=Platform.DELETED).filter(name=options["platform"]).first()
         if platform is None:
@@ -60,3 +69,16 @@ class Command(BaseCommand):
         except TaskRefused as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{site.domain}: the copy on {platform.name} is the site; verify queued as task {task.pk}")
+
+    def adopt_database(self, domain: str, name: str) -> None:
+        from hosting.actions import TaskRefused, adopt_database
+        from hosting.management.taskcli import actor
+
+        site = Site.objects.exclude(status=Site.DELETED).filter(domain=domain).first()
+        if site is None:
+            raise CommandError(f"No site {domain!r}.")
+        try:
+            task = adopt_database(site, name, by=actor())
+        except TaskRefused as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"{site.domain}: database {name} adopted; verify queued as task {task.pk}")
