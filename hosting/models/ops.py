@@ -104,22 +104,3 @@ class StaleBackupAlert(models.Model):
     site = models.OneToOneField("hosting.Site", on_delete=models.CASCADE, primary_key=True, related_name="+")
     notified_at = models.DateTimeField(auto_now_add=True)
 
-
-def _ensure_schedules(**kwargs: object) -> None:
-    sender = kwargs.get("sender")
-    if getattr(sender, "label", None) != "hosting":
-        return  # post_migrate is sent once per app; once is enough
-    from hosting.schedules import ensure_schedules
-
-    ensure_schedules(**kwargs)
-
-
-def _connect_schedules() -> None:
-    # The schedules are rows of django_q's tables: written after every migrate, so a fresh
-    # install and an upgrade both get them without a separate step.
-    from django.db.models.signals import post_migrate
-
-    post_migrate.connect(_ensure_schedules, dispatch_uid="hosting.ensure_schedules")
-
-
-_connect_schedules()
