@@ -1,20 +1,15 @@
 """Helpers of `manage.py tasks` and `manage.py reap`: finding targets, parsing --arg, printing."""
 from __future__ import annotations
 
-import csv
 import getpass
 import json
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import Any
 
 from django.core.management.base import CommandError
 
 from hosting import clusters
-from hosting.csvsafe import csv_safe
 from hosting.models import Platform, Server, Site, Task, TaskLog, TaskStep
-
-EXPORT_FIELDS = ["id", "type", "target", "state", "user", "created", "started", "finished", "duration"]
-
 
 def actor() -> str:
     """The command line acts as a trusted admin; the audit trail names the login."""
@@ -100,17 +95,6 @@ def row(task: Task) -> dict[str, str]:
         "state": task.state, "user": user, "created": _time(task.created_at), "started": _time(task.started_at),
         "finished": _time(task.finished_at), "duration": duration(task),
     }
-
-
-def write_csv(tasks: Iterable[Task], out: IO[str]) -> int:
-    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
-    writer.writeheader()
-    count = 0
-    for task in tasks:
-        values = row(task)
-        writer.writerow({k: csv_safe(v) for k, v in values.items()})
-        count += 1
-    return count
 
 
 def describe(task: Task) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from hosting import csvsafe, exports
 from hosting import prune as prune_module
 from hosting.actions import TaskRefused
 from hosting.engine import controls
@@ -133,16 +134,16 @@ class Command(BaseCommand):
         self.stdout.write(f"Removed lock {lock.key} held by task {lock.task_id}")
 
     def do_export(self, options: dict) -> None:
-        qs = Task.objects.select_related("created_by").order_by("id")
+        qs = Task.objects.order_by("id")
         if options["state"]:
             qs = qs.filter(state=options["state"])
         path = str(options["csv"])
         if path == "-":
-            count = taskcli.write_csv(qs.iterator(), sys.stdout)
+            count = csvsafe.write(sys.stdout, exports.TASK_FIELDS, exports.task_rows(qs))
         else:
             try:
                 with open(path, "w", newline="", encoding="utf-8") as out:
-                    count = taskcli.write_csv(qs.iterator(), out)
+                    count = csvsafe.write(out, exports.TASK_FIELDS, exports.task_rows(qs))
             except OSError as exc:
                 raise CommandError(f"Cannot write {path}: {exc.strerror}") from None
         self.stderr.write(f"Exported {count} tasks.")
