@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from hosting.models.fields import validate_absolute_path, validate_domain, validate_node_name
+from provision import web
 from provision.domains import normalise_domain
 
 
@@ -49,7 +50,7 @@ class Membership(models.Model):
 class Server(models.Model):
     """A host with a web server, a database server, a worker queue and root paths."""
 
-    HTTP_CHOICES = [("none", "None (vhosts written, not loaded)"), ("nginx", "nginx"), ("apache", "Apache")]
+    HTTP_CHOICES = web.CHOICES
     DB_CHOICES = [("sqlite", "SQLite"), ("mysql", "MariaDB / MySQL"), ("postgresql", "PostgreSQL")]
 
     name = models.CharField(max_length=63, unique=True, validators=[validate_node_name])
