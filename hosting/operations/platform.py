@@ -53,8 +53,7 @@ def discover(ctx: Context) -> None:
 
 
 def mark_verified(ctx: Context) -> None:
-    Platform.objects.filter(pk=ctx.task.platform_id).exclude(status__in=[Platform.LOCKED, Platform.DELETED]).update(
-        status=Platform.ENABLED)
+    Platform.set_status(ctx.task.platform_id, Platform.ENABLED, unless=[Platform.LOCKED, Platform.DELETED])
     Platform.objects.filter(pk=ctx.task.platform_id).update(verified_at=timezone.now())
 
 
@@ -80,14 +79,14 @@ def _set_status(ctx: Context, wanted: str) -> None:
         return
     if wanted == Platform.ENABLED and not platform.verified_at:
         wanted = Platform.QUEUED  # unlocked, but still waiting for its first verify
-    Platform.objects.filter(pk=platform.pk).update(status=wanted)
+    Platform.set_status(platform.pk, wanted)
     ctx.info(f"Platform {platform.name}: {platform.status} -> {wanted}."
              + (" No new sites can be created on it." if wanted == Platform.LOCKED else ""))
 
 
 def _status_undo(ctx: Context) -> None:
     if "status_before" in ctx.state:
-        Platform.objects.filter(pk=ctx.task.platform_id).update(status=ctx.state["status_before"])
+        Platform.set_status(ctx.task.platform_id, ctx.state["status_before"])
 
 
 @operation("platform.lock")

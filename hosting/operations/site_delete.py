@@ -128,13 +128,13 @@ def vhost_undo(ctx: Context) -> None:
 
 
 def record(ctx: Context) -> None:
-    Site.objects.filter(pk=ctx.task.site_id).update(status=Site.DELETED)
+    Site.set_status(ctx.task.site_id, Site.DELETED)
     flag(ctx, "recorded")
 
 
 def record_undo(ctx: Context) -> None:
     if ctx.state.pop("recorded", False):
-        Site.objects.filter(pk=ctx.task.site_id).update(status=ctx.state["status_before"])
+        Site.set_status(ctx.task.site_id, ctx.state["status_before"])
         ctx.save_state()
 
 

@@ -56,7 +56,7 @@ def prepare(ctx: Context) -> None:
 
 def prepare_undo(ctx: Context) -> None:
     # The record says what happened: a failed install, ready for another try.
-    Site.objects.filter(pk=ctx.task.site_id, status=Site.QUEUED).update(status=Site.FAILED)
+    Site.set_status(ctx.task.site_id, Site.FAILED, only_from=[Site.QUEUED])
 
 
 def make_site_dir(ctx: Context) -> None:
@@ -119,14 +119,14 @@ def drush_install(ctx: Context) -> None:
 def record(ctx: Context) -> None:
     site = site_of(ctx)
     directory = Path(ctx.state["site_dir"])
-    Site.objects.filter(pk=site.pk).update(
-        status=Site.ENABLED, db_name=ctx.state["db_name"], db_user=ctx.state["db_user"],
+    Site.set_status(
+        site.pk, Site.ENABLED, db_name=ctx.state["db_name"], db_user=ctx.state["db_user"],
         verified_at=timezone.now(), disk_files_bytes=sitefiles.disk_usage(directory))
     ctx.info(f"{site.domain} is installed and enabled.")
 
 
 def record_undo(ctx: Context) -> None:
-    Site.objects.filter(pk=ctx.task.site_id).update(status=ctx.state.get("status_before", Site.QUEUED))
+    Site.set_status(ctx.task.site_id, ctx.state.get("status_before", Site.QUEUED))
 
 
 @operation("site.install")
