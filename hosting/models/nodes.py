@@ -112,6 +112,7 @@ class Node(models.Model):
     row, and a save() would write back every other field as it read them."""
 
     STATUSES: ClassVar[list[tuple[str, str]]]
+    status: str  # each node's own field, with its STATUSES
 
     class Meta:
         abstract = True
