@@ -10,7 +10,8 @@ from django.db.models import QuerySet
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
-from hosting import access, csvsafe, exports
+from hosting import access, csvsafe
+from hosting.machine import AUDIT_CSV_FIELDS, audit_csv_rows
 from hosting.models import AuditEvent
 from hosting.views.common import AuthenticatedHttpRequest, paginate, render_page
 
@@ -67,6 +68,6 @@ def audit_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 def audit_export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
     _form, events = _filtered(request)
-    response = StreamingHttpResponse(csvsafe.lines(exports.AUDIT_FIELDS, exports.audit_rows(events)), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csvsafe.lines(AUDIT_CSV_FIELDS, audit_csv_rows(events)), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="audit-{timezone.now():%Y%m%d-%H%M%S}.csv"'
     return response
