@@ -8,7 +8,6 @@ cache, then for --rounds rounds runs: tar|zstd, a first backup into a new, empty
 into the object store's packs, each fsynced, the manifest, the archive, fsync, rename) and a second backup of
 the same unchanged data into the same directory. Prints the median and spread of each, the
 throughput ratio first/tar (goal >= 0.9) and the time ratio second/first (goal < 0.10).
---format1 also times create_backup (format 1, everything in one archive).
 
     .venv/bin/python bench/backup_throughput.py --size-mb 2048 --files 10000 --rounds 3   # headline
     .venv/bin/python bench/backup_throughput.py --size-mb 128 --files 1250 --rounds 3     # quick
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from _setup import fill_files, median, timed
 
-from provision.backup import create_backup, create_incremental
+from provision.backup import create_incremental
 from provision.runner import Runner
 
 
@@ -39,13 +38,6 @@ def tar_zstd(site: Path, out: Path) -> None:
         tar.stdout.close()
         tar.wait()
         assert zstd.returncode == 0 and tar.returncode == 0
-
-
-def ours(site: Path, dest: Path) -> int:
-    result = create_backup(domain="bench.example.com", site_dir=site, dest_dir=dest,
-                           runner=Runner(lambda level, line: None), db_driver=None, db_name=None,
-                           follow_files_symlink=True)
-    return result.size
 
 
 def incremental(site: Path, dest: Path) -> int:
@@ -72,7 +64,6 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=None, help="work directory (default: a temp dir)")
-    parser.add_argument("--format1", action="store_true", help="also time create_backup (format 1)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hm-bench-backup-", dir=args.dir))
     try:
@@ -88,7 +79,6 @@ def main() -> None:
         tar_times: list[float] = []
         first_times: list[float] = []
         second_times: list[float] = []
-        f1_times: list[float] = []
         stored = 0
         for n in range(args.rounds):  # alternated, so all see the same machine state
             # Every run writes new files, and starts with nothing dirty left by the one before:
@@ -112,9 +102,6 @@ def main() -> None:
                 run()
             settle()
             second_times.append(timed(lambda: incremental(site, dest)))
-            if args.format1:
-                settle()
-                f1_times.append(timed(lambda: ours(site, work / f"out-{n}")))
         tar_size = (work / "tar-0.tar.zst").stat().st_size
         tar_med, first_med, second_med = median(tar_times), median(first_times), median(second_times)
         mb = size / 1e6
@@ -122,9 +109,6 @@ def main() -> None:
         print(f"tar -cf - | zstd -T0 -3:  {spread(tar_times)}  {mb / tar_med:7.1f} MB/s -> {tar_size} bytes")
         print(f"first backup (format 2):  {spread(first_times)}  {mb / first_med:7.1f} MB/s -> {stored} bytes")
         print(f"second backup, unchanged: {spread(second_times)}")
-        if f1_times:
-            print(f"create_backup (format 1): {spread(f1_times)}  {mb / median(f1_times):7.1f} MB/s")
-            print(f"ratio format 1 / tar|zstd throughput: {tar_med / median(f1_times):.2f}")
         print(f"ratio first backup / tar|zstd throughput: {tar_med / first_med:.2f}  (goal >= 0.90)")
         print(f"ratio second / first backup time: {second_med / first_med:.3f}  (goal < 0.10)")
     finally:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from hosting.engine import clock
+from hosting.engine.heartbeat import lost_before
 from hosting.models import Cluster, Server, Task
 
 STALE_BEATS = 2
@@ -126,7 +127,7 @@ def services(queues: Iterable[str] | None = None, *, with_unused: bool = False) 
         (service.live if c.stopped_at is None and c.beat_at >= stale else service.gone).append(c)
     idle = [q for q, s in found.items() if not s.live and s.has_server]
     if idle:
-        beat_since = now - timedelta(seconds=3 * float(settings.HARBORMASTER_HEARTBEAT))
+        beat_since = lost_before(now)
         for queue in (Task.objects.filter(state=Task.RUNNING, heartbeat_at__gte=beat_since, server__queue__in=idle)
                       .values_list("server__queue", flat=True).distinct()):
             found[queue].tasks_beat = True
@@ -145,7 +146,7 @@ def overview(now: datetime) -> list[dict[str, object]]:
 
     live = Cluster.objects.filter(queue=OuterRef("queue"), stopped_at__isnull=True, beat_at__gte=now - stale_after())
     per_queue = live.order_by().values("queue")
-    beat_since = now - timedelta(seconds=3 * float(settings.HARBORMASTER_HEARTBEAT))
+    beat_since = lost_before(now)
     rows = (Server.objects.order_by("queue").annotate(
         clusters=Coalesce(Subquery(per_queue.annotate(n=Count("id")).values("n"), output_field=IntegerField()), 0),
         workers=Coalesce(Subquery(per_queue.annotate(n=Sum("workers")).values("n"), output_field=IntegerField()), 0),

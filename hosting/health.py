@@ -14,7 +14,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -23,6 +22,7 @@ from django.db import connection
 from django.utils import timezone
 
 from hosting.models import Server, Task
+from hosting.engine.heartbeat import lost_before
 
 # A broker message nobody has fetched for this long, while the queue's clusters beat and none of
 # its tasks runs, means they do not read it.
@@ -167,7 +167,7 @@ def queue_workers(service, instance: str | None = None) -> Check:  # noqa: ANN00
 
 
 def _tasks_beat(queue: str) -> bool:
-    fresh = timezone.now() - timedelta(seconds=3 * float(settings.HARBORMASTER_HEARTBEAT))
+    fresh = lost_before(timezone.now())
     return Task.objects.filter(server__queue=queue, state=Task.RUNNING, heartbeat_at__gte=fresh).exists()
 
 

@@ -80,7 +80,8 @@ def add_platform(name: str, path: str, *, server: Server | None = None, by: Any 
     return platform, task
 
 
-def check_domain_free(domain: str, *, aliases: list[str] = ()) -> str:
+def check_domain_free(domain: str) -> str:
+    """DOMAIN normalised, or InventoryError when it is not a domain name or a live site has it."""
     try:
         domain = normalise_domain(domain)
     except InvalidDomain as exc:

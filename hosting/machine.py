@@ -15,7 +15,6 @@ from typing import Any
 from django.db.models import QuerySet
 from ninja.responses import NinjaJSONEncoder
 
-from hosting.csvsafe import csv_safe
 
 
 def iso(value: datetime) -> str:
@@ -55,7 +54,8 @@ def dumps(data: Any, *, lenient: bool = False, **options: Any) -> str:
     return json.dumps(data, cls=LenientJSONEncoder if lenient else JSONEncoder, **options)
 
 
-# The task export, one shape for the panel's download and `manage.py tasks export`.
+# The task export, one shape for the panel's download and `manage.py tasks export`; the rows of
+# both exports are written by hosting.csvsafe, which guards every cell against formulas.
 TASK_CSV_FIELDS = ["id", "type", "target", "state", "user", "created", "started", "finished", "duration"]
 _TASK_COLUMNS = ("pk", "target_type", "kind", "target_label", "state", "created_by__username",
                  "created_at", "started_at", "finished_at")
@@ -67,5 +67,18 @@ def task_csv_rows(tasks: QuerySet[Any]) -> Iterator[list[Any]]:
     for pk, target_type, kind, label, state, username, created, started, finished in (
             tasks.values_list(*_TASK_COLUMNS).iterator(chunk_size=2000)):
         took = seconds(started, finished)
-        yield [pk, f"{target_type}.{kind}", csv_safe(label), state, csv_safe(username or ""),
+        yield [pk, f"{target_type}.{kind}", label, state, username or "",
                iso_or_empty(created), iso_or_empty(started), iso_or_empty(finished), "" if took is None else took]
+
+
+AUDIT_CSV_FIELDS = ["at", "actor", "action", "object_type", "object_id", "object", "client", "address", "detail",
+                    "before", "after"]
+
+
+def audit_csv_rows(events: QuerySet[Any]) -> Iterator[list[Any]]:
+    """The audit export's rows of EVENTS, streamed. Before and after as JSON (not Python's repr):
+    a script reads them back."""
+    for e in events.select_related("client").iterator(chunk_size=2000):
+        yield [iso(e.at), e.actor_label, e.action, e.object_type, e.object_id, e.object_label,
+               e.client.name if e.client else "", e.address or "", e.detail,
+               dumps(e.before) if e.before is not None else "", dumps(e.after) if e.after is not None else ""]

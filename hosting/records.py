@@ -55,10 +55,9 @@ def delete_site_record(site: Site, *, by: Any, address: str | None = None) -> Si
         if reason:
             raise RecordRefused(reason)
         before = site.status
-        Site.objects.filter(pk=site.pk).update(status=Site.DELETED)
+        site.mark(Site.DELETED)
         audit.record(by, "site.record_deleted", site, address=address, before={"status": before},
                      after={"status": Site.DELETED}, detail=DISK_STAYS)
-    site.status = Site.DELETED
     return site
 
 
@@ -76,10 +75,9 @@ def delete_platform_record(platform: Platform, *, by: Any, with_sites: bool = Fa
         for site in sites:
             audit.record(by, "site.record_deleted", site, address=address, before={"status": site.status},
                          after={"status": Site.DELETED}, detail=f"With platform {platform.name}. {DISK_STAYS}")
-        Site.objects.filter(pk__in=[s.pk for s in sites]).update(status=Site.DELETED)
+        Site.set_status([s.pk for s in sites], Site.DELETED)
         before = platform.status
-        Platform.objects.filter(pk=platform.pk).update(status=Platform.DELETED)
+        platform.mark(Platform.DELETED)
         audit.record(by, "platform.record_deleted", platform, address=address, before={"status": before},
                      after={"status": Platform.DELETED, "site_records": len(sites)}, detail=DISK_STAYS)
-    platform.status = Platform.DELETED
     return platform, len(sites)

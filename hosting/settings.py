@@ -184,6 +184,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 HARBORMASTER_HEARTBEAT = config.get_number("HARBORMASTER_HEARTBEAT", 5.0, minimum=0.2, maximum=60)
 HARBORMASTER_DEADLINES = config.get_deadlines("HARBORMASTER_DEADLINES", DEFAULT_DEADLINES)
 HARBORMASTER_MAX_ATTEMPTS = config.get_int("HARBORMASTER_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+# Seconds the undo of a failed, cancelled or lost task may take (hosting.engine.settle), counted
+# afresh from the start of the rollback: the task's own deadline may be what stopped it.
+HARBORMASTER_ROLLBACK_DEADLINE = config.get_number("HARBORMASTER_ROLLBACK_DEADLINE", 600.0, minimum=1,
+                                                   maximum=86_400)
 # Seconds a stopping cluster's workers get to hand back their running tasks (re-queue, or roll
 # back); then rollbacks are cut short and, 5 s later, whatever is left is killed
 # (hosting.engine.shutdown). deploy/harbormaster-workers.service's TimeoutStopSec is above both.

@@ -50,14 +50,6 @@ def normalise_domain(value: str) -> str:
     return ascii_name
 
 
-def is_valid_domain(value: str) -> bool:
-    try:
-        normalise_domain(value)
-    except InvalidDomain:
-        return False
-    return True
-
-
 def _shown(value: object) -> str:
     """The value as it may appear in a message: quoted, bounded, control characters escaped."""
     text = repr(value)

@@ -16,10 +16,7 @@ from provision.settings_php import DatabaseSettings
 from provision.untrusted_settings import read_untrusted_settings
 
 # The drush stand-in imports this module at every start: what only some calls need is imported
-# by them (shutil) or for type checkers only (the process machinery behind LogFn; typing itself).
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from provision.runner import LogFn
+# by them (shutil).
 
 SUPPORTED_MAJORS = (7, 10, 11)
 # Composer projects keep Drupal in web/ (drupal/recommended-project) or docroot/ (Acquia).
@@ -208,15 +205,3 @@ def scan_sites(docroot: PathLike) -> Discovery:
         result.sites.append(DiscoveredSite(domain=domain, site_dir=Path(entry.path), db=db, note=note))
     return result
 
-
-def discover_sites(docroot: PathLike, *, log: LogFn | None = None) -> list[DiscoveredSite]:
-    """The sites of a platform; what was skipped is logged with the reason."""
-    found = scan_sites(docroot)
-    if log is not None:
-        for skipped in found.skipped:
-            level = "debug" if skipped.name in NOT_SITES else "info"
-            log(level, f"Skipped sites/{skipped.name}: {skipped.reason}.")
-        for site in found.sites:
-            if site.db is None:
-                log("warning", f"sites/{site.domain}: {site.note}.")
-    return found.sites

@@ -24,6 +24,7 @@ from hosting.api.common import (
 )
 from hosting.listing import sites_matching
 from hosting.models import Backup, Client, Platform, Server, Site
+from provision import web
 
 router = Router()
 
@@ -122,11 +123,15 @@ def backup_out(b: Backup) -> dict[str, Any]:
 
 # --- Servers --------------------------------------------------------------------------------
 
+# The web servers there are drivers for (provision.web): the schema's enum, checked on input.
+WebKind = Literal[web.KINDS]  # type: ignore[valid-type]
+
+
 class ServerIn(Schema):
     name: str
     hostname: str = "localhost"
     queue: str | None = None
-    http: Literal["none", "nginx", "apache"] = "none"
+    http: WebKind = "none"
     db_engine: str = "sqlite"
 
 

@@ -28,12 +28,11 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import psutil
 
 from hosting.engine import clock
-from hosting.engine.heartbeat import LOST_BEATS, interval
+from hosting.engine.heartbeat import lost_before
 from hosting.engine.owner import Owner, hostname
 from hosting.engine.processes import MARK, kill_task_processes, mark_env
 from hosting.models import Task
@@ -108,7 +107,7 @@ def _spared(task_id: int, owner: Owner, proc: psutil.Process, recorded: set[int]
             return f"its owner (pid {owner.pid}) is an ancestor of this process"
     except psutil.Error:
         pass
-    fresh = clock.db_now() - timedelta(seconds=LOST_BEATS * interval())
+    fresh = lost_before(clock.db_now())
     if Task.objects.filter(state=Task.RUNNING, heartbeat_at__gte=fresh, **owner.fields()).exclude(pk=task_id).exists():
         return MOVED_ON
     wanted = mark_env(task_id, owner)[MARK]

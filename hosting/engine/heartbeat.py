@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
@@ -63,6 +64,13 @@ class Stop:
 
 def interval() -> float:
     return float(settings.HARBORMASTER_HEARTBEAT)
+
+
+def lost_before(now: datetime, beat: float | None = None) -> datetime:
+    """The one lost-task rule: a running task whose last heartbeat is older than this (LOST_BEATS
+    beats before NOW) is lost. The reaper acts on it; the dashboard, the live task view and the
+    health checks show it (a task that beat since is alive)."""
+    return now - timedelta(seconds=LOST_BEATS * (interval() if beat is None else beat))
 
 
 class Heartbeat:

@@ -22,35 +22,25 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import connection
 
-from hosting.engine import clock, ending, fence, runsteps
+from hosting.engine import clock, ending, fence, runsteps, settle
 from hosting.engine.context import TaskContext
-from hosting.engine.heartbeat import LOST, LOST_BEATS, Heartbeat, Stop, interval
+from hosting.engine.heartbeat import LOST, Heartbeat, Stop, interval, lost_before
 from hosting.engine.owner import Owner, hostname, process_alive
 from hosting.engine.processes import mark_env
 from hosting.engine.routing import cluster_queue
+from hosting.engine.settle import idempotent
 from hosting.engine.tasklog import TaskLogWriter
 from hosting.models import Task, TaskStep
 from hosting.operations import plan_for
-from hosting.tasktypes import TYPES
-from provision.runner import Runner
 
 LONG_LOST = 10
 _logger = logging.getLogger("hosting.engine")
-
-
-def idempotent(target_type: str, kind: str) -> bool:
-    """A type missing from the catalogue (removed since the task started) is treated as
-    destructive: a human decides."""
-    known = TYPES.get(f"{target_type}.{kind}")
-    return bool(known and known.idempotent)
 
 
 @dataclass(frozen=True)
@@ -93,7 +83,7 @@ class Reaper:
         """Running tasks that look lost, oldest heartbeat first."""
         me = Owner.current()
         now = clock.db_now()
-        stale_before = now - timedelta(seconds=LOST_BEATS * self.beat)
+        stale_before = lost_before(now, self.beat)
         long_before = now - timedelta(seconds=LONG_LOST * self.beat)
         if self.outage:
             self.answering_since = self.answering_since or now
@@ -209,22 +199,18 @@ class Reaper:
                 return
             started = TaskStep.objects.filter(task=task).exclude(state=TaskStep.PENDING).exists()
             if idempotent(task.target_type, task.kind) or not started:
-                self._requeue(task, me, where)
+                self._requeue(task, settle.Settler(task.pk, me, log, patient=False), where)
             else:
                 self._roll_back(task, seen, me, stop, log, step_row, where)
         finally:
             beat.halt()
 
-    def _requeue(self, task: Task, me: Owner, where: str) -> None:
-        attempts = int(settings.HARBORMASTER_MAX_ATTEMPTS)
-        if task.attempt >= attempts:
-            ending.end(task.pk, Task.FAILED, f"Worker lost {where}; worker lost {task.attempt} times, "
-                       "not trying again.", owner=me)
+    def _requeue(self, task: Task, settler: settle.Settler, where: str) -> None:
+        state = settle.requeue_or_give_up(task, f"Worker lost {where}", "worker lost", settler)
+        if state == Task.FAILED:
             self.report(f"task #{task.pk}: failed (worker lost {task.attempt} times)")
-            return
-        ending.requeue(task.pk, f"Worker lost {where}; re-queued (attempt {task.attempt + 1} of {attempts} next).",
-                       owner=me)
-        self.report(f"task #{task.pk}: re-queued")
+        else:
+            self.report(f"task #{task.pk}: re-queued")
 
     def _roll_back(self, task: Task, seen: Seen, me: Owner, stop: Stop, log: TaskLogWriter,
                    step_row: TaskStep | None, where: str) -> None:
@@ -259,21 +245,14 @@ class Reaper:
             self.report(f"task #{task.pk}: paused")
             return
         log.write("warning", f"{cause}; rolling back on {me.host} (reaper pid {me.pid}).")
-        deadline = float(getattr(settings, "HARBORMASTER_ROLLBACK_DEADLINE", 600))
-        runner = Runner(log, should_stop=stop.during_rollback, deadline=time.monotonic() + deadline,
-                        env=mark_env(task.pk, me))
-        ctx = TaskContext(task, runner, log, owner=me, stop=stop)
-        result = runsteps.roll_back(ctx, pairs)
-        log.flush()
-        if result.lost or log.lost:
+        ctx = TaskContext(task, settle.rollback_runner(log, stop, mark_env(task.pk, me)), log, owner=me, stop=stop)
+        outcome = settle.roll_back(ctx, pairs, cause, settle.Settler(task.pk, me, log, patient=False))
+        if outcome == settle.LOST:
             self.report(f"task #{task.pk}: taken from this reaper during its rollback")
-            return
-        if result.ok:
-            ending.end(task.pk, Task.FAILED, f"{cause}; rolled back.", owner=me)
-            self.report(f"task #{task.pk}: rolled back, failed")
-        else:
-            ending.pause(task.pk, f"{cause}; {result.error}: paused for a human.", owner=me)
+        elif outcome == Task.PAUSED:
             self.report(f"task #{task.pk}: paused (rollback failed)")
+        else:
+            self.report(f"task #{task.pk}: rolled back, failed")
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for rollbacks running in threads (the `reap` command's single pass)."""

@@ -14,9 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from django.conf import settings
 
-from hosting.engine import clock, ending, reconnect, runsteps, shutdown
+from hosting.engine import clock, ending, reconnect, runsteps, settle, shutdown
 from hosting.engine.claim import claim, deadline_seconds
 from hosting.engine.context import Lost, TaskContext
 from hosting.engine.heartbeat import LOST, Heartbeat, Stop
@@ -31,10 +30,6 @@ from provision.errors import TimedOut
 from provision.runner import Runner
 
 _logger = logging.getLogger("hosting.engine")
-
-
-def rollback_deadline() -> float:
-    return float(getattr(settings, "HARBORMASTER_ROLLBACK_DEADLINE", 600))
 
 
 def execute(task_id: int) -> str:
@@ -103,6 +98,8 @@ class Run:
         self.runner = Runner(self.log, should_stop=self.stop, deadline=time.monotonic() + remaining, env=self.env)
         self.ctx = TaskContext(task, self.runner, self.log, owner=owner, stop=self.stop)
         self.heartbeat = Heartbeat(task.pk, owner, self.stop, self.log, deadline_seconds=self.deadline)
+        # Settling waits for a control database that is restarting: the run's outcome must not be lost.
+        self.settler = settle.Settler(task.pk, owner, self.log, patient=True)
         self.got: list[int] = []
 
     def execute(self) -> str:
@@ -116,11 +113,10 @@ class Run:
                     # stopped, and a reaper settles the task (re-queue or roll back) once it is back.
                     _logger.error("task %s: the control database stayed unreachable; leaving the task to a reaper",
                                   self.task.pk)
-                    outcome = "lost"
+                    outcome = settle.LOST
                 else:
                     _logger.exception("task %s: the engine failed", self.task.pk)
-                    self._end(self.task.pk, Task.FAILED, f"The engine failed: {runsteps.describe(exc)}",
-                              owner=self.owner)
+                    self.settler.end(Task.FAILED, f"The engine failed: {runsteps.describe(exc)}")
                     outcome = Task.FAILED
             finally:
                 self.heartbeat.halt()
@@ -131,23 +127,6 @@ class Run:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
         return outcome
-
-    # The log is flushed first, so the summary line comes after every line of the run. Both wait
-    # for a control database that is restarting: the run's outcome must not be lost.
-    def _settle(self, how: Callable[..., bool], *args: object, **kwargs: object) -> bool:
-        reconnect.retry(self.log.flush, strict=True)
-        if self.log.lost:
-            return False  # not ours: the conditional UPDATE would change nothing anyway
-        return reconnect.retry(how, *args, **kwargs)
-
-    def _end(self, *args: object, **kwargs: object) -> bool:
-        return self._settle(ending.end, *args, **kwargs)
-
-    def _pause(self, *args: object, **kwargs: object) -> bool:
-        return self._settle(ending.pause, *args, **kwargs)
-
-    def _requeue(self, *args: object, **kwargs: object) -> bool:
-        return self._settle(ending.requeue, *args, **kwargs)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.got.append(signum)
@@ -173,18 +152,18 @@ class Run:
             rows = runsteps.prepare(task, self.plan, resume=resume, ctx=self.ctx)
             self.ctx.save_state()  # drops the resume flag: a second delivery starts afresh
         except runsteps.PlanMismatch as exc:
-            self._pause(task.pk, str(exc), owner=self.owner)
+            self.settler.pause(str(exc))
             return Task.PAUSED
         except Lost:
-            return "lost"
+            return settle.LOST
         failure = runsteps.run_forward(self.ctx, self.plan, rows)
         if failure is None:
             skipped = [r.label or r.name for r in rows if r.state == TaskStep.SKIPPED]
             if skipped or self.ctx.warned or self.ctx.result.get("warning"):
                 why = f" (skipped: {', '.join(skipped)})" if skipped else ""
-                self._end(task.pk, Task.WARNING, f"Done with warnings{why}.", owner=self.owner)
+                self.settler.end(Task.WARNING, f"Done with warnings{why}.")
                 return Task.WARNING
-            self._end(task.pk, Task.SUCCEEDED, f"Done: {len(rows)} steps.", owner=self.owner)
+            self.settler.end(Task.SUCCEEDED, f"Done: {len(rows)} steps.")
             return Task.SUCCEEDED
         return self._after_failure(failure, rows)
 
@@ -199,7 +178,7 @@ class Run:
         when = f"during step {step}" if failure.started else f"before step {step}"
         if kind == "lost":
             self.log.write("warning", self.stop.reason or "This worker no longer owns the task.")
-            return "lost"
+            return settle.LOST
         cause = {
             "cancel": f"{self.stop.reason} {when}",
             "deadline": f"The task ran past its deadline of {self.deadline} s {when}",
@@ -207,30 +186,10 @@ class Run:
             "database": f"The control database could not be reached {when} ({failure.message})",
         }.get(kind or "", f"Step {step} failed: {failure.message}")
         if kind in ("shutdown", "database") and self.task.type.idempotent:
-            return self._requeue_after(cause, "worker lost" if kind == "shutdown" else "tried")
+            gave_up = "worker lost" if kind == "shutdown" else "tried"
+            return settle.requeue_or_give_up(self.task, cause, gave_up, self.settler)
         interrupted = failure.row if kind and failure.started else None
         pairs = runsteps.to_undo(self.plan, rows, interrupted)
-        # A fresh Runner: the first one was killed or is past the task's deadline, and undoing
-        # must be able to run programs.
-        self.ctx.runner = Runner(self.log, should_stop=self.stop.during_rollback,
-                                 deadline=time.monotonic() + rollback_deadline(), env=self.env)
-        rollback = runsteps.roll_back(self.ctx, pairs)
-        if rollback.lost or self.stop.kind == "lost":
-            return "lost"
-        if not rollback.ok:
-            self._pause(self.task.pk, f"{cause}; {rollback.error}: paused for a human.", owner=self.owner)
-            return Task.PAUSED
-        done = "; rolled back." if rollback.undone else "; nothing to roll back."
         final = Task.CANCELLED if kind == "cancel" else Task.FAILED
-        self._end(self.task.pk, final, cause + done, owner=self.owner)
-        return final
-
-    def _requeue_after(self, cause: str, gave_up: str) -> str:
-        attempts = int(settings.HARBORMASTER_MAX_ATTEMPTS)
-        if self.task.attempt >= attempts:
-            self._end(self.task.pk, Task.FAILED, f"{cause}; {gave_up} {self.task.attempt} times, not trying again.",
-                      owner=self.owner)
-            return Task.FAILED
-        self._requeue(self.task.pk, f"{cause}; re-queued (attempt {self.task.attempt + 1} of {attempts} next).",
-                      owner=self.owner)
-        return Task.QUEUED
+        self.ctx.runner = settle.rollback_runner(self.log, self.stop, self.env)
+        return settle.roll_back(self.ctx, pairs, cause, self.settler, final=final)

@@ -1,18 +1,16 @@
 """Helpers of `manage.py tasks` and `manage.py reap`: finding targets, parsing --arg, printing."""
 from __future__ import annotations
 
-import csv
 import getpass
 import json
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import Any
 
 from django.core.management.base import CommandError
-from django.db.models import QuerySet
 
 from hosting import clusters
 from hosting.actor import Operator
-from hosting.machine import TASK_CSV_FIELDS, dumps, iso_or_empty, seconds, task_csv_rows
+from hosting.machine import dumps, iso_or_empty, seconds
 from hosting.models import Platform, Server, Site, Task, TaskLog, TaskStep
 
 
@@ -93,16 +91,6 @@ def row(task: Task) -> dict[str, Any]:
         "started": iso_or_empty(task.started_at), "finished": iso_or_empty(task.finished_at),
         "duration": seconds(task.started_at, task.finished_at),
     }
-
-
-def write_csv(tasks: QuerySet[Task], out: IO[str]) -> int:
-    writer = csv.writer(out)
-    writer.writerow(TASK_CSV_FIELDS)
-    count = 0
-    for values in task_csv_rows(tasks):
-        writer.writerow(values)
-        count += 1
-    return count
 
 
 def as_json(data: Any) -> str:

@@ -2,12 +2,16 @@
 the backups of sites."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from hosting.models.fields import validate_absolute_path, validate_domain, validate_node_name
+from provision import web
 from provision.domains import normalise_domain
 
 
@@ -49,7 +53,7 @@ class Membership(models.Model):
 class Server(models.Model):
     """A host with a web server, a database server, a worker queue and root paths."""
 
-    HTTP_CHOICES = [("none", "None (vhosts written, not loaded)"), ("nginx", "nginx"), ("apache", "Apache")]
+    HTTP_CHOICES = web.CHOICES
     DB_CHOICES = [("sqlite", "SQLite"), ("mysql", "MariaDB / MySQL"), ("postgresql", "PostgreSQL")]
 
     name = models.CharField(max_length=63, unique=True, validators=[validate_node_name])
@@ -102,7 +106,38 @@ class Server(models.Model):
                 raise ValidationError({"web_listen": str(exc)}) from None
 
 
-class Platform(models.Model):
+class Node(models.Model):
+    """What platforms and sites share: their status changes. Each is one UPDATE of the status
+    column (conditional when asked), never a save(): a task changes a node without holding its
+    row, and a save() would write back every other field as it read them."""
+
+    STATUSES: ClassVar[list[tuple[str, str]]]
+    status: str  # each node's own field, with its STATUSES
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def set_status(cls, pks: int | Iterable[int], status: str, *, only_from: Iterable[str] | None = None,
+                   unless: Iterable[str] = (), **fields: Any) -> int:
+        """Set the status of the records PKS (with FIELDS besides), only of those whose status is
+        in ONLY_FROM when given and not in UNLESS. Returns how many changed."""
+        if status not in dict(cls.STATUSES):
+            raise ValueError(f"{cls.__name__} has no status {status!r}")
+        rows = cls._default_manager.filter(pk__in=[pks] if isinstance(pks, int) else list(pks))
+        if only_from is not None:
+            rows = rows.filter(status__in=list(only_from))
+        if unless:
+            rows = rows.exclude(status__in=list(unless))
+        return rows.update(status=status, **fields)
+
+    def mark(self, status: str) -> None:
+        """Record STATUS for this node (the row and this object)."""
+        self.set_status(self.pk, status)
+        self.status = status
+
+
+class Platform(Node):
     QUEUED, ENABLED, LOCKED, DELETED = "queued", "enabled", "locked", "deleted"
     STATUSES = [(QUEUED, "Queued"), (ENABLED, "Enabled"), (LOCKED, "Locked"), (DELETED, "Deleted")]
 
@@ -133,7 +168,7 @@ class Platform(models.Model):
         return int(head) if head.isdigit() else None
 
 
-class Site(models.Model):
+class Site(Node):
     QUEUED, ENABLED, DISABLED, FAILED, DELETED = "queued", "enabled", "disabled", "failed", "deleted"
     STATUSES = [
         (QUEUED, "Queued"), (ENABLED, "Enabled"), (DISABLED, "Disabled"), (FAILED, "Failed"),

@@ -55,8 +55,7 @@ def discover(ctx: Context) -> None:
 
 def mark_verified(ctx: Context) -> None:
     with ctx.recording():
-        Platform.objects.filter(pk=ctx.task.platform_id).exclude(
-            status__in=[Platform.LOCKED, Platform.DELETED]).update(status=Platform.ENABLED)
+        Platform.set_status(ctx.task.platform_id, Platform.ENABLED, unless=[Platform.LOCKED, Platform.DELETED])
         Platform.objects.filter(pk=ctx.task.platform_id).update(verified_at=timezone.now())
 
 
@@ -82,7 +81,7 @@ def _set_status(ctx: Context, wanted: str) -> None:
     if wanted == Platform.ENABLED and not platform.verified_at:
         wanted = Platform.QUEUED  # unlocked, but still waiting for its first verify
     with ctx.recording():
-        Platform.objects.filter(pk=platform.pk).update(status=wanted)
+        Platform.set_status(platform.pk, wanted)
     ctx.info(f"Platform {platform.name}: {platform.status} -> {wanted}."
              + (" No new sites can be created on it." if wanted == Platform.LOCKED else ""))
 
@@ -90,7 +89,7 @@ def _set_status(ctx: Context, wanted: str) -> None:
 def _status_undo(ctx: Context) -> None:
     if "status_before" in ctx.state:
         with ctx.recording():
-            Platform.objects.filter(pk=ctx.task.platform_id).update(status=ctx.state["status_before"])
+            Platform.set_status(ctx.task.platform_id, ctx.state["status_before"])
 
 
 def lock_plan(task: Task) -> Plan:

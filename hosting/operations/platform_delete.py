@@ -111,8 +111,8 @@ def files_undo(ctx: Context) -> None:
 def record(ctx: Context) -> None:
     ids = [site_id for site_id, _ in ctx.state["sites"]]
     with ctx.recording():
-        Site.objects.filter(pk__in=ids).update(status=Site.DELETED)
-        Platform.objects.filter(pk=ctx.task.platform_id).update(status=Platform.DELETED)
+        Site.set_status(ids, Site.DELETED)
+        Platform.set_status(ctx.task.platform_id, Platform.DELETED)
         flag(ctx, "recorded")
 
 
@@ -121,8 +121,8 @@ def record_undo(ctx: Context) -> None:
         return
     with ctx.recording():
         for site_id, status in ctx.state["sites"]:
-            Site.objects.filter(pk=site_id).update(status=status)
-        Platform.objects.filter(pk=ctx.task.platform_id).update(status=ctx.state["status_before"])
+            Site.set_status(site_id, status)
+        Platform.set_status(ctx.task.platform_id, ctx.state["status_before"])
         ctx.state.pop("recorded")
         ctx.save_state()
 

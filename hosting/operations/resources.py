@@ -12,7 +12,7 @@ from django.conf import settings
 from hosting.models import Platform, Server, Site
 from hosting.operations.common import roots
 from provision import platform as provision_platform
-from provision import sitefiles
+from provision import sitefiles, web
 from provision.db import DatabaseDriver, DatabaseServer, driver_for
 from provision.errors import ProvisionError
 from provision.paths import safe_name
@@ -43,12 +43,12 @@ def db_driver(server: Server) -> DatabaseDriver:
 
 
 def web_config(server: Server) -> WebConfig:
-    if server.http not in ("nginx", "apache", "none"):
+    if server.http not in web.KINDS:
         raise ProvisionError(f"Server {server.name}: the {server.http} web server is not supported "
-                             "(nginx, apache and none are).")
+                             f"({web.supported()} are).")
     listen = tuple(v.strip() for v in (server.web_listen or "80").split(",") if v.strip()) or ("80",)
     return WebConfig(
-        kind=server.http,  # type: ignore[arg-type]
+        kind=server.http,
         vhost_dir=roots().inside(server.web_conf_dir or data_dir() / "vhosts"),
         listen=listen,
         main_config=Path(server.web_main_config) if server.web_main_config else None,

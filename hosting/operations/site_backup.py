@@ -16,12 +16,12 @@ from django.utils import timezone
 from hosting.engine.steps import Context, Plan
 from hosting.models import Backup, Site, Task
 from hosting.operations import ownership, resources
-from hosting.operations.backups import files_link_roots, report
+from hosting.operations.backups import files_link_roots
 from hosting.operations.common import flag, step
 from hosting.operations.leftovers import clean_leftovers
 from hosting.operations.site_common import (
+    archive_site,
     backup_path,
-    clean_partials,
     database_of,
     make_backup,
     manifest_summary,
@@ -33,7 +33,7 @@ from hosting.operations.site_common import (
     site_of,
 )
 from provision import sitefiles
-from provision.backup import create_incremental, restore_backup
+from provision.backup import restore_backup
 from provision.errors import ProvisionError
 from provision.sitedb import check_connection, reload_from_archive
 
@@ -54,22 +54,11 @@ def archive(ctx: Context) -> None:
     kind = (ctx.task.args or {}).get("kind", Backup.MANUAL)
     if kind not in KINDS:
         raise ProvisionError(f"A backup task makes {' or '.join(KINDS)} backups, not {kind!r}.")
-    directory = resources.site_dir(site)
     clean_leftovers(ctx, site)
-    handle = database_of(ctx, site, directory)
-    platform = site.platform
-    clean_partials(ctx, resources.backup_dir(site.domain))
-    result = create_incremental(
-        domain=site.domain, site_dir=directory, dest_dir=resources.backup_dir(site.domain), runner=ctx.runner,
-        db_driver=handle.driver, db_name=handle.name,
-        follow_files_symlink=site.files_symlink == Site.FILES_FOLLOW, files_link_roots=files_link_roots(site.domain),
-        platform_name=platform.name, platform_path=platform.path, drupal_version=platform.drupal_version,
-    )
-    report(ctx, site.domain, result)
+    result = archive_site(ctx, site)
     ctx.state.update({"archive": str(result.path), "size": result.size, "sha256": result.sha256,
                       "kind": kind, "manifest": manifest_summary(result.manifest)})
     ctx.save_state()
-    measure(ctx, site, handle)
 
 
 def archive_undo(ctx: Context) -> None:

@@ -16,7 +16,7 @@ from hosting.operations import ownership, resources
 from hosting.operations.backups import files_link_roots, report
 from hosting.operations.common import flag
 from provision import sitefiles
-from provision.backup import create_incremental
+from provision.backup import BackupResult, create_incremental
 from provision.errors import ProvisionError
 from provision.db import DatabaseDriver
 from provision.settings_php import DatabaseSettings
@@ -170,12 +170,20 @@ def remove_vhost(ctx: Context, domain: str, platform: Platform) -> None:
 
 def make_backup(ctx: Context, site: Site, kind: str, *, files: bool = True) -> Backup:
     """Back up the site (directory and database; only the database unless FILES) and record
-    the Backup row. Incremental: files unchanged since the last backup are not read again."""
-    platform = site.platform
-    directory = resources.site_dir(site)
+    the Backup row."""
     # A site with no recorded database (imported needing attention) is deleted with a backup of
     # its files only: the database settings.php names is not known to be its own.
-    handle = database_of(ctx, site, directory) if (site.db_name or site.db_file) else None
+    result = archive_site(ctx, site, files=files, database=bool(site.db_name or site.db_file))
+    return record_backup(ctx, site, kind, result.path, result.size, result.sha256, result.manifest)
+
+
+def archive_site(ctx: Context, site: Site, *, files: bool = True, database: bool = True) -> BackupResult:
+    """Write a backup archive of the site (its directory unless not FILES, its recorded database
+    when DATABASE; database_of refuses one settings.php disagrees with) and measure what the site
+    uses. Incremental: files unchanged since the last backup are not read again."""
+    platform = site.platform
+    directory = resources.site_dir(site)
+    handle = database_of(ctx, site, directory) if database else None
     dest = resources.backup_dir(site.domain)
     clean_partials(ctx, dest)
     result = create_incremental(
@@ -186,9 +194,8 @@ def make_backup(ctx: Context, site: Site, kind: str, *, files: bool = True) -> B
         include_files=files,
     )
     report(ctx, site.domain, result)
-    backup = record_backup(ctx, site, kind, result.path, result.size, result.sha256, result.manifest)
     measure(ctx, site, handle)
-    return backup
+    return result
 
 
 def clean_partials(ctx: Context, dest: Path) -> None:

@@ -135,14 +135,14 @@ def vhost_undo(ctx: Context) -> None:
 
 def record(ctx: Context) -> None:
     with ctx.recording():
-        Site.objects.filter(pk=ctx.task.site_id).update(status=Site.DELETED)
+        Site.set_status(ctx.task.site_id, Site.DELETED)
         flag(ctx, "recorded")
 
 
 def record_undo(ctx: Context) -> None:
     if ctx.state.get("recorded"):
         with ctx.recording():
-            Site.objects.filter(pk=ctx.task.site_id).update(status=ctx.state["status_before"])
+            Site.set_status(ctx.task.site_id, ctx.state["status_before"])
             ctx.state.pop("recorded")
             ctx.save_state()
 

@@ -59,7 +59,7 @@ def prepare(ctx: Context) -> None:
 def prepare_undo(ctx: Context) -> None:
     # The record says what happened: a failed install, ready for another try.
     with ctx.recording():
-        Site.objects.filter(pk=ctx.task.site_id, status=Site.QUEUED).update(status=Site.FAILED)
+        Site.set_status(ctx.task.site_id, Site.FAILED, only_from=[Site.QUEUED])
 
 
 def make_site_dir(ctx: Context) -> None:
@@ -124,15 +124,15 @@ def record(ctx: Context) -> None:
     directory = Path(ctx.state["site_dir"])
     used = sitefiles.disk_usage(directory)
     with ctx.recording():
-        Site.objects.filter(pk=site.pk).update(
-            status=Site.ENABLED, db_name=ctx.state["db_name"], db_user=ctx.state["db_user"],
+        Site.set_status(
+            site.pk, Site.ENABLED, db_name=ctx.state["db_name"], db_user=ctx.state["db_user"],
             verified_at=timezone.now(), disk_files_bytes=used)
     ctx.info(f"{site.domain} is installed and enabled.")
 
 
 def record_undo(ctx: Context) -> None:
     with ctx.recording():
-        Site.objects.filter(pk=ctx.task.site_id).update(status=ctx.state.get("status_before", Site.QUEUED))
+        Site.set_status(ctx.task.site_id, ctx.state.get("status_before", Site.QUEUED))
 
 
 def install_plan(task: Task) -> Plan:

@@ -75,14 +75,14 @@ def enable_vhost_undo(ctx: Context) -> None:
 def _record(status: str):  # type: ignore[no-untyped-def]
     def run(ctx: Context) -> None:
         with ctx.recording():
-            Site.objects.filter(pk=ctx.task.site_id).update(status=status)
+            Site.set_status(ctx.task.site_id, status)
     return run
 
 
 def record_undo(ctx: Context) -> None:
     if "status_before" in ctx.state:
         with ctx.recording():
-            Site.objects.filter(pk=ctx.task.site_id).update(status=ctx.state["status_before"])
+            Site.set_status(ctx.task.site_id, ctx.state["status_before"])
 
 
 def disable_plan(task: Task) -> Plan:

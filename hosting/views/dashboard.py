@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db.models import Count, Min, Q, QuerySet
@@ -13,6 +12,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from hosting import access, clusters
+from hosting.engine.heartbeat import lost_before
 from hosting.models import Platform, Site, Task
 from hosting.views.common import AuthenticatedHttpRequest, render_page
 
@@ -25,11 +25,6 @@ CREATED_WITHIN = timedelta(days=7)
 FIGURES_FOR = 2  # seconds the counts and charts are reused (figures())
 
 
-def stale_before(now: datetime) -> datetime:
-    """A running task whose last heartbeat is older than this is lost (the reaper's rule)."""
-    return now - timedelta(seconds=3 * float(settings.HARBORMASTER_HEARTBEAT))
-
-
 def queue_health(tasks: QuerySet[Task], now: datetime) -> dict[str, Any]:
     by_state = dict(tasks.filter(state__in=Task.ACTIVE).values_list("state").annotate(n=Count("id")))
     recent = tasks.filter(created_at__gte=now - CREATED_WITHIN)
@@ -37,11 +32,11 @@ def queue_health(tasks: QuerySet[Task], now: datetime) -> dict[str, Any]:
         "queued": by_state.get(Task.QUEUED, 0),
         "running": by_state.get(Task.RUNNING, 0),
         "paused": by_state.get(Task.PAUSED, 0),
-        "lost": tasks.filter(state=Task.RUNNING, heartbeat_at__lt=stale_before(now)).count(),
+        "lost": tasks.filter(state=Task.RUNNING, heartbeat_at__lt=lost_before(now)).count(),
         "oldest_queued": tasks.filter(state=Task.QUEUED).aggregate(m=Min("created_at"))["m"],
         "failed_24h": recent.filter(state=Task.FAILED, finished_at__gte=now - timedelta(hours=24)).count(),
         "attention": list(
-            tasks.filter(Q(state=Task.PAUSED) | Q(state=Task.RUNNING, heartbeat_at__lt=stale_before(now)))
+            tasks.filter(Q(state=Task.PAUSED) | Q(state=Task.RUNNING, heartbeat_at__lt=lost_before(now)))
             .select_related("created_by").order_by("created_at")[:ATTENTION]),
     }
 

@@ -3,13 +3,12 @@ waiting reason, steps, controls, and the log lines after the last one the page h
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from hosting import controls
+from hosting.engine.heartbeat import lost_before
 from hosting.models import Task, TaskLog, TaskStep
 from hosting.starting import typed_confirmation
 from hosting.views.common import AuthenticatedHttpRequest, int_param
@@ -60,8 +59,7 @@ def heartbeat_stale(task: Task) -> bool:
     """The reaper's rule (3 missed beats), shown before the reaper acts on it."""
     if task.state != Task.RUNNING or task.heartbeat_at is None:
         return False
-    beats = float(settings.HARBORMASTER_HEARTBEAT) * 3
-    return timezone.now() - task.heartbeat_at > timedelta(seconds=beats)
+    return task.heartbeat_at < lost_before(timezone.now())
 
 
 def live_context(request: AuthenticatedHttpRequest, task: Task, *, tail: bool) -> dict[str, Any]:

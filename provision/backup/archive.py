@@ -33,8 +33,9 @@ MANIFEST = "manifest.json"
 DATABASE = "database.sql"
 SITE = "site"
 MAX_MANIFEST = 256 << 20
-FORMAT = 1  # everything inside the archive (what create_backup writes)
-FORMATS = (1, 2)  # 2: files in the object store beside the archive (provision.backup.incremental)
+# 1: everything inside the archive (written before the object store, still read);
+# 2: files in the object store beside the archive (provision.backup.incremental).
+FORMATS = (1, 2)
 
 
 @dataclass

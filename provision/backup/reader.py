@@ -145,8 +145,3 @@ class Reader:
             pass  # a read-only store: the damage is still reported by whoever reads it
         self._known = None
 
-
-def read_object(store: Path, sha256: str, runner: Runner | None, sink: IO[bytes] | None = None) -> tuple[int, str]:
-    """One object (Reader, for many)."""
-    with Reader(store) as reader:
-        return reader.read(sha256, runner, sink)

@@ -308,7 +308,7 @@ def _compressed(chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 def __getattr__(name: str) -> Any:
     # The reader lives in provision.backup.reader (it imports this module); found here too.
-    if name in ("Reader", "read_object"):
+    if name == "Reader":
         from provision.backup import reader
 
         return getattr(reader, name)

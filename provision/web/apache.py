@@ -69,6 +69,8 @@ def php_handler(address: str) -> str:
 
 class ApacheServer(WebServer):
     kind = "apache"
+    label = "Apache"
+    rank = 2
 
     def __init__(self, config: WebConfig, runner: Runner) -> None:
         super().__init__(config, runner)

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from provision.domains import normalise_domain
 from provision.durable import fsync_dir
@@ -26,8 +26,6 @@ from provision.errors import InvalidDomain, ProvisionError
 
 if TYPE_CHECKING:
     from provision.runner import Runner
-
-Kind = Literal["nginx", "apache", "none"]
 
 # Characters a path may hold to go into a server config unquoted: whitespace, `;`, braces,
 # quotes or `$` would end a directive, open a block or be read as a variable.
@@ -89,7 +87,7 @@ class WebConfig:
     default commands (for example ["sudo", "systemctl", "reload", "nginx"]). `listen` holds
     nginx `listen` values, or for apache the addresses of each <VirtualHost>."""
 
-    kind: Kind
+    kind: str  # a driver's kind (provision.web.KINDS)
     vhost_dir: Path
     listen: tuple[str, ...] = ("80",)
     binary: str | None = None
@@ -116,7 +114,9 @@ class WebServer(abc.ABC):
     """Vhosts of one web server. Every method that changes a vhost is all-or-nothing: the
     server either accepted the new configuration and reloaded, or the old files are back."""
 
-    kind: str = ""
+    kind: str = ""  # what a Server record names; a subclass with a kind is a driver (provision.web)
+    label: str = ""  # how the panel names it
+    rank = 100  # where it comes in lists
 
     def __init__(self, config: WebConfig, runner: Runner) -> None:
         self.config = config

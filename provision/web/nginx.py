@@ -10,6 +10,8 @@ from provision.web.templates import NGINX_DISABLED, NGINX_SITE
 
 class NginxServer(WebServer):
     kind = "nginx"
+    label = "nginx"
+    rank = 1
 
     def _common_args(self) -> list[str]:
         args: list[str] = list(self.config.extra_args)

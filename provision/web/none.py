@@ -8,6 +8,8 @@ from provision.web.nginx import NginxServer
 
 class NoWebServer(NginxServer):
     kind = "none"
+    label = "None (vhosts written, not loaded)"
+    rank = 0
 
     def test(self) -> None:
         return None

@@ -180,3 +180,15 @@ def test_it_kills_what_a_sigkilled_worker_left_running(site, dead_owner):
         for pid in tree + escaped:
             if alive(pid):
                 psutil.Process(pid).kill()
+
+
+def test_it_says_when_a_lost_task_had_nothing_to_roll_back(site, dead_owner):
+    # Worker and reaper settle with one policy (hosting.engine.settle), in the same words.
+    task = _running(site, "install", dead_owner, steps(
+        {"name": "check", "sh": "true", "reversible": True},
+        {"name": "files", "sh": "true", "reversible": True}), at_step=1)
+    assert Reaper("local").reap_one()
+    task.refresh_from_db()
+    assert task.state == Task.FAILED
+    assert task.summary == "Worker lost during step Files; nothing to roll back."
+    assert not Lock.objects.exists()

@@ -98,3 +98,14 @@ def test_it_ends_with_a_warning_when_the_operation_warns(site):
     task = queue_task(site, "verify", args=steps({"name": "check", "sh": "true", "warn": "files/ is not writable"}))
     assert execute(task.pk) == Task.WARNING
     assert Task.objects.get(pk=task.pk).summary == "Done with warnings."
+
+
+def test_it_pauses_a_task_whose_undo_outlasts_the_rollback_deadline(site, record, settings):
+    settings.HARBORMASTER_ROLLBACK_DEADLINE = 1
+    task = queue_task(site, "install", args={"record": str(record), **steps(
+        {"name": "a", "sh": "true", "undo": "sleep 30"},
+        {"name": "b", "sh": "exit 1"})})
+    assert execute(task.pk) == Task.PAUSED
+    task.refresh_from_db()
+    assert "Step B failed" in task.summary and "paused for a human" in task.summary
+    assert _states(task) == [("a", "undo-failed"), ("b", "failed")]

@@ -33,6 +33,8 @@ def run_manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPr
         ("DATABASE_URL", "postgresql://127.0.0.1:5432/", "DATABASE_URL: a PostgreSQL URL needs a database name"),
         ("HARBORMASTER_DEADLINES", "site.backup=soon", "HARBORMASTER_DEADLINES: deadline of 'site.backup' must be whole seconds"),
         ("HARBORMASTER_DEADLINES", "site.dance=10", "HARBORMASTER_DEADLINES: unknown task type 'site.dance'"),
+        ("HARBORMASTER_ROLLBACK_DEADLINE", "later", "HARBORMASTER_ROLLBACK_DEADLINE: expected a number"),
+        ("HARBORMASTER_ROLLBACK_DEADLINE", "0", "HARBORMASTER_ROLLBACK_DEADLINE: must be at least 1"),
         ("HARBORMASTER_SECRET_KEY", "short", "HARBORMASTER_SECRET_KEY: must be at least 32 characters"),
     ],
 )

@@ -42,3 +42,22 @@ def test_tasks_drive_an_apache_server_with_the_apache_driver(hm_dirs) -> None:
     web = resources.web_server(server, Runner(lambda level, line: None))
     assert isinstance(web, ApacheServer) and web.addresses == "*:80 127.0.0.1:8080"
     assert web.config.main_config is not None and str(web.config.main_config) == "/srv/apache/apache2.conf"
+
+
+def test_a_web_server_is_one_module_of_provision_web(tmp_path, monkeypatch) -> None:
+    import sys
+
+    import provision.web as web
+    from hosting.operations import resources
+
+    assert web.KINDS == ("none", "nginx", "apache")
+    assert Server.HTTP_CHOICES == web.CHOICES and resources.web.KINDS is web.KINDS
+    (tmp_path / "lighttpd.py").write_text(
+        "from provision.web.nginx import NginxServer\n\n\n"
+        "class Lighttpd(NginxServer):\n    kind = 'lighttpd'\n    label = 'lighttpd'\n    rank = 3\n")
+    monkeypatch.setattr(web, "__path__", [*web.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "provision.web.lighttpd", raising=False)
+    drivers = web._drivers()
+    assert list(drivers) == ["none", "nginx", "apache", "lighttpd"]
+    assert drivers["lighttpd"].__name__ == "Lighttpd"
+    sys.modules.pop("provision.web.lighttpd", None)

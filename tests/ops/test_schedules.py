@@ -99,3 +99,17 @@ def test_it_hides_other_clients_stale_sites_on_the_dashboard(site, hm_dirs, outs
     backup(site, hm_dirs, timedelta(days=3))
     client.force_login(outsider)
     assert site.domain not in client.get("/").content.decode()
+
+
+def test_it_writes_the_schedules_after_migrating_this_app_only():
+    # Connected in AppConfig.ready for the hosting app, not for every app when the models module
+    # is imported.
+    from django.apps import apps
+    from django.db.models.signals import post_migrate
+
+    def receivers(label: str) -> list[str]:
+        sync, _async = post_migrate._live_receivers(apps.get_app_config(label))
+        return [f"{r.__module__}.{r.__qualname__}" for r in sync]
+
+    assert "hosting.apps._ensure_schedules" in receivers("hosting")
+    assert not [r for r in receivers("auth") if r.endswith("_ensure_schedules")]

@@ -1,5 +1,6 @@
 """Backups with an SQLite site database: the restore drill, the archive's shape, verify,
-cancellation and failures leaving nothing behind, and archives that try to escape."""
+cancellation and failures leaving nothing behind, archives of the older format 1, and archives
+that try to escape."""
 from __future__ import annotations
 
 import datetime as dt
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from provision.backup import create_backup, restore_backup, verify_backup
+from provision.backup import create_incremental, restore_backup, verify_backup
 from provision.backup.archive import TarWriter
 from provision.db import DatabaseServer, driver_for
 from provision.db.base import DatabaseDriver
@@ -82,11 +83,11 @@ def rows(tmp_path: Path) -> list[tuple[object, ...]]:
 
 def backup(site: Path, dest: Path, db: DatabaseDriver | None, runner: Runner | None = None,
            follow: bool = True, now: dt.datetime = NOW, roots: tuple[Path, ...] = ()):  # type: ignore[no-untyped-def]
-    return create_backup(domain="Example.com", site_dir=site, dest_dir=dest, runner=runner or quiet(),
-                         db_driver=db, db_name="site_db" if db else None, follow_files_symlink=follow,
-                         files_link_roots=roots,
-                         platform_name="d10", platform_path=str(site.parents[2]),
-                         drupal_version="10.3.1", now=now)
+    return create_incremental(domain="Example.com", site_dir=site, dest_dir=dest, runner=runner or quiet(),
+                              db_driver=db, db_name="site_db" if db else None, follow_files_symlink=follow,
+                              files_link_roots=roots,
+                              platform_name="d10", platform_path=str(site.parents[2]),
+                              drupal_version="10.3.1", now=now)
 
 
 def test_it_restores_files_and_rows_as_they_were(tmp_path: Path, db: DatabaseDriver) -> None:
@@ -116,7 +117,8 @@ def test_it_writes_one_named_private_archive_with_a_full_manifest(tmp_path: Path
     site = make_site(tmp_path)
     result = backup(site, tmp_path / "backups", db)
     assert result.path.name == "example.com-20250102T030405Z.tar.zst"
-    assert sorted(p.name for p in (tmp_path / "backups").iterdir()) == [result.path.name]
+    # Beside it, the object store that holds the site's files (format 2).
+    assert sorted(p.name for p in (tmp_path / "backups").iterdir()) == [result.path.name, "objects"]
     assert stat.S_IMODE(result.path.stat().st_mode) == 0o600
     assert result.size == result.path.stat().st_size
     assert result.sha256 == hashlib.sha256(result.path.read_bytes()).hexdigest()
@@ -124,21 +126,23 @@ def test_it_writes_one_named_private_archive_with_a_full_manifest(tmp_path: Path
     with open(result.path, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as reader, \
             tarfile.open(fileobj=reader, mode="r|") as tar:
         names = [m.name for m in tar]
-    assert names[0] == "database.sql" and names[1] == "site" and names[-1] == "manifest.json"
-    assert "site/files/styles/thumb/pic.bin" in names and "site/private/secret.txt" in names
+    assert names == ["manifest.json", "database.sql"]
 
     m = result.manifest
-    assert (m["format"], m["domain"], m["created"]) == (1, "example.com", "2025-01-02T03:04:05Z")
+    assert (m["format"], m["domain"], m["created"]) == (2, "example.com", "2025-01-02T03:04:05Z")
     assert m["platform"] == {"name": "d10", "path": str(site.parents[2])} and m["drupal_version"] == "10.3.1"
     by_path = {e["path"]: e for e in m["members"]}
     pic = (site / "files" / "styles" / "thumb" / "pic.bin").read_bytes()
-    assert by_path["site/files/styles/thumb/pic.bin"] == {
+    assert {k: by_path["site/files/styles/thumb/pic.bin"][k] for k in ("path", "type", "size", "sha256")} == {
         "path": "site/files/styles/thumb/pic.bin", "type": "file", "size": len(pic),
         "sha256": hashlib.sha256(pic).hexdigest()}
-    assert by_path["site/files/latest.txt"] == {"path": "site/files/latest.txt", "type": "symlink", "target": "a.txt"}
+    assert "site/private/secret.txt" in by_path
+    assert {k: by_path["site/files/latest.txt"][k] for k in ("path", "type", "target")} == {
+        "path": "site/files/latest.txt", "type": "symlink", "target": "a.txt"}
     assert m["database"]["sha256"] == by_path["database.sql"]["sha256"]
-    assert m["totals"]["files"] == 7 and m["totals"]["symlinks"] == 1
-    assert m["totals"]["bytes"] == sum(e.get("size", 0) for e in m["members"])
+    # The site's files (the dump is counted apart, in "database").
+    assert m["totals"]["files"] == 6 and m["totals"]["symlinks"] == 1
+    assert m["totals"]["bytes"] == sum(e.get("size", 0) for e in m["members"] if e["path"] != "database.sql")
 
 
 def test_it_never_replaces_an_earlier_backup(tmp_path: Path) -> None:
@@ -163,15 +167,49 @@ def rewrite(path: Path, change) -> None:  # type: ignore[no-untyped-def]
     path.write_bytes(zstandard.ZstdCompressor().compress(change(plain)))
 
 
+# An archive of format 1 (everything inside it), the format backups had before the object store:
+# written by the format-1 writer before it was removed. Such archives still verify and restore.
+FORMAT_1 = Path(__file__).parent / "data" / "example.com-20250102T030405Z.tar.zst"
+
+
+def format_1(tmp_path: Path) -> Path:
+    copy = tmp_path / "old" / FORMAT_1.name
+    copy.parent.mkdir()
+    copy.write_bytes(FORMAT_1.read_bytes())
+    return copy
+
+
+def test_it_restores_an_archive_of_format_1(tmp_path: Path) -> None:
+    archive = format_1(tmp_path)
+    manifest = verify_backup(archive)
+    assert (manifest["format"], manifest["domain"], manifest["database"]["engine"]) == (1, "example.com", "sqlite")
+    db = driver_for(DatabaseServer("sqlite", sqlite_dir=tmp_path / "dbs"))
+    db.create_database("site_db")
+    site = tmp_path / "platform" / "web" / "sites" / "example.com"
+    site.parent.mkdir(parents=True)
+    restore_backup(archive, site, db, "site_db", quiet())
+    assert (site / "files" / "a.txt").read_text() == "first version\n"
+    assert os.readlink(site / "files" / "latest.txt") == "a.txt"
+    assert (site / "files" / "styles" / "pic.bin").read_bytes() == bytes(range(256)) * 40
+    assert rows(tmp_path) == [(i, f"node {i};\n'quoted'") for i in range(50)]
+
+
 def test_it_names_the_member_whose_content_changed(tmp_path: Path) -> None:
-    site = make_site(tmp_path)
-    result = backup(site, tmp_path / "b", None)
-    rewrite(result.path, lambda tar: tar.replace(b"first version", b"first versioN"))
+    archive = format_1(tmp_path)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "keep.txt").write_text("kept")
+    rewrite(archive, lambda tar: tar.replace(b"first version", b"first versioN"))
     with pytest.raises(ProvisionError, match=r"'site/files/a\.txt' .* is damaged"):
-        verify_backup(result.path)
+        verify_backup(archive)
     with pytest.raises(ProvisionError, match=r"'site/files/a\.txt' .* is damaged"):
-        restore_backup(result.path, site, None, None, quiet())
-    assert (site / "files" / "a.txt").read_text() == "first version\n"  # nothing was touched
+        restore_backup(archive, site, None, None, quiet())
+    assert [p.name for p in site.iterdir()] == ["keep.txt"]  # nothing was touched
+
+
+def archives(dest: Path) -> list[str]:
+    """What a backup left in DEST besides the object store: archives, partial files."""
+    return [p.name for p in dest.iterdir() if p.name != "objects"]
 
 
 def test_it_leaves_nothing_behind_when_cancelled(tmp_path: Path, db: DatabaseDriver) -> None:
@@ -183,18 +221,18 @@ def test_it_leaves_nothing_behind_when_cancelled(tmp_path: Path, db: DatabaseDri
     def stop_after_a_while() -> str | None:
         nonlocal checks
         checks += 1
-        return "cancelled by a test" if checks > 50 else None
+        return "cancelled by a test" if checks > 5 else None
 
     with pytest.raises(Cancelled):
         backup(site, tmp_path / "b", db, Runner(lambda level, line: None, should_stop=stop_after_a_while))
-    assert list((tmp_path / "b").iterdir()) == []
+    assert not archives(tmp_path / "b")
 
 
 def test_it_leaves_nothing_behind_when_the_dump_fails(tmp_path: Path, db: DatabaseDriver) -> None:
     db.drop_database("site_db")
     with pytest.raises(ProvisionError, match="does not exist"):
         backup(make_site(tmp_path), tmp_path / "b", db)
-    assert list((tmp_path / "b").iterdir()) == []
+    assert not archives(tmp_path / "b")
 
 
 def test_it_follows_a_symlinked_files_dir_when_asked(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import psycopg
 import pymysql
 import pytest
 
-from provision.backup import create_backup, restore_backup, verify_backup
+from provision.backup import create_incremental, restore_backup, verify_backup
 from provision.db import DatabaseServer, driver_for
 from provision.db.base import DatabaseDriver
 from provision.runner import Runner
@@ -93,7 +93,7 @@ def test_it_restores_rows_and_files_as_they_were(engine: tuple[Engine, str, str,
     before = checksums(site)
     runner = Runner(lambda level, line: None, secrets=[password])
 
-    result = create_backup(domain="example.com", site_dir=site, dest_dir=tmp_path / "backups",
+    result = create_incremental(domain="example.com", site_dir=site, dest_dir=tmp_path / "backups",
                            runner=runner, db_driver=eng.driver, db_name=db, follow_files_symlink=True)
     assert verify_backup(result.path)["database"]["engine"] == eng.driver.server.engine
 

@@ -41,6 +41,8 @@ def test_it_quotes_formulas_in_every_export_alike(as_admin, django_user_model, s
     panel = _rows(b"".join(as_admin.get(reverse("task-export")).streaming_content).decode())[1]
     assert cli[4] == panel[4] == "'=HYPERLINK(1)"
     assert panel[6:] == ["", "", ""] and cli[6:] == ["", "", ""]
+    # One writer: the panel's export and the command line's are the same rows.
+    assert panel == cli
     events = _rows(b"".join(as_admin.get(reverse("audit-export")).streaming_content).decode())
     note = next(r for r in events if r[2] == "site.note")
     assert note[1] == "'=HYPERLINK(1)" and note[8] == "'-2+3" and note[7] == ""

@@ -20,10 +20,10 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from hosting import controls
+from hosting import controls, csvsafe
 from hosting import prune as prune_module
 from hosting.api.tasks import log_out, task_json
-from hosting.machine import iso
+from hosting.machine import TASK_CSV_FIELDS, iso, task_csv_rows
 from hosting.management import taskcli
 from hosting.models import Task
 from hosting.refused import TaskRefused
@@ -168,16 +168,16 @@ class Command(BaseCommand):
         self.stdout.write(f"Removed lock {lock.key} held by task {lock.task_id}")
 
     def do_export(self, options: dict) -> None:
-        qs = Task.objects.select_related("created_by").order_by("id")
+        qs = Task.objects.order_by("id")
         if options["state"]:
             qs = qs.filter(state=options["state"])
         path = str(options["csv"])
         if path == "-":
-            count = taskcli.write_csv(qs, sys.stdout)
+            count = csvsafe.write(sys.stdout, TASK_CSV_FIELDS, task_csv_rows(qs))
         else:
             try:
                 with open(path, "w", newline="", encoding="utf-8") as out:
-                    count = taskcli.write_csv(qs, out)
+                    count = csvsafe.write(out, TASK_CSV_FIELDS, task_csv_rows(qs))
             except OSError as exc:
                 raise CommandError(f"Cannot write {path}: {exc.strerror}") from None
         self.stderr.write(f"Exported {count} tasks.")
