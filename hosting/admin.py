@@ -2,12 +2,14 @@
 which creates tasks; secrets are never rendered back here either."""
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 
 from hosting import audit
-from hosting.clientaddress import client_address
 from hosting import models as m
+from hosting.clientaddress import client_address
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -40,7 +42,7 @@ def _plain(values: dict | None) -> dict | None:
     """JSON-safe values for the audit record (model instances and querysets become text)."""
     if values is None:
         return None
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in values.items():
         if value is None or isinstance(value, (str, int, float, bool)):
             out[key] = value

@@ -42,7 +42,7 @@ def record(
         actor=user,
         actor_label=_label(actor)[:200],
         action=action,
-        object_type=obj._meta.model_name if obj is not None else "",
+        object_type=(obj._meta.model_name or "") if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         object_label=str(obj)[:300] if obj is not None else "",
         client=client if isinstance(client, Client) else None,

@@ -5,13 +5,13 @@ the user may not see; errors are shown next to their field."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from hosting.inputs import IdField, MAX_SEARCH
+from hosting.inputs import MAX_SEARCH, IdField
 from hosting.inventory import InventoryError, check_domain_free, platform_refusal
 from hosting.models import Backup, Platform, Site, Task
 from hosting.tasktypes import TYPES
@@ -61,7 +61,7 @@ class ResolveDuplicateForm(forms.Form):
 
     def __init__(self, *args: Any, site: Site, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["platform"].queryset = Platform.objects.filter(
+        cast(forms.ModelChoiceField, self.fields["platform"]).queryset = Platform.objects.filter(
             pk__in=[site.platform_id, site.attention_platform_id])
 
 
@@ -72,8 +72,9 @@ class CloneForm(SiteTaskForm):
 
     def __init__(self, *args: Any, platforms: QuerySet[Platform], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["platform"].queryset = platforms.select_related("server")
-        self.fields["platform"].initial = self.site.platform_id
+        field = cast(forms.ModelChoiceField, self.fields["platform"])
+        field.queryset = platforms.select_related("server")
+        field.initial = self.site.platform_id
 
     def clean_domain(self) -> str:
         try:
@@ -99,7 +100,7 @@ class MigrateForm(SiteTaskForm):
 
     def __init__(self, *args: Any, platforms: QuerySet[Platform], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["platform"].queryset = platforms.select_related("server")
+        cast(forms.ModelChoiceField, self.fields["platform"]).queryset = platforms.select_related("server")
 
     def clean_platform(self) -> Platform:
         platform = self.cleaned_data["platform"]
@@ -121,7 +122,7 @@ class RestoreForm(SiteTaskForm):
 
     def __init__(self, *args: Any, backups: QuerySet[Backup], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["backup"].queryset = backups
+        cast(forms.ModelChoiceField, self.fields["backup"]).queryset = backups
 
     def task_args(self) -> dict[str, Any]:
         return {"backup": self.cleaned_data["backup"].pk}
@@ -207,10 +208,11 @@ class TaskFilterForm(forms.Form):
 
     def __init__(self, *args: Any, clients: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["client"].choices = [("", "any client"), *clients]
+        cast(forms.ChoiceField, self.fields["client"]).choices = [("", "any client"), *clients]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
             self.add_error("until", "The end date is before the start date.")
         return data

@@ -2,6 +2,7 @@
 anything is written, and a new platform or site queues its first task (verify, install)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def add_platform(name: str, path: str, *, server: Server | None = None, by: Any 
     return platform, task
 
 
-def check_domain_free(domain: str, *, aliases: list[str] = ()) -> str:
+def check_domain_free(domain: str, *, aliases: Sequence[str] = ()) -> str:
     try:
         domain = normalise_domain(domain)
     except InvalidDomain as exc:

@@ -15,7 +15,7 @@ BY is a user, or a string naming a trusted operator (the command line, "cli:<log
 start anything and sees everything. Issue 14 turns this into the task catalogue's start_task."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django import forms
@@ -62,7 +62,11 @@ def viewer(by: Any) -> Any:
 
 
 def describe_errors(form: forms.Form) -> str:
-    return "; ".join(f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in form.errors.items())
+    # An ErrorList yields its messages as text (the stubs say ValidationError too): str() changes nothing.
+    def text(errors: Iterable[object]) -> str:
+        return " ".join(map(str, errors))
+
+    return "; ".join(f"{k}: {text(v)}" if k != "__all__" else text(v) for k, v in form.errors.items())
 
 
 def target_type_of(target: Target) -> str:

@@ -167,6 +167,6 @@ def attach_to_qcluster() -> None:
         return stopped
 
     start_then_housekeep._harbormaster = True  # type: ignore[attr-defined]
-    cluster.Cluster.start = start_then_housekeep  # type: ignore[method-assign]
-    cluster.Cluster.stop = stop_then_unregister  # type: ignore[method-assign]
+    cluster.Cluster.start = start_then_housekeep
+    cluster.Cluster.stop = stop_then_unregister
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.conf import settings
 
@@ -128,7 +129,7 @@ class Run:
 
     # The log is flushed first, so the summary line comes after every line of the run. Both wait
     # for a control database that is restarting: the run's outcome must not be lost.
-    def _settle(self, how: Callable[..., bool], *args: object, **kwargs: object) -> bool:
+    def _settle(self, how: Callable[..., bool], *args: Any, **kwargs: Any) -> bool:
         reconnect.retry(self.log.flush, strict=True)
         if self.log.lost:
             return False  # not ours: the conditional UPDATE would change nothing anyway

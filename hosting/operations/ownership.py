@@ -21,6 +21,7 @@ from django.db.models import Q
 
 from hosting.models import Platform, Server, Site
 from hosting.operations import resources
+from provision.db.sqlite import SQLiteDriver
 from provision.errors import ProvisionError
 from provision.settings_php import DatabaseSettings
 from provision.sitedb import ENGINE_OF, SQLiteFileDriver, sqlite_file
@@ -72,9 +73,9 @@ def recorded(site: Site, directory: Path) -> resources.SiteDatabase | None:
 
 def file_of(handle: resources.SiteDatabase) -> Path | None:
     """The file of an SQLite database handle (None for a database server's)."""
-    if handle.driver.server.engine != "sqlite":
+    if not isinstance(handle.driver, SQLiteDriver):  # the driver of every "sqlite" engine
         return None
-    return Path(handle.driver.path_of(handle.name)).resolve()  # type: ignore[attr-defined]
+    return Path(handle.driver.path_of(handle.name)).resolve()
 
 
 def label(handle: resources.SiteDatabase) -> str:

@@ -14,13 +14,13 @@ from django.utils import timezone
 from hosting.engine.steps import Context, Plan
 from hosting.models import Platform, Task
 from hosting.operations import operation, platform_sites
-from hosting.operations.common import roots, step
+from hosting.operations.common import roots, step, target_rows
 from provision import platform as provision_platform
 from provision.errors import ProvisionError
 
 
 def _platform(ctx: Context) -> Platform:
-    return Platform.objects.select_related("server").get(pk=ctx.task.platform_id)
+    return target_rows(Platform, ctx.task.platform_id).select_related("server").get()
 
 
 def inspect(ctx: Context) -> None:
@@ -53,9 +53,9 @@ def discover(ctx: Context) -> None:
 
 
 def mark_verified(ctx: Context) -> None:
-    Platform.objects.filter(pk=ctx.task.platform_id).exclude(status__in=[Platform.LOCKED, Platform.DELETED]).update(
+    target_rows(Platform, ctx.task.platform_id).exclude(status__in=[Platform.LOCKED, Platform.DELETED]).update(
         status=Platform.ENABLED)
-    Platform.objects.filter(pk=ctx.task.platform_id).update(verified_at=timezone.now())
+    target_rows(Platform, ctx.task.platform_id).update(verified_at=timezone.now())
 
 
 @operation("platform.verify")
@@ -87,7 +87,7 @@ def _set_status(ctx: Context, wanted: str) -> None:
 
 def _status_undo(ctx: Context) -> None:
     if "status_before" in ctx.state:
-        Platform.objects.filter(pk=ctx.task.platform_id).update(status=ctx.state["status_before"])
+        target_rows(Platform, ctx.task.platform_id).update(status=ctx.state["status_before"])
 
 
 @operation("platform.lock")

@@ -17,7 +17,7 @@ from pathlib import Path
 from hosting.engine.steps import Context, Plan
 from hosting.models import Platform, Site, Task
 from hosting.operations import operation, resources
-from hosting.operations.common import flag, step
+from hosting.operations.common import flag, step, target_rows
 from hosting.operations.site_common import remove_vhost, write_vhost
 from provision import platform as provision_platform
 from provision import sitefiles
@@ -25,7 +25,7 @@ from provision.errors import ProvisionError
 
 
 def _platform(ctx: Context) -> Platform:
-    return Platform.objects.select_related("server").get(pk=ctx.task.platform_id)
+    return target_rows(Platform, ctx.task.platform_id).select_related("server").get()
 
 
 def _live_sites(platform: Platform) -> list[Site]:
@@ -111,7 +111,7 @@ def files_undo(ctx: Context) -> None:
 def record(ctx: Context) -> None:
     ids = [site_id for site_id, _ in ctx.state["sites"]]
     Site.objects.filter(pk__in=ids).update(status=Site.DELETED)
-    Platform.objects.filter(pk=ctx.task.platform_id).update(status=Platform.DELETED)
+    target_rows(Platform, ctx.task.platform_id).update(status=Platform.DELETED)
     flag(ctx, "recorded")
 
 
@@ -120,7 +120,7 @@ def record_undo(ctx: Context) -> None:
         return
     for site_id, status in ctx.state["sites"]:
         Site.objects.filter(pk=site_id).update(status=status)
-    Platform.objects.filter(pk=ctx.task.platform_id).update(status=ctx.state["status_before"])
+    target_rows(Platform, ctx.task.platform_id).update(status=ctx.state["status_before"])
     ctx.save_state()
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from hosting.engine.steps import Context, Plan
 from hosting.models import Backup, Site, Task
 from hosting.operations import operation, ownership, resources
-from hosting.operations.common import flag, step
+from hosting.operations.common import flag, step, target_rows
 from hosting.operations.leftovers import clean_leftovers
 from hosting.operations.site_common import database_of, make_backup, settings_in, site_of, write_vhost
 from provision import sitefiles
@@ -128,13 +128,13 @@ def vhost_undo(ctx: Context) -> None:
 
 
 def record(ctx: Context) -> None:
-    Site.objects.filter(pk=ctx.task.site_id).update(status=Site.DELETED)
+    target_rows(Site, ctx.task.site_id).update(status=Site.DELETED)
     flag(ctx, "recorded")
 
 
 def record_undo(ctx: Context) -> None:
     if ctx.state.pop("recorded", False):
-        Site.objects.filter(pk=ctx.task.site_id).update(status=ctx.state["status_before"])
+        target_rows(Site, ctx.task.site_id).update(status=ctx.state["status_before"])
         ctx.save_state()
 
 

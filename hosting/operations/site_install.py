@@ -15,7 +15,7 @@ from django.utils import timezone
 from hosting.engine.steps import Context, Plan
 from hosting.models import Site, Task
 from hosting.operations import operation, ownership, resources
-from hosting.operations.common import flag, step
+from hosting.operations.common import flag, step, target_rows
 from hosting.operations.site_common import (
     create_database,
     drop_created,
@@ -56,7 +56,7 @@ def prepare(ctx: Context) -> None:
 
 def prepare_undo(ctx: Context) -> None:
     # The record says what happened: a failed install, ready for another try.
-    Site.objects.filter(pk=ctx.task.site_id, status=Site.QUEUED).update(status=Site.FAILED)
+    target_rows(Site, ctx.task.site_id).filter(status=Site.QUEUED).update(status=Site.FAILED)
 
 
 def make_site_dir(ctx: Context) -> None:
@@ -126,7 +126,7 @@ def record(ctx: Context) -> None:
 
 
 def record_undo(ctx: Context) -> None:
-    Site.objects.filter(pk=ctx.task.site_id).update(status=ctx.state.get("status_before", Site.QUEUED))
+    target_rows(Site, ctx.task.site_id).update(status=ctx.state.get("status_before", Site.QUEUED))
 
 
 @operation("site.install")

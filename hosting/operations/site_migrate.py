@@ -19,7 +19,7 @@ from pathlib import Path
 from hosting.engine.steps import Context, Plan
 from hosting.models import Backup, Site, Task
 from hosting.operations import operation, ownership, resources
-from hosting.operations.common import flag, step
+from hosting.operations.common import flag, step, target_rows
 from hosting.operations.leftovers import clean_leftovers
 from hosting.operations.site_common import (
     database_of,
@@ -180,13 +180,13 @@ def vhost_undo(ctx: Context) -> None:
 
 
 def record(ctx: Context) -> None:
-    Site.objects.filter(pk=ctx.task.site_id).update(platform_id=ctx.state["new_platform"])
+    target_rows(Site, ctx.task.site_id).update(platform_id=ctx.state["new_platform"])
     flag(ctx, "recorded")
 
 
 def record_undo(ctx: Context) -> None:
     if ctx.state.pop("recorded", False):
-        Site.objects.filter(pk=ctx.task.site_id).update(platform_id=ctx.state["old_platform"])
+        target_rows(Site, ctx.task.site_id).update(platform_id=ctx.state["old_platform"])
         ctx.save_state()
 
 

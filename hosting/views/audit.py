@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from datetime import datetime, time, timedelta
+from typing import cast
 
 from django import forms
 from django.contrib.auth.decorators import login_required
@@ -26,13 +27,14 @@ class AuditFilterForm(forms.Form):
     user = forms.CharField(required=False, max_length=150, widget=forms.TextInput(attrs={"placeholder": "username"}))
     object = forms.CharField(required=False, max_length=300, label="Object",
                              widget=forms.TextInput(attrs={"placeholder": "site:42 or a name", "type": "search"}))
-    action = forms.CharField(required=False, max_length=64, widget=forms.TextInput(attrs={"placeholder": "task.cancel"}))
+    action = forms.CharField(required=False, max_length=64,
+                             widget=forms.TextInput(attrs={"placeholder": "task.cancel"}))
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, clients: list[tuple[int, str]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["client"].choices = [("", "any client"), *clients]
+        cast(forms.ChoiceField, self.fields["client"]).choices = [("", "any client"), *clients]
 
     def apply(self, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
         """Narrow EVENTS (already scoped by hosting.access) by the valid fields."""
@@ -78,7 +80,8 @@ def _csv_rows(events: QuerySet[AuditEvent]) -> Iterator[str]:
         yield writer.writerow([
             e.at.isoformat(), csv_safe(e.actor_label), e.action, e.object_type, e.object_id,
             csv_safe(e.object_label), e.client.name if e.client else "", e.address or "", csv_safe(e.detail),
-            csv_safe(str(e.before) if e.before is not None else ""), csv_safe(str(e.after) if e.after is not None else ""),
+            csv_safe(str(e.before) if e.before is not None else ""),
+            csv_safe(str(e.after) if e.after is not None else ""),
         ])
 
 

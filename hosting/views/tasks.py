@@ -18,9 +18,9 @@ from django.views.decorators.http import require_POST
 from hosting import access, starting
 from hosting.actions import TaskRefused
 from hosting.csvsafe import Echo, csv_safe
-from hosting.inputs import parse_int
 from hosting.engine import controls
 from hosting.forms import TaskFilterForm
+from hosting.inputs import parse_int
 from hosting.models import Site, Task, TaskLog
 from hosting.views.common import AuthenticatedHttpRequest, client_address, paginate, render_page
 from hosting.views.tasklive import live_context
@@ -52,7 +52,8 @@ class CancelPermission:
     def __call__(self, task: Task) -> bool:
         if task.state not in (Task.QUEUED, Task.RUNNING):
             return False
-        client_id = self.clients.get(task.site_id) if task.target_type == "site" else None
+        site_id = task.site_id if task.target_type == "site" else None
+        client_id = self.clients.get(site_id) if site_id is not None else None
         return controls.may_control(self.user, "cancel", task, client_id)
 
 
