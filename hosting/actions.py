@@ -59,7 +59,8 @@ def resolve_duplicate(site: Site, platform: Platform, *, by: Any = None, address
         if other is None:
             raise TaskRefused(f"No other copy of {site.domain} is waiting for a decision.")
         if platform.pk not in (site.platform_id, other):
-            raise TaskRefused(f"Platform {platform.name} holds no copy of {site.domain} that is waiting for a decision.")
+            raise TaskRefused(f"Platform {platform.name} holds no copy of {site.domain} "
+                              "that is waiting for a decision.")
         active = Task.objects.filter(site=site, state__in=Task.ACTIVE).order_by("created_at").first()
         if active is not None:
             raise TaskRefused(f"Task #{active.pk} ({active.kind}) is {active.state} on this site: wait for it first.")

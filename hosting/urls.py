@@ -3,9 +3,22 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from hosting.api import api
-from hosting.views import auth
-from hosting.views import (account, audit, clients, dashboard, invitations, locks, nodes, notifications, platforms,
-                           servers, sites, status, tasks)
+from hosting.views import (
+                           account,
+                           audit,
+                           auth,
+                           clients,
+                           dashboard,
+                           invitations,
+                           locks,
+                           nodes,
+                           notifications,
+                           platforms,
+                           servers,
+                           sites,
+                           status,
+                           tasks,
+)
 
 login = auth.ThrottledLoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True)
 

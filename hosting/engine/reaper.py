@@ -101,7 +101,8 @@ class Reaper:
                 stale_before = long_before = now - timedelta(days=3650)  # nobody is silent yet
             else:
                 self.outage = False
-        fields = ("pk", "owner_host", "owner_pid", "owner_started", "heartbeat_at", "server__queue", "kind", "target_type")
+        fields = ("pk", "owner_host", "owner_pid", "owner_started", "heartbeat_at", "server__queue", "kind",
+                  "target_type")
         found: dict[int, Seen] = {}
         # On this host the owner's death is certain at once: no need to wait for 3 beats.
         for row in Task.objects.filter(state=Task.RUNNING, owner_host=me.host).values(*fields):

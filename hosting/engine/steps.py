@@ -2,8 +2,9 @@
 a Context that logs, heartbeats and can be told to stop."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from hosting.models import Task
@@ -14,8 +15,8 @@ class Context(Protocol):
     """Given to every step. `state` is a JSON-serialisable dict kept with the task between steps,
     so a resumed task (or an undo after a lost worker) knows what earlier steps did."""
 
-    task: "Task"
-    runner: "Runner"
+    task: Task
+    runner: Runner
     state: dict[str, Any]
 
     # A warning line also makes the task end `warning` instead of `succeeded`.

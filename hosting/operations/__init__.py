@@ -1,7 +1,8 @@
 """Task types: each maps a task to a Plan of provision steps (hosting.engine.steps)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hosting.engine.steps import Plan
@@ -18,7 +19,7 @@ def operation(key: str) -> Callable[[Builder], Builder]:
     return register
 
 
-def plan_for(task: "Task") -> "Plan":
+def plan_for(task: Task) -> Plan:
     _load()
     key = f"{task.target_type}.{task.kind}"
     try:

@@ -46,7 +46,8 @@ def work_context(user, server: Server, **extra: Any) -> dict[str, Any]:
     active = availability.active_task(user, server)
     return {
         "server": server, "active": active, "conflict": availability.conflict(active, "server"),
-        "buttons": availability.buttons(user, server, lambda kind: availability.server_refusal(server, kind, active=active)),
+        "buttons": availability.buttons(user, server,
+                                        lambda kind: availability.server_refusal(server, kind, active=active)),
         # Every task that runs on this server's workers, not only those aimed at the server.
         "tasks": latest_on_server(access.tasks(user), server)[:RECENT_TASKS],
         **extra,

@@ -80,7 +80,8 @@ def test_it_lists_tasks_with_why_they_wait(site):
     claim(waiter.pk, Owner.current())
     out = run("list", "--state", "queued")
     assert out.splitlines() == [f"{waiter.pk}\tsite.verify\twww.acme.test\tqueued\t"
-                                f"{waiter.created_at:%Y-%m-%d %H:%M:%S}\twaiting for task #{holder.pk} holding site:{site.pk}"]
+                                f"{waiter.created_at:%Y-%m-%d %H:%M:%S}\t"
+                                f"waiting for task #{holder.pk} holding site:{site.pk}"]
 
 
 def test_it_controls_tasks(site, member):

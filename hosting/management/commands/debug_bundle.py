@@ -49,7 +49,8 @@ def versions() -> dict[str, Any]:
         if shutil.which(argv[0]):
             try:
                 done = subprocess.run(argv, capture_output=True, text=True, timeout=5)
-                found[name] = (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr) else ""
+                said = done.stdout or done.stderr
+                found[name] = said.strip().splitlines()[0] if said else ""
             except (OSError, subprocess.SubprocessError, IndexError) as exc:
                 found[name] = f"error: {exc}"
     return found
@@ -87,7 +88,8 @@ def queue_dump() -> dict[str, Any]:
     if not settings.Q_CLUSTER.get("redis"):
         from django_q.models import OrmQ
 
-        broker["messages"] = list(OrmQ.objects.values("key").annotate(n=Count("id"), oldest=Min("lock")).order_by("key"))
+        broker["messages"] = list(OrmQ.objects.values("key").annotate(n=Count("id"), oldest=Min("lock"))
+                                  .order_by("key"))
     return {"queued_per_queue": per_queue, "broker": broker}
 
 
