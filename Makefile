@@ -1,11 +1,11 @@
-# Harbormaster: `make run` for a demo instance, `make test` for the whole suite.
+# Harbormaster: `make run` for a demo instance, `make test` for lint and the whole suite.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/harbormaster
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgresql check clean
+.PHONY: install run lint test test-sqlite test-postgresql check clean
 
 install: $(VENV)/.installed
 
@@ -20,7 +20,12 @@ run: install
 	$(PY) manage.py demo_setup
 	$(PY) manage.py serve
 
-test: test-sqlite test-postgresql
+# ruff and mypy (configured in pyproject.toml), before any test runs.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: lint test-sqlite test-postgresql
 
 test-sqlite: install
 	$(PY) manage.py makemigrations --check --dry-run

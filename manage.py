@@ -12,7 +12,7 @@ def main() -> None:
         from django.conf import settings
         from django.core.management import execute_from_command_line
 
-        settings.INSTALLED_APPS  # parse the environment now, so a bad value stops here
+        settings.INSTALLED_APPS  # noqa: B018 - parse the environment now, so a bad value stops here
         execute_from_command_line(sys.argv)
     except ImproperlyConfigured as exc:
         # A bad setting: say which variable and why, without a traceback.

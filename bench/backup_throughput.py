@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from _setup import fill_files, median, timed
@@ -86,11 +87,12 @@ def main() -> None:
             # charge it for the other's page-cache and discard work.
             dest = work / f"backups-{n}"
 
-            def baseline() -> None:
+            # This round's n and dest are bound now: the functions run within the round anyway.
+            def baseline(n: int = n) -> None:
                 settle()
-                tar_times.append(timed(lambda: tar_zstd(site, work / f"tar-{n}.tar.zst")))
+                tar_times.append(timed(partial(tar_zstd, site, work / f"tar-{n}.tar.zst")))
 
-            def first() -> None:
+            def first(dest: Path = dest) -> None:
                 nonlocal stored
                 settle()
                 started = time.perf_counter()
@@ -101,7 +103,7 @@ def main() -> None:
             for run in ((baseline, first) if n % 2 == 0 else (first, baseline)):
                 run()
             settle()
-            second_times.append(timed(lambda: incremental(site, dest)))
+            second_times.append(timed(lambda dest=dest: incremental(site, dest)))
         tar_size = (work / "tar-0.tar.zst").stat().st_size
         tar_med, first_med, second_med = median(tar_times), median(first_times), median(second_times)
         mb = size / 1e6

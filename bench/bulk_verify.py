@@ -27,14 +27,26 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from fleet import (build, cluster_cpu, cluster_env, describe, instance, load, manage, own_cpu, spread,
-                   step_medians, task_figures, wait_final)
+from fleet import (
+    build,
+    cluster_cpu,
+    cluster_env,
+    describe,
+    instance,
+    load,
+    manage,
+    own_cpu,
+    spread,
+    step_medians,
+    task_figures,
+    wait_final,
+)
 
 
 class Measured:
     """Wall time and CPU (this process's own, and its reaped children's: the programs) of a block."""
 
-    def __enter__(self) -> "Measured":
+    def __enter__(self) -> Measured:
         self.started, (self.cpu0, self.kids0) = time.perf_counter(), own_cpu()
         return self
 
@@ -231,8 +243,9 @@ def main() -> None:
         drush_cpu = drush_only.programs / n * 1000
         total = sum(cpu.values())
         print(f"CPU a task (median of rounds): {total:.1f} ms (cluster {cpu['cluster']:.1f}, verify command "
-              f"{cpu['command']:.1f}); the stand-in drush alone takes {drush_cpu:.1f} ms a call: {drush_cpu / total:.0%} "
-              f"of it, and the rest, {total - drush_cpu:.1f} ms, is the engine, django-q2 and the steps' own work")
+              f"{cpu['command']:.1f}); the stand-in drush alone takes {drush_cpu:.1f} ms a call: "
+              f"{drush_cpu / total:.0%} of it, and the rest, {total - drush_cpu:.1f} ms, is the engine, django-q2 "
+              "and the steps' own work")
     finally:
         factory.kill_all()
         if not opts.keep:

@@ -41,7 +41,8 @@ def main() -> int:
         _recreate_postgres(url)
     data = scratch / "data"
     (data / "backups").mkdir(parents=True)
-    os.environ.update({"DATABASE_URL": url, "HARBORMASTER_HEARTBEAT": "0.5","DJANGO_SETTINGS_MODULE": "hosting.settings", "HARBORMASTER_DATA_DIR": str(data),
+    os.environ.update({"DATABASE_URL": url, "HARBORMASTER_HEARTBEAT": "0.5",
+                       "DJANGO_SETTINGS_MODULE": "hosting.settings", "HARBORMASTER_DATA_DIR": str(data),
                        "HARBORMASTER_ROOTS": str(scratch), "HARBORMASTER_BACKUP_DIR": str(data / "backups"),
                        "HARBORMASTER_SECRET_KEY": "chaos-" + "x" * 40, "HARBORMASTER_LOG_LEVEL": "WARNING"})
     import django

@@ -15,7 +15,6 @@ import signal
 import time
 
 import psutil
-
 from engine_common import arguments, nodes, setup, summary, vendor
 
 STEP = ('(sleep 300 &); if [ "$HM_ATTEMPT" = 1 ]; then sleep 300; fi')
@@ -77,7 +76,8 @@ if __name__ == "__main__":
             times = []
             for site in chunk:
                 times.append(trial(site, how))
-            print(f"[{vendor()}] heartbeat {opts.heartbeat:g} s, worker {'SIGKILLed' if how == 'kill' else 'SIGSTOPped'}"
+            stopped = "SIGKILLed" if how == "kill" else "SIGSTOPped"
+            print(f"[{vendor()}] heartbeat {opts.heartbeat:g} s, worker {stopped}"
                   f" -> settled, lock freed, tree dead: {summary(times)}")
     finally:
         factory.kill_all()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 BASE = Path(__file__).resolve().parents[1]
@@ -128,7 +129,7 @@ def task_figures(ids: list[int]) -> dict[str, list[float]]:
             by_worker.setdefault(pid, []).append((s, f))
     for runs in by_worker.values():
         runs.sort()
-        figures["gap"] += [(b[0] - a[1]).total_seconds() for a, b in zip(runs, runs[1:])]
+        figures["gap"] += [(b[0] - a[1]).total_seconds() for a, b in pairwise(runs)]
     return figures
 
 

@@ -22,9 +22,8 @@ import subprocess
 import sys
 import time
 
-from fleet import BASE, cluster_env, instance
-
 import psutil
+from fleet import BASE, cluster_env, instance
 
 
 def tree_cpu(root: psutil.Process) -> float:
@@ -65,8 +64,9 @@ def beat_cost(beats: int, heartbeat: float) -> None:
     server = (sum(backend.cpu_times()[:2]) - server_before) / beats if backend else 0.0
     per_beat = statistics.median(cpus) + server
     print(f"one beat ({beats} beats, {connection.vendor}): wall median {statistics.median(walls) * 1e3:.3f} ms, "
-          f"p99 {sorted(walls)[int(len(walls) * 0.99)] * 1e3:.3f} ms; CPU median {statistics.median(cpus) * 1e3:.3f} ms "
-          f"in this process" + (f" + {server * 1e3:.3f} ms in the PostgreSQL backend (mean)" if backend else ""))
+          f"p99 {sorted(walls)[int(len(walls) * 0.99)] * 1e3:.3f} ms; "
+          f"CPU median {statistics.median(cpus) * 1e3:.3f} ms in this process"
+          + (f" + {server * 1e3:.3f} ms in the PostgreSQL backend (mean)" if backend else ""))
     print(f"  at one beat per {heartbeat:g} s: {per_beat / heartbeat * 100:.4f} % of one core")
 
 

@@ -269,7 +269,8 @@ def main() -> int:
                 time.sleep(0.2)
         # Wait for the platform verify to import the sites, then queue the verifies.
         for _ in range(120):
-            if manage(env, "shell", "-c", "from hosting.models import Site; print(Site.objects.count())").strip() == "5":
+            count = manage(env, "shell", "-c", "from hosting.models import Site; print(Site.objects.count())")
+            if count.strip() == "5":
                 break
             time.sleep(0.5)
         per_site = max(1, opts.tasks // 5)

@@ -102,13 +102,14 @@ def main() -> None:
             site.refresh_from_db()
             source = resources.site_dir(site)
 
-            def plain_copy() -> None:
+            # This round's source and number are bound now: the functions run within the round anyway.
+            def plain_copy(source: Path = source, number: int = number) -> None:
                 settle()
                 started = time.perf_counter()
                 subprocess.run(["cp", "-a", str(source), str(work / f"cp-copy-{number}")], check=True)
                 cp_times.append(time.perf_counter() - started)
 
-            def clone() -> None:
+            def clone(number: int = number) -> None:
                 settle()
                 domain = f"clone{number}.example.com"
                 started = time.perf_counter()

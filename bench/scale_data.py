@@ -86,7 +86,7 @@ class Inserter:
     def prep(self, values: dict[str, Any]) -> tuple:
         # Only the values given are prepared: the defaults were, once.
         return tuple(f.get_db_prep_save(values[f.attname], self.connection) if f.attname in values else default
-                     for f, default in zip(self.fields, self.defaults))
+                     for f, default in zip(self.fields, self.defaults, strict=True))
 
     def add(self, row: tuple) -> None:
         self.rows.append(row)
@@ -130,7 +130,8 @@ def generate(n_sites: int = 10_000, n_tasks: int = 200_000, n_lines: int = 2_000
     from hosting.models import AuditEvent, Backup, Site, Task
 
     # Timestamps are part of the data: let created_at take the values given, for the time of it.
-    stamped = [model._meta.get_field("at" if model is AuditEvent else "created_at") for model in (Task, Backup, Site, AuditEvent)]
+    stamped = [model._meta.get_field("at" if model is AuditEvent else "created_at")
+               for model in (Task, Backup, Site, AuditEvent)]
     for field in stamped:
         field.auto_now_add = False
     try:
@@ -145,8 +146,19 @@ def _generate(n_sites: int, n_tasks: int, n_lines: int, seed: int) -> dict[str, 
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from hosting.models import (AuditEvent, Backup, Client, Lock, Membership, Platform, Server, Site,
-                                Task, TaskLog, TaskStep)
+    from hosting.models import (
+        AuditEvent,
+        Backup,
+        Client,
+        Lock,
+        Membership,
+        Platform,
+        Server,
+        Site,
+        Task,
+        TaskLog,
+        TaskStep,
+    )
 
     rng = random.Random(seed)
     now = timezone.now()
@@ -196,13 +208,15 @@ def _generate(n_sites: int, n_tasks: int, n_lines: int, seed: int) -> dict[str, 
                 "id": pk, "kind": kind, "target_type": "site", "site_id": site.pk, "platform_id": site.platform_id,
                 "server_id": server_of[site.platform_id], "client_id": site.client_id, "target_label": site.domain,
                 "created_by_id": by.pk, "args": args, "state": state, "created_at": created, "dispatched_at": created,
-                "started_at": started, "finished_at": finished, "attempt": 1, "summary": "Done.", "retry_of_id": retry_of}))
+                "started_at": started, "finished_at": finished, "attempt": 1, "summary": "Done.",
+                "retry_of_id": retry_of}))
             for position, name in enumerate(("prepare", kind, "record")):
                 steps.add(steps.prep({"task_id": pk, "position": position, "name": name, "label": name.capitalize(),
                                       "state": "done", "started_at": started, "finished_at": finished, "error": ""}))
             audit.add(audit.prep({"actor_id": by.pk, "actor_label": by.username, "action": "task.queued",
-                                  "object_type": "task", "object_id": str(pk), "object_label": f"#{pk} {kind} {site.domain}",
-                                  "client_id": site.client_id, "at": created, "after": {"kind": kind}, "detail": ""}))
+                                  "object_type": "task", "object_id": str(pk),
+                                  "object_label": f"#{pk} {kind} {site.domain}", "client_id": site.client_id,
+                                  "at": created, "after": {"kind": kind}, "detail": ""}))
             at = ops.adapt_datetimefield_value(finished)
             count = int(weights[i] * per_weight)
             for position in range(count):
@@ -244,7 +258,8 @@ def _generate(n_sites: int, n_tasks: int, n_lines: int, seed: int) -> dict[str, 
         backups = Inserter(Backup)
         for pk, site, finished in made:
             backups.add(backups.prep({"site_id": site.pk, "domain": site.domain, "client_id": site.client_id,
-                                      "path": f"/srv/backups/{site.domain}/{pk}.tar.zst", "size": rng.randint(1, 500) << 20,
+                                      "path": f"/srv/backups/{site.domain}/{pk}.tar.zst",
+                                      "size": rng.randint(1, 500) << 20,
                                       "sha256": "", "kind": "scheduled", "manifest": {}, "task_id": pk,
                                       "created_at": finished}))
         backups.flush()

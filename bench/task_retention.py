@@ -113,8 +113,8 @@ def _checkpoint(path: Path) -> None:
 
 # --- The probe: an engine's writes, timed ---------------------------------------------------
 
-def probe(work: str, database_url: str | None, stop: "multiprocessing.synchronize.Event",
-          out: "multiprocessing.Queue") -> None:
+def probe(work: str, database_url: str | None, stop: multiprocessing.synchronize.Event,
+          out: multiprocessing.Queue) -> None:
     os.environ["HARBORMASTER_DATA_DIR"] = work
     os.environ.pop("DATABASE_URL", None)
     if database_url:
@@ -177,7 +177,7 @@ class Probing:
         self.stop, self.out = context.Event(), context.Queue()
         self.process = context.Process(target=probe, args=(str(store.work), store.database_url(), self.stop, self.out))
 
-    def __enter__(self) -> "Probing":
+    def __enter__(self) -> Probing:
         self.process.start()
         time.sleep(3)  # Django set-up in the child, and a few cycles before the work starts
         return self
@@ -201,7 +201,8 @@ def one_delete(days: int) -> dict[str, float]:
     with transaction.atomic():
         count, per_model = prune.eligible(prune.cutoff_for(days)).delete()
     took = time.perf_counter() - started
-    return {"rows": count, "seconds": took, "longest": took, "transactions": 1, "tasks": per_model.get("hosting.Task", 0)}
+    return {"rows": count, "seconds": took, "longest": took, "transactions": 1,
+            "tasks": per_model.get("hosting.Task", 0)}
 
 
 def batched(days: int, batch: int) -> dict[str, float]:

@@ -43,7 +43,7 @@ def queue_task(target: Site | Platform | Server, kind: str, *, by: Actor | None 
     known = task_type(fields["target_type"], kind)  # raises ValueError for an unknown type
     if isinstance(target, Site) and target.attention_refusal(kind):
         raise TaskRefused(target.attention_refusal(kind))
-    user = by if getattr(by, "pk", None) else None
+    user: Any = by if getattr(by, "pk", None) else None
     with transaction.atomic():
         quotas.check(fields.get("client"), known.quota)  # raises QuotaExceeded, nothing written
         task = Task.objects.create(kind=kind, args=args or {}, created_by=user, retry_of=retry_of, **fields)
@@ -63,7 +63,8 @@ def resolve_duplicate(site: Site, platform: Platform, *, by: Actor | None = None
         if other is None:
             raise TaskRefused(f"No other copy of {site.domain} is waiting for a decision.")
         if platform.pk not in (site.platform_id, other):
-            raise TaskRefused(f"Platform {platform.name} holds no copy of {site.domain} that is waiting for a decision.")
+            raise TaskRefused(f"Platform {platform.name} holds no copy of {site.domain} "
+                              "that is waiting for a decision.")
         _refuse_while_active(site)
         before = site.platform
         aside = other if platform.pk == site.platform_id else site.platform_id

@@ -8,12 +8,14 @@ changes that are legitimate go through the controls that audit them (hosting.con
 cancel, force-stop, abort, force-unlock, ... in the panel, the API and `manage.py tasks`)."""
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 
 from hosting import audit
-from hosting.clientaddress import client_address
 from hosting import models as m
+from hosting.clientaddress import client_address
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -46,7 +48,7 @@ def _plain(values: dict | None) -> dict | None:
     """JSON-safe values for the audit record (model instances and querysets become text)."""
     if values is None:
         return None
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in values.items():
         if value is None or isinstance(value, (str, int, float, bool)):
             out[key] = value
@@ -167,8 +169,7 @@ class BackupAdmin(EngineRecordAdmin):
 
 class TaskStepInline(ReadOnlyInline):
     model = m.TaskStep
-    fields = ["position", "name", "state", "started_at", "finished_at", "error"]
-    readonly_fields = fields
+    fields = readonly_fields = ("position", "name", "state", "started_at", "finished_at", "error")
 
 
 @admin.register(m.Task)

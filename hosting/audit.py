@@ -30,14 +30,14 @@ def record(
     actor: Actor | None, action: str, obj: models.Model | None = None, *, client: Client | None = None,
     before: dict | None = None, after: dict | None = None, detail: str = "", address: str | None = None,
 ) -> AuditEvent:
-    user = actor if getattr(actor, "pk", None) and hasattr(actor, "get_username") else None
+    user: Any = actor if getattr(actor, "pk", None) and hasattr(actor, "get_username") else None
     if client is None and obj is not None:
         client = getattr(obj, "client", None) if not isinstance(obj, Client) else obj
     return AuditEvent.objects.create(
         actor=user,
         actor_label=_label(actor)[:200],
         action=action,
-        object_type=obj._meta.model_name if obj is not None else "",
+        object_type=(obj._meta.model_name or "") if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         object_label=str(obj)[:300] if obj is not None else "",
         client=client if isinstance(client, Client) else None,

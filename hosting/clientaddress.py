@@ -67,9 +67,8 @@ def resolve(remote: str, forwarded: str, proxies: list[str] | tuple[str, ...]) -
 
 def client_address(request: Any) -> str | None:
     """The address of the client that sent REQUEST (see the module docstring); read once per request."""
-    memo = getattr(request, "_hm_client_address", False)
-    if memo is not False:
-        return memo
+    if hasattr(request, "_hm_client_address"):
+        return request._hm_client_address
     remote = request.META.get("REMOTE_ADDR") or ""
     proxies = getattr(settings, "HARBORMASTER_TRUSTED_PROXIES", [])
     if not remote and UNIX not in proxies:

@@ -111,7 +111,8 @@ def cancel(task: Task, *, by: Actor, address: str | None = None) -> Task:
         elif task.state == Task.RUNNING:
             if not task.cancel_requested:
                 Task.objects.filter(pk=task.pk).update(cancel_requested=True, cancel_reason=f"Cancelled by {who}")
-                tasklog.append(task.pk, "warning", f"Cancel requested by {who}: stopping its programs and rolling back.")
+                tasklog.append(task.pk, "warning",
+                               f"Cancel requested by {who}: stopping its programs and rolling back.")
         elif task.state == Task.PAUSED:
             raise ControlRefused(f"Task #{task.pk} is paused: abort it to end it, or resume it.")
         else:

@@ -37,7 +37,8 @@ def lines(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[str]
 
 def write(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     """Write the CSV lines of HEADER and ROWS to OUT. Returns the number of rows."""
-    count = -1
-    for count, line in enumerate(lines(header, rows)):
+    written = 0
+    for line in lines(header, rows):
         out.write(line)
-    return count
+        written += 1
+    return written - 1  # the header is not a row

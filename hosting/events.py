@@ -60,7 +60,7 @@ def after_change(task: Task) -> None:
 
             notify.notify(notify.task_event(task))
         if (task.target_type, task.kind) == ("site", "backup") and task.state in (Task.SUCCEEDED, Task.WARNING) \
-                and (task.args or {}).get("kind") == "scheduled" and task.site_id:
+                and (task.args or {}).get("kind") == "scheduled" and task.site is not None:
             from hosting import retention
 
             retention.apply(task.site)

@@ -9,7 +9,7 @@ the task's arguments from task_args()."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.db.models import F, QuerySet
@@ -74,7 +74,7 @@ class ResolveDuplicateForm(forms.Form):
 
     def __init__(self, *args: Any, site: Site, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["platform"].queryset = Platform.objects.filter(
+        cast(forms.ModelChoiceField, self.fields["platform"]).queryset = Platform.objects.filter(
             pk__in=[site.platform_id, site.attention_platform_id])
 
 
@@ -92,7 +92,7 @@ class CloneForm(SiteTaskForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         platforms = new_site_platforms(self.viewer, self.site.client)
-        self.fields["platform"].queryset = platforms.select_related("server")
+        cast(forms.ModelChoiceField, self.fields["platform"]).queryset = platforms.select_related("server")
         self.fields["platform"].initial = self.site.platform_id
 
     def clean_domain(self) -> str:
@@ -120,7 +120,7 @@ class MigrateForm(SiteTaskForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         platforms = new_site_platforms(self.viewer, self.site.client, exclude=self.site.platform)
-        self.fields["platform"].queryset = platforms.select_related("server")
+        cast(forms.ModelChoiceField, self.fields["platform"]).queryset = platforms.select_related("server")
 
     def clean_platform(self) -> Platform:
         platform = self.cleaned_data["platform"]
@@ -142,7 +142,8 @@ class RestoreForm(SiteTaskForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["backup"].queryset = access.backups(self.viewer).filter(site=self.site)
+        backups = access.backups(self.viewer).filter(site=self.site)
+        cast(forms.ModelChoiceField, self.fields["backup"]).queryset = backups
 
     def task_args(self) -> dict[str, Any]:
         return {"backup": self.cleaned_data["backup"].pk}
@@ -235,10 +236,11 @@ class TaskFilterForm(forms.Form):
 
     def __init__(self, *args: Any, clients: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["client"].choices = [("", "any client"), *clients]
+        cast(forms.ChoiceField, self.fields["client"]).choices = [("", "any client"), *clients]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
             self.add_error("until", "The end date is before the start date.")
         return data

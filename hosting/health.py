@@ -3,8 +3,9 @@ database, the broker, each server's worker cluster, each database and web server
 
 Plain functions returning Check rows, so that the status page, /status.json and a `ping`
 command show the same thing. Worker clusters are judged by their registry rows (hosting.clusters):
-a queue of a server that no live cluster serves is down, even when nothing is queued. Checks that leave this process (database and web servers) run in
-parallel with short timeouts: one dead server must not make the status page time out."""
+a queue of a server that no live cluster serves is down, even when nothing is queued. Checks that
+leave this process (database and web servers) run in parallel with short timeouts: one dead
+server must not make the status page time out."""
 from __future__ import annotations
 
 import os
@@ -12,17 +13,17 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from hosting.models import Server, Task
 from hosting.engine.heartbeat import lost_before
+from hosting.models import Server, Task
 
 # A broker message nobody has fetched for this long, while the queue's clusters beat and none of
 # its tasks runs, means they do not read it.

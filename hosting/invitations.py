@@ -76,7 +76,7 @@ def invite(client: Client, email: Any, role: str, *, by: Actor, address: str | N
     if role not in dict(Membership.ROLES):
         raise InvitationError(f"Unknown role {role!r}; one of {', '.join(dict(Membership.ROLES))}.")
     token = secrets.token_urlsafe(32)
-    user = None if is_operator(by) else by
+    user: Any = None if is_operator(by) else by
     with transaction.atomic():
         Invitation.objects.filter(client=client, email__iexact=email, accepted_at__isnull=True).delete()
         invitation = Invitation.objects.create(

@@ -16,7 +16,6 @@ from django.db.models import QuerySet
 from ninja.responses import NinjaJSONEncoder
 
 
-
 def iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 

@@ -11,7 +11,7 @@ import json
 import logging
 import urllib.request
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -52,19 +52,20 @@ def task_event(task: Task) -> Event:
     at = task.finished_at or timezone.now()
     return Event(name, task.pk, f"{task.target_type}.{task.kind}", task.target_label, task.state,
                  task.summary, _url(reverse("task-detail", args=[task.pk])), _iso(at),
-                 task.client.name if task.client_id else None)
+                 task.client.name if task.client is not None else None)
 
 
 def stale_event(site: Site, last: datetime | None, allowed: str) -> Event:
-    summary = (f"The last good backup of {site.domain} is from {last:%Y-%m-%d %H:%M} UTC; its schedule allows {allowed}."
+    summary = (f"The last good backup of {site.domain} is from {last:%Y-%m-%d %H:%M} UTC; "
+               f"its schedule allows {allowed}."
                if last else f"{site.domain} has no backup; its schedule allows {allowed}.")
     return Event("backup.stale", None, "", site.domain, "stale", summary,
                  _url(reverse("site-detail", args=[site.pk])), _iso(timezone.now()),
-                 site.client.name if site.client_id else None)
+                 site.client.name if site.client is not None else None)
 
 
 def _iso(at: datetime) -> str:
-    return at.astimezone(dt_timezone.utc).isoformat().replace("+00:00", "Z")
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -22,12 +22,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from hosting.actor import Actor
 from hosting.models import Backup, Lock, Task, TaskLog, TaskStep, TaskWatch
 
 ACTOR = "system:retention"
@@ -35,6 +38,7 @@ BATCH = 500           # rows deleted per transaction at most
 SCAN = 500            # candidate tasks read per round
 SCHEDULED_BUDGET = 120.0  # seconds one scheduled run may take; the next run goes on
 CHECKPOINT_EVERY = 10     # transactions between SQLite WAL checkpoints
+T = TypeVar("T")
 _logger = logging.getLogger("hosting.prune")
 
 
@@ -97,8 +101,9 @@ def chain_keeps(ids: list[int], cutoff: datetime) -> set[int]:
     return keep & set(ids)
 
 
-def _counts(model: type, ids: list[int]) -> dict[int, int]:
-    return dict(model.objects.filter(task_id__in=ids).values("task_id").annotate(n=Count("pk")).values_list("task_id", "n"))
+def _counts(model: type[Model], ids: list[int]) -> dict[int, int]:
+    return dict(model._default_manager.filter(task_id__in=ids).values("task_id").annotate(n=Count("pk"))
+                .values_list("task_id", "n"))
 
 
 def _groups(ids: list[int], lines: dict[int, int], steps: dict[int, int], batch: int) -> Iterator[list[int]]:
@@ -123,7 +128,7 @@ class _Pruner:
         self.cutoff, self.batch, self.dry_run = cutoff, max(1, batch), dry_run
         self.deadline, self.progress = deadline, progress
 
-    def _timed(self, work: Callable[[], object]) -> object:
+    def _timed(self, work: Callable[[], T]) -> T:
         started = time.perf_counter()
         with transaction.atomic():
             value = work()
@@ -194,10 +199,11 @@ class _Pruner:
     def _trim_log(self, pk: int) -> None:
         """A task whose log alone is over a batch: its lines go first, a batch at a time."""
         while not self._out_of_time():
-            chunk = list(TaskLog.objects.filter(task_id=pk).order_by("position").values_list("pk", flat=True)[:self.batch])
+            chunk = list(TaskLog.objects.filter(task_id=pk).order_by("position")
+                         .values_list("pk", flat=True)[:self.batch])
             if not chunk:
                 return
-            self.result.log_lines += self._timed(lambda: _raw_delete(TaskLog.objects.filter(pk__in=chunk)))
+            self.result.log_lines += self._timed(partial(_raw_delete, TaskLog.objects.filter(pk__in=chunk)))
 
     def _delete(self, group: list[int]) -> None:
         def work() -> tuple[int, int, int]:
@@ -279,7 +285,7 @@ def run_scheduled() -> str:
     return text
 
 
-def record(actor: object, result: Pruned) -> None:
+def record(actor: Actor | None, result: Pruned) -> None:
     from hosting import audit
 
     audit.record(actor, "tasks.pruned", after={"tasks": result.tasks, "steps": result.steps,

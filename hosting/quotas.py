@@ -5,6 +5,9 @@ effect its catalogue entry declares, and by hosting.inventory.add_site before a 
 written, so the panel, the API and the commands all refuse the same way with the same words."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery, Sum
 from django.template.defaultfilters import filesizeformat
@@ -60,7 +63,7 @@ def usage_of(clients: list[Client]) -> dict[int, dict[str, int | None]]:
     backups = backup_bytes(ids)
     found = {}
     for client in clients:
-        own = sites.get(client.pk, {})
+        own: Mapping[str, Any] = sites.get(client.pk, {})
         found[client.pk] = {"sites": own.get("n", 0), "max_sites": client.max_sites,
                             "disk_bytes": (own.get("files") or 0) + (own.get("db") or 0) + backups.get(client.pk, 0),
                             "max_disk_bytes": client.max_disk_bytes}

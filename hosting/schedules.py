@@ -109,7 +109,9 @@ def run_due_backups(now: datetime | None = None) -> list[int]:
     return queued
 
 
-def stale_sites(now: datetime | None = None, sites: list[int] | None = None) -> list[tuple[Site, datetime | None, BackupSchedule]]:
+def stale_sites(
+    now: datetime | None = None, sites: list[int] | None = None,
+) -> list[tuple[Site, datetime | None, BackupSchedule]]:
     """Covered sites whose last good backup is older than their schedule allows (or missing,
     once the schedule has existed that long)."""
     now = now or timezone.now()

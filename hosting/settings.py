@@ -319,7 +319,8 @@ def _api_rate(name: str) -> tuple[int, int]:
     """"120/min" -> (120 requests, 60 seconds); also /s, /h."""
     value = config.get_str(name, "120/min")
     count, _, unit = value.partition("/")
-    seconds = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}.get(unit.strip())
+    units = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+    seconds = units.get(unit.strip())
     if not count.strip().isdigit() or int(count) < 1 or seconds is None:
         raise config.ConfigError(name, f"expected requests per period like 120/min (s, min or h), got {value!r}")
     return int(count), seconds

@@ -17,7 +17,7 @@ anything and sees everything. The panel's buttons come from here too (`buttons`)
 shown, disabled or missing by the same rules that start_task applies."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +47,11 @@ class ArgumentsInvalid(Exception):
 
 
 def describe_errors(form: forms.Form) -> str:
-    return "; ".join(f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in form.errors.items())
+    # An ErrorList yields its messages as text (the stubs say ValidationError too): str() changes nothing.
+    def text(errors: Iterable[object]) -> str:
+        return " ".join(map(str, errors))
+
+    return "; ".join(f"{k}: {text(v)}" if k != "__all__" else text(v) for k, v in form.errors.items())
 
 
 def typed_confirmation(target_type: str, kind: str) -> bool:

@@ -43,7 +43,8 @@ urlpatterns = [
 
     path("servers/", servers.server_list, name="server-list"),
     path("servers/<int:server_id>/", servers.server_detail, name="server-detail"),
-    path("servers/<int:server_id>/tasks/<slug:kind>/", nodetasks.node_task, {"target_type": "server"}, name="server-task"),
+    path("servers/<int:server_id>/tasks/<slug:kind>/", nodetasks.node_task, {"target_type": "server"},
+         name="server-task"),
 
     path("tasks/", tasks.task_list, name="task-list"),
     path("tasks/export.csv", tasks.task_export, name="task-export"),

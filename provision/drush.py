@@ -30,7 +30,7 @@ class _Bounded(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:  # type: ignore[override]
+    def write(self, data) -> int:
         room = self.limit - len(self.kept)
         self.kept += bytes(data[:room]) if room > 0 else b""
         self.more += max(0, len(data) - max(room, 0))

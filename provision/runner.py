@@ -261,7 +261,8 @@ def _failed_stage(codes: list[int], tails: list[collections.deque[str]]) -> int 
     failed = [i for i, c in enumerate(codes) if c != 0]
     own = [i for i in failed if codes[i] != -signal.SIGPIPE
            and not any("broken pipe" in line.lower() for line in tails[i])]
-    return (own or failed or [None])[0]
+    blamed = own or failed
+    return blamed[0] if blamed else None
 
 
 def _secs(value: float) -> str:

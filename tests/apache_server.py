@@ -179,9 +179,9 @@ def running(apache: Apache) -> Iterator[Apache]:
             try:
                 with socket.create_connection(("127.0.0.1", apache.port), timeout=1):
                     break
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > give_up:
-                    raise AssertionError(f"apache2 did not listen on {apache.port}: {apache.error_log()}")
+                    raise AssertionError(f"apache2 did not listen on {apache.port}: {apache.error_log()}") from exc
                 time.sleep(0.05)
         yield apache
     finally:

@@ -34,8 +34,10 @@ def responses(ok: Any, status: int = 200) -> dict[int, Any]:
 
 def page_schema(item: type[Schema]) -> type[Schema]:
     """ItemPage: {items, page, per_page, has_next}."""
+    # A class made at run time: mypy cannot check list[item] with ITEM a variable.
     return type(f"{item.__name__.removesuffix('Out')}Page", (Schema,), {
-        "__annotations__": {"items": list[item], "page": int, "per_page": int, "has_next": bool},
+        "__annotations__": {"items": list[item], "page": int, "per_page": int,  # type: ignore[valid-type]
+                            "has_next": bool},
     })
 
 

@@ -105,7 +105,7 @@ class LogOut(Schema):
 def task_out(t: Task) -> dict[str, Any]:
     return {"id": t.pk, "type": t.kind, "target_type": t.target_type, "target": t.target_label, "site": t.site_id,
             "platform": t.platform_id, "server": t.server_id, "client": t.client_id, "state": t.state,
-            "args": t.args, "created_by": t.created_by.get_username() if t.created_by_id else None,
+            "args": t.args, "created_by": t.created_by.get_username() if t.created_by is not None else None,
             "created_at": t.created_at, "started_at": t.started_at, "finished_at": t.finished_at,
             "duration": seconds(t.started_at, t.finished_at), "summary": t.summary,
             "waiting_reason": t.waiting_reason}

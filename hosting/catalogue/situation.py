@@ -65,7 +65,7 @@ class Situation:
     @cached_property
     def backups(self) -> dict[str, int]:
         """{"n": count, "bytes": total size} of the site's backups VIEWER can see."""
-        found = access.backups(self.viewer).filter(site=self.target).aggregate(n=Count("id"), bytes=Sum("size"))
+        found = access.backups(self.viewer).filter(site_id=self.target.pk).aggregate(n=Count("id"), bytes=Sum("size"))
         return {"n": found["n"] or 0, "bytes": found["bytes"] or 0}
 
     @cached_property
@@ -82,4 +82,4 @@ class Situation:
     def live_sites(self) -> int:
         """Sites on the platform VIEWER sees: a member counts only their own on a shared platform.
         Only administrators start platform tasks, and they see every site."""
-        return access.sites(self.viewer).filter(platform=self.target).count()
+        return access.sites(self.viewer).filter(platform_id=self.target.pk).count()

@@ -5,7 +5,7 @@ database server, so a worker whose clock runs a minute ahead cannot look alive f
 reapers on other hosts. Tests replace `db_now` and `now_expr` with a controlled clock."""
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.db import connection
 from django.db.models import DateTimeField, Expression, Value
@@ -17,11 +17,11 @@ def db_now() -> datetime:
     if connection.vendor == "sqlite":
         # SQLite runs in our process: its clock is this host's (one host shares one file), so
         # asking it would be a query per call for the same answer (now_expr says the same).
-        return datetime.now(dt_timezone.utc)
+        return datetime.now(UTC)
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement_timestamp()")
         value = cursor.fetchone()[0]
-    return value.astimezone(dt_timezone.utc)
+    return value.astimezone(UTC)
 
 
 def now_expr() -> Expression:
@@ -31,6 +31,6 @@ def now_expr() -> Expression:
     STRFTIME text ("...:00.684") would not compare equal to the text Django writes for the
     same instant ("...:00.684000"), which the reaper's conditional takeover relies on."""
     if connection.vendor == "sqlite":
-        return Value(datetime.now(dt_timezone.utc), output_field=DateTimeField())
+        return Value(datetime.now(UTC), output_field=DateTimeField())
     return Now()
 

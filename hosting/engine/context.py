@@ -23,6 +23,7 @@ from hosting.models import Task
 from provision.errors import Cancelled
 from provision.runner import Runner
 
+
 class Lost(Cancelled):
     """The task is not this run's any more: stop, and write nothing."""
 

@@ -158,7 +158,7 @@ def attach_to_qcluster() -> None:
     original_stop = cluster.Cluster.stop
     stopper = shutdown.Stopper()
 
-    class Sentinel(cluster.Sentinel):  # type: ignore[misc,valid-type]
+    class Sentinel(cluster.Sentinel):
         """django-q2's sentinel, whose children leave SIGTERM and SIGINT to the main process."""
 
         def __init__(self, *args: object, start: bool = True, **kwargs: object) -> None:
@@ -191,9 +191,9 @@ def attach_to_qcluster() -> None:
         stopper.request(signum)
 
     start_then_housekeep._harbormaster = True  # type: ignore[attr-defined]
-    cluster.Cluster.start = start_then_housekeep  # type: ignore[method-assign]
-    cluster.Cluster.stop = stop_then_unregister  # type: ignore[method-assign]
+    cluster.Cluster.start = start_then_housekeep
+    cluster.Cluster.stop = stop_then_unregister
     # Cluster.__init__ installs `self.sig_handler` for SIGTERM and SIGINT; Cluster.start forks
     # the module's `Sentinel`.
-    cluster.Cluster.sig_handler = request_stop  # type: ignore[method-assign]
-    cluster.Sentinel = Sentinel  # type: ignore[misc]
+    cluster.Cluster.sig_handler = request_stop
+    cluster.Sentinel = Sentinel

@@ -19,7 +19,7 @@ _logger = logging.getLogger("hosting.engine")
 
 
 def queue_of(task: Task) -> str:
-    return task.server.queue if task.server_id else DEFAULT_QUEUE
+    return task.server.queue if task.server is not None else DEFAULT_QUEUE
 
 
 def dispatch(task_id: int, queue: str) -> bool:

@@ -43,14 +43,14 @@ def running_of_client(client_id: int) -> int:
 def obstacle(task: Task) -> tuple[str | None, int | None, list[int]]:
     """Why TASK cannot start now, if it cannot: (reason, task waited on, tasks to hand over
     instead). Called inside the claim's transaction."""
-    if task.client_id:
-        client = task.client
+    client = task.client
+    if client is not None:
         running = running_of_client(client.pk)
         if running >= client_cap(client):
             return f"client {client.name} runs {running} tasks, its limit", None, []
-    if not task.server_id:
-        return None, None, []
     server = task.server
+    if server is None:
+        return None, None, []
     running = running_on_server(server.pk)
     free = server_cap(server) - running
     if free <= 0:
@@ -68,7 +68,7 @@ def obstacle(task: Task) -> tuple[str | None, int | None, list[int]]:
     first = Task.objects.select_related("client").get(pk=picks[0]) if picks else None
     if first is None:
         return None, None, []
-    who = first.client.name if first.client_id else "the system"
+    who = first.client.name if first.client is not None else "the system"
     wake = list(Task.objects.filter(pk__in=picks).filter(needs_delivery()).values_list("pk", flat=True))
     return f"waiting for its turn: task #{first.pk} of {who} goes first", None, wake
 
@@ -83,7 +83,8 @@ def fair_picks(server_id: int, slots: int, *, including: Task | None = None) -> 
     order: round-robin by client, least recently served client first, oldest task first."""
     if slots <= 0:
         return []
-    rows = list(
+    # client_id and waiting_on_id may be None (the stubs say int).
+    rows: list[tuple[int, int | None, int | None]] = list(
         Task.objects.filter(server_id=server_id, state=Task.QUEUED, waited_at__isnull=False)
         .order_by("pk").values_list("pk", "client_id", "waiting_on_id")[:5000]
     )
@@ -119,8 +120,9 @@ def fair_picks(server_id: int, slots: int, *, including: Task | None = None) -> 
     return picks
 
 
-def _client_room(client_ids: list[int]) -> dict[int, int]:
-    room = {}
+def _client_room(client_ids: list[int]) -> dict[int | None, int]:
+    # Keyed by int | None like the groups it is looked up with; the system's tasks have no cap.
+    room: dict[int | None, int] = {}
     for client in Client.objects.filter(pk__in=client_ids):
         room[client.pk] = client_cap(client) - running_of_client(client.pk)
     return room

@@ -85,7 +85,7 @@ class Placed:
     delete: list[int]                   # positions
     marker: tuple[int, int] | None      # (position, dropped so far)
     new_marker: bool                    # the marker row is inserted (else updated)
-    state: "Budget"
+    state: Budget
 
 
 @dataclass
@@ -165,7 +165,7 @@ def resume(limits: Limits, rows: list[tuple[int, int, str]]) -> Budget:
     the window, which this run's lines slide along."""
     budget = Budget(limits)
     index = 0
-    for position, size, _ in rows:
+    for _position, size, _ in rows:
         if budget.lines + 1 > limits.head_lines or budget.chars + size > limits.head_chars:
             break
         budget.lines += 1

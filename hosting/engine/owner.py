@@ -18,10 +18,10 @@ _started: dict[int, float] = {}
 class Owner:
     host: str
     pid: int
-    started: float
+    started: float | None  # as the task row has it, which may be NULL (fence checks it only when set)
 
     @classmethod
-    def current(cls) -> "Owner":
+    def current(cls) -> Owner:
         # Keyed by pid: django-q2 forks workers, and each one is its own owner. A process's
         # start time never changes, so /proc is read once per process, not once per task.
         pid = os.getpid()

@@ -34,7 +34,7 @@ from hosting.engine.heartbeat import LOST, Heartbeat, Stop, interval, lost_befor
 from hosting.engine.owner import Owner, hostname, process_alive
 from hosting.engine.processes import mark_env
 from hosting.engine.routing import cluster_queue
-from hosting.engine.settle import idempotent
+from hosting.engine.settle import Settler, idempotent
 from hosting.engine.tasklog import TaskLogWriter
 from hosting.models import Task, TaskStep
 from hosting.operations import plan_for
@@ -91,7 +91,8 @@ class Reaper:
                 stale_before = long_before = now - timedelta(days=3650)  # nobody is silent yet
             else:
                 self.outage = False
-        fields = ("pk", "owner_host", "owner_pid", "owner_started", "heartbeat_at", "server__queue", "kind", "target_type")
+        fields = ("pk", "owner_host", "owner_pid", "owner_started", "heartbeat_at", "server__queue", "kind",
+                  "target_type")
         found: dict[int, Seen] = {}
         # On this host the owner's death is certain at once: no need to wait for 3 beats.
         for row in Task.objects.filter(state=Task.RUNNING, owner_host=me.host).values(*fields):
@@ -205,7 +206,7 @@ class Reaper:
         finally:
             beat.halt()
 
-    def _requeue(self, task: Task, settler: settle.Settler, where: str) -> None:
+    def _requeue(self, task: Task, settler: Settler, where: str) -> None:
         state = settle.requeue_or_give_up(task, f"Worker lost {where}", "worker lost", settler)
         if state == Task.FAILED:
             self.report(f"task #{task.pk}: failed (worker lost {task.attempt} times)")

@@ -17,7 +17,7 @@ import multiprocessing
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from importlib import metadata
 
 from django.db import connections
@@ -86,7 +86,7 @@ def unreadable() -> tuple[int, datetime | None]:
         return 0, None
     with _unreadable.get_lock():
         count, last = int(_unreadable[0]), _unreadable[1]
-    return count, (datetime.fromtimestamp(last, dt_timezone.utc) if last else None)
+    return count, (datetime.fromtimestamp(last, UTC) if last else None)
 
 
 def beat(reg: Registration) -> None:
@@ -99,13 +99,16 @@ def beat(reg: Registration) -> None:
 def _upsert(reg: Registration) -> None:
     count, last = unreadable()
     now = clock.now_expr()
-    row = Cluster(host=reg.owner.host, pid=reg.owner.pid, process_started=reg.owner.started, queue=reg.queue,
+    started = reg.owner.started
+    assert started is not None  # Owner.current() reads it from /proc
+    row = Cluster(host=reg.owner.host, pid=reg.owner.pid, process_started=started, queue=reg.queue,
                   instance=reg.instance, version=reg.version, workers=reg.workers, started_at=now, beat_at=now,
                   stopped_at=None, stop_reason="", unreadable=count, unreadable_at=last, problem=reg.problem[:500])
     meta = Cluster._meta
     # QuerySet._insert is what bulk_create calls, without the transaction bulk_create opens
     # around it (BEGIN and COMMIT would triple the statements of an idle cluster's beat).
-    Cluster.objects._insert(
+    # The stubs leave out the private _insert.
+    Cluster.objects._insert(  # type: ignore[attr-defined]
         [row], fields=[f for f in meta.concrete_fields if not f.primary_key], on_conflict=OnConflict.UPDATE,
         update_fields=[meta.get_field(name) for name in _BEAT_FIELDS],
         unique_fields=[meta.get_field(name) for name in ("host", "pid", "process_started")],

@@ -7,6 +7,7 @@ at each step boundary a run that lost its task finds out, writes nothing, and st
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils import timezone
 
@@ -85,7 +86,7 @@ def _prepare(task: Task, plan: Plan, *, resume: bool, ctx: TaskContext | None) -
     ])
 
 
-def _mark(ctx: TaskContext, row: TaskStep, state: str, **fields: object) -> None:
+def _mark(ctx: TaskContext, row: TaskStep, state: str, **fields: Any) -> None:
     """Record ROW's new STATE, if the run still owns the task (else Lost, and nothing changes)."""
     rows = TaskStep.objects.filter(pk=row.pk)
     if ctx.owner is not None:
@@ -99,7 +100,7 @@ def _mark(ctx: TaskContext, row: TaskStep, state: str, **fields: object) -> None
 def run_forward(ctx: TaskContext, plan: Plan, rows: list[TaskStep]) -> Failure | None:
     """Run every step not done yet, in order. Returns the first failure, or None."""
     total = len(rows)
-    for row, step in zip(rows, plan.steps):
+    for row, step in zip(rows, plan.steps, strict=False):
         if row.state in DONE_STATES:
             continue
         try:
@@ -133,7 +134,7 @@ def to_undo(plan: Plan, rows: list[TaskStep], interrupted: TaskStep | None) -> l
     deadline, lost worker): it may have done part of its work. A step that failed by itself
     is expected to have cleaned up after itself."""
     pairs = []
-    for row, step in zip(rows, plan.steps):
+    for row, step in zip(rows, plan.steps, strict=False):
         if row.state in (TaskStep.DONE, TaskStep.UNDOING) or (interrupted is not None and row.pk == interrupted.pk):
             pairs.append((row, step))
     return list(reversed(pairs))

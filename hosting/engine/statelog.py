@@ -36,8 +36,8 @@ def line(task: Task, previous: str | None, at: datetime | None = None) -> dict[s
     item: dict[str, Any] = {
         "event": "task.state", "task": task.pk, "type": f"{task.target_type}.{task.kind}",
         "target": task.target_label, "state": state, "previous": previous, "attempt": task.attempt,
-        "duration": duration, "queue": task.server.queue if task.server_id else None,
-        "server": task.server_id, "client": task.client.name if task.client_id else None,
+        "duration": duration, "queue": task.server.queue if task.server is not None else None,
+        "server": task.server_id, "client": task.client.name if task.client is not None else None,
         "at": iso(at or timezone.now()),
     }
     if state in Task.FINAL + (Task.PAUSED,) and task.summary:

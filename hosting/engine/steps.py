@@ -2,9 +2,10 @@
 a Context that logs, heartbeats and can be told to stop."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from hosting.models import Task
@@ -15,8 +16,8 @@ class Context(Protocol):
     """Given to every step. `state` is a JSON-serialisable dict kept with the task between steps,
     so a resumed task (or an undo after a lost worker) knows what earlier steps did."""
 
-    task: "Task"
-    runner: "Runner"
+    task: Task
+    runner: Runner
     state: dict[str, Any]
 
     # A warning line also makes the task end `warning` instead of `succeeded`.

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Count, Max, OuterRef, Subquery, Sum
+from django.db.models import Aggregate, Count, Max, OuterRef, Subquery, Sum
 from django.db.models.functions import Left, Length
 from django.utils import timezone
 
@@ -225,7 +225,7 @@ class TaskLogWriter:
         owner does not run the task any more."""
         first = self._budget is None
         if self.owner is None:
-            aggregates = {"last": Max("position")}
+            aggregates: dict[str, Aggregate] = {"last": Max("position")}
             if first:
                 aggregates.update(count=Count("pk"), chars=Sum(Length("line")))
             return TaskLog.objects.filter(task_id=self.task_id).aggregate(**aggregates)

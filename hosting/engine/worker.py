@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-
 from hosting.engine import clock, ending, reconnect, runsteps, settle, shutdown
 from hosting.engine.claim import claim, deadline_seconds
 from hosting.engine.context import Lost, TaskContext

@@ -78,7 +78,8 @@ def kind_for(target: Site | Platform | Server, value: str) -> str:
             raise CommandError(f"{value} is a {prefix} task, but the target is a {target_type}.")
         value = kind
     if value not in kinds_for(target_type):
-        raise CommandError(f"Unknown task type {value!r} for a {target_type}; known: {', '.join(kinds_for(target_type))}.")
+        known = ", ".join(kinds_for(target_type))
+        raise CommandError(f"Unknown task type {value!r} for a {target_type}; known: {known}.")
     return value
 
 

@@ -45,7 +45,7 @@ class ApiToken(models.Model):
         return self.name
 
     @classmethod
-    def issue(cls, user, name: str, scope: str, expires_at=None) -> tuple["ApiToken", str]:
+    def issue(cls, user, name: str, scope: str, expires_at=None) -> tuple[ApiToken, str]:
         """A new token and its secret (shown once: it cannot be read back)."""
         while True:
             secret = secrets.token_urlsafe(32)  # 32 random bytes

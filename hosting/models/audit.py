@@ -12,7 +12,8 @@ class AuditEvent(models.Model):
     """Who did what to which object, when, and from where. Append-only."""
 
     at = models.DateTimeField(auto_now_add=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+")
     # "alice", "system (reaper)", "alice via token ci-deploy": readable even when the user is gone.
     actor_label = models.CharField(max_length=200)
     action = models.CharField(max_length=64)

@@ -118,13 +118,15 @@ class Node(models.Model):
         abstract = True
 
     @classmethod
-    def set_status(cls, pks: int | Iterable[int], status: str, *, only_from: Iterable[str] | None = None,
+    def set_status(cls, pks: int | Iterable[int] | None, status: str, *, only_from: Iterable[str] | None = None,
                    unless: Iterable[str] = (), **fields: Any) -> int:
         """Set the status of the records PKS (with FIELDS besides), only of those whose status is
-        in ONLY_FROM when given and not in UNLESS. Returns how many changed."""
+        in ONLY_FROM when given and not in UNLESS. Returns how many changed. PKS None (a task
+        whose target record is gone) changes nothing."""
         if status not in dict(cls.STATUSES):
             raise ValueError(f"{cls.__name__} has no status {status!r}")
-        rows = cls._default_manager.filter(pk__in=[pks] if isinstance(pks, int) else list(pks))
+        ids = [] if pks is None else [pks] if isinstance(pks, int) else list(pks)
+        rows: Any = cls._default_manager.filter(pk__in=ids)  # the subclass has the status field
         if only_from is not None:
             rows = rows.filter(status__in=list(only_from))
         if unless:

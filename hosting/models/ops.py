@@ -33,7 +33,8 @@ class BackupSchedule(models.Model):
     keep_count = models.PositiveIntegerField(null=True, blank=True, default=7,
                                              help_text="Scheduled backups kept per site. Empty: no count limit.")
     keep_days = models.PositiveIntegerField(null=True, blank=True, default=30,
-                                            help_text="Scheduled backups older than this are deleted. Empty: no age limit.")
+                                            help_text="Scheduled backups older than this are deleted. "
+                                                      "Empty: no age limit.")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -38,7 +38,8 @@ class Task(models.Model):
     target_label = models.CharField(max_length=300)
     client = models.ForeignKey("hosting.Client", on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks",
                                db_index=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="tasks")
     args = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=16, choices=STATES, default=QUEUED)
 

@@ -14,18 +14,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
+from django.db.models import Model, QuerySet
 
 from hosting.engine.steps import Context, Step
 from provision.errors import Cancelled, ProvisionError, TimedOut
 from provision.paths import Roots
 
 Run = Callable[[Context], None]
+M = TypeVar("M", bound=Model)
 
 
 def roots() -> Roots:
     return Roots([Path(r) for r in settings.HARBORMASTER_ROOTS])
+
+
+def target_rows(model: type[M], pk: int | None) -> QuerySet[M]:
+    """The row PK of MODEL (a task's site_id, platform_id or server_id) as a queryset, empty
+    when PK is None (the task's target record was deleted): get() raises DoesNotExist and
+    update() changes nothing, as with filter(pk=None)."""
+    manager = model._default_manager
+    return manager.filter(pk=pk) if pk is not None else manager.none()
 
 
 def injected_fault(ctx: Context, name: str) -> None:

@@ -30,6 +30,7 @@ from django.db.models import Exists, OuterRef, Q
 from hosting.engine.steps import Context
 from hosting.models import Lock, Platform, Server, Site, Task
 from hosting.operations import resources
+from provision.db.sqlite import SQLiteDriver
 from provision.errors import ProvisionError
 from provision.settings_php import DatabaseSettings
 from provision.sitedb import ENGINE_OF, SQLiteFileDriver, sqlite_file
@@ -81,9 +82,9 @@ def recorded(site: Site, directory: Path) -> resources.SiteDatabase | None:
 
 def file_of(handle: resources.SiteDatabase) -> Path | None:
     """The file of an SQLite database handle (None for a database server's)."""
-    if handle.driver.server.engine != "sqlite":
+    if not isinstance(handle.driver, SQLiteDriver):  # the driver of every "sqlite" engine
         return None
-    return Path(handle.driver.path_of(handle.name)).resolve()  # type: ignore[attr-defined]
+    return Path(handle.driver.path_of(handle.name)).resolve()
 
 
 def label(handle: resources.SiteDatabase) -> str:

@@ -14,13 +14,13 @@ from django.utils import timezone
 from hosting.engine.steps import Context, Plan
 from hosting.models import Platform, Task
 from hosting.operations import platform_sites
-from hosting.operations.common import roots, step
+from hosting.operations.common import roots, step, target_rows
 from provision import platform as provision_platform
 from provision.errors import ProvisionError
 
 
 def _platform(ctx: Context) -> Platform:
-    return Platform.objects.select_related("server").get(pk=ctx.task.platform_id)
+    return target_rows(Platform, ctx.task.platform_id).select_related("server").get()
 
 
 def inspect(ctx: Context) -> None:
@@ -56,7 +56,7 @@ def discover(ctx: Context) -> None:
 def mark_verified(ctx: Context) -> None:
     with ctx.recording():
         Platform.set_status(ctx.task.platform_id, Platform.ENABLED, unless=[Platform.LOCKED, Platform.DELETED])
-        Platform.objects.filter(pk=ctx.task.platform_id).update(verified_at=timezone.now())
+        target_rows(Platform, ctx.task.platform_id).update(verified_at=timezone.now())
 
 
 def verify_plan(task: Task) -> Plan:

@@ -17,7 +17,7 @@ from pathlib import Path
 from hosting.engine.steps import Context, Plan
 from hosting.models import Platform, Site, Task
 from hosting.operations import resources
-from hosting.operations.common import flag, step
+from hosting.operations.common import flag, step, target_rows
 from hosting.operations.site_common import remove_vhost, write_vhost
 from provision import platform as provision_platform
 from provision import sitefiles
@@ -25,7 +25,7 @@ from provision.errors import ProvisionError
 
 
 def _platform(ctx: Context) -> Platform:
-    return Platform.objects.select_related("server").get(pk=ctx.task.platform_id)
+    return target_rows(Platform, ctx.task.platform_id).select_related("server").get()
 
 
 def _live_sites(platform: Platform) -> list[Site]:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from hosting.engine.steps import Context, Plan
 from hosting.models import Platform, Server, Task
 from hosting.operations import resources
-from hosting.operations.common import step
+from hosting.operations.common import step, target_rows
 from provision.errors import ProvisionError
 
 LOW_FRACTION = 0.05
@@ -22,7 +22,7 @@ LOW_BYTES = 1 << 30
 
 
 def _server(ctx: Context) -> Server:
-    return Server.objects.get(pk=ctx.task.server_id)
+    return target_rows(Server, ctx.task.server_id).get()
 
 
 def database(ctx: Context) -> None:
@@ -86,7 +86,7 @@ def disk(ctx: Context) -> None:
 
 def record(ctx: Context) -> None:
     with ctx.recording():
-        Server.objects.filter(pk=ctx.task.server_id).update(verified_at=timezone.now())
+        target_rows(Server, ctx.task.server_id).update(verified_at=timezone.now())
 
 
 def verify_plan(task: Task) -> Plan:

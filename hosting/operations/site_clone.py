@@ -38,6 +38,7 @@ from hosting.operations.site_common import (
 )
 from provision import drush, sitefiles
 from provision.backup import links
+from provision.db.sqlite import SQLiteDriver
 from provision.domains import normalise_domain
 from provision.errors import InvalidDomain, ProvisionError
 from provision.preflight import check_copy_space
@@ -117,7 +118,8 @@ def copy(ctx: Context) -> None:
         elif links.files_external(link.target):
             ctx.warning("files/ is a link kept as a link (the site's setting): the clone shares it with the source.")
     handle = database_of(ctx, site, source)
-    if handle.inside_site:
+    # inside_site: an SQLite file (hosting.operations.ownership.inside_site).
+    if handle.inside_site and isinstance(handle.driver, SQLiteDriver):
         # The copy of the source's SQLite file is the source's data, not the clone's database.
         copied = target / Path(handle.driver.path_of(handle.name)).relative_to(source)
         copied.unlink(missing_ok=True)

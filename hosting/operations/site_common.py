@@ -14,16 +14,17 @@ from hosting.engine.steps import Context
 from hosting.models import Backup, Platform, Site
 from hosting.operations import ownership, resources
 from hosting.operations.backups import files_link_roots, report
-from hosting.operations.common import flag
+from hosting.operations.common import flag, target_rows
 from provision import sitefiles
 from provision.backup import BackupResult, create_incremental
-from provision.errors import ProvisionError
 from provision.db import DatabaseDriver
+from provision.errors import ProvisionError
 from provision.settings_php import DatabaseSettings
 from provision.sitedb import SQLiteFileDriver
 
+
 def site_of(ctx: Context) -> Site:
-    return Site.objects.select_related("platform__server", "client").get(pk=ctx.task.site_id)
+    return target_rows(Site, ctx.task.site_id).select_related("platform__server", "client").get()
 
 
 def platform_by_id(platform_id: int) -> Platform:

@@ -19,7 +19,7 @@ from pathlib import Path
 from hosting.engine.steps import Context, Plan
 from hosting.models import Backup, Site, Task
 from hosting.operations import ownership, resources
-from hosting.operations.common import flag, step
+from hosting.operations.common import flag, step, target_rows
 from hosting.operations.leftovers import clean_leftovers
 from hosting.operations.site_common import (
     database_of,
@@ -181,14 +181,14 @@ def vhost_undo(ctx: Context) -> None:
 
 def record(ctx: Context) -> None:
     with ctx.recording():
-        Site.objects.filter(pk=ctx.task.site_id).update(platform_id=ctx.state["new_platform"])
+        target_rows(Site, ctx.task.site_id).update(platform_id=ctx.state["new_platform"])
         flag(ctx, "recorded")
 
 
 def record_undo(ctx: Context) -> None:
     if ctx.state.get("recorded"):
         with ctx.recording():
-            Site.objects.filter(pk=ctx.task.site_id).update(platform_id=ctx.state["old_platform"])
+            target_rows(Site, ctx.task.site_id).update(platform_id=ctx.state["old_platform"])
             ctx.state.pop("recorded")
             ctx.save_state()
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 from hosting.engine.steps import Context, Plan
 from hosting.models import Site, Task
 from hosting.operations import resources
-from hosting.operations.common import flag, step
+from hosting.operations.common import Run, flag, step
 from hosting.operations.leftovers import clean_leftovers
 from hosting.operations.site_common import database_of, refuse_attention, site_of
 from provision import drush
 from provision.errors import ProvisionError
+from provision.web import WebServer
 
 
-def _web(ctx: Context, site: Site):  # type: ignore[no-untyped-def]
+def _web(ctx: Context, site: Site) -> WebServer:
     return resources.web_server(site.platform.server, ctx.runner)
 
 
@@ -72,7 +73,7 @@ def enable_vhost_undo(ctx: Context) -> None:
         ctx.save_state()
 
 
-def _record(status: str):  # type: ignore[no-untyped-def]
+def _record(status: str) -> Run:
     def run(ctx: Context) -> None:
         with ctx.recording():
             Site.set_status(ctx.task.site_id, status)

@@ -112,13 +112,15 @@ def database(ctx: Context, site: Site) -> None:
     elif problem:
         needs_attention(ctx, site, problem)
         raise ProvisionError(ownership.mismatch_message(problem))
-    elif _args(ctx).get("repair_settings") and ownership.elsewhere(site, declared):
-        declared = repair_settings(ctx, site, directory, handle, declared)
-    elif _args(ctx).get("repair_settings"):
-        ctx.info("settings.php names the database the record owns: nothing to repair.")
-    elif ownership.elsewhere(site, declared):
-        ctx.warning(ownership.elsewhere(site, declared))
-    assert declared is not None
+    else:
+        assert declared is not None  # without a problem, settings.php was read
+        moved = ownership.elsewhere(site, declared)
+        if _args(ctx).get("repair_settings") and moved:
+            declared = repair_settings(ctx, site, directory, handle, declared)
+        elif _args(ctx).get("repair_settings"):
+            ctx.info("settings.php names the database the record owns: nothing to repair.")
+        elif moved:
+            ctx.warning(moved)
     seconds = check_connection(ownership.connection(site, handle, declared), resources.docroot(site.platform))
     ctx.info(f"The site reaches its database as {handle.user or 'the file owner'} in {seconds * 1000:.0f} ms.")
     ctx.state["db_bytes"] = database_bytes(ctx, handle)

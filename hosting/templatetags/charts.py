@@ -58,7 +58,7 @@ def tasks_per_hour(hours: list[tuple[datetime, dict[str, int]]]) -> dict[str, ob
     bars = []
     totals = {key: 0 for key, _ in OUTCOMES}
     for i, (start, counts) in enumerate(hours):
-        y = TOP + CHART_H
+        y: float = TOP + CHART_H
         segments = []
         for key, _label in OUTCOMES:
             n = counts.get(key, 0)

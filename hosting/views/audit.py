@@ -3,6 +3,7 @@ hosting.access.audit_events: nobody sees another client's events."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import cast
 
 from django import forms
 from django.contrib.auth.decorators import login_required
@@ -15,18 +16,20 @@ from hosting.machine import AUDIT_CSV_FIELDS, audit_csv_rows
 from hosting.models import AuditEvent
 from hosting.views.common import AuthenticatedHttpRequest, paginate, render_page
 
+
 class AuditFilterForm(forms.Form):
     client = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     user = forms.CharField(required=False, max_length=150, widget=forms.TextInput(attrs={"placeholder": "username"}))
     object = forms.CharField(required=False, max_length=300, label="Object",
                              widget=forms.TextInput(attrs={"placeholder": "site:42 or a name", "type": "search"}))
-    action = forms.CharField(required=False, max_length=64, widget=forms.TextInput(attrs={"placeholder": "task.cancel"}))
+    action = forms.CharField(required=False, max_length=64,
+                             widget=forms.TextInput(attrs={"placeholder": "task.cancel"}))
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, clients: list[tuple[int, str]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["client"].choices = [("", "any client"), *clients]
+        cast(forms.ChoiceField, self.fields["client"]).choices = [("", "any client"), *clients]
 
     def apply(self, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
         """Narrow EVENTS (already scoped by hosting.access) by the valid fields."""
@@ -68,6 +71,7 @@ def audit_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 def audit_export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
     _form, events = _filtered(request)
-    response = StreamingHttpResponse(csvsafe.lines(AUDIT_CSV_FIELDS, audit_csv_rows(events)), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csvsafe.lines(AUDIT_CSV_FIELDS, audit_csv_rows(events)),
+                                     content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="audit-{timezone.now():%Y%m%d-%H%M%S}.csv"'
     return response

@@ -37,7 +37,7 @@ def login_name(value: Any) -> str:
         name = UsernameField(max_length=USERNAME_LENGTH).to_python(value)
     except ValidationError:
         return ""
-    return name if len(name) <= USERNAME_LENGTH else ""
+    return name if name is not None and len(name) <= USERNAME_LENGTH else ""
 
 
 def recent_failures(username: str, address: str | None) -> int:

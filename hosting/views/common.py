@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 class AuthenticatedHttpRequest(HttpRequest):
     """What login_required views receive (for the type checker only)."""
 
-    user: "User"
-    htmx: "HtmxDetails"
+    user: User
+    htmx: HtmxDetails
 
 
 T = TypeVar("T")

@@ -2,6 +2,7 @@
 by status, and tasks per hour by outcome over the last day."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,15 +51,17 @@ def hourly_outcomes(tasks: QuerySet[Task], now: datetime) -> list[tuple[datetime
     starts = [current - timedelta(hours=h) for h in range(23, -1, -1)]
     ends = [*starts[1:], current + timedelta(hours=1)]
     per_hour = {f"h{i}": Count("id", filter=Q(finished_at__gte=start, finished_at__lt=end))
-                for i, (start, end) in enumerate(zip(starts, ends))}
-    rows = (tasks.filter(state__in=Task.FINAL, created_at__gte=now - CREATED_WITHIN, finished_at__gte=starts[0])
-            .order_by().values("state").annotate(**per_hour))
+                for i, (start, end) in enumerate(zip(starts, ends, strict=True))}
+    # Mappings: the stubs know the "state" key only, not the h0..h23 counts annotated to it.
+    rows: Iterable[Mapping[str, Any]] = (
+        tasks.filter(state__in=Task.FINAL, created_at__gte=now - CREATED_WITHIN, finished_at__gte=starts[0])
+        .order_by().values("state").annotate(**per_hour))
     counts: list[dict[str, int]] = [{} for _ in starts]
     for row in rows:
         for i in range(len(starts)):
             if row[f"h{i}"]:
                 counts[i][row["state"]] = row[f"h{i}"]
-    return list(zip(starts, counts))
+    return list(zip(starts, counts, strict=True))
 
 
 def by_status(qs: QuerySet[Any], choices: list[tuple[str, str]]) -> list[tuple[str, str, int]]:

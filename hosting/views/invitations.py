@@ -3,6 +3,8 @@ into the client with their account; anyone else logs in first, or chooses a user
 password there, which creates their account with the invited address."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
@@ -12,6 +14,9 @@ from django.views.decorators.cache import never_cache
 
 from hosting import invitations
 from hosting.views.common import client_address
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def _gone(request: HttpRequest) -> HttpResponse:
@@ -33,7 +38,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
             messages.success(request, f"You are {membership.get_role_display().lower()} of {invitation.client} now.")
             return redirect("client-detail", client_id=invitation.client_id)
         return render(request, "invitations/accept.html", context)
-    form = UserCreationForm(request.POST if request.method == "POST" else None)
+    form: UserCreationForm[User] = UserCreationForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             user = invitations.accept_as_new(invitation, form.cleaned_data["username"],

@@ -71,7 +71,8 @@ def live_context(request: AuthenticatedHttpRequest, task: Task, *, tail: bool) -
     allowed = controls.allowed_controls(request.user, task)
     private = (task.result or {}).get("private") if isinstance(task.result, dict) else None
     # The one-time login link logs in as Drupal's admin: only the person who asked for it sees it.
-    login_url = private.get("login_url") if isinstance(private, dict) and request.user.pk == task.created_by_id else None
+    login_url = (private.get("login_url")
+                 if isinstance(private, dict) and request.user.pk == task.created_by_id else None)
     return {
         "task": task, "tail": tail, "lines": lines, "last": last, "before": before, "more": more,
         "live": not task.is_final or more, "steps": _steps(task),

@@ -49,7 +49,8 @@ class CancelPermission:
     def __call__(self, task: Task) -> bool:
         if task.state not in (Task.QUEUED, Task.RUNNING):
             return False
-        client_id = self.clients.get(task.site_id) if task.target_type == "site" else None
+        site_id = task.site_id if task.target_type == "site" else None
+        client_id = self.clients.get(site_id) if site_id is not None else None
         return controls.may_control(self.user, "cancel", task, client_id)
 
 

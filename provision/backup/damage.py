@@ -63,8 +63,10 @@ def load(store: Path) -> Damage:
         return Damage()
     if not isinstance(data, dict):
         return Damage()
-    copies = data.get("copies") if isinstance(data.get("copies"), dict) else {}
-    indexes = data.get("indexes") if isinstance(data.get("indexes"), dict) else {}
+    copies = data.get("copies")
+    indexes = data.get("indexes")
+    copies = copies if isinstance(copies, dict) else {}
+    indexes = indexes if isinstance(indexes, dict) else {}
     return Damage({k: v for k, v in copies.items() if isinstance(v, dict)},
                   {k: v for k, v in indexes.items() if isinstance(v, dict)})
 
@@ -128,6 +130,11 @@ def mark_index(store: Path, name: str, reason: str) -> None:
         return True
 
     update(store, change)
+
+
+def forget_index(store: Path, name: str) -> None:
+    """Drop the mark of the index NAME (it was written again)."""
+    update(store, lambda damage: damage.indexes.pop(name, None) is not None)
 
 
 def settle(store: Path) -> tuple[list[str], list[str]]:

@@ -6,7 +6,8 @@ A file whose (size, mtime_ns, inode) match the store's index is not opened: its 
 from the index. The others are read once each in a pool of threads (hashing and compressing in
 one pass, as many files at a time as there are CPUs); only content not yet in the store is
 compressed and written, and content that does not compress (photos, video, archives) is
-written as raw zstd frames without spending compression on it (provision.backup.frames). Every backup's manifest lists every file, so each restores on its own."""
+written as raw zstd frames without spending compression on it (provision.backup.frames). Every
+backup's manifest lists every file, so each restores on its own."""
 from __future__ import annotations
 
 import datetime as dt

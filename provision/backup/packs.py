@@ -212,7 +212,9 @@ def rebuild_index(pack: Path) -> dict[str, list[int]]:
             if length is None:
                 break
             try:
-                stream = zstandard.ZstdDecompressor().stream_reader(Bounded(handle, offset, length), read_size=1 << 20)
+                # zstandard reads any object with read(); its stubs ask for a file.
+                stream = zstandard.ZstdDecompressor().stream_reader(
+                    Bounded(handle, offset, length), read_size=1 << 20)  # type: ignore[arg-type]
                 _size, sha256 = hash_stream(stream, None)
                 objects.setdefault(sha256, [offset, length])
             except zstandard.ZstdError:

@@ -51,7 +51,8 @@ class Reader:
 
     def _located(self, sha256: str) -> tuple[Path, int, int] | None:
         if self._where is None:
-            known, unreadable = self.known, {}
+            known = self.known
+            unreadable: dict[str, str] = {}
             listed = packs.indexes(packs.folder_of(self.store), unreadable)
             if not known.copies:
                 self._where = {sha: (pack, offset, length) for pack, objects in listed
@@ -106,8 +107,8 @@ class Reader:
             except FileNotFoundError:
                 if place is not None and self._read_again():
                     continue  # garbage collection rewrote that pack after the indexes were read
-                entry = self.known.copies.get(sha256)
-                damaged = f" (a damaged copy was found {entry.get('found')} and dropped)" if entry else ""
+                dropped = self.known.copies.get(sha256)
+                damaged = f" (a damaged copy was found {dropped.get('found')} and dropped)" if dropped else ""
                 raise ProvisionError(f"The object {sha256} is missing from {self.store}{damaged}.") from None
             except zstandard.ZstdError as exc:
                 problem = f"it does not decompress: {exc}"

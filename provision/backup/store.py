@@ -142,7 +142,7 @@ def present(store: Path, *, repair: bool = False) -> set[str]:
             except OSError as exc:
                 damage.mark_index(store, name, f"{why}; could not be written again: {exc}")
                 continue
-            damage.update(store, lambda d, n=name: d.indexes.pop(n, None) is not None)
+            damage.forget_index(store, name)
         elif name not in known.indexes:
             damage.mark_index(store, name, why)
     for pack, objects in listed:

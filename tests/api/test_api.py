@@ -14,7 +14,8 @@ def test_it_answers_404_for_another_clients_site(api_as, outsider, site):
 
 
 def test_it_queues_a_backup_and_audits_it_with_the_token_and_address(api_as, member, site):
-    response = api_as(member).post(f"/api/v1/sites/{site.pk}/tasks", {"type": "backup"}, content_type="application/json")
+    response = api_as(member).post(f"/api/v1/sites/{site.pk}/tasks", {"type": "backup"},
+                                   content_type="application/json")
     assert response.status_code == 202, response.content
     task = Task.objects.get(pk=response.json()["id"])
     assert task.kind == "backup" and task.created_by == member
@@ -35,7 +36,8 @@ def test_it_answers_400_for_an_unknown_type(api_as, member, site):
 
 def test_it_answers_409_when_a_task_is_active_on_the_site(api_as, member, site, task_factory):
     task_factory(site, "verify", "running")
-    response = api_as(member).post(f"/api/v1/sites/{site.pk}/tasks", {"type": "backup"}, content_type="application/json")
+    response = api_as(member).post(f"/api/v1/sites/{site.pk}/tasks", {"type": "backup"},
+                                   content_type="application/json")
     assert response.status_code == 409 and response.json()["code"] == "conflict"
 
 

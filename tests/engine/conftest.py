@@ -2,7 +2,7 @@
 scripted operations, and real `manage.py qcluster` worker clusters."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -51,7 +51,7 @@ class Clock:
     """The database clock, under the test's control: heartbeats, claims and reapers read it."""
 
     def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, 12, 0, 0, tzinfo=dt_timezone.utc)
+        self.now = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 
     def advance(self, seconds: float) -> datetime:
         self.now += timedelta(seconds=seconds)

@@ -7,11 +7,12 @@ Every script may call `rec WORD`, which appends "WORD task step pid time" to the
 the tests read it to prove what ran, when, and that nothing ran twice at once."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+from hosting.catalogue import TYPES
 from hosting.engine.steps import Context, Plan, Step
 from hosting.models import Task
-from hosting.catalogue import TYPES
 
 PRELUDE = (
     'rec() { if [ -n "$HM_RECORD" ]; then '

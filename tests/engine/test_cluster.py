@@ -6,6 +6,7 @@ import os
 import signal
 import time
 from collections import defaultdict
+from itertools import pairwise
 
 import psutil
 import pytest
@@ -96,7 +97,7 @@ def test_it_loses_nothing_when_every_cluster_process_is_sigkilled(clusters, serv
             runs[task_id][pid].append(at)
     for task_id, by_pid in runs.items():
         spans = sorted((min(times), max(times)) for times in by_pid.values())
-        for (_, end), (start, _) in zip(spans, spans[1:]):
+        for (_, end), (start, _) in pairwise(spans):
             assert start >= end, f"task {task_id} ran twice at once"
     assert not marked_processes()
 

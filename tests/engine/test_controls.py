@@ -99,8 +99,10 @@ def test_it_retries_with_the_same_arguments(site, member):
 
 def test_it_resumes_a_paused_task_from_its_failed_step(site, admin_user):
     task = _paused(site)
-    assert list(TaskStep.objects.filter(task=task).values_list("state", flat=True)) == ["undo-failed", "failed", "pending"]
-    task.args = steps({"name": "a", "sh": "true", "undo": "exit 3"}, {"name": "b", "sh": "true"}, {"name": "c", "sh": "true"})
+    assert (list(TaskStep.objects.filter(task=task).values_list("state", flat=True))
+            == ["undo-failed", "failed", "pending"])
+    task.args = steps({"name": "a", "sh": "true", "undo": "exit 3"}, {"name": "b", "sh": "true"},
+                      {"name": "c", "sh": "true"})
     Task.objects.filter(pk=task.pk).update(args=task.args)  # the admin fixed the cause
     task = controls.resume(task, by=admin_user)
     assert task.state == Task.QUEUED and Lock.objects.filter(task=task).exists()

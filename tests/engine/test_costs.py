@@ -89,7 +89,7 @@ def test_it_checks_a_writers_ownership_in_the_statements_a_flush_sends_anyway(si
     owner = Owner.current()
     claim(task.pk, owner)
     log = TaskLogWriter(task.pk, owner)
-    for flush in range(2):  # the first flush also reads the log's size, in the same statement
+    for _flush in range(2):  # the first flush also reads the log's size, in the same statement
         log.write("info", "one")
         log.write("info", "two")
         with CaptureQueriesContext(connection) as captured:

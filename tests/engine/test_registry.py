@@ -34,7 +34,8 @@ def test_one_beat_is_one_upsert():
             registry.beat(reg)
         assert len(captured) == 1 and "ON CONFLICT" in captured[0]["sql"], captured.captured_queries
     row = Cluster.objects.get()
-    assert (row.host, row.pid, row.process_started, row.queue, row.workers, row.instance) == ("h1", 1234, 99.5, "local", 2, "i1")
+    assert ((row.host, row.pid, row.process_started, row.queue, row.workers, row.instance)
+            == ("h1", 1234, 99.5, "local", 2, "i1"))
 
 
 @pytest.mark.django_db
@@ -72,7 +73,8 @@ def test_it_reads_the_waiting_reason_of_a_task_from_the_registry(server, site):
     assert served.waiting_reason(task) == ""
     row.stopped_at, row.stop_reason = timezone.now() - timedelta(seconds=5), Cluster.STOPPED
     row.save()
-    assert served.waiting_reason(task).startswith("no worker cluster serves queue local: the last one (w1 pid 77) stopped")
+    assert served.waiting_reason(task).startswith(
+        "no worker cluster serves queue local: the last one (w1 pid 77) stopped")
     assert "w1" not in served.waiting_reason(task, internals=False)
     task.waiting_reason = "waiting for task #3 holding site:1"
     assert served.waiting_reason(task) == "waiting for task #3 holding site:1"

@@ -65,7 +65,8 @@ def test_it_fails_for_a_directory_that_is_not_drupal(local, run, tmp_path):
 
 
 def test_it_locks_and_unlocks(platform, run, domains):
-    from hosting.inventory import InventoryError, add_site as add_record
+    from hosting.inventory import InventoryError
+    from hosting.inventory import add_site as add_record
 
     assert run(platform, "lock").state == Task.SUCCEEDED
     platform.refresh_from_db()

@@ -35,8 +35,8 @@ def test_it_installs_a_site_with_its_own_database(installed, engine, tmp_path):
 
 
 def test_it_rolls_back_when_drush_fails(platform, domains, tmp_path):
-    from hosting.inventory import add_site
     from hosting.engine.worker import execute
+    from hosting.inventory import add_site
 
     standin = Path(platform.path) / ".standin"
     standin.mkdir()
@@ -76,9 +76,9 @@ def test_it_refuses_a_domain_that_leaves_the_sites_directory(platform, run, tmp_
 
 
 def test_it_refuses_a_platform_outside_the_roots(local, run, domains, tmp_path):
-    from hosting.models import Platform
-
     from django.utils import timezone
+
+    from hosting.models import Platform
 
     outside = Platform.objects.create(name="outside", server=local, path="/usr/share", docroot="/usr/share",
                                       status="enabled", drupal_version="10.3.1", verified_at=timezone.now())

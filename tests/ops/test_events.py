@@ -13,7 +13,7 @@ from django.core import mail
 from django.utils import timezone
 
 from hosting import events
-from hosting.models import Membership, NotificationPreference, Task, Webhook
+from hosting.models import NotificationPreference, Task, Webhook
 
 pytestmark = pytest.mark.django_db
 

@@ -57,7 +57,8 @@ class Host:
 
     def env(self) -> dict[str, str]:
         # Every host has the same secret key (it signs broker messages), its own directories.
-        return {"HARBORMASTER_SECRET_KEY": settings.SECRET_KEY, "HARBORMASTER_ROOTS": str(self.root), "HARBORMASTER_DATA_DIR": str(self.root / "data"),
+        return {"HARBORMASTER_SECRET_KEY": settings.SECRET_KEY, "HARBORMASTER_ROOTS": str(self.root),
+                "HARBORMASTER_DATA_DIR": str(self.root / "data"),
                 "HARBORMASTER_BACKUP_DIR": str(self.root / "data" / "backups")}
 
     def task(self, record: Path, seconds: float = 0.0, *, first_run_only: bool = False) -> Task:

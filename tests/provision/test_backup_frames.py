@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from provision.backup import create_incremental, restore_backup, verify_backup
-from provision.backup import frames
+from provision.backup import create_incremental, frames, restore_backup, verify_backup
 from provision.backup import store as objects
-from tests.provision.test_backup_incremental import age
 from tests.provision.test_backup import quiet
+from tests.provision.test_backup_incremental import age
 from tests.services import need_program
 
 TEXT = b"drupal node field entity render cache views block theme module hook form\n"

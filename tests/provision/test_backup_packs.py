@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from provision.backup import create_incremental, verify_backup
-from provision.backup import incremental, packs
+from provision.backup import create_incremental, incremental, packs, verify_backup
 from provision.backup import store as objects
 from provision.errors import Cancelled
 from tests.provision.test_backup import quiet

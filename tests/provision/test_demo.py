@@ -172,7 +172,8 @@ def test_it_installs_on_mariadb(tmp_path: Path) -> None:
         db = DatabaseSettings(driver="mysql", database=name, username=name, password=password, host=host, port=port)
         _installed_through(root, db.url(), password)
         out = io.BytesIO()
-        root_runner.run([*admin, "--skip-column-names", "-e", f"SELECT name FROM {name}.users WHERE uid = 1"], stdout=out)
+        root_runner.run([*admin, "--skip-column-names", "-e", f"SELECT name FROM {name}.users WHERE uid = 1"],
+                        stdout=out)
         assert out.getvalue() == b"admin\n"
     finally:
         root_runner.run([*admin, "-e", f"DROP DATABASE IF EXISTS {name}; DROP USER IF EXISTS '{name}'@'%';"])
@@ -182,7 +183,8 @@ def test_it_installs_on_postgresql(tmp_path: Path) -> None:
     host, port = need_service("postgresql")
     psql = need_program("psql")
     name = f"hm_test_{uuid.uuid4().hex[:12]}"
-    admin = [psql, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", str(port), "-U", "postgres", "-d", "postgres"]
+    admin = [psql, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", str(port), "-U", "postgres",
+             "-d", "postgres"]
     runner = Runner(Log())
     runner.run([*admin, "-c", f"CREATE DATABASE {name}"])
     try:

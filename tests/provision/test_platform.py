@@ -117,7 +117,8 @@ def test_it_discovers_sites_and_says_what_it_skipped(tmp_path: Path) -> None:
     found = result.sites
     assert [s.domain for s in found] == ["computed.example.test", "site1.example.test", "site2.example.test"]
     assert found[1].site_dir == sites / "site1.example.test"
-    assert found[1].db == DatabaseSettings(driver="sqlite", database=str(sites / "site1.example.test" / "private" / "db.sqlite"))
+    assert found[1].db == DatabaseSettings(driver="sqlite",
+                                           database=str(sites / "site1.example.test" / "private" / "db.sqlite"))
     assert found[0].db is None and "without PHP" in found[0].note
     skipped = {s.name: s.reason for s in result.skipped}
     assert set(skipped) == {"alias.example.test", "default", "simpletest", "Upper.Example.test",

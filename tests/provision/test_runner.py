@@ -106,7 +106,8 @@ def test_it_writes_stdout_to_an_in_memory_file_and_feeds_stdin() -> None:
 
 
 def test_it_reports_the_exit_code_and_last_stderr_lines() -> None:
-    code = "import sys\nfor i in range(40): print(f'noise {i}', file=sys.stderr)\nprint('disk full', file=sys.stderr); sys.exit(3)"
+    code = ("import sys\nfor i in range(40): print(f'noise {i}', file=sys.stderr)\n"
+            "print('disk full', file=sys.stderr); sys.exit(3)")
     with pytest.raises(ProvisionError) as info:
         Runner(Log()).run(py(code))
     message = str(info.value)
@@ -123,7 +124,8 @@ def test_it_redacts_secrets_in_logs_command_lines_and_errors() -> None:
     log = Log()
     runner = Runner(log, secrets=["hunter2"])
     runner.add_secret("s3cr3t/pw")
-    code = "import sys; print('pw=hunter2'); print('url=mysql://u:s3cr3t%2Fpw@h/db'); print('bad s3cr3t/pw', file=sys.stderr); sys.exit(1)"
+    code = ("import sys; print('pw=hunter2'); print('url=mysql://u:s3cr3t%2Fpw@h/db'); "
+            "print('bad s3cr3t/pw', file=sys.stderr); sys.exit(1)")
     with pytest.raises(ProvisionError) as info:
         runner.run(py(code + " # hunter2"))
     assert "hunter2" not in log.text and "s3cr3t" not in log.text

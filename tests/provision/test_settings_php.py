@@ -108,8 +108,10 @@ $databases['default']['default'] = [
 
 
 def test_it_reads_sqlite_and_a_drupal7_prefix_array() -> None:
-    text = "<?php $databases['default']['default'] = array('driver' => 'sqlite', 'database' => '/srv/db/x.sqlite', 'prefix' => array('default' => 'pre_'));"
-    assert parse_database_settings(text) == DatabaseSettings(driver="sqlite", database="/srv/db/x.sqlite", prefix="pre_")
+    text = ("<?php $databases['default']['default'] = array('driver' => 'sqlite', 'database' => '/srv/db/x.sqlite', "
+            "'prefix' => array('default' => 'pre_'));")
+    assert parse_database_settings(text) == DatabaseSettings(driver="sqlite", database="/srv/db/x.sqlite",
+                                                             prefix="pre_")
 
 
 @pytest.mark.parametrize("drupal", [7, 10, 11])

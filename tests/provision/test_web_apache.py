@@ -105,7 +105,8 @@ def test_it_keeps_the_disabled_page_when_the_sites_own_vhost_is_refused_on_enabl
     web = served.web
     web.write_vhost(site(served.base))
     web.disable("example.test")
-    broken = driver(served.apache, served.log, template=APACHE_SITE.replace("    ServerAlias", "    Bogus x\n    ServerAlias"))
+    broken = driver(served.apache, served.log,
+                    template=APACHE_SITE.replace("    ServerAlias", "    Bogus x\n    ServerAlias"))
     broken.write_vhost(site(served.base))  # kept aside only: it is not loaded while disabled
     with pytest.raises(ProvisionError, match="previous configuration is back"):
         broken.enable("example.test")

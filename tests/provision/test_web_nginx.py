@@ -175,7 +175,8 @@ def test_it_puts_the_old_vhost_back_when_nginx_refuses_the_new_one(nginx: Nginx,
     nginx.wait_for("/hello.txt", "example.test", 200, "still the old config")
 
     broken = WebConfig(**{**nginx.web.config.__dict__,
-                          "template": NGINX_SITE.replace("index index.php", "bogus_directive on;\n    index index.php")})
+                          "template": NGINX_SITE.replace("index index.php",
+                                                         "bogus_directive on;\n    index index.php")})
     with pytest.raises(ProvisionError) as caught:
         web_server_for(broken, nginx.web.runner).write_vhost(good)
     assert "bogus_directive" in str(caught.value) and "previous configuration is back" in str(caught.value)

@@ -10,7 +10,9 @@ import string
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from provision.domains import InvalidDomain, normalise_domain
 from provision.errors import ProvisionError

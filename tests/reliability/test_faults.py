@@ -16,9 +16,19 @@ from django.db import connection
 from hosting.models import Backup, Site, Task
 from provision.preflight import check_space
 from tests.operations.conftest import (  # noqa: F401 - fixtures
-    _ops, domains, installed, log_of, make_platform, make_server, rows, run, tree_checksums, write_rows,
+    _ops,
+    domains,
+    installed,
+    log_of,
+    make_platform,
+    make_server,
+    rows,
+    run,
+    tree_checksums,
+    write_rows,
 )
 from tests.services import need_service
+
 
 @pytest.fixture
 def local(make_server):

@@ -97,10 +97,11 @@ def test_it_shows_no_secret_on_an_error_page(admin_user, settings, monkeypatch) 
         raise RuntimeError(f"crash with {settings.SECRET_KEY}")
 
     monkeypatch.setattr(dashboard, "dashboard", boom)
+    import importlib
+
     from django.urls import clear_url_caches
 
     import hosting.urls
-    import importlib
 
     importlib.reload(hosting.urls)
     clear_url_caches()

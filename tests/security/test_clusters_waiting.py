@@ -55,7 +55,8 @@ def test_the_apis_task_detail_says_it_too_without_internals_for_members(waiting,
     as_admin = api_client(admin_user).get(f"/api/v1/tasks/{waiting.pk}").json()
     assert as_admin["waiting_reason"] == f"{UNSERVED}: the last one (w1.internal pid 4242) stopped 3 min ago"
     api = api_client(member)
-    assert api.get(f"/api/v1/tasks/{waiting.pk}").json()["waiting_reason"] == f"{UNSERVED}: the last one stopped 3 min ago"
+    assert (api.get(f"/api/v1/tasks/{waiting.pk}").json()["waiting_reason"]
+            == f"{UNSERVED}: the last one stopped 3 min ago")
     cluster_row("local")
     assert api.get(f"/api/v1/tasks/{waiting.pk}").json()["waiting_reason"] == ""
 

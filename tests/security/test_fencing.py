@@ -10,8 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -51,7 +50,7 @@ def site(server, acme, tmp_path: Path) -> Site:
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, 12, 0, 0, tzinfo=dt_timezone.utc)
+        self.now = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)

@@ -22,10 +22,8 @@ from hosting.engine.tasklog import TaskLogWriter
 from hosting.models import AuditEvent, Backup, Lock, Platform, Server, Site, Task
 from hosting.operations import (
     ownership,
-    platform as platform_ops,
     platform_delete,
     platform_sites,
-    server as server_ops,
     site_backup,
     site_clone,
     site_common,
@@ -34,6 +32,12 @@ from hosting.operations import (
     site_migrate,
     site_state,
     site_verify,
+)
+from hosting.operations import (
+    platform as platform_ops,
+)
+from hosting.operations import (
+    server as server_ops,
 )
 from provision.platform import DiscoveredSite
 from provision.runner import Runner

@@ -17,7 +17,13 @@ from hosting.operations import resources
 from tests.engine.helpers import alive, wait_for
 from tests.operations.conftest import log_of
 from tests.security.fencing_helpers import (  # noqa: F401
-    clusters, flock_holder, instance, resume, store_lock, task_row, worker_env,
+    clusters,
+    flock_holder,
+    instance,
+    resume,
+    store_lock,
+    task_row,
+    worker_env,
 )
 
 pytestmark = [pytest.mark.usefixtures("instance"), pytest.mark.parametrize("engine", ["sqlite"])]

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from django.http import QueryDict
 from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, reverse
-from django.http import QueryDict
 from django.utils.datastructures import MultiValueDict
 
 from hosting import urls

@@ -98,7 +98,8 @@ def test_a_new_person_creates_an_account_on_the_accept_page(manager, acme, djang
     browser = _browser()
     page = browser.get(url).content.decode()
     assert "Log in to accept" in page and "Create my account" in page
-    taken = browser.post(url, {"username": "manager", "password1": "a-long-pass-phrase-1", "password2": "a-long-pass-phrase-1"})
+    taken = browser.post(url, {"username": "manager", "password1": "a-long-pass-phrase-1",
+                               "password2": "a-long-pass-phrase-1"})
     assert taken.status_code == 400 and not Membership.objects.filter(client=acme, user__username="fresh").exists()
     weak = browser.post(url, {"username": "fresh", "password1": "123", "password2": "123"})
     assert weak.status_code == 400
@@ -126,8 +127,8 @@ def test_expired_revoked_and_made_up_links_are_refused(manager, outsider, acme, 
     # Another client's manager can neither see nor revoke acme's invitations.
     _invite(browser, acme, "kept@example.test")
     kept = Invitation.objects.get(email="kept@example.test")
-    Membership.objects.create(client=globex, user=admin_user.__class__.objects.create_user("gm", "gm@g.test", "gm-pass-1"),
-                              role="manager")
+    gm = admin_user.__class__.objects.create_user("gm", "gm@g.test", "gm-pass-1")
+    Membership.objects.create(client=globex, user=gm, role="manager")
     gm = _browser(admin_user.__class__.objects.get(username="gm"))
     assert gm.post(reverse("client-invitation-revoke", args=[globex.pk, kept.pk])).status_code == 404
     assert gm.post(reverse("client-invitation-revoke", args=[acme.pk, kept.pk])).status_code == 404

@@ -22,8 +22,11 @@ from hosting.engine.worker import execute
 from hosting.models import AuditEvent, Site, Task
 from hosting.operations import ownership, resources
 from provision.settings_php import DatabaseSettings
-from tests.operations.conftest import _ops  # noqa: F401 - autouse: data dirs, transactional db
-from tests.operations.conftest import log_of, query
+from tests.operations.conftest import (
+    _ops,  # noqa: F401 - autouse: data dirs, transactional db
+    log_of,
+    query,
+)
 from tests.security.test_site_trust_import import imported, plant, write_db
 
 

@@ -16,8 +16,15 @@ import pytest
 from hosting.models import Backup, Site, Task
 from hosting.operations import resources
 from provision.settings_php import php_string
-from tests.operations.conftest import _ops  # noqa: F401 - autouse: data dirs, transactional db
-from tests.operations.conftest import log_of, rows, site_db, site_paths, steps_of, write_rows
+from tests.operations.conftest import (
+    _ops,  # noqa: F401 - autouse: data dirs, transactional db
+    log_of,
+    rows,
+    site_db,
+    site_paths,
+    steps_of,
+    write_rows,
+)
 
 
 def point_at(site: Site, victim: Site, *, with_credentials: bool = False) -> None:

@@ -12,8 +12,14 @@ import pytest
 
 from hosting.models import Site, Task
 from provision.settings_php import render_settings_php, write_settings_php
-from tests.operations.conftest import _ops  # noqa: F401 - autouse: data dirs, transactional db
-from tests.operations.conftest import log_of, rows, site_db, site_paths, write_rows
+from tests.operations.conftest import (
+    _ops,  # noqa: F401 - autouse: data dirs, transactional db
+    log_of,
+    rows,
+    site_db,
+    site_paths,
+    write_rows,
+)
 
 
 def plant(platform, domain: str) -> Path:

@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 
 from hosting.models import Task
-from tests.operations.conftest import _ops  # noqa: F401 - autouse: data dirs, transactional db
-from tests.operations.conftest import log_of, site_paths
+from tests.operations.conftest import (
+    _ops,  # noqa: F401 - autouse: data dirs, transactional db
+    log_of,
+    site_paths,
+)
 
 pytestmark = pytest.mark.parametrize("engine", ["sqlite"])
 

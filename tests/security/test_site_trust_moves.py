@@ -13,8 +13,13 @@ import pytest
 
 from hosting.engine.worker import execute
 from hosting.models import AuditEvent, Lock, Site, Task
-from tests.operations.conftest import _ops  # noqa: F401 - autouse: data dirs, transactional db
-from tests.operations.conftest import log_of, rows, site_paths, write_rows
+from tests.operations.conftest import (
+    _ops,  # noqa: F401 - autouse: data dirs, transactional db
+    log_of,
+    rows,
+    site_paths,
+    write_rows,
+)
 
 pytestmark = pytest.mark.parametrize("engine", ["sqlite"])
 
@@ -42,7 +47,7 @@ def test_the_record_follows_a_site_moved_by_hand(installed, make_platform, local
     execute(verify.pk)
     verify.refresh_from_db()
     assert verify.state in (Task.SUCCEEDED, Task.WARNING), log_of(verify)
-    assert f"/p2/" in Path(site_paths(site)[1]).as_posix()
+    assert "/p2/" in Path(site_paths(site)[1]).as_posix()
     assert rows(site, "hm_drill") == [("0", "still here")]
 
 
@@ -114,7 +119,8 @@ def test_the_api_and_the_command_resolve_too(installed, make_platform, local, ru
     copy_to(site, other, move=False)
     run(other, "verify")
     url = f"/api/v1/sites/{site.pk}/resolve-duplicate"
-    assert api_client(member).post(url, {"platform": other.pk}, content_type="application/json").status_code in (403, 404)
+    refused = api_client(member).post(url, {"platform": other.pk}, content_type="application/json")
+    assert refused.status_code in (403, 404)
     admin = api_client(admin_user)
     assert admin.get(f"/api/v1/sites/{site.pk}").json()["attention_platform"] == other.pk
     assert admin.post(url, {"platform": 99999}, content_type="application/json").status_code == 404

@@ -85,7 +85,8 @@ def test_it_only_requires_clusters_for_the_queues_of_servers(db):
     assert [(c.name, c.ok) for c in health.worker_checks()] == [("workers", True)]
     cluster_row("spare")
     checks = {c.name: c for c in health.worker_checks()}
-    assert checks["workers of queue spare"].ok and "no server uses this queue" in checks["workers of queue spare"].detail
+    spare = checks["workers of queue spare"]
+    assert spare.ok and "no server uses this queue" in spare.detail
     Server.objects.create(name="web2", queue="web2", hostname="localhost")
     checks = {c.name: c for c in health.worker_checks()}
     assert set(checks) == {"workers of queue spare", "workers of queue web2"} and not checks["workers of queue web2"].ok

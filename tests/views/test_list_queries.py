@@ -12,8 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hosting import access, quotas
-from hosting.models import (ApiToken, AuditEvent, Backup, Client, Lock, Membership, Platform, Server, Site,
-                            TaskLog)
+from hosting.models import ApiToken, AuditEvent, Backup, Client, Lock, Membership, Platform, Server, Site, TaskLog
 from tests.tenancy.conftest import api_client
 from tests.views.conftest import make_task
 

@@ -47,7 +47,8 @@ def test_it_refuses_while_a_task_is_active_on_the_site(as_admin, site):
 
 def test_it_is_for_admins_only(as_member, as_outsider, site):
     assert as_member.get(reverse("site-delete-record", args=[site.pk])).status_code == 403
-    assert as_member.post(reverse("site-delete-record", args=[site.pk]), {"confirm": "www.acme.test"}).status_code == 403
+    refused = as_member.post(reverse("site-delete-record", args=[site.pk]), {"confirm": "www.acme.test"})
+    assert refused.status_code == 403
     assert as_outsider.get(reverse("site-delete-record", args=[site.pk])).status_code == 403
     assert Site.objects.get(pk=site.pk).status == Site.ENABLED
 
@@ -55,7 +56,8 @@ def test_it_is_for_admins_only(as_member, as_outsider, site):
 def test_it_deletes_a_platform_record_with_its_site_records_when_asked(as_admin, platform, site, globex_site):
     refused = as_admin.post(reverse("platform-delete-record", args=[platform.pk]), {"confirm": "d10"})
     assert b"2 site record(s) are on this platform" in refused.content
-    response = as_admin.post(reverse("platform-delete-record", args=[platform.pk]), {"confirm": "d10", "with_sites": "on"})
+    response = as_admin.post(reverse("platform-delete-record", args=[platform.pk]),
+                             {"confirm": "d10", "with_sites": "on"})
     assert response.status_code == 302
     assert Platform.objects.get(pk=platform.pk).status == Platform.DELETED
     assert set(Site.objects.values_list("status", flat=True)) == {Site.DELETED}

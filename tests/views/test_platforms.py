@@ -46,7 +46,8 @@ def test_it_shows_a_member_only_their_sites_and_no_platform_buttons(as_member, p
 
 
 def test_it_says_why_a_platform_with_sites_cannot_be_deleted(as_admin, platform, site):
-    buttons = {b.kind: b.reason for b in as_admin.get(reverse("platform-detail", args=[platform.pk])).context["buttons"]}
+    page = as_admin.get(reverse("platform-detail", args=[platform.pk]))
+    buttons = {b.kind: b.reason for b in page.context["buttons"]}
     assert buttons["delete"] == "1 site(s) live on this platform: migrate or delete them first."
     assert buttons["unlock"] == "The platform is not locked."
     assert buttons["lock"] == buttons["verify"] == ""

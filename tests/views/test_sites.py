@@ -137,7 +137,8 @@ def test_it_shows_form_errors_next_to_the_field(as_member, site, globex_site):
     assert 'class="field invalid"' in body and "A site shop.globex.test exists already." in body
 
 
-def test_it_offers_only_platforms_open_to_the_client_for_migrate(as_member, site, other_platform, globex, tmp_path, server):
+def test_it_offers_only_platforms_open_to_the_client_for_migrate(as_member, site, other_platform, globex, tmp_path,
+                                                                 server):
     from hosting.models import Platform
 
     closed = Platform.objects.create(name="globex-only", server=server, path=str(tmp_path / "g"), status="enabled")

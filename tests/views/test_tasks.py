@@ -117,8 +117,8 @@ def test_it_shows_the_owner_heartbeat_and_a_poller_while_running(as_admin, site)
 
 def test_it_says_why_a_queued_task_waits(as_admin, site):
     holder = make_task(site, "backup", "running")
-    waiting = make_task(site, "verify", "queued", waiting_reason=f"waiting for task #{holder.pk} holding site:{site.pk}",
-                        waiting_on=holder)
+    waiting = make_task(site, "verify", "queued",
+                        waiting_reason=f"waiting for task #{holder.pk} holding site:{site.pk}", waiting_on=holder)
     body = as_admin.get(reverse("task-detail", args=[waiting.pk])).content.decode()
     assert f"waiting for task #{holder.pk} holding site:{site.pk}" in body
     assert f'href="/tasks/{holder.pk}/">see #{holder.pk}' in body
@@ -143,7 +143,8 @@ def test_it_stops_polling_once_the_task_has_ended(as_admin, site_task):
 
 def test_it_opens_a_long_log_at_its_end(as_admin, site):
     task = make_task(site, "backup", "succeeded")
-    TaskLog.objects.bulk_create([TaskLog(task=task, position=i, at=timezone.now(), line=f"row {i}") for i in range(600)])
+    TaskLog.objects.bulk_create([TaskLog(task=task, position=i, at=timezone.now(), line=f"row {i}")
+                                 for i in range(600)])
     response = as_admin.get(reverse("task-detail", args=[task.pk]))
     assert response.context["before"] == 100 and b"row 599" in response.content and b">row 99<" not in response.content
     text = b"".join(as_admin.get(reverse("task-log-text", args=[task.pk])).streaming_content).decode()

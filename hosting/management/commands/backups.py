@@ -51,19 +51,19 @@ class Command(BaseCommand):
             return
         if options["all"] == bool(options["ids"]):
             raise CommandError("Give backup ids or --all (not both).")
-        backups = list(Backup.objects.all() if options["all"] else Backup.objects.filter(pk__in=options["ids"]))
-        missing = set(options["ids"]) - {b.pk for b in backups}
+        chosen = list(Backup.objects.all() if options["all"] else Backup.objects.filter(pk__in=options["ids"]))
+        missing = set(options["ids"]) - {b.pk for b in chosen}
         if missing:
             raise CommandError(f"No backup {', '.join(f'#{i}' for i in sorted(missing))}.")
         bad = 0
-        for backup in sorted(backups, key=lambda b: b.pk):
+        for backup in sorted(chosen, key=lambda b: b.pk):
             verdict = check_backup(backup)
             if verdict.ok:
                 self.stdout.write(f"#{backup.pk} {backup.domain}: OK, {verdict.message}")
             else:
                 bad += 1
                 self.stderr.write(f"#{backup.pk} {backup.domain}: BAD, {verdict.message}")
-        self.stdout.write(f"{len(backups) - bad} good, {bad} bad")
+        self.stdout.write(f"{len(chosen) - bad} good, {bad} bad")
         if bad:
             raise CommandError(f"{bad} backup(s) failed verification.", returncode=1)
 

@@ -53,7 +53,8 @@ def versions() -> dict[str, Any]:
         if shutil.which(argv[0]):
             try:
                 done = subprocess.run(argv, capture_output=True, text=True, timeout=5)
-                found[name] = (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr) else ""
+                said = done.stdout or done.stderr
+                found[name] = said.strip().splitlines()[0] if said else ""
             except (OSError, subprocess.SubprocessError, IndexError) as exc:
                 found[name] = f"error: {exc}"
     return found
@@ -76,7 +77,7 @@ def settings_dump() -> dict[str, Any]:
 def tasks_dump(now) -> dict[str, Any]:
     by_state = dict(Task.objects.values_list("state").annotate(n=Count("id")).order_by())
     # Each task as the API shows it to an administrator, beside what only the engine knows.
-    active = [{"task": task_json(ACTOR, t), "engine": {"queue": t.server.queue if t.server_id else None,
+    active = [{"task": task_json(ACTOR, t), "engine": {"queue": t.server.queue if t.server is not None else None,
                                                        "owner_pid": t.owner_pid, "dispatched_at": t.dispatched_at}}
               for t in Task.objects.filter(state__in=Task.ACTIVE).select_related("server", "created_by")
               .order_by("pk")[:500]]
@@ -92,7 +93,8 @@ def queue_dump() -> dict[str, Any]:
     if not settings.Q_CLUSTER.get("redis"):
         from django_q.models import OrmQ
 
-        broker["messages"] = list(OrmQ.objects.values("key").annotate(n=Count("id"), oldest=Min("lock")).order_by("key"))
+        broker["messages"] = list(OrmQ.objects.values("key").annotate(n=Count("id"), oldest=Min("lock"))
+                                  .order_by("key"))
     return {"queued_per_queue": per_queue, "broker": broker}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -77,14 +78,15 @@ class Command(BaseCommand):
         clear = sub.add_parser("clear", help="Delete the history of finished tasks.")
         clear.add_argument("--all", action="store_true", help="Every task, also queued, running and paused.")
         clear.add_argument("--force", action="store_true", help="Required with --all.")
-        prune = sub.add_parser("prune", help="Delete finished tasks (steps, log) older than the retention, in small batches.")
+        prune = sub.add_parser("prune", help="Delete finished tasks (steps, log) older than the retention, "
+                                             "in small batches.")
         prune.add_argument("--older-than", type=int, metavar="DAYS",
                            help="Days since they finished (default: HARBORMASTER_TASK_RETENTION_DAYS).")
         prune.add_argument("--dry-run", action="store_true", help="Count what would go; delete nothing.")
         prune.add_argument("--batch", type=int, default=prune_module.BATCH, metavar="N",
                            help=f"Rows deleted per transaction (default {prune_module.BATCH}).")
 
-    def handle(self, *args: object, action: str, **options: object) -> None:
+    def handle(self, *args: object, action: str, **options: Any) -> None:
         if action in DEPRECATED:
             self.stderr.write(f"Notice: `tasks {action}` is now `tasks {DEPRECATED[action]}`; the old name will go.")
             action = DEPRECATED[action]

@@ -64,7 +64,8 @@ class Command(BaseCommand):
                                            .values_list("target_type", "platform_id", "site_id")):
             active.add((kind, site_id if kind == "site" else platform_id))
         ids, refused, reused = [], 0, 0
-        for target in [*platforms, *sites]:
+        wanted: list[Platform | Site] = [*platforms, *sites]
+        for target in wanted:
             key = ("site" if isinstance(target, Site) else "platform", target.pk)
             if key in active:
                 reused += 1
@@ -114,7 +115,8 @@ class Progress:
     WIDTH = 30
 
     def __init__(self, out: Any, total: int, tty: bool) -> None:
-        self.out, self.total, self.tty, self.last = out, total, tty, None
+        self.out, self.total, self.tty = out, total, tty
+        self.last: tuple[int, int] | None = None
 
     def show(self, done: int, failed: int) -> None:
         if (done, failed) == self.last:
