@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
+from collections.abc import Callable
 
 import psutil
 from django.conf import settings
 
 from hosting.engine.owner import Owner
-from provision.runner import kill_tree
+from provision.runner import LogFn, Runner, kill_tree
 
 MARK = "HARBORMASTER_TASK"
 _logger = logging.getLogger("hosting.engine")
@@ -34,6 +36,14 @@ def instance_id() -> str:
 
 def mark_env(task_id: int, owner: Owner) -> dict[str, str]:
     return {MARK: f"{instance_id()}:{task_id}:{owner.pid}"}
+
+
+def task_runner(log: LogFn, task_id: int, owner: Owner, *, should_stop: Callable[[], str | None],
+                seconds: float) -> Runner:
+    """The Runner of one run of a task: its programs carry the task's mark, have SECONDS to
+    finish, and get HOME in the data directory (never the worker's: provision.runner)."""
+    return Runner(log, should_stop=should_stop, deadline=time.monotonic() + seconds,
+                  env=mark_env(task_id, owner), home=str(settings.HARBORMASTER_DATA_DIR / "home"))
 
 
 def parse_mark(value: str) -> tuple[str, int, int] | None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,13 +33,12 @@ from hosting.engine import clock, ending, fence, runsteps
 from hosting.engine.context import TaskContext
 from hosting.engine.heartbeat import LOST, LOST_BEATS, Heartbeat, Stop, interval
 from hosting.engine.owner import Owner, hostname, process_alive
-from hosting.engine.processes import mark_env
+from hosting.engine.processes import task_runner
 from hosting.engine.routing import cluster_queue
 from hosting.engine.tasklog import TaskLogWriter
 from hosting.models import Task, TaskStep
 from hosting.operations import plan_for
 from hosting.tasktypes import TYPES
-from provision.runner import Runner
 
 LONG_LOST = 10
 _logger = logging.getLogger("hosting.engine")
@@ -260,8 +258,7 @@ class Reaper:
             return
         log.write("warning", f"{cause}; rolling back on {me.host} (reaper pid {me.pid}).")
         deadline = float(getattr(settings, "HARBORMASTER_ROLLBACK_DEADLINE", 600))
-        runner = Runner(log, should_stop=stop.during_rollback, deadline=time.monotonic() + deadline,
-                        env=mark_env(task.pk, me))
+        runner = task_runner(log, task.pk, me, should_stop=stop.during_rollback, seconds=deadline)
         ctx = TaskContext(task, runner, log, owner=me, stop=stop)
         result = runsteps.roll_back(ctx, pairs)
         log.flush()

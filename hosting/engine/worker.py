@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -20,13 +19,12 @@ from hosting.engine.claim import claim, deadline_seconds
 from hosting.engine.context import Lost, TaskContext
 from hosting.engine.heartbeat import LOST, Heartbeat, Stop
 from hosting.engine.owner import Owner
-from hosting.engine.processes import mark_env
+from hosting.engine.processes import task_runner
 from hosting.engine.steps import Plan
 from hosting.engine.tasklog import TaskLogWriter
 from hosting.models import Task, TaskStep
 from hosting.operations import plan_for
 from provision.errors import TimedOut
-from provision.runner import Runner
 
 _logger = logging.getLogger("hosting.engine")
 
@@ -92,11 +90,10 @@ class Run:
         # drops them and stops the run.
         self.log = TaskLogWriter(task.pk, owner, on_lost=lambda: self.stop.request("lost", LOST))
         self.deadline = deadline_seconds(task)
-        self.env = mark_env(task.pk, owner)
         remaining = ((task.deadline_at - reconnect.retry(clock.db_now)).total_seconds() if task.deadline_at
                      else self.deadline)
         # The Runner measures with the monotonic clock what the database clock allowed at claim.
-        self.runner = Runner(self.log, should_stop=self.stop, deadline=time.monotonic() + remaining, env=self.env)
+        self.runner = task_runner(self.log, task.pk, owner, should_stop=self.stop, seconds=remaining)
         self.ctx = TaskContext(task, self.runner, self.log, owner=owner, stop=self.stop)
         self.heartbeat = Heartbeat(task.pk, owner, self.stop, self.log, deadline_seconds=self.deadline)
         self.got: list[int] = []
@@ -198,8 +195,8 @@ class Run:
         pairs = runsteps.to_undo(self.plan, rows, interrupted)
         # A fresh Runner: the first one was killed or is past the task's deadline, and undoing
         # must be able to run programs.
-        self.ctx.runner = Runner(self.log, should_stop=self.stop.during_rollback,
-                                 deadline=time.monotonic() + rollback_deadline(), env=self.env)
+        self.ctx.runner = task_runner(self.log, self.task.pk, self.owner, should_stop=self.stop.during_rollback,
+                                      seconds=rollback_deadline())
         rollback = runsteps.roll_back(self.ctx, pairs)
         if rollback.lost or self.stop.kind == "lost":
             return "lost"
