@@ -13,7 +13,7 @@ from hosting import access, clusters, health
 from hosting.api.auth import ApiProblem
 from hosting.api.common import Id, LogPosition, PageNumber, PerPage, address, page_schema, paged, responses
 from hosting.engine import controls
-from hosting.models import Lock, Platform, Server, Site, Task, TaskLog, TaskStep
+from hosting.models import Lock, Platform, Server, Site, Task, TaskStep
 from hosting.starting import start_task
 from hosting.tasktypes import TYPES
 
@@ -173,7 +173,7 @@ def get_task(request: HttpRequest, task_id: Id):
 def get_task_log(request: HttpRequest, task_id: Id, after: LogPosition = -1):
     """Lines after position AFTER (at most 1000); ask again with next_after for more."""
     task = access.access_task(request.user, task_id)
-    lines = list(TaskLog.objects.filter(task=task, position__gt=max(after, -1)).order_by("position")
+    lines = list(access.task_log(request.user, task).filter(position__gt=max(after, -1)).order_by("position")
                  .values("position", "at", "level", "line")[:LOG_LINES])
     return {"lines": lines, "next_after": lines[-1]["position"] if lines else max(after, -1),
             "state": task.state, "finished": task.is_final}

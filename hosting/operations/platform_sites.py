@@ -62,23 +62,25 @@ def discover(ctx: Context, platform: Platform, docroot: Path) -> None:
 def import_site(ctx: Context, platform: Platform, site: provision_platform.DiscoveredSite) -> int:
     from hosting.actions import queue_task
 
-    problem, fields = site.note, {}
+    problem, fields = ownership.Problem(site.note), {}
     if site.db is None:
-        problem = f"{problem or 'settings.php has no database that can be read without PHP'}."
+        problem = ownership.Problem(f"{site.note or 'settings.php has no database that can be read without PHP'}.")
     else:
         found = ownership.claim(site.db, server=platform.server, directory=site.site_dir)
         problem, fields = found.problem, found.fields
     try:
         with transaction.atomic():
             record = Site.objects.create(domain=site.domain, platform=platform, status=Site.ENABLED, imported=True,
-                                         client=None, attention=problem, **fields)
+                                         client=None, attention=problem.text, attention_detail=problem.detail,
+                                         **fields)
             if not problem:
                 queue_task(record, "verify", by=ACTOR, args={"imported_by": ctx.task.pk})
     except IntegrityError:
         ctx.warning(f"site {site.domain}: a record was created meanwhile; not imported again")
         return 0
     if problem:
-        ctx.warning(f"site {site.domain}: imported as needing attention, without a database: {problem}")
+        # A platform's tasks are the administrators': the full reason.
+        ctx.warning(f"site {site.domain}: imported as needing attention, without a database: {problem.full}")
     else:
         ctx.info(f"site {site.domain}: imported from disk, verify queued")
     return 1
@@ -102,9 +104,13 @@ def recorded_elsewhere(ctx: Context, platform: Platform, record: Site) -> None:
         return
     if _holds(recorded, record):
         if record.attention_platform_id != platform.pk:
-            reason = (f"Platforms {recorded.name} and {platform.name} both hold sites/{domain}: say which copy "
+            # The site's client reads no platform names: a platform may be open to other clients only.
+            reason = ("Another platform holds a copy of this site too: an administrator says which copy is the "
+                      "site; the other is set aside.")
+            detail = (f"Platforms {recorded.name} and {platform.name} both hold sites/{domain}: say which copy "
                       "is the site; the other is set aside.")
-            Site.objects.filter(pk=record.pk).update(attention=reason, attention_platform=platform)
+            Site.objects.filter(pk=record.pk).update(attention=reason, attention_detail=detail,
+                                                     attention_platform=platform)
             audit.record(ACTOR, "site.duplicate_found", record, before={"platform": recorded.name},
                          after={"also_on": platform.name}, detail=f"Found by task #{ctx.task.pk}.")
         ctx.warning(f"site {domain}: on disk here too, but recorded on platform {recorded.name}, which still "
@@ -126,7 +132,7 @@ def _follow(ctx: Context, platform: Platform, record: Site) -> None:
     with transaction.atomic():
         changes: dict[str, object] = {"platform": platform}
         if record.attention_platform_id == platform.pk:  # the duplicate is gone: only this copy is left
-            changes.update(attention="", attention_platform=None)
+            changes.update(Site.attention_cleared())
         moved = Site.objects.filter(pk=record.pk, platform_id=old.pk).update(**changes)
         if not moved:
             return

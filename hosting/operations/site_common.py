@@ -37,9 +37,11 @@ def refuse_attention(site: Site, kind: str) -> None:
         raise ProvisionError(reason)
 
 
-def needs_attention(site: Site, reason: str) -> None:
-    Site.objects.filter(pk=site.pk).update(attention=reason[:2000])
-    site.attention = reason[:2000]
+def needs_attention(site: Site, reason: ownership.Problem | ProvisionError) -> None:
+    """Record why SITE needs a human: what its client may read, and the administrators' detail."""
+    text, detail = (reason.text, reason.detail) if isinstance(reason, ownership.Problem) else (str(reason), reason.detail)
+    Site.objects.filter(pk=site.pk).update(attention=text[:2000], attention_detail=detail[:4000])
+    site.attention, site.attention_detail = text[:2000], detail[:4000]
 
 
 def settings_in(ctx: Context, directory: Path) -> DatabaseSettings:
@@ -61,7 +63,7 @@ def database_of(ctx: Context, site: Site, directory: Path) -> resources.SiteData
     problem = ownership.disagreement(site, db, handle, directory)
     if problem:
         needs_attention(site, problem)
-        raise ProvisionError(ownership.mismatch_message(problem))
+        raise ownership.mismatch_error(problem)
     return handle
 
 
