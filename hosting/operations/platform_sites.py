@@ -20,6 +20,7 @@ from pathlib import Path
 from django.db import IntegrityError, transaction
 
 from hosting import audit
+from hosting.engine.loglimits import replace_surrogates
 from hosting.engine.steps import Context
 from hosting.models import Lock, Platform, Site
 from hosting.operations import ownership, resources
@@ -32,7 +33,7 @@ ACTOR = "platform verify"
 def shown(name: str) -> str:
     """A directory name as a log line can hold it: bytes that are not UTF-8 (kept by Python as
     lone surrogates) become U+FFFD, control characters are escaped."""
-    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    text = replace_surrogates(name)
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)[:300]
 
 
