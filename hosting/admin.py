@@ -1,5 +1,11 @@
 """Django admin: for the operator's inspection and repairs. Day-to-day work goes through the panel,
-which creates tasks; secrets are never rendered back here either."""
+which creates tasks; secrets are never rendered back here either.
+
+What the engine writes (tasks, their steps and log, locks, clusters, store checks, backups) and
+the audit trail are read-only here: view and search, never add, change or delete. A hand-edited
+task outcome, a planted lock or a rewritten audit event would be a record nobody can trust; the
+changes that are legitimate go through the controls that audit them (hosting.engine.controls:
+cancel, force-stop, abort, force-unlock, ... in the panel, the API and `manage.py tasks`)."""
 from __future__ import annotations
 
 from django import forms
@@ -113,53 +119,104 @@ class SiteAdmin(AuditedAdmin):
     raw_id_fields = ["platform", "client"]
 
 
-@admin.register(m.Backup)
-class BackupAdmin(AuditedAdmin):
-    list_display = ["domain", "kind", "size", "created_at", "verified_at"]
-    list_filter = ["kind"]
-    search_fields = ["domain", "path"]
-    raw_id_fields = ["site", "task", "client"]
+class EngineRecordAdmin(admin.ModelAdmin):
+    """View and search only: no add or change form, no delete (one or in bulk)."""
 
+    show_full_result_count = False  # no COUNT(*) of two million log lines beside a search
 
-class TaskStepInline(admin.TabularInline):
-    model = m.TaskStep
-    extra = 0
-    can_delete = False
-    readonly_fields = ["position", "name", "state", "started_at", "finished_at", "error"]
-
-
-@admin.register(m.Task)
-class TaskAdmin(AuditedAdmin):
-    list_display = ["id", "kind", "target_label", "state", "created_at", "started_at", "finished_at"]
-    list_filter = ["state", "kind", "target_type"]
-    search_fields = ["target_label", "summary"]
-    raw_id_fields = ["site", "platform", "server", "client", "created_by", "waiting_on", "retry_of"]
-    inlines = [TaskStepInline]
-
-
-@admin.register(m.TaskLog)
-class TaskLogAdmin(AuditedAdmin):
-    list_display = ["task", "position", "at", "level", "line"]
-    raw_id_fields = ["task"]
-
-
-@admin.register(m.Lock)
-class LockAdmin(AuditedAdmin):
-    list_display = ["key", "task", "acquired_at"]
-    raw_id_fields = ["task"]
-
-
-@admin.register(m.AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["at", "actor_label", "action", "object_type", "object_label", "address"]
-    list_filter = ["action", "object_type"]
-    search_fields = ["actor_label", "object_label", "detail"]
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        return [f.name for f in self.model._meta.concrete_fields]
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(m.Backup)
+class BackupAdmin(EngineRecordAdmin):
+    # A backup row is the evidence a restore trusts (path, checksum, manifest): only the backup
+    # task writes it, and the panel's, API's and retention's delete remove it (audited).
+    list_display = ["domain", "kind", "size", "created_at", "verified_at"]
+    list_filter = ["kind"]
+    search_fields = ["domain", "path"]
+
+
+class TaskStepInline(ReadOnlyInline):
+    model = m.TaskStep
+    fields = ["position", "name", "state", "started_at", "finished_at", "error"]
+    readonly_fields = fields
+
+
+@admin.register(m.Task)
+class TaskAdmin(EngineRecordAdmin):
+    list_display = ["id", "kind", "target_label", "state", "created_at", "started_at", "finished_at"]
+    list_filter = ["state", "kind", "target_type"]
+    search_fields = ["target_label", "summary"]
+    inlines = [TaskStepInline]
+
+
+@admin.register(m.TaskStep)
+class TaskStepAdmin(EngineRecordAdmin):
+    list_display = ["task", "position", "name", "state", "started_at", "finished_at"]
+    list_filter = ["state"]
+    search_fields = ["name", "error"]
+
+
+@admin.register(m.TaskLog)
+class TaskLogAdmin(EngineRecordAdmin):
+    list_display = ["task", "position", "at", "level", "line"]
+    list_filter = ["level"]
+    search_fields = ["line"]
+
+
+@admin.register(m.Lock)
+class LockAdmin(EngineRecordAdmin):
+    list_display = ["key", "task", "acquired_at"]
+    search_fields = ["key"]
+
+
+@admin.register(m.AuditEvent)
+class AuditEventAdmin(EngineRecordAdmin):
+    list_display = ["at", "actor_label", "action", "object_type", "object_label", "address"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["actor_label", "object_label", "detail"]
+
+
+@admin.register(m.Cluster)
+class ClusterAdmin(EngineRecordAdmin):
+    list_display = ["host", "queue", "pid", "started_at", "beat_at", "stopped_at", "stop_reason"]
+    list_filter = ["queue", "stop_reason"]
+    search_fields = ["host", "queue"]
+
+
+@admin.register(m.StoreCheck)
+class StoreCheckAdmin(EngineRecordAdmin):
+    list_display = ["domain", "scrubbed_at", "object_count", "unusable", "updated_at"]
+    search_fields = ["domain"]
 
 
 # Schedules, notification preferences and webhooks are administered here (no panel page yet):

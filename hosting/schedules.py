@@ -1,7 +1,8 @@
 """Scheduled backups and the django-q2 schedules that drive the watcher and them.
 
 django-q2's scheduler (inside `qcluster`) calls `run_due_backups` every few minutes,
-`hosting.events.poll` every minute, the task-history retention (hosting.prune) every hour and the
+`hosting.events.poll` every minute, the task-history and audit retention (hosting.prune,
+hosting.auditprune) every hour and the
 scrub of the backup stores (hosting.scrub) every 10 minutes, on the cluster of
 HARBORMASTER_SCHEDULER_QUEUE. Backups are
 queued with actions.queue_task like any other task, so locks, caps and fair turns apply."""
@@ -26,6 +27,7 @@ SCHEDULES: list[dict[str, Any]] = [
     {"name": "harbormaster: scheduled backups", "func": "hosting.schedules.run_due_backups", "minutes": 10},
     {"name": "harbormaster: task watcher", "func": "hosting.events.poll", "minutes": 1},
     {"name": "harbormaster: task history retention", "func": "hosting.prune.run_scheduled", "minutes": 60},
+    {"name": "harbormaster: audit retention", "func": "hosting.auditprune.run_scheduled", "minutes": 60},
     {"name": "harbormaster: backup store scrub", "func": "hosting.scrub.run_scheduled", "minutes": 10},
 ]
 _logger = logging.getLogger("hosting.schedules")

@@ -184,6 +184,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 HARBORMASTER_HEARTBEAT = config.get_number("HARBORMASTER_HEARTBEAT", 5.0, minimum=0.2, maximum=60)
 HARBORMASTER_DEADLINES = config.get_deadlines("HARBORMASTER_DEADLINES", DEFAULT_DEADLINES)
 HARBORMASTER_MAX_ATTEMPTS = config.get_int("HARBORMASTER_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+# Seconds a stopping cluster's workers get to hand back their running tasks (re-queue, or roll
+# back); then rollbacks are cut short and, 5 s later, whatever is left is killed
+# (hosting.engine.shutdown). deploy/harbormaster-workers.service's TimeoutStopSec is above both.
+HARBORMASTER_STOP_GRACE = config.get_number("HARBORMASTER_STOP_GRACE", 20.0, minimum=1, maximum=600)
 HARBORMASTER_SERVER_CONCURRENCY = config.get_int("HARBORMASTER_SERVER_CONCURRENCY", 4, minimum=1, maximum=1000)
 HARBORMASTER_CLIENT_CONCURRENCY = config.get_int("HARBORMASTER_CLIENT_CONCURRENCY", 2, minimum=1, maximum=1000)
 # The queue of the server this host runs workers for (a qcluster serves one server).
@@ -268,6 +272,10 @@ HARBORMASTER_WEBHOOK_TIMEOUT = config.get_number("HARBORMASTER_WEBHOOK_TIMEOUT",
 # Finished tasks, with their steps and log lines, are pruned this many days after they finished
 # (hosting.prune, hourly); 0 keeps them forever.
 HARBORMASTER_TASK_RETENTION_DAYS = config.get_int("HARBORMASTER_TASK_RETENTION_DAYS", 90, minimum=0, maximum=36500)
+# Audit events older than this many days are pruned (hosting.auditprune, hourly), each prune
+# audited itself; 0 (the default) keeps the audit trail forever. Independent of task retention:
+# who did what outlives the task's log.
+HARBORMASTER_AUDIT_RETENTION_DAYS = config.get_int("HARBORMASTER_AUDIT_RETENTION_DAYS", 0, minimum=0, maximum=36500)
 # Where a site's files/ may be a link to (large files kept on another disk): `<root>/<domain>` of
 # each of these, nowhere else; a link anywhere else is neither followed nor kept by backups and
 # never re-created by a restore. Empty (the default): files/ links are allowed nowhere.

@@ -6,16 +6,25 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.renderers import JSONRenderer
 
 from hosting.actions import TaskRefused
 from hosting.api.auth import ApiProblem, TokenAuth
 from hosting.engine.controls import ControlRefused
 from hosting.inventory import InventoryError, QuotaRefused
+from hosting.machine import JSONEncoder
 from hosting.quotas import QuotaExceeded
 from hosting.starting import ArgumentsInvalid
 
+
+class Renderer(JSONRenderer):
+    # Times as hosting.machine writes them everywhere (UTC, microseconds), not Django's default
+    # (milliseconds, and no fraction at all when it is zero).
+    encoder_class = JSONEncoder
+
+
 api = NinjaAPI(title="Harbormaster API", version="1", auth=TokenAuth(), urls_namespace="api",
-               docs_url=None, description="Servers, platforms, sites, clients, backups and tasks. "
+               docs_url=None, renderer=Renderer(), description="Servers, platforms, sites, clients, backups and tasks. "
                "Authenticate with `Authorization: Bearer <token>` (tokens: /account/tokens/).")
 
 

@@ -13,7 +13,8 @@ from hosting import access, clusters, health
 from hosting.api.auth import ApiProblem
 from hosting.api.common import Id, LogPosition, PageNumber, PerPage, address, page_schema, paged, responses
 from hosting.engine import controls
-from hosting.models import Lock, Platform, Server, Site, Task, TaskStep
+from hosting.machine import seconds
+from hosting.models import Lock, Platform, Server, Site, Task, TaskLog, TaskStep
 from hosting.starting import start_task
 from hosting.tasktypes import TYPES
 
@@ -55,6 +56,7 @@ class TaskOut(Schema):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    duration: float | None  # seconds from start to finish
     summary: str
     waiting_reason: str
 
@@ -73,7 +75,12 @@ class TaskDetailOut(TaskOut):
     steps: list[StepOut]
     controls: list[str]
     heartbeat_at: datetime | None
+    deadline_at: datetime | None
     owner_host: str
+    attempt: int
+    current_step: str
+    cancel_requested: bool
+    locks: list[str]
     retry_of: int | None
 
 
@@ -96,16 +103,27 @@ def task_out(t: Task) -> dict[str, Any]:
             "platform": t.platform_id, "server": t.server_id, "client": t.client_id, "state": t.state,
             "args": t.args, "created_by": t.created_by.get_username() if t.created_by_id else None,
             "created_at": t.created_at, "started_at": t.started_at, "finished_at": t.finished_at,
-            "summary": t.summary, "waiting_reason": t.waiting_reason}
+            "duration": seconds(t.started_at, t.finished_at), "summary": t.summary,
+            "waiting_reason": t.waiting_reason}
 
 
 def detail_out(user: Any, t: Task) -> dict[str, Any]:
+    """USER: a user, or the command line's trusted actor ("cli:<login>", hosting.engine.controls)."""
     steps = TaskStep.objects.filter(task=t).order_by("position")
     # A queued task that waits for nothing in particular may wait for a queue nobody serves.
-    waiting = clusters.waiting_reason(t, internals=access.is_admin(user))
+    waiting = clusters.waiting_reason(t, internals=controls.is_admin(user))
     return {**task_out(t), "waiting_reason": waiting, "steps": [StepOut.from_orm(s).dict() for s in steps],
             "controls": controls.allowed_controls(user, t), "heartbeat_at": t.heartbeat_at,
-            "owner_host": t.owner_host, "retry_of": t.retry_of_id}
+            "deadline_at": t.deadline_at, "owner_host": t.owner_host, "attempt": t.attempt,
+            "current_step": t.current_step, "cancel_requested": t.cancel_requested,
+            "locks": sorted(t.locks.values_list("key", flat=True)), "retry_of": t.retry_of_id}
+
+
+def task_json(user: Any, t: Task, *, detail: bool = True) -> dict[str, Any]:
+    """A task exactly as GET /api/v1/tasks/{id} (DETAIL) or the task list answers it, for the
+    commands' --json: the same function and schema, so there is one shape of a task."""
+    schema = TaskDetailOut if detail else TaskOut
+    return schema.model_validate(detail_out(user, t) if detail else task_out(t)).model_dump()
 
 
 # --- Starting tasks -------------------------------------------------------------------------
@@ -172,9 +190,15 @@ def get_task(request: HttpRequest, task_id: Id):
 @router.get("/tasks/{task_id}/log", response=responses(LogOut), tags=["tasks"])
 def get_task_log(request: HttpRequest, task_id: Id, after: LogPosition = -1):
     """Lines after position AFTER (at most 1000); ask again with next_after for more."""
-    task = access.access_task(request.user, task_id)
-    lines = list(access.task_log(request.user, task).filter(position__gt=max(after, -1)).order_by("position")
-                 .values("position", "at", "level", "line")[:LOG_LINES])
+    return log_out(access.access_task(request.user, task_id), after, user=request.user)
+
+
+def log_out(task: Task, after: int = -1, limit: int = LOG_LINES, *, user: Any = None) -> dict[str, Any]:
+    """The log lines of TASK after position AFTER that USER may read (also `manage.py tasks log
+    --json`, the administrators' tool: without USER, every line)."""
+    log = access.task_log(user, task) if user is not None else TaskLog.objects.filter(task=task)
+    lines = list(log.filter(position__gt=max(after, -1)).order_by("position")
+                 .values("position", "at", "level", "line")[:limit])
     return {"lines": lines, "next_after": lines[-1]["position"] if lines else max(after, -1),
             "state": task.state, "finished": task.is_final}
 

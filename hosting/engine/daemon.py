@@ -15,7 +15,7 @@ import threading
 import time
 from datetime import datetime
 
-from hosting.engine import clock, reconcile, reconnect, registry, watchdog
+from hosting.engine import clock, reconcile, reconnect, registry, shutdown, watchdog
 from hosting.engine.heartbeat import interval
 from hosting.engine.owner import hostname, process_alive
 from hosting.engine.processes import kill_tree, marked_processes
@@ -28,6 +28,8 @@ SWEEP_EVERY = 30.0
 CLEAN_UP_EVERY = 600.0
 _logger = logging.getLogger("hosting.engine")
 _started = threading.Event()
+# Set when the cluster stops: the loop takes on no new work.
+_halt = threading.Event()
 # This process's cluster, when it is qcluster's main process.
 _registration: registry.Registration | None = None
 
@@ -130,15 +132,23 @@ def start(queue: str | None = None, registration: registry.Registration | None =
     if _started.is_set():
         return None
     _started.set()
-    thread = threading.Thread(target=loop, args=(threading.Event(), queue, True, registration),
+    thread = threading.Thread(target=loop, args=(_halt, queue, True, registration),
                               name="harbormaster-reaper", daemon=True)
     thread.start()
     return thread
 
 
+def _stopped() -> None:
+    """The cluster has stopped, or is about to be killed: no new housekeeping, the row marked."""
+    _halt.set()
+    if _registration is not None and not _registration.ended:
+        registry.stopped(_registration, Cluster.STOPPED)
+
+
 def attach_to_qcluster() -> None:
     """Register the cluster before it forks, start the loop in qcluster's main process once the
-    cluster runs (see the module doc), and mark the cluster stopped when it stops cleanly."""
+    cluster runs (see the module doc), stop the cluster the engine's way on SIGTERM and SIGINT
+    (hosting.engine.shutdown) and mark it stopped when it stops."""
     from django_q import cluster
     from django_q.conf import Conf
 
@@ -146,6 +156,17 @@ def attach_to_qcluster() -> None:
     if getattr(original, "_harbormaster", False):
         return
     original_stop = cluster.Cluster.stop
+    stopper = shutdown.Stopper()
+
+    class Sentinel(cluster.Sentinel):  # type: ignore[misc,valid-type]
+        """django-q2's sentinel, whose children leave SIGTERM and SIGINT to the main process."""
+
+        def __init__(self, *args: object, start: bool = True, **kwargs: object) -> None:
+            shutdown.ignore_stop_signals()
+            super().__init__(*args, start=False, **kwargs)  # it sets SIGTERM back to the default
+            shutdown.ignore_stop_signals()
+            if start:
+                self.start()
 
     def start_then_housekeep(self: cluster.Cluster) -> int:
         global _registration
@@ -156,17 +177,23 @@ def attach_to_qcluster() -> None:
         pid = original(self)
         if os.getpid() == self.pid:
             start(registration=_registration)
+            # A signal that came while the cluster started waits in the stopper's pipe.
+            stopper.start(lambda: self.sentinel.pid if self.sentinel else None, lambda: self.stop(), _stopped)
         return pid
 
     def stop_then_unregister(self: cluster.Cluster) -> bool:
-        # SIGTERM/SIGINT: django-q2's handler stops the sentinel (every worker has ended), and
-        # the process exits right after.
         stopped = original_stop(self)
         if stopped and os.getpid() == self.pid and _registration is not None:
             registry.stopped(_registration, Cluster.STOPPED)
         return stopped
 
+    def request_stop(self: cluster.Cluster, signum: int, frame: object) -> None:
+        stopper.request(signum)
+
     start_then_housekeep._harbormaster = True  # type: ignore[attr-defined]
     cluster.Cluster.start = start_then_housekeep  # type: ignore[method-assign]
     cluster.Cluster.stop = stop_then_unregister  # type: ignore[method-assign]
-
+    # Cluster.__init__ installs `self.sig_handler` for SIGTERM and SIGINT; Cluster.start forks
+    # the module's `Sentinel`.
+    cluster.Cluster.sig_handler = request_stop  # type: ignore[method-assign]
+    cluster.Sentinel = Sentinel  # type: ignore[misc]

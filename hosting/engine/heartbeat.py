@@ -41,7 +41,9 @@ class Stop:
         self.kind: str | None = None
         self.reason: str | None = None
         self.signals = 0
-        self._lock = threading.Lock()
+        # Re-entrant: the worker's signal handler requests a stop, and a second signal may
+        # interrupt that handler in the same thread while it holds the lock.
+        self._lock = threading.RLock()
 
     def request(self, kind: str, reason: str) -> None:
         with self._lock:

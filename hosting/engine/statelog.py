@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from hosting.machine import iso
 from hosting.models import Task
 
 task_logger = logging.getLogger("harbormaster.tasks")
@@ -37,7 +38,7 @@ def line(task: Task, previous: str | None, at: datetime | None = None) -> dict[s
         "target": task.target_label, "state": state, "previous": previous, "attempt": task.attempt,
         "duration": duration, "queue": task.server.queue if task.server_id else None,
         "server": task.server_id, "client": task.client.name if task.client_id else None,
-        "at": (at or timezone.now()).isoformat(),
+        "at": iso(at or timezone.now()),
     }
     if state in Task.FINAL + (Task.PAUSED,) and task.summary:
         item["summary"] = task.summary[:300]

@@ -26,14 +26,11 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import sys
 from datetime import datetime, timedelta
 
-import psutil
 from django.db.models import Q
 
-from hosting.engine import clock, registry
+from hosting.engine import clock, registry, shutdown
 from hosting.engine.heartbeat import interval
 from hosting.engine.owner import hostname
 from hosting.models import Cluster, Server, Task
@@ -130,31 +127,9 @@ def restart_cluster(queue: str) -> None:
     """End this qcluster process and its children with WEDGED_EXIT. Nothing of this queue runs
     (that is the symptom), so no task is cut short; messages the cluster had fetched are made
     deliverable again by the next cluster (reconcile.unstrand, reconcile's `started`).
-    django-q2's own stop would wait forever for the wedged workers, so this does not use it.
-    Everything is SIGKILLed without waiting, the sentinel last, and the process exits right
-    after: the main thread is joining the sentinel, and once that returns it would end the
-    process with status 0 before this thread could choose the status."""
+    django-q2's own stop would wait forever for the wedged workers, so this is the end of the
+    engine's own stop (hosting.engine.shutdown) without its grace period: everything is
+    SIGKILLed without waiting, and the process exits at once, joining nothing."""
     _logger.error("worker queue wedged after a worker died while idle; restarting the cluster "
                   "(queue %s, exit status %s)", queue, WEDGED_EXIT)
-    for handler in [*logging.getLogger().handlers, *_logger.handlers]:
-        try:
-            handler.flush()
-        except Exception:  # noqa: BLE001
-            pass
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except Exception:  # noqa: BLE001
-        pass
-    try:
-        me = psutil.Process(os.getpid())
-        direct = me.children()
-        direct_pids = {p.pid for p in direct}
-        deeper = [p for p in me.children(recursive=True) if p.pid not in direct_pids]
-        for proc in [*deeper, *direct]:  # workers, pusher, monitor; then the sentinel
-            try:
-                os.kill(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-    finally:
-        os._exit(WEDGED_EXIT)
+    shutdown.end_process(WEDGED_EXIT)

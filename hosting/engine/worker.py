@@ -2,7 +2,8 @@
 
 Claim, then run the plan's steps with a heartbeat thread, a Runner wired to cancel, deadline and
 shutdown, and undo in reverse on failure. The worker handles SIGTERM and SIGINT while a task
-runs: it kills the task's process tree and ends the task per its type's policy."""
+runs, and STOP_SIGNAL (its cluster is stopping, hosting.engine.shutdown): it kills the task's process
+tree and ends the task per its type's policy."""
 from __future__ import annotations
 
 import logging
@@ -14,12 +15,13 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
-from hosting.engine import clock, ending, reconnect, runsteps
+from hosting.engine import clock, ending, reconnect, runsteps, shutdown
 from hosting.engine.claim import claim, deadline_seconds
 from hosting.engine.context import Lost, TaskContext
 from hosting.engine.heartbeat import LOST, Heartbeat, Stop
 from hosting.engine.owner import Owner
 from hosting.engine.processes import task_runner
+from hosting.engine.shutdown import STOP_NOW_SIGNAL, STOP_SIGNAL, STOP_SIGNALS
 from hosting.engine.steps import Plan
 from hosting.engine.tasklog import TaskLogWriter
 from hosting.models import Task, TaskStep
@@ -38,6 +40,8 @@ def execute(task_id: int) -> str:
     that is not queued) does nothing. Returns a word for django-q2's own record."""
     # A delivery may come while the control database restarts: wait for it rather than burn
     # through the deliveries (their messages would be acknowledged as failed, or stay fetched).
+    if shutdown.stopping():
+        return "not claimed: the cluster is stopping"
     task = reconnect.retry(lambda: Task.objects.filter(pk=task_id).first())
     if task is None:
         return "gone"
@@ -70,7 +74,7 @@ def _signals(handler: Callable[[int, object], None]) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -119,7 +123,9 @@ class Run:
                 self.heartbeat.halt()
                 self.log.flush()
         if signal.SIGTERM in self.got:
-            # Die as asked, now that the task is settled: the handler is django-q2's again.
+            # Die as asked, now that the task is settled (in a cluster SIGTERM is ignored
+            # otherwise: the main process stops the cluster, see hosting.engine.shutdown).
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
         return outcome
 
@@ -142,10 +148,18 @@ class Run:
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.got.append(signum)
-        self.stop.signals += 1
-        reason = f"The worker was stopped ({signal.Signals(signum).name})"
+        # The cluster's STOP_SIGNAL and the group's SIGTERM or SIGINT that often comes with it
+        # (in either order) are one stop; its STOP_NOW_SIGNAL, or a second SIGTERM or SIGINT, is
+        # the second one, which cuts a rollback short.
+        direct = sum(1 for sig in self.got if sig not in (STOP_SIGNAL, STOP_NOW_SIGNAL))
+        self.stop.signals = max(self.stop.signals, direct, 2 if signum == STOP_NOW_SIGNAL else 1)
+        reason = ("The worker's cluster was stopped" if signum in (STOP_SIGNAL, STOP_NOW_SIGNAL)
+                  else f"The worker was stopped ({signal.Signals(signum).name})")
+        # Nothing here takes a lock the interrupted main thread could hold (the Runner's takes
+        # its own while it starts a program): the Runner asks self.stop every `poll` seconds and
+        # kills the tree itself. A rollback's Runner asks Stop.during_rollback, so a signal that
+        # belongs to the first stop never cuts the rollback short.
         self.stop.request("shutdown", reason)
-        self.ctx.runner.kill_all(reason)
 
     def _run(self) -> str:
         task = self.task

@@ -8,12 +8,11 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from django.core.management.base import CommandError
+from django.db.models import QuerySet
 
 from hosting import clusters
-from hosting.csvsafe import csv_safe
+from hosting.machine import TASK_CSV_FIELDS, dumps, iso_or_empty, seconds, task_csv_rows
 from hosting.models import Platform, Server, Site, Task, TaskLog, TaskStep
-
-EXPORT_FIELDS = ["id", "type", "target", "state", "user", "created", "started", "finished", "duration"]
 
 
 def actor() -> str:
@@ -84,37 +83,33 @@ def kind_for(target: Site | Platform | Server, value: str) -> str:
     return value
 
 
-def _time(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
-
-
-def duration(task: Task) -> str:
-    d = task.duration
-    return f"{d.total_seconds():.1f}" if d is not None else ""
-
-
-def row(task: Task) -> dict[str, str]:
+def row(task: Task) -> dict[str, Any]:
+    """A task's line of `tasks list` (text; --json prints the API's shape)."""
     user = task.created_by.get_username() if task.created_by_id and task.created_by else ""
     return {
-        "id": str(task.pk), "type": f"{task.target_type}.{task.kind}", "target": task.target_label,
-        "state": task.state, "user": user, "created": _time(task.created_at), "started": _time(task.started_at),
-        "finished": _time(task.finished_at), "duration": duration(task),
+        "id": task.pk, "type": f"{task.target_type}.{task.kind}", "target": task.target_label,
+        "state": task.state, "user": user, "created": iso_or_empty(task.created_at),
+        "started": iso_or_empty(task.started_at), "finished": iso_or_empty(task.finished_at),
+        "duration": seconds(task.started_at, task.finished_at),
     }
 
 
-def write_csv(tasks: Iterable[Task], out: IO[str]) -> int:
-    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
-    writer.writeheader()
+def write_csv(tasks: QuerySet[Task], out: IO[str]) -> int:
+    writer = csv.writer(out)
+    writer.writerow(TASK_CSV_FIELDS)
     count = 0
-    for task in tasks:
-        values = row(task)
-        writer.writerow({k: csv_safe(v) for k, v in values.items()})
+    for values in task_csv_rows(tasks):
+        writer.writerow(values)
         count += 1
     return count
 
 
+def as_json(data: Any) -> str:
+    return dumps(data, indent=2)
+
+
 def describe(task: Task) -> dict[str, Any]:
-    """Everything `tasks show` prints, as plain data (also its --json form)."""
+    """Everything `tasks show` prints as text (--json prints the API's task instead)."""
     data: dict[str, Any] = row(task)
     data.update({
         "client": task.client.name if task.client_id and task.client else "",
@@ -123,13 +118,13 @@ def describe(task: Task) -> dict[str, Any]:
         # serves its queue (hosting.clusters), as the panel's task page says.
         "waiting_reason": clusters.waiting_reason(task), "waiting_on": task.waiting_on_id,
         "owner": f"{task.owner_host} pid {task.owner_pid}" if task.owner_pid else "",
-        "heartbeat": _time(task.heartbeat_at), "deadline": _time(task.deadline_at),
+        "heartbeat": iso_or_empty(task.heartbeat_at), "deadline": iso_or_empty(task.deadline_at),
         "cancel_requested": task.cancel_requested, "current_step": task.current_step,
         "retry_of": task.retry_of_id, "locks": list(task.locks.values_list("key", flat=True)),
         "steps": [{"position": s.position + 1, "name": s.name, "state": s.state, "error": s.error,
-                   "started": _time(s.started_at), "finished": _time(s.finished_at)}
+                   "started": iso_or_empty(s.started_at), "finished": iso_or_empty(s.finished_at)}
                   for s in TaskStep.objects.filter(task=task).order_by("position")],
-        "log": [{"at": _time(line.at), "level": line.level, "line": line.line}
+        "log": [{"at": iso_or_empty(line.at), "level": line.level, "line": line.line}
                 for line in TaskLog.objects.filter(task=task).order_by("position")],
     })
     return data

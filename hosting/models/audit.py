@@ -4,6 +4,10 @@ from django.conf import settings
 from django.db import models
 
 
+class AppendOnly(Exception):
+    """An audit event was to be changed or deleted other than by the retention pruner."""
+
+
 class AuditEvent(models.Model):
     """Who did what to which object, when, and from where. Append-only."""
 
@@ -29,6 +33,15 @@ class AuditEvent(models.Model):
             models.Index(fields=["client", "-at"], name="audit_client_at"),
             models.Index(fields=["actor", "-at"], name="audit_actor_at"),
         ]
+
+    def save(self, *args, **kwargs) -> None:
+        # The database refuses a changed event too (migration 0007); this says so before asking it.
+        if not self._state.adding:
+            raise AppendOnly("Audit events are append-only: an event is never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnly("Audit events are append-only: only the audit retention deletes them.")
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_label}"

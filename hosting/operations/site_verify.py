@@ -177,9 +177,15 @@ def bootstrap(ctx: Context, site: Site) -> None:
 def vhost(ctx: Context, site: Site) -> None:
     web = resources.web_server(site.platform.server, ctx.runner)
     existed = web.has_vhost(site.domain)
+    # The site's own vhost is kept aside while it is disabled; either is rewritten from the
+    # current template, which is how a release's vhost changes reach existing sites.
+    own = web.site_vhost_path(site.domain)
+    before = own.read_text(encoding="utf-8", errors="replace") if own.is_file() else None
     web.write_vhost(resources.vhost_spec(site.domain, site.aliases, site.platform))
     if not existed:
         ctx.info(f"Repaired: the vhost {web.vhost_path(site.domain)} was missing and is written again.")
+    elif before is not None and before != own.read_text(encoding="utf-8", errors="replace"):
+        ctx.info(f"Rewritten: the vhost {own} differed from the current template.")
     if site.status == Site.DISABLED and not web.is_disabled(site.domain):
         web.disable(site.domain)
         ctx.info("Repaired: the site is disabled, so its vhost now shows the 'site disabled' page.")

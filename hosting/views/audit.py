@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from hosting import access
 from hosting.csvsafe import Echo, csv_safe
+from hosting.machine import dumps, iso
 from hosting.models import AuditEvent
 from hosting.views.common import AuthenticatedHttpRequest, paginate, render_page
 
@@ -75,10 +76,11 @@ def _csv_rows(events: QuerySet[AuditEvent]) -> Iterator[str]:
     writer = csv.writer(Echo())
     yield writer.writerow(CSV_FIELDS)
     for e in events.select_related("client").iterator(chunk_size=2000):
+        # Before and after as JSON (not Python's repr): a script reads them back.
         yield writer.writerow([
-            e.at.isoformat(), csv_safe(e.actor_label), e.action, e.object_type, e.object_id,
+            iso(e.at), csv_safe(e.actor_label), e.action, e.object_type, e.object_id,
             csv_safe(e.object_label), e.client.name if e.client else "", e.address or "", csv_safe(e.detail),
-            csv_safe(str(e.before) if e.before is not None else ""), csv_safe(str(e.after) if e.after is not None else ""),
+            csv_safe(dumps(e.before) if e.before is not None else ""), csv_safe(dumps(e.after) if e.after is not None else ""),
         ])
 
 

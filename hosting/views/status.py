@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from hosting import access, health
+from hosting.machine import iso
 from hosting.views.common import AuthenticatedHttpRequest, render_page
 
 
@@ -32,7 +33,7 @@ def status_json(request: HttpRequest) -> JsonResponse:
     administrators, others get the counts."""
     checks = health.cached()
     ok = all(c.ok for c in checks)
-    body: dict[str, object] = {"ok": ok, "checked_at": timezone.now().isoformat(), "checks": len(checks),
+    body: dict[str, object] = {"ok": ok, "checked_at": iso(timezone.now()), "checks": len(checks),
                                "failing": sum(not c.ok for c in checks)}
     if access.is_admin(request.user):
         body["checks"] = [c.as_dict() for c in checks]

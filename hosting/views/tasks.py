@@ -17,15 +17,15 @@ from django.views.decorators.http import require_POST
 
 from hosting import access, starting
 from hosting.actions import TaskRefused
-from hosting.csvsafe import Echo, csv_safe
+from hosting.csvsafe import Echo
 from hosting.inputs import parse_int
 from hosting.engine import controls
 from hosting.forms import TaskFilterForm
+from hosting.machine import TASK_CSV_FIELDS, iso, task_csv_rows
 from hosting.models import Site, Task
 from hosting.views.common import AuthenticatedHttpRequest, client_address, paginate, render_page
 from hosting.views.tasklive import live_context
 
-CSV_FIELDS = ["id", "type", "target", "state", "user", "created", "started", "finished", "duration"]
 BULK_LIMIT = 500
 CONTROLS = {
     "cancel": controls.cancel, "force-stop": controls.force_stop, "retry": controls.retry,
@@ -69,15 +69,9 @@ def task_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 def _csv_rows(tasks: Any) -> Iterator[str]:
     writer = csv.writer(Echo())
-    yield writer.writerow(CSV_FIELDS)
-    rows = tasks.values_list("pk", "target_type", "kind", "target_label", "state", "created_by__username",
-                             "created_at", "started_at", "finished_at")
-    for pk, target_type, kind, label, state, username, created, started, finished in rows.iterator(chunk_size=2000):
-        took = f"{(finished - started).total_seconds():.1f}" if started and finished else ""
-        yield writer.writerow([
-            pk, f"{target_type}.{kind}", csv_safe(label), state, csv_safe(username or "system"),
-            *[(t.isoformat() if t else "") for t in (created, started, finished)], took,
-        ])
+    yield writer.writerow(TASK_CSV_FIELDS)
+    for row in task_csv_rows(tasks):
+        yield writer.writerow(row)
 
 
 @login_required
@@ -132,7 +126,7 @@ def task_log_text(request: AuthenticatedHttpRequest, task_id: int) -> StreamingH
     """The whole log as plain text, streamed (a long log is not shown whole on the page)."""
     task = access.access_task(request.user, task_id)
     lines = access.task_log(request.user, task).order_by("position").values_list("at", "level", "line")
-    body = (f"{at.isoformat()} {level.upper():7} {line}\n" for at, level, line in lines.iterator(chunk_size=2000))
+    body = (f"{iso(at)} {level.upper():7} {line}\n" for at, level, line in lines.iterator(chunk_size=2000))
     return StreamingHttpResponse(body, content_type="text/plain; charset=utf-8")
 
 

@@ -156,6 +156,10 @@ class WebServer(abc.ABC):
     def _saved_path(self, domain: str) -> Path:
         return self.vhost_dir / f"{normalise_domain(domain)}.conf.site"
 
+    def site_vhost_path(self, domain: str) -> Path:
+        """The file that holds DOMAIN's own vhost: kept aside while the site is disabled."""
+        return self._saved_path(domain) if self.is_disabled(domain) else self.vhost_path(domain)
+
     def has_vhost(self, domain: str) -> bool:
         return self.vhost_path(domain).is_file()
 

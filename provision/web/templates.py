@@ -24,19 +24,31 @@ server {
     root %%docroot;
     index index.php index.html;
     client_max_body_size 64m;
+    # No version in error pages and the Server header (the http block should say so too).
+    server_tokens off;
 
     location = /favicon.ico { log_not_found off; access_log off; }
     location = /robots.txt { allow all; log_not_found off; access_log off; }
 
     # Never served: hidden files (.git, .env, .htaccess), Drupal code and configuration,
     # editor and backup copies, private files, and PHP dropped into an upload directory.
+    # A URI may be 8 KB long and every request runs these patterns, so each costs time linear
+    # in its length: anchored with at most one open-ended `.*`, or of a bounded length from
+    # where it starts; a lookahead holds a second condition (docs/decisions.md). `(?s)`: a
+    # newline (%0A) in a URI hides nothing. No alternatives that begin alike under `?`
+    # (gixy's ReDoS check reads them as backtracking).
     location ~ (^|/)\.(?!well-known/) { return 403; }
-    location ~* \.(engine|inc|install|make|module|profile|po|sh|.*sql|theme|twig|tpl(\.php)?|xtmpl|yml)(~|\.sw[op]|\.bak|\.orig|\.save)?$|/(Entries.*|Repository|Root|Tag|Template|composer\.(json|lock)|web\.config)$|\.php(~|\.sw[op]|\.bak|\.orig|\.save)$ { return 404; }
+    location ~* \.(engine|inc|install|make|module|profile|po|sh|theme|twig|tpl(\.php)?|xtmpl|yml)(~|\.(bak|orig|s(ave|w[op])))?$ { return 404; }
+    location ~* (?s)^[^.]*\..*sql(~|\.(bak|orig|s(ave|w[op])))?$ { return 404; }
+    location ~* \.php(~|\.(bak|orig|s(ave|w[op])))$ { return 404; }
+    location ~* /(Repository|Root|Tag|Template|composer\.(json|lock)|web\.config)$ { return 404; }
+    location ~* /Entries { return 404; }
     location ~ ^/sites/[^/]+/private/ { return 403; }
-    location ~ ^/sites/[^/]+/files/.*\.php$ { return 403; }
-    location ~ /vendor/.*\.php$ { return 404; }
-    # PHP runs only through Drupal's front controllers, not from deeper paths.
-    location ~ \..*/.*\.php$ { return 403; }
+    location ~ (?s)^/sites/[^/]+/files/.*\.php$ { return 403; }
+    location ~ (?s)^(?=.*/vendor/).*\.php$ { return 404; }
+    # PHP runs only through Drupal's front controllers, not from deeper paths: a dot, then a
+    # slash, then `.php` at the end (the first dot and the first slash after it decide).
+    location ~ (?s)^[^.]*\.[^/]*/.*\.php$ { return 403; }
 
     location / {
         try_files $uri /index.php?$query_string;
@@ -57,7 +69,9 @@ server {
         log_not_found off;
     }
     location ~ '\.php$|^/update\.php' {
-        fastcgi_split_path_info ^(.+?\.php)(|/.*)$;
+        # A URI with a newline inside does not split (as before); checked first, so that the
+        # split is not retried at every `.php/` of it.
+        fastcgi_split_path_info ^(?=.*$)(.+?\.php)(|/.*)$;
         try_files $fastcgi_script_name =404;
         include fastcgi_params;
         # httpoxy: a client's Proxy header must not become the PHP side's HTTP_PROXY.
@@ -97,6 +111,8 @@ APACHE_SITE = HEADER + r"""# Written by Harbormaster for %%domain and rewritten 
     ServerAlias %%names
     DocumentRoot "%%docroot"
     DirectoryIndex index.php index.html
+    # No version in Apache's own pages (ServerTokens Prod belongs to the main configuration).
+    ServerSignature Off
     LimitRequestBody 67108864
     # httpoxy: a client's Proxy header must not become the PHP side's HTTP_PROXY (Apache
     # 2.4.24 and later drop it from the FastCGI parameters themselves; older ones do not).
@@ -109,9 +125,10 @@ APACHE_SITE = HEADER + r"""# Written by Harbormaster for %%domain and rewritten 
 
         RewriteEngine On
         # Never served: hidden files (.git, .env, .htaccess), private files, PHP under vendor/.
+        # Every pattern here costs time linear in the path, as in the nginx template.
         RewriteRule "(^|/)\.(?!well-known/)" - [F]
         RewriteRule "^sites/[^/]+/private/" - [F]
-        RewriteRule "(^|/)vendor/.*\.php($|/)" - [R=404]
+        RewriteRule "(?s)^(?>(?:.*?/)??vendor/).*\.php($|/)" - [R=404]
         # Drupal's front controller answers every path that is not a file or a directory
         # (clean URLs, image style derivatives, /system/files/).
         RewriteCond %{REQUEST_FILENAME} !-f
@@ -123,11 +140,15 @@ APACHE_SITE = HEADER + r"""# Written by Harbormaster for %%domain and rewritten 
         RewriteCond %{REQUEST_URI} !/core/[^/]*\.php$
         RewriteCond %{REQUEST_URI} !/core/modules/system/tests/https?\.php
         RewriteCond %{REQUEST_URI} !/core/modules/statistics/statistics\.php$
-        RewriteRule "^(.+/.*|autoload)\.php($|/)" - [F]
+        RewriteRule "(?s)^(autoload|.[^/]*/.*)\.php($|/)" - [F]
     </Directory>
 
-    # Never served: Drupal code and configuration, editor and backup copies.
-    <FilesMatch "\.(engine|inc|install|make|module|profile|po|sh|.*sql|theme|twig|tpl(\.php)?|xtmpl|yml)(~|\.sw[op]|\.bak|\.orig|\.save)?$|^(Entries.*|Repository|Root|Tag|Template|composer\.(json|lock)|web\.config)$|\.php(~|\.sw[op]|\.bak|\.orig|\.save)$">
+    # Never served: Drupal code and configuration, editor and backup copies (`.*sql` apart,
+    # anchored: tried after every dot it would cost time quadratic in the name).
+    <FilesMatch "(?s)\.(engine|inc|install|make|module|profile|po|sh|theme|twig|tpl(\.php)?|xtmpl|yml)(~|\.(bak|orig|s(ave|w[op])))?$|\.php(~|\.(bak|orig|s(ave|w[op])))$|^(Entries.*|Repository|Root|Tag|Template|composer\.(json|lock)|web\.config)$">
+        Require all denied
+    </FilesMatch>
+    <FilesMatch "(?s)^[^.]*\..*sql(~|\.(bak|orig|s(ave|w[op])))?$">
         Require all denied
     </FilesMatch>
 

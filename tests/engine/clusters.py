@@ -32,6 +32,23 @@ def database_url() -> str:
     return f"postgresql://{auth}@{host}:{port}/{db['NAME']}"
 
 
+def cluster_env(queue: str = "local", *, workers: int = 2, heartbeat: float = 0.5,
+                env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a `manage.py` process of the tests that runs workers on the test database."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.engine.cluster_settings",
+        "DATABASE_URL": database_url(),
+        "Q_CLUSTER_NAME": queue,
+        "HARBORMASTER_WORKERS": str(workers),
+        "HARBORMASTER_HEARTBEAT": str(heartbeat),
+        "HARBORMASTER_BROKER_POLL": "0.05",
+        "HARBORMASTER_LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+
+
 class Cluster:
     def __init__(self, queue: str, proc: subprocess.Popen[bytes], log: Path) -> None:
         self.queue = queue
@@ -94,18 +111,7 @@ class ClusterFactory:
     def start(self, queue: str = "local", *, workers: int = 2, heartbeat: float = 0.5,
               env: dict[str, str] | None = None, wait: bool = True) -> Cluster:
         log = self.tmp_path / f"qcluster-{queue}-{len(self.started)}.log"
-        child_env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.engine.cluster_settings",
-            "DATABASE_URL": database_url(),
-            "Q_CLUSTER_NAME": queue,
-            "HARBORMASTER_WORKERS": str(workers),
-            "HARBORMASTER_HEARTBEAT": str(heartbeat),
-            "HARBORMASTER_BROKER_POLL": "0.05",
-            "HARBORMASTER_LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-            **(env or {}),
-        }
+        child_env = cluster_env(queue, workers=workers, heartbeat=heartbeat, env=env)
         with open(log, "wb") as out:
             # Its own session: the whole cluster (main, sentinel, workers, pusher, monitor) is
             # one process group the test can SIGKILL at once; tasks' programs have their own.

@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from hosting.actions import queue_task
 from hosting.engine.claim import claim
 from hosting.engine.owner import Owner, hostname
+from hosting.machine import iso
 from hosting.models import AuditEvent, Task
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,7 +71,9 @@ def test_it_shows_a_task_as_text_and_json(site, inline):
     assert f"Task #{task.pk} site.backup www.acme.test: succeeded" in text and "1. dump: done" in text
     data = json.loads(run("show", str(task.pk), "--json"))
     assert data["state"] == "succeeded" and data["steps"][0]["name"] == "dump"
-    assert any(line["line"] == "dumped" for line in data["log"])
+    log = json.loads(run("log", str(task.pk), "--json"))
+    assert any(line["line"] == "dumped" for line in log["lines"]) and log["finished"] is True
+    assert "dumped" in run("log", str(task.pk))
 
 
 def test_it_lists_tasks_with_why_they_wait(site):
@@ -80,7 +83,7 @@ def test_it_lists_tasks_with_why_they_wait(site):
     claim(waiter.pk, Owner.current())
     out = run("list", "--state", "queued")
     assert out.splitlines() == [f"{waiter.pk}\tsite.verify\twww.acme.test\tqueued\t"
-                                f"{waiter.created_at:%Y-%m-%d %H:%M:%S}\twaiting for task #{holder.pk} holding site:{site.pk}"]
+                                f"{iso(waiter.created_at)}\twaiting for task #{holder.pk} holding site:{site.pk}"]
 
 
 def test_it_controls_tasks(site, member):

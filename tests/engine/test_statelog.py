@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 
 import pytest
 from django.db import transaction
@@ -59,7 +60,7 @@ def test_it_logs_queued_running_succeeded_of_a_real_run(site, lines):
         "server": site.platform.server_id, "client": "acme", "summary": "Done: 1 steps.", "at": None,
         "duration": round((task.finished_at - task.started_at).total_seconds(), 3)}
     assert running["owner"] == f"{task.owner_host}:{task.owner_pid}" and running["duration"] is None
-    assert queued["attempt"] == 0 and queued["at"] == task.created_at.isoformat()
+    assert queued["attempt"] == 0 and datetime.fromisoformat(queued["at"]) == task.created_at
 
 
 def test_it_logs_a_failure_and_a_cancel_while_queued(site, make_site, admin_user, lines):

@@ -63,3 +63,26 @@ def test_it_fails_for_a_site_whose_directory_is_gone(installed, run):
     shutil.rmtree(directory)
     task = run(site, "verify")
     assert task.state == Task.FAILED and "does not exist" in task.summary
+
+
+OLD_PATTERN = "    location ~ \\..*/.*\\.php$ { return 403; }\n"
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+@pytest.mark.parametrize("disabled", [False, True])
+def test_it_rewrites_a_vhost_written_by_an_older_release(installed, run, tmp_path, disabled):
+    # Issue 23: existing sites get the linear patterns from their next verify.
+    site = installed()
+    if disabled:
+        assert run(site, "disable").state == Task.SUCCEEDED
+    vhosts = tmp_path / "data" / "vhosts"
+    own = vhosts / (f"{site.domain}.conf.site" if disabled else f"{site.domain}.conf")
+    current = own.read_text()
+    assert OLD_PATTERN not in current
+    own.write_text(current.replace("    location / {\n", OLD_PATTERN + "    location / {\n", 1))
+    task = run(site, "verify")
+    assert task.state == Task.SUCCEEDED, log_of(task)
+    assert own.read_text() == current
+    assert f"Rewritten: the vhost {own} differed from the current template." in log_of(task)
+    assert ("return 503" in (vhosts / f"{site.domain}.conf").read_text()) is disabled
+    assert "Rewritten" not in log_of(run(site, "verify"))  # nothing to rewrite the second time

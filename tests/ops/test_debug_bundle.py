@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,7 @@ def test_it_writes_every_part_and_leaks_no_secret(settings, monkeypatch, tmp_pat
                                state=Task.FAILED, summary="it broke")
     TaskLog.objects.create(task=task, position=1, at=task.created_at, line=f"mysql --password={PLANTED['log']} failed")
     TaskLog.objects.create(task=task, position=2, at=task.created_at, line=f"connecting as admin:{PLANTED['server']}")
+    queued = Task.objects.create(kind="backup", target_type="site", site=site, target_label=site.domain, server=server)
 
     out = tmp_path / "bundle.tar.gz"
     call_command("debug_bundle", "-o", str(out), stdout=io.StringIO())
@@ -62,6 +64,12 @@ def test_it_writes_every_part_and_leaks_no_secret(settings, monkeypatch, tmp_pat
     assert versions["Django"] and versions["django-q2"] and versions["psutil"] and versions["python"]
     assert "mysql --password=[redacted] failed" in files["failed-task-logs.txt"]
     assert f"#{task.pk} site.verify {site.domain}: failed: it broke" in files["failed-task-logs.txt"]
-    assert json.loads(files["tasks.json"])["by_state"] == {"failed": 1}
+    tasks = json.loads(files["tasks.json"])
+    assert tasks["by_state"] == {"failed": 1, "queued": 1}
+    # Each active task in the API's shape, with machine times, beside what only the engine knows.
+    (active,) = tasks["active"]
+    assert active["task"]["id"] == queued.pk and active["engine"]["queue"] == server.queue
+    assert datetime.fromisoformat(active["task"]["created_at"]) == queued.created_at
+    assert active["task"]["created_at"].endswith("+00:00") and "." in active["task"]["created_at"]
     assert json.loads(files["settings.json"])["settings"]["HARBORMASTER_QUEUE"] == "local"
     assert out.stat().st_mode & 0o777 == 0o600

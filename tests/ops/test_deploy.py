@@ -44,7 +44,7 @@ def test_it_passes_check_deploy_with_the_example_environment(tmp_path):
 
 def test_it_keeps_the_worker_unit_safe():
     unit = (DEPLOY / "harbormaster-workers.service").read_text()
-    for line in ("KillMode=control-group", "Restart=on-failure", "StartLimitBurst=", "StartLimitIntervalSec=",
+    for line in ("KillMode=mixed", "Restart=on-failure", "StartLimitBurst=", "StartLimitIntervalSec=",
                  "reset-failed", "EnvironmentFile=/etc/harbormaster/env"):
         assert line in unit
     web = (DEPLOY / "harbormaster-web.service").read_text()

@@ -128,12 +128,12 @@ def test_an_import_naming_another_clients_database_tells_only_the_administrator(
 
 
 def test_reasons_recorded_before_become_the_administrators_detail(transactional_db):
-    """Migration 0007: a reason from before may name another client's site ("recorded for
+    """Migration 0008: a reason from before may name another client's site ("recorded for
     victim.test too"); the client reads one that names nothing, the administrator the old one."""
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    before, after = [("hosting", "0006_site_trust")], [("hosting", "0007_attention_detail")]
+    before, after = [("hosting", "0007_audit_append_only")], [("hosting", "0008_attention_detail")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     try:

@@ -2,7 +2,8 @@
 
 It holds versions, the settings and environment, task and lock states, queue figures, status
 checks, servers and schedules, and the last log lines of recently failed and paused tasks, every
-file passed through hosting.redact (secret keys, URL passwords, every known secret value)."""
+file passed through hosting.redact (secret keys, URL passwords, every known secret value). JSON
+files have the times of hosting.machine and each task in the API's shape."""
 from __future__ import annotations
 
 import io
@@ -25,6 +26,8 @@ from django.db.models import Count, Min
 from django.utils import timezone
 
 from hosting import health, redact
+from hosting.api.tasks import task_json
+from hosting.machine import dumps
 from hosting.models import BackupSchedule, Lock, Server, Task, TaskLog, Webhook
 
 FAILED_TASKS = 20
@@ -34,6 +37,7 @@ PROGRAMS = [("nginx", ["nginx", "-v"]), ("apache2", ["apache2", "-v"]), ("mariad
             ("mysql", ["mysql", "--version"]), ("psql", ["psql", "--version"]), ("pg_dump", ["pg_dump", "--version"]),
             ("redis-server", ["redis-server", "--version"]), ("zstd", ["zstd", "--version"]),
             ("drush", ["drush", "--version"]), ("php", ["php", "--version"])]
+ACTOR = "cli:debug_bundle"  # an administrator's view of each task (hosting.engine.controls)
 ENV_PREFIXES = ("HARBORMASTER_", "DATABASE_URL", "REDIS_URL", "EMAIL_URL", "Q_CLUSTER", "DJANGO_")
 
 
@@ -71,10 +75,11 @@ def settings_dump() -> dict[str, Any]:
 
 def tasks_dump(now) -> dict[str, Any]:
     by_state = dict(Task.objects.values_list("state").annotate(n=Count("id")).order_by())
-    active = list(Task.objects.filter(state__in=Task.ACTIVE).order_by("pk").values(
-        "pk", "kind", "target_type", "target_label", "state", "server__queue", "client__name", "created_at",
-        "started_at", "heartbeat_at", "deadline_at", "attempt", "owner_host", "owner_pid", "current_step",
-        "waiting_reason", "summary")[:500])
+    # Each task as the API shows it to an administrator, beside what only the engine knows.
+    active = [{"task": task_json(ACTOR, t), "engine": {"queue": t.server.queue if t.server_id else None,
+                                                       "owner_pid": t.owner_pid, "dispatched_at": t.dispatched_at}}
+              for t in Task.objects.filter(state__in=Task.ACTIVE).select_related("server", "created_by")
+              .order_by("pk")[:500]]
     locks = [{"resource": key, "task": task, "acquired_at": at}
              for key, task, at in Lock.objects.values_list("key", "task_id", "acquired_at")[:500]]
     return {"by_state": by_state, "active": active, "locks": locks}
@@ -128,7 +133,7 @@ def collect() -> dict[str, str | bytes]:
         if isinstance(value, str):
             files[name] = redact.text(value, secrets)
         else:
-            files[name] = json.dumps(redact.data(value, secrets), indent=2, default=str, sort_keys=True)
+            files[name] = dumps(redact.data(value, secrets), indent=2, sort_keys=True, lenient=True)
     files["README.txt"] = (f"Harbormaster debug bundle made {now.isoformat()} in {time.monotonic() - started:.1f} s.\n"
                            "Secrets are replaced by [redacted]; look before you share it anyway.\n")
     return files

@@ -5,12 +5,13 @@ is: a server's queue that no live cluster serves fails, even with nothing queued
 no server yet has no queue to serve."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from hosting import health
+from hosting.machine import dumps
 
 
 class Command(BaseCommand):
@@ -23,7 +24,8 @@ class Command(BaseCommand):
         checks = health.run_all()
         failed = [c for c in checks if not c.ok]
         if options["json"]:
-            self.stdout.write(json.dumps({"ok": not failed, "checks": [c.as_dict() for c in checks]}, indent=2))
+            body = {"ok": not failed, "checked_at": timezone.now(), "checks": [c.as_dict() for c in checks]}
+            self.stdout.write(dumps(body, indent=2))
         else:
             width = max((len(c.name) for c in checks), default=10)
             for c in checks:

@@ -1,12 +1,15 @@
-"""`manage.py tasks list|show|create|cancel|stop|retry|resume|skip|abort|unlock|export|clear|prune`.
+"""`manage.py tasks list|show|log|create|cancel|stop|retry|resume|skip|abort|unlock|export|clear|prune`.
 
 Every control goes through hosting.engine.controls, as the panel's buttons do, audited as the
 command line ("cli:<login>"); `create` and `retry` start tasks through hosting.starting, held to
 the panel's refusals, argument forms and typed confirmation of a delete (`--arg confirm=NAME`,
-`retry ID --confirm NAME`). Bad input exits non-zero with a message, never a traceback."""
+`retry ID --confirm NAME`). Bad input exits non-zero with a message, never a traceback.
+
+`--json` prints what the API answers, through the API's own functions (hosting.api.tasks): a
+task of `show` is GET /api/v1/tasks/{id}, each of `list` an item of GET /api/v1/tasks, `log` is
+GET /api/v1/tasks/{id}/log; times as hosting.machine writes them."""
 from __future__ import annotations
 
-import json
 import sys
 import time
 
@@ -17,11 +20,14 @@ from django.db import transaction
 
 from hosting import prune as prune_module
 from hosting.actions import TaskRefused
+from hosting.api.tasks import log_out, task_json
 from hosting.engine import controls
+from hosting.machine import iso
 from hosting.management import taskcli
 from hosting.models import Task
 from hosting.starting import ArgumentsInvalid, start_task
 
+MAX_LOG = 10_000_000  # a task keeps at most HARBORMASTER_TASK_LOG_MAX_LINES: in effect, all of them
 CONTROLS = {"cancel": controls.cancel, "stop": controls.force_stop, "retry": controls.retry,
             "resume": controls.resume, "skip": controls.skip, "abort": controls.abort}
 
@@ -35,9 +41,14 @@ class Command(BaseCommand):
         ls.add_argument("--state", choices=[s for s, _ in Task.STATES])
         ls.add_argument("--site")
         ls.add_argument("--limit", type=int, default=50)
+        ls.add_argument("--json", action="store_true", help="A JSON list of tasks as the API gives them.")
         show = sub.add_parser("show", help="One task with its steps and log.")
         show.add_argument("id")
-        show.add_argument("--json", action="store_true")
+        show.add_argument("--json", action="store_true", help="The task as the API gives it (its log: `tasks log`).")
+        log = sub.add_parser("log", help="A task's log lines.")
+        log.add_argument("id")
+        log.add_argument("--after", type=int, default=-1, metavar="POSITION", help="Only lines after this one.")
+        log.add_argument("--json", action="store_true", help="As the API's /tasks/{id}/log (all lines).")
         create = sub.add_parser("create", help="Queue a task and print its id.")
         create.add_argument("type", help="backup, verify, ... (or site.backup)")
         create.add_argument("--site")
@@ -85,14 +96,30 @@ class Command(BaseCommand):
             qs = qs.filter(state=options["state"])
         if options["site"]:
             qs = qs.filter(site__domain=options["site"])
-        for task in qs[: max(1, int(options["limit"]))]:
+        tasks = list(qs[: max(1, int(options["limit"]))])
+        if options["json"]:
+            self.stdout.write(taskcli.as_json([task_json(taskcli.actor(), t, detail=False) for t in tasks]))
+            return
+        for task in tasks:
             r = taskcli.row(task)
             note = task.waiting_reason if task.state == Task.QUEUED else task.summary
             self.stdout.write(f"{r['id']}\t{r['type']}\t{r['target']}\t{r['state']}\t{r['created']}\t{note}")
 
     def do_show(self, options: dict) -> None:
-        data = taskcli.describe(taskcli.get_task(str(options["id"])))
-        self.stdout.write(json.dumps(data, indent=2) if options["json"] else taskcli.show_text(data))
+        task = taskcli.get_task(str(options["id"]))
+        if options["json"]:
+            self.stdout.write(taskcli.as_json(task_json(taskcli.actor(), task)))
+        else:
+            self.stdout.write(taskcli.show_text(taskcli.describe(task)))
+
+    def do_log(self, options: dict) -> None:
+        task = taskcli.get_task(str(options["id"]))
+        data = log_out(task, int(options["after"]), limit=MAX_LOG)
+        if options["json"]:
+            self.stdout.write(taskcli.as_json(data))
+        else:
+            for line in data["lines"]:
+                self.stdout.write(f"{iso(line['at'])} {line['level']:7} {line['line']}")
 
     def do_create(self, options: dict) -> None:
         target = taskcli.find_target(options["site"], options["platform"], options["server"])
@@ -138,11 +165,11 @@ class Command(BaseCommand):
             qs = qs.filter(state=options["state"])
         path = str(options["csv"])
         if path == "-":
-            count = taskcli.write_csv(qs.iterator(), sys.stdout)
+            count = taskcli.write_csv(qs, sys.stdout)
         else:
             try:
                 with open(path, "w", newline="", encoding="utf-8") as out:
-                    count = taskcli.write_csv(qs.iterator(), out)
+                    count = taskcli.write_csv(qs, out)
             except OSError as exc:
                 raise CommandError(f"Cannot write {path}: {exc.strerror}") from None
         self.stderr.write(f"Exported {count} tasks.")

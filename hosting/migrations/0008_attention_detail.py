@@ -20,7 +20,7 @@ def split_reasons(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('hosting', '0006_site_trust'),
+        ('hosting', '0007_audit_append_only'),
     ]
 
     operations = [
