@@ -18,6 +18,7 @@ from hosting.models import (
     Server,
     Site,
     Task,
+    TaskLog,
 )
 
 
@@ -137,6 +138,13 @@ def may_create_site(user, client: Client | None) -> bool:
 
 def access_task(user, task_id: int) -> Task:
     return _get(tasks(user).select_related("site", "platform", "server", "client", "created_by"), task_id)
+
+
+def task_log(user, task: Task) -> QuerySet[TaskLog]:
+    """The log lines of TASK the user may read: "detail" lines (another client's domain or
+    database, named for the administrators) only for administrators."""
+    lines = TaskLog.objects.filter(task=task)
+    return lines if is_admin(user) else lines.exclude(level=TaskLog.DETAIL)
 
 
 def require_admin(user) -> None:

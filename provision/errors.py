@@ -6,12 +6,15 @@ class ProvisionError(Exception):
     """A provisioning step could not be done. The message is shown to the user as it is, so it
     must say what failed and never contain a secret.
 
-    `permanent=False` marks failures worth retrying (a database server briefly unreachable)."""
+    `permanent=False` marks failures worth retrying (a database server briefly unreachable).
+    `detail` is what only the hosting provider's administrators may read: the message goes to the
+    site's client, and must not name another client's domain, database or path; the detail may."""
 
-    def __init__(self, message: str, *, permanent: bool = True) -> None:
+    def __init__(self, message: str, *, permanent: bool = True, detail: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
+        self.detail = detail
 
     def __str__(self) -> str:
         return self.message

@@ -1,6 +1,6 @@
 """Process plumbing for provision.runner: the processes, pipes and reader threads of one run,
-and killing a whole process tree. Only runner.py uses this module; everyone else goes through
-Runner."""
+and killing a whole process tree. Programs are run through Runner only; the engine's fence
+(hosting.engine.fence) also waits for a killed tree with wait_dead()."""
 from __future__ import annotations
 
 import collections
@@ -273,7 +273,7 @@ def kill_tree(pid: int, *, grace: float = 3.0) -> list[int]:
             proc.send_signal(signal.SIGTERM)
         except psutil.Error:
             pass
-    alive = _wait_dead(list(targets.values()), grace)
+    alive = wait_dead(list(targets.values()), grace)
     if pgid == pid:
         signal_group(pgid, signal.SIGKILL)
     for proc in alive:
@@ -281,11 +281,11 @@ def kill_tree(pid: int, *, grace: float = 3.0) -> list[int]:
             proc.kill()
         except psutil.Error:
             pass
-    _wait_dead(alive, 1.0)
+    wait_dead(alive, 1.0)
     return sorted(targets)
 
 
-def _wait_dead(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+def wait_dead(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
     """Wait until every process is gone or a zombie; returns those still alive. A zombie is
     dead for our purpose: it holds no resources, and its parent (us, or init) will reap it.
     (psutil.wait_procs waits for re-parented zombies until init reaps them, which in a
@@ -293,7 +293,7 @@ def _wait_dead(procs: list[psutil.Process], timeout: float) -> list[psutil.Proce
     give_up = time.monotonic() + timeout
     delay = 0.005
     while True:
-        alive = [p for p in procs if _running(p)]
+        alive = [p for p in procs if running(p)]
         if not alive or time.monotonic() >= give_up:
             return alive
         time.sleep(min(delay, max(0.0, give_up - time.monotonic())))
@@ -301,7 +301,7 @@ def _wait_dead(procs: list[psutil.Process], timeout: float) -> list[psutil.Proce
         procs = alive
 
 
-def _running(proc: psutil.Process) -> bool:
+def running(proc: psutil.Process) -> bool:
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:

@@ -4,7 +4,13 @@ Every child starts in its own session (so in its own process group), its output 
 by line into the task log with secrets redacted, and the whole tree is killed on cancel, timeout,
 deadline or worker shutdown. Nothing holds a whole output in memory: stdout is either logged line
 by line or copied in chunks into a file, and only the last few stderr lines are kept for the error
-message."""
+message.
+
+A program inherits nothing of the worker's environment but PATH, the locale (LANG, LANGUAGE,
+LC_*), TZ and TMPDIR: drush runs the client's PHP, and the worker's environment holds the control
+database's URL, the secret key and the mail and Redis URLs. HOME is an empty private directory of
+Harbormaster's (not the worker's, with its ~/.my.cnf and ~/.pgpass), and the rest is what the
+Runner (the task's mark) and the call (a password for that one program) pass explicitly."""
 from __future__ import annotations
 
 import collections
@@ -13,7 +19,9 @@ import os
 import re
 import shlex
 import signal
+import stat
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -31,7 +39,43 @@ _MAX_MESSAGE = 4000
 # Environment variables whose values are secrets whoever sets them (MYSQL_PWD, PGPASSWORD, ...).
 _SECRET_ENV = re.compile(r"PASS|PWD|SECRET|TOKEN", re.IGNORECASE)
 
+# The only variables a program takes from the worker's environment (module docstring).
+INHERITED = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
+
 _logger = logging.getLogger("provision.runner")
+
+
+def child_environment(home: str, *layers: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment of a program: the allowlisted part of the worker's, HOME, then LAYERS."""
+    env = {k: v for k, v in os.environ.items() if k in INHERITED or k.startswith("LC_")}
+    env["HOME"] = home
+    for layer in layers:
+        env.update(layer or {})
+    return env
+
+
+def default_home() -> str:
+    return os.path.join(tempfile.gettempdir(), f"harbormaster-home-{os.getuid()}")
+
+
+def private_home(path: str | os.PathLike[str]) -> str:
+    """PATH as a directory only this user can enter (made if missing); refused if it is a link or
+    belongs to someone else, who could then plant a ~/.my.cnf or drush config in it."""
+    path = os.fspath(path)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ProvisionError(f"The programs' home {path} cannot be made: {exc.strerror}.") from None
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise ProvisionError(f"The programs' home {path} is a link or not a directory: refusing it.")
+    if info.st_uid != os.getuid():
+        raise ProvisionError(f"The programs' home {path} belongs to another user: refusing it.")
+    if info.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
 
 
 def _default_log(level: str, line: str) -> None:
@@ -49,6 +93,7 @@ class Runner:
         deadline: float | None = None,
         secrets: Iterable[str] = (),
         env: Mapping[str, str] | None = None,
+        home: str | None = None,
         poll: float = 0.2,
         kill_grace: float = 3.0,
     ) -> None:
@@ -56,6 +101,7 @@ class Runner:
         self.should_stop = should_stop
         self.deadline = deadline
         self.env = dict(env or {})
+        self.home = home or default_home()
         self.poll = poll
         self.kill_grace = kill_grace
         self._secrets: set[str] = set()
@@ -153,7 +199,7 @@ class Runner:
                  quiet: bool) -> list[int]:
         commands = [_argv(a) for a in argvs]
         self.check_stop()
-        child_env = {**os.environ, **self.env, **(env or {})}
+        child_env = child_environment(private_home(self.home), self.env, env)
         for key, value in {**self.env, **(env or {})}.items():
             if _SECRET_ENV.search(key):
                 self.add_secret(value)

@@ -64,6 +64,8 @@ class SiteOut(Schema):
     disk_db_bytes: int
     disk_backup_bytes: int
     attention: str
+    # For administrators only (empty, null for others): whose database, which other platform.
+    attention_detail: str
     attention_platform: int | None
     verified_at: datetime | None
     created_at: datetime
@@ -104,11 +106,14 @@ def platform_out(p: Platform) -> dict[str, Any]:
             "status": p.status, "clients": [c.pk for c in p.clients.all()], "verified_at": p.verified_at}
 
 
-def site_out(s: Site) -> dict[str, Any]:
+def site_out(s: Site, *, admin: bool = False) -> dict[str, Any]:
+    """A site as the API shows it; the attention's detail and the other platform only to ADMIN."""
     return {"id": s.pk, "domain": s.domain, "aliases": s.aliases, "platform": s.platform_id, "client": s.client_id,
             "profile": s.profile, "status": s.status, "disk_files_bytes": s.disk_files_bytes,
             "disk_db_bytes": s.disk_db_bytes, "disk_backup_bytes": s.disk_backup_bytes, "attention": s.attention,
-            "attention_platform": s.attention_platform_id, "verified_at": s.verified_at, "created_at": s.created_at}
+            "attention_detail": s.attention_detail if admin else "",
+            "attention_platform": s.attention_platform_id if admin else None, "verified_at": s.verified_at,
+            "created_at": s.created_at}
 
 
 def client_out(c: Client) -> dict[str, Any]:
@@ -217,12 +222,13 @@ class SiteIn(Schema):
 def list_sites(request: HttpRequest, q: Search = "", status: str = "", platform: Id | None = None,
                client: Id | None = None, page: PageNumber = 1, per_page: PerPage = 50):
     qs = sites_matching(request.user, q=q, status=status, platform=platform, client=client)
-    return paged(qs.order_by("domain", "id"), page, per_page, site_out)
+    admin = access.is_admin(request.user)
+    return paged(qs.order_by("domain", "id"), page, per_page, lambda s: site_out(s, admin=admin))
 
 
 @router.get("/sites/{site_id}", response=responses(SiteOut), tags=["sites"])
 def get_site(request: HttpRequest, site_id: Id):
-    return site_out(access.access_site(request.user, site_id))
+    return site_out(access.access_site(request.user, site_id), admin=access.is_admin(request.user))
 
 
 @router.post("/sites", response=responses(SiteOut, 201), tags=["sites"])
@@ -243,7 +249,7 @@ def create_site(request: HttpRequest, payload: SiteIn):
         raise access.PermissionDenied("You may not create sites for this client.")
     site, _task = inventory.add_site(payload.domain, platform, client=client, profile=payload.profile,
                                      aliases=payload.aliases, by=user, address=address(request))
-    return Status(201, site_out(site))
+    return Status(201, site_out(site, admin=access.is_admin(user)))
 
 
 class ResolveDuplicateIn(Schema):

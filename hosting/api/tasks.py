@@ -194,12 +194,14 @@ def get_task(request: HttpRequest, task_id: Id):
 @router.get("/tasks/{task_id}/log", response=responses(LogOut), tags=["tasks"])
 def get_task_log(request: HttpRequest, task_id: Id, after: LogPosition = -1):
     """Lines after position AFTER (at most 1000); ask again with next_after for more."""
-    return log_out(access.access_task(request.user, task_id), after)
+    return log_out(access.access_task(request.user, task_id), after, user=request.user)
 
 
-def log_out(task: Task, after: int = -1, limit: int = LOG_LINES) -> dict[str, Any]:
-    """The log lines of TASK after position AFTER (also `manage.py tasks log --json`)."""
-    lines = list(TaskLog.objects.filter(task=task, position__gt=max(after, -1)).order_by("position")
+def log_out(task: Task, after: int = -1, limit: int = LOG_LINES, *, user: Any = None) -> dict[str, Any]:
+    """The log lines of TASK after position AFTER that USER may read (also `manage.py tasks log
+    --json`, the administrators' tool: without USER, every line)."""
+    log = access.task_log(user, task) if user is not None else TaskLog.objects.filter(task=task)
+    lines = list(log.filter(position__gt=max(after, -1)).order_by("position")
                  .values("position", "at", "level", "line")[:limit])
     return {"lines": lines, "next_after": lines[-1]["position"] if lines else max(after, -1),
             "state": task.state, "finished": task.is_final}

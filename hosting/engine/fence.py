@@ -26,16 +26,16 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import time
 from dataclasses import dataclass, field
 
 import psutil
 
 from hosting.engine import clock
 from hosting.engine.heartbeat import lost_before
-from hosting.engine.owner import Owner, hostname
+from hosting.engine.owner import Owner, hostname, live_process
 from hosting.engine.processes import MARK, kill_task_processes, mark_env
 from hosting.models import Task
+from provision.processes import running, wait_dead
 
 # Seconds to wait for the owner's tree to be gone after SIGKILL (a process in uninterruptible
 # sleep, on a hung NFS mount say, dies only when the kernel lets it).
@@ -63,7 +63,7 @@ def fence(task_id: int, owner: Owner, **seen: object) -> Fenced | None:
     if row is None:
         return None
     groups = row["processes"] or []
-    proc = _process(owner)
+    proc = live_process(owner.pid, owner.started)
     killed: list[int] = []
     tree: list[psutil.Process] = []
     why = ""
@@ -77,26 +77,13 @@ def fence(task_id: int, owner: Owner, **seen: object) -> Fenced | None:
     # Programs that left the tree (own sessions re-parented to init, daemons) are the task's too.
     killed += kill_task_processes(task_id, groups)
     killed = sorted(set(killed))
-    if tree and _still_alive(tree, CONFIRM_WITHIN):
-        alive = [p.pid for p in tree if _running(p)]
+    if tree and wait_dead(tree, CONFIRM_WITHIN):
+        alive = [p.pid for p in tree if running(p)]
         return Fenced(False, killed, f"its worker (pid {owner.pid}) and its processes {alive} were still there "
                                      f"{CONFIRM_WITHIN:g} s after SIGKILL")
     if why and why != MOVED_ON:
         return Fenced(False, killed, why)
     return Fenced(True, killed)
-
-
-def _process(owner: Owner) -> psutil.Process | None:
-    """The owner process, if it still runs (not a zombie, and not another process with its pid)."""
-    try:
-        proc = psutil.Process(owner.pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        if owner.started is not None and abs(proc.create_time() - owner.started) >= 0.01:
-            return None
-        return proc
-    except psutil.Error:
-        return None
 
 
 def _spared(task_id: int, owner: Owner, proc: psutil.Process, recorded: set[int]) -> str:
@@ -143,21 +130,3 @@ def _kill_owner(proc: psutil.Process) -> list[psutil.Process]:
     return tree
 
 
-def _running(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _still_alive(procs: list[psutil.Process], timeout: float) -> bool:
-    """Wait up to TIMEOUT seconds for PROCS to be gone (a zombie is gone: it holds no file,
-    lock or connection any more). True when some are still running."""
-    give_up = time.monotonic() + timeout
-    delay = 0.005
-    while any(_running(p) for p in procs):
-        if time.monotonic() >= give_up:
-            return True
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
-    return False

@@ -36,15 +36,16 @@ def clean(text: object) -> str:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            text = _replace_surrogates(text)
+            text = replace_surrogates(text)
     if "\x00" in text:
         text = text.replace("\x00", "\ufffd")
     return text
 
 
-def _replace_surrogates(text: str) -> str:
-    # A name read with surrogateescape (os.fsdecode, os.listdir) holds each undecodable byte as
-    # U+DC80..U+DCFF: back to those bytes, then decoded with U+FFFD for what is not UTF-8.
+def replace_surrogates(text: str) -> str:
+    """TEXT with the bytes that were not UTF-8 replaced by U+FFFD. A name read with
+    surrogateescape (os.fsdecode, os.listdir) holds each undecodable byte as U+DC80..U+DCFF:
+    back to those bytes, then decoded with U+FFFD for what is not UTF-8."""
     try:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     except UnicodeEncodeError:  # other lone surrogates

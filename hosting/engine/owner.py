@@ -41,14 +41,22 @@ def hostname() -> str:
     return socket.gethostname()
 
 
-def process_alive(pid: int | None, started: float | None) -> bool:
-    """True when PID runs on this host and is the process that started at STARTED."""
+def live_process(pid: int | None, started: float | None) -> psutil.Process | None:
+    """PID on this host, if it runs (not a zombie) and is the process that started at STARTED
+    (None: gone, or another process now holds the pid)."""
     if not pid:
-        return False
+        return None
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(proc.create_time() - started) < _SAME_START
+            return None
+        if started is not None and abs(proc.create_time() - started) >= _SAME_START:
+            return None
+        return proc
     except psutil.Error:
-        return False
+        return None
+
+
+def process_alive(pid: int | None, started: float | None) -> bool:
+    """True when PID runs on this host and is the process that started at STARTED."""
+    return live_process(pid, started) is not None

@@ -10,30 +10,34 @@ Only this host's processes can be seen or killed; a reaper kills leftovers of ta
 owner ran here, and each host sweeps its own leftovers of tasks that are over."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
+import time
+from collections.abc import Callable
 
 import psutil
 from django.conf import settings
 
+from hosting.engine.instance import instance_key
 from hosting.engine.owner import Owner
-from provision.runner import kill_tree
+from provision.runner import LogFn, Runner, kill_tree
 
 MARK = "HARBORMASTER_TASK"
 _logger = logging.getLogger("hosting.engine")
 
 
-def instance_id() -> str:
-    """Distinguishes the tasks of this control database from those of another instance (a
-    test run, a second panel) on the same host: task ids alone repeat."""
-    db = settings.DATABASES["default"]
-    key = f"{db['ENGINE']}|{db.get('HOST', '')}|{db.get('PORT', '')}|{db['NAME']}"
-    return hashlib.sha256(key.encode()).hexdigest()[:10]
-
-
 def mark_env(task_id: int, owner: Owner) -> dict[str, str]:
-    return {MARK: f"{instance_id()}:{task_id}:{owner.pid}"}
+    # The instance key sets this instance's task ids apart from another instance's (a test run,
+    # a second panel) on the same host, as it does their Redis keys: task ids alone repeat.
+    return {MARK: f"{instance_key()}:{task_id}:{owner.pid}"}
+
+
+def task_runner(log: LogFn, task_id: int, owner: Owner, *, should_stop: Callable[[], str | None],
+                seconds: float) -> Runner:
+    """The Runner of one run of a task: its programs carry the task's mark, have SECONDS to
+    finish, and get HOME in the data directory (never the worker's: provision.runner)."""
+    return Runner(log, should_stop=should_stop, deadline=time.monotonic() + seconds,
+                  env=mark_env(task_id, owner), home=str(settings.HARBORMASTER_DATA_DIR / "home"))
 
 
 def parse_mark(value: str) -> tuple[str, int, int] | None:
@@ -46,7 +50,7 @@ def parse_mark(value: str) -> tuple[str, int, int] | None:
 
 def marked_processes() -> list[tuple[psutil.Process, int, int]]:
     """(process, task id, owner pid) of this instance's task processes on this host."""
-    me = instance_id()
+    me = instance_key()
     own = os.getpid()
     found = []
     for proc in psutil.process_iter():

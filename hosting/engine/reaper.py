@@ -32,7 +32,6 @@ from hosting.engine import clock, ending, fence, runsteps, settle
 from hosting.engine.context import TaskContext
 from hosting.engine.heartbeat import LOST, Heartbeat, Stop, interval, lost_before
 from hosting.engine.owner import Owner, hostname, process_alive
-from hosting.engine.processes import mark_env
 from hosting.engine.routing import cluster_queue
 from hosting.engine.settle import Settler, idempotent
 from hosting.engine.tasklog import TaskLogWriter
@@ -246,7 +245,7 @@ class Reaper:
             self.report(f"task #{task.pk}: paused")
             return
         log.write("warning", f"{cause}; rolling back on {me.host} (reaper pid {me.pid}).")
-        ctx = TaskContext(task, settle.rollback_runner(log, stop, mark_env(task.pk, me)), log, owner=me, stop=stop)
+        ctx = TaskContext(task, settle.rollback_runner(log, stop, task.pk, me), log, owner=me, stop=stop)
         outcome = settle.roll_back(ctx, pairs, cause, settle.Settler(task.pk, me, log, patient=False))
         if outcome == settle.LOST:
             self.report(f"task #{task.pk}: taken from this reaper during its rollback")

@@ -15,7 +15,7 @@ from hosting.engine import reconnect
 from hosting.engine.context import Lost, TaskContext
 from hosting.engine.loglimits import clean
 from hosting.engine.steps import Plan, Step
-from hosting.models import Task, TaskStep
+from hosting.models import Task, TaskLog, TaskStep
 from provision.errors import ProvisionError
 
 DONE_STATES = (TaskStep.DONE, TaskStep.SKIPPED)
@@ -115,6 +115,10 @@ def run_forward(ctx: TaskContext, plan: Plan, rows: list[TaskStep]) -> Failure |
         try:
             step.run(ctx)
         except Exception as exc:  # noqa: BLE001 - every failure of a step is the task's failure
+            detail = getattr(exc, "detail", "")
+            if detail:
+                # What the error names of other clients' (whose database): administrators only.
+                ctx.log(TaskLog.DETAIL, str(detail))
             try:
                 _mark(ctx, row, TaskStep.FAILED, finished_at=timezone.now(), error=clean(describe(exc))[:1000])
             except Lost as lost:

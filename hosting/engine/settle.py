@@ -11,7 +11,6 @@ Both write through `Settler`: the run's log is flushed first, so that the summar
 after every line of the run, and nothing is written once the run lost the task."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -20,6 +19,7 @@ from hosting.engine import ending, reconnect, runsteps
 from hosting.engine.context import TaskContext
 from hosting.engine.heartbeat import Stop
 from hosting.engine.owner import Owner
+from hosting.engine.processes import task_runner
 from hosting.engine.steps import Step
 from hosting.engine.tasklog import TaskLogWriter
 from hosting.models import Task, TaskStep
@@ -86,10 +86,10 @@ def requeue_or_give_up(task: Task, cause: str, gave_up: str, settler: Settler) -
     return Task.QUEUED
 
 
-def rollback_runner(log: TaskLogWriter, stop: Stop, env: dict[str, str]) -> Runner:
+def rollback_runner(log: TaskLogWriter, stop: Stop, task_id: int, owner: Owner) -> Runner:
     """A fresh Runner for undoing: the run's own one was killed or is past the task's deadline,
     and undoing must be able to run programs. Only a lost task or a second stop request stops it."""
-    return Runner(log, should_stop=stop.during_rollback, deadline=time.monotonic() + rollback_deadline(), env=env)
+    return task_runner(log, task_id, owner, should_stop=stop.during_rollback, seconds=rollback_deadline())
 
 
 def roll_back(ctx: TaskContext, pairs: list[tuple[TaskStep, Step]], cause: str, settler: Settler, *,

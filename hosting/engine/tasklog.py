@@ -34,7 +34,7 @@ FLUSH_EVERY = 0.5
 MAX_BUFFER = 200
 # Lines kept while the control database is unreachable; older ones are dropped (and counted).
 MAX_KEPT = 20_000
-_LEVELS = {"debug", "info", "warning", "error"}
+_LEVELS = {value for value, _ in TaskLog.LEVELS}
 _logger = logging.getLogger("hosting.engine")
 
 

@@ -10,7 +10,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -19,14 +18,13 @@ from hosting.engine.claim import claim, deadline_seconds
 from hosting.engine.context import Lost, TaskContext
 from hosting.engine.heartbeat import LOST, Heartbeat, Stop
 from hosting.engine.owner import Owner
-from hosting.engine.processes import mark_env
+from hosting.engine.processes import task_runner
 from hosting.engine.shutdown import STOP_NOW_SIGNAL, STOP_SIGNAL, STOP_SIGNALS
 from hosting.engine.steps import Plan
 from hosting.engine.tasklog import TaskLogWriter
 from hosting.models import Task, TaskStep
 from hosting.operations import plan_for
 from provision.errors import TimedOut
-from provision.runner import Runner
 
 _logger = logging.getLogger("hosting.engine")
 
@@ -90,11 +88,10 @@ class Run:
         # drops them and stops the run.
         self.log = TaskLogWriter(task.pk, owner, on_lost=lambda: self.stop.request("lost", LOST))
         self.deadline = deadline_seconds(task)
-        self.env = mark_env(task.pk, owner)
         remaining = ((task.deadline_at - reconnect.retry(clock.db_now)).total_seconds() if task.deadline_at
                      else self.deadline)
         # The Runner measures with the monotonic clock what the database clock allowed at claim.
-        self.runner = Runner(self.log, should_stop=self.stop, deadline=time.monotonic() + remaining, env=self.env)
+        self.runner = task_runner(self.log, task.pk, owner, should_stop=self.stop, seconds=remaining)
         self.ctx = TaskContext(task, self.runner, self.log, owner=owner, stop=self.stop)
         self.heartbeat = Heartbeat(task.pk, owner, self.stop, self.log, deadline_seconds=self.deadline)
         # Settling waits for a control database that is restarting: the run's outcome must not be lost.
@@ -190,5 +187,5 @@ class Run:
         interrupted = failure.row if kind and failure.started else None
         pairs = runsteps.to_undo(self.plan, rows, interrupted)
         final = Task.CANCELLED if kind == "cancel" else Task.FAILED
-        self.ctx.runner = settle.rollback_runner(self.log, self.stop, self.env)
+        self.ctx.runner = settle.rollback_runner(self.log, self.stop, self.task.pk, self.owner)
         return settle.roll_back(self.ctx, pairs, cause, self.settler, final=final)

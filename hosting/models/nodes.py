@@ -203,8 +203,11 @@ class Site(Node):
     # measured after each backup and each retention run.
     disk_backup_bytes = models.PositiveBigIntegerField(default=0)
     # Why the site needs a human (empty: it does not). Until it is resolved, only verify and
-    # delete run on it. attention_platform: another platform holding a copy of the site.
+    # delete run on it. attention is shown to the site's client and names nothing of another
+    # client's; attention_detail, for administrators, says whose database or which other
+    # platform. attention_platform: another platform holding a copy of the site.
     attention = models.TextField(blank=True)
+    attention_detail = models.TextField(blank=True)
     attention_platform = models.ForeignKey(Platform, on_delete=models.SET_NULL, null=True, blank=True,
                                            related_name="+")
     # The database (a name on the site's server) that the site's settings.php names but that no
@@ -241,6 +244,11 @@ class Site(Node):
     # Besides verify (which reports and repairs) and delete (which ends it), nothing runs on a
     # site that needs attention: its record and its disk disagree until a human says which is right.
     ATTENTION_OK = ("verify", "delete")
+
+    @staticmethod
+    def attention_cleared() -> dict[str, Any]:
+        """The fields of a site that no longer needs attention."""
+        return {"attention": "", "attention_detail": "", "attention_platform": None}
 
     def attention_refusal(self, kind: str) -> str:
         """Why a task of KIND cannot start on this site now that it needs attention ("": it can)."""

@@ -145,7 +145,11 @@ class TaskLog(models.Model):
     """Append-only log lines of a task; `position` orders them and lets readers ask for what is
     new since the last line they saw."""
 
-    LEVELS = [("debug", "Debug"), ("info", "Info"), ("warning", "Warning"), ("error", "Error")]
+    # "detail" lines are for administrators only: they name what belongs to another client (the
+    # site whose database a settings.php names), next to a line every reader of the task sees.
+    DETAIL = "detail"
+    LEVELS = [("debug", "Debug"), ("info", "Info"), ("warning", "Warning"), ("error", "Error"),
+              (DETAIL, "Administrators only")]
 
     # Found through the unique (task, position) index: a second index on task alone would only cost.
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="log", db_index=False)

@@ -12,7 +12,6 @@ while the site's own directory is there: without it, the `.old-` one is the site
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +19,8 @@ from hosting.engine.steps import Context
 from hosting.models import Site
 from hosting.operations import resources
 from provision import sitefiles
+from provision.backup.restore import OLD_SUFFIX, WORK_SUFFIX
 from provision.errors import ProvisionError
-
-_WORK = re.compile(r"restore-[a-z0-9_]{8}")
-_OLD = re.compile(r"old-[0-9a-f]{8}")
 
 
 def leftovers(sites_dir: Path, domain: str, *, site_present: bool) -> Iterator[Path]:
@@ -38,7 +35,7 @@ def leftovers(sites_dir: Path, domain: str, *, site_present: bool) -> Iterator[P
         if not name.startswith(prefix):
             continue
         rest = name[len(prefix):]
-        if not (_WORK.fullmatch(rest) or (site_present and _OLD.fullmatch(rest))):
+        if not (WORK_SUFFIX.fullmatch(rest) or (site_present and OLD_SUFFIX.fullmatch(rest))):
             continue
         try:
             if entry.is_symlink() or not entry.is_dir(follow_symlinks=False):

@@ -15,7 +15,11 @@ Harbormaster's own control database. A database of the server that Harbormaster 
 for the site (made out of band: by another provider's tool, by hand, by another tenant) is taken
 only with an administrator's confirmation (hosting.actions.adopt_database); until then the site
 needs attention. `take()` is claim() under the lock `db:<server id>:<name>`, held until the task
-ends, so that two tasks recording the same database at the same moment cannot both win."""
+ends, so that two tasks recording the same database at the same moment cannot both win.
+
+Every problem found here is said twice (`Problem`): to the site's client, naming only what is the
+site's own, and to administrators with the other site's domain, database or path. A client who
+points settings.php at other names must not learn from the answer whose they are."""
 from __future__ import annotations
 
 import dataclasses
@@ -47,6 +51,27 @@ def docroot_of(directory: Path) -> Path:
     return directory.parent.parent
 
 
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """Why a database is not the site's: `text` for everyone who may see the site (its client),
+    `detail` for administrators (it may name another client's site, database or path)."""
+    text: str = ""
+    detail: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+    @property
+    def full(self) -> str:
+        return self.detail or self.text
+
+    def error(self, text: str = "") -> ProvisionError:
+        return ProvisionError(text or self.text, detail=self.detail)
+
+
+OK = Problem()
+
+
 # -- the record ------------------------------------------------------------------------------
 
 def on_server(server: Server, name: str, user: str) -> resources.SiteDatabase:
@@ -66,8 +91,9 @@ def inside_site(directory: Path, relative: str) -> resources.SiteDatabase:
     base = directory.resolve()
     real = path.resolve()
     if not real.is_relative_to(base) or real == base:
-        raise ProvisionError(f"The site's SQLite file {path} leads to {real}, outside the site directory; "
-                             "it is not used. Put the database file back inside the site.")
+        raise ProvisionError(f"The site's SQLite file {path} leads outside the site directory; it is not "
+                             "used. Put the database file back inside the site.",
+                             detail=f"The SQLite file {path} leads to {real}.")
     return resources.SiteDatabase(SQLiteFileDriver(real), real.name, "", inside_site=True)
 
 
@@ -113,28 +139,40 @@ def same_server(db: DatabaseSettings, server: Server) -> bool:
     return (db.port or default) == (server.db_port or default)
 
 
-def disagreement(site: Site, db: DatabaseSettings, handle: resources.SiteDatabase, directory: Path) -> str:
-    """Why settings.php DB does not describe the recorded database HANDLE ("" when it does)."""
+def disagreement(site: Site, db: DatabaseSettings, handle: resources.SiteDatabase, directory: Path) -> Problem:
+    """Why settings.php DB does not describe the recorded database HANDLE (OK when it does). The
+    client reads only what the record owns: what settings.php names may be another site's."""
     ours = f"the record of {site.domain} owns {label(handle)}"
-    theirs = _declared_label(db, directory)
+    named = Problem(f"settings.php of {site.domain} names another database, but {ours}.",
+                    f"settings.php of {site.domain} names {_declared_label(db, directory)}{_owned_by(site, db)}, "
+                    f"but {ours}.")
     path = file_of(handle)
     if path is not None:
         if db.driver != "sqlite":
-            return f"settings.php of {site.domain} names {theirs}, but {ours}."
+            return named
         try:
             declared = sqlite_file(db, docroot_of(directory)).resolve()
         except (OSError, ValueError):
             declared = None
-        if declared != path:
-            return f"settings.php of {site.domain} names {theirs}, but {ours}."
-        return ""
+        return named if declared != path else OK
     server = site.platform.server
     if ENGINE_OF.get(db.driver) != server.db_engine or db.database != handle.name:
-        return f"settings.php of {site.domain} names {theirs}, but {ours}."
+        return named
     if handle.user and db.username != handle.user:
-        return (f"settings.php of {site.domain} connects as {db.username[:80]!r}, but {ours} with the "
-                f"user {handle.user!r}.")
-    return ""
+        return Problem(f"settings.php of {site.domain} connects as another user, but {ours} with the user "
+                       f"{handle.user!r}.",
+                       f"settings.php of {site.domain} connects as {db.username[:80]!r}"
+                       f"{_owned_by(site, db, user=True)}, but {ours} with the user {handle.user!r}.")
+    return OK
+
+
+def _owned_by(site: Site, db: DatabaseSettings, *, user: bool = False) -> str:
+    """", which belongs to <domain>" when another live site's record owns what DB names."""
+    if db.driver == "sqlite":
+        return ""
+    other = owner_of(site.platform.server, **({"user": db.username} if user else {"name": db.database}),
+                     exclude=site.pk)
+    return f", which belongs to {other.domain}" if other is not None else ""
 
 
 def elsewhere(site: Site, db: DatabaseSettings) -> str:
@@ -151,8 +189,8 @@ def elsewhere(site: Site, db: DatabaseSettings) -> str:
             "cover that one. Verify with repair_settings to point the site there.")
 
 
-def mismatch_message(problem: str) -> str:
-    return f"{problem} Nothing was done. {REPAIR_HINT}"
+def mismatch_error(problem: Problem) -> ProvisionError:
+    return problem.error(f"{problem.text} Nothing was done. {REPAIR_HINT}")
 
 
 def connection(site: Site, handle: resources.SiteDatabase, db: DatabaseSettings) -> DatabaseSettings:
@@ -196,7 +234,7 @@ def owner_of(server: Server, *, name: str = "", user: str = "", exclude: int | N
 @dataclasses.dataclass(frozen=True)
 class Claim:
     fields: dict[str, str]  # db_name, db_user, db_file for the record; empty when refused
-    problem: str = ""       # why the database cannot be the site's
+    problem: Problem = OK   # why the database cannot be the site's
     named: str = ""         # refused only for want of an administrator's confirmation: its name
 
 
@@ -214,10 +252,13 @@ def claim(db: DatabaseSettings, *, server: Server, directory: Path, exclude: int
         return found  # refused, or an SQLite file inside the site's own directory
     if confirmed is not True and confirmed != name and not _known(server, name, domain):
         what = f"the SQLite database {name}.sqlite" if server.db_engine == "sqlite" else f"the database {name!r}"
-        return Claim({}, f"settings.php of {domain or 'the site'} names {what} on server {server.name}, which "
-                         f"Harbormaster did not create for this site and no record names. An administrator "
-                         "adopts it for the site (Adopt database) once they know it is the site's; until then "
-                         "nothing acts on it.", named=name)
+        adopt = ("An administrator adopts it for the site (Adopt database) once they know it is the site's; "
+                 "until then nothing acts on it.")
+        return Claim({}, Problem(f"settings.php of {domain or 'the site'} names {what}, which Harbormaster did not "
+                                 f"create for this site and no record names. {adopt}",
+                                 f"settings.php of {domain or 'the site'} names {what} on server {server.name}, "
+                                 f"which Harbormaster did not create for this site and no record names. {adopt}"),
+                     named=name)
     return found
 
 
@@ -272,14 +313,14 @@ def _claim(db: DatabaseSettings, server: Server, directory: Path, exclude: int |
         return _claim_sqlite(db, server, directory, exclude)
     engine = ENGINE_OF.get(db.driver)
     if engine is None:
-        return Claim({}, f"settings.php uses the database driver {db.driver[:40]!r}, which is not supported.")
+        return Claim({}, Problem(f"settings.php uses the database driver {db.driver[:40]!r}, which is not supported."))
     if engine != server.db_engine:
-        return Claim({}, f"settings.php names a {engine} database, but server {server.name} runs "
-                         f"{server.db_engine}: it is not a database of this server.")
+        return Claim({}, Problem(f"settings.php names a {engine} database, but server {server.name} runs "
+                                 f"{server.db_engine}: it is not a database of this server."))
     if not same_server(db, server):
-        return Claim({}, f"settings.php points at the database server {(db.host or 'localhost')[:200]}"
-                         f"{f':{db.port}' if db.port else ''}, not at server {server.name}'s: that database "
-                         "is not managed here.")
+        return Claim({}, Problem(f"settings.php points at the database server {(db.host or 'localhost')[:200]}"
+                                 f"{f':{db.port}' if db.port else ''}, not at server {server.name}'s: that "
+                                 "database is not managed here."))
     driver = resources.db_driver(server)
     try:
         driver.check_database(db.database)
@@ -287,14 +328,16 @@ def _claim(db: DatabaseSettings, server: Server, directory: Path, exclude: int |
         driver._refuse_system_database(db.database)
         driver._refuse_system_user(db.username)
     except ProvisionError as exc:
-        return Claim({}, f"settings.php names a database the site cannot own: {exc}")
+        return Claim({}, Problem(f"settings.php names a database the site cannot own: {exc}"))
     if control_database(server, db.database):
-        return Claim({}, f"settings.php names the database {db.database!r}, which is Harbormaster's own control "
-                         "database: a site never owns it.")
+        return Claim({}, Problem("settings.php names a database the site cannot own.",
+                                 f"settings.php names the database {db.database!r}, which is Harbormaster's own "
+                                 "control database: a site never owns it."))
     other = owner_of(server, name=db.database, user=db.username, exclude=exclude)
     if other is not None:
-        return Claim({}, f"settings.php names the database {db.database!r} (user {db.username!r}), which "
-                         f"belongs to {other.domain}.")
+        return Claim({}, Problem("settings.php names a database or user that belongs to another site.",
+                                 f"settings.php names the database {db.database!r} (user {db.username!r}), which "
+                                 f"belongs to {other.domain}."))
     return Claim({"db_name": db.database, "db_user": db.username, "db_file": ""})
 
 
@@ -302,11 +345,12 @@ def _claim_sqlite(db: DatabaseSettings, server: Server, directory: Path, exclude
     try:
         real = sqlite_file(db, docroot_of(directory)).resolve()
     except (OSError, ValueError):
-        return Claim({}, f"settings.php names an SQLite file that cannot be used: {db.database[:200]!r}.")
+        return Claim({}, Problem(f"settings.php names an SQLite file that cannot be used: {db.database[:200]!r}."))
     base = directory.resolve()
     if control_database(server, path=real):
-        return Claim({}, f"settings.php names the SQLite file {real}, which is Harbormaster's own control "
-                         "database: a site never owns it.")
+        return Claim({}, Problem("settings.php names an SQLite file the site cannot own.",
+                                 f"settings.php names the SQLite file {real}, which is Harbormaster's own control "
+                                 "database: a site never owns it."))
     if real.is_relative_to(base) and real != base:
         return Claim({"db_file": str(real.relative_to(base)), "db_name": "", "db_user": ""})
     if server.db_engine == "sqlite":
@@ -315,17 +359,21 @@ def _claim_sqlite(db: DatabaseSettings, server: Server, directory: Path, exclude
                 and _IDENTIFIER.match(real.stem):
             other = owner_of(server, name=real.stem, exclude=exclude)
             if other is not None:
-                return Claim({}, f"settings.php names the SQLite database {real}, which belongs to {other.domain}.")
+                return Claim({}, Problem("settings.php names an SQLite database that belongs to another site.",
+                                         f"settings.php names the SQLite database {real}, which belongs to "
+                                         f"{other.domain}."))
             return Claim({"db_name": real.stem, "db_user": "", "db_file": ""})
-    return Claim({}, f"settings.php names the SQLite file {real}, outside the site directory: a site owns "
-                     "only an SQLite file inside its own directory (or one of its server's SQLite databases).")
+    rule = ("a site owns only an SQLite file inside its own directory (or one of its server's SQLite "
+            "databases).")
+    return Claim({}, Problem(f"settings.php names an SQLite file outside the site directory: {rule}",
+                             f"settings.php names the SQLite file {real}, outside the site directory: {rule}"))
 
 
 # -- one claimer at a time -------------------------------------------------------------------
 
-def reserve(ctx: Context, server: Server, name: str) -> str:
+def reserve(ctx: Context, server: Server, name: str) -> Problem:
     """Hold the lock `db:<server id>:<name>` for CTX's task until it ends, so that no other task
-    records database NAME meanwhile. Returns "" when held, or why not (another task holds it)."""
+    records database NAME meanwhile. Returns OK when held, or why not (another task holds it)."""
     key = f"db:{server.pk}:{name}"[:100]
     try:
         with ctx.recording():
@@ -339,12 +387,14 @@ def reserve(ctx: Context, server: Server, name: str) -> str:
                 return _busy(name, held.task_id)
     except IntegrityError:  # another task inserted it after our read
         return _busy(name, Lock.objects.filter(key=key).values_list("task_id", flat=True).first())
-    return ""
+    return OK
 
 
-def _busy(name: str, task_id: int | None) -> str:
-    return (f"Task #{task_id or '?'} is recording the database {name!r} for another site at this moment: it is "
-            "not taken for this one.")
+def _busy(name: str, task_id: int | None) -> Problem:
+    return Problem("Another task is recording the database settings.php names at this moment: it is not taken "
+                   "for this site.",
+                   f"Task #{task_id or '?'} is recording the database {name!r} for another site at this moment: "
+                   "it is not taken for this one.")
 
 
 def take(ctx: Context, db: DatabaseSettings, *, server: Server, directory: Path, exclude: int | None = None,

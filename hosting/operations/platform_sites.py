@@ -22,6 +22,7 @@ from pathlib import Path
 from django.db import IntegrityError
 
 from hosting import audit
+from hosting.engine.loglimits import replace_surrogates
 from hosting.engine.steps import Context
 from hosting.models import Lock, Platform, Site
 from hosting.operations import ownership, resources
@@ -34,7 +35,7 @@ ACTOR = "platform verify"
 def shown(name: str) -> str:
     """A directory name as a log line can hold it: bytes that are not UTF-8 (kept by Python as
     lone surrogates) become U+FFFD, control characters are escaped."""
-    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    text = replace_surrogates(name)
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)[:300]
 
 
@@ -64,10 +65,10 @@ def discover(ctx: Context, platform: Platform, docroot: Path) -> None:
 def import_site(ctx: Context, platform: Platform, site: provision_platform.DiscoveredSite) -> int:
     from hosting.actions import queue_task
 
-    problem, fields, named = site.note, {}, ""
+    problem, fields, named = ownership.Problem(site.note), {}, ""
     confirmed = ownership.confirmation(ctx.task, "adopt_databases")
     if site.db is None:
-        problem = f"{problem or 'settings.php has no database that can be read without PHP'}."
+        problem = ownership.Problem(f"{site.note or 'settings.php has no database that can be read without PHP'}.")
     else:
         found = ownership.take(ctx, site.db, server=platform.server, directory=site.site_dir, domain=site.domain,
                                confirmed=confirmed)
@@ -75,7 +76,8 @@ def import_site(ctx: Context, platform: Platform, site: provision_platform.Disco
     try:
         with ctx.recording():
             record = Site.objects.create(domain=site.domain, platform=platform, status=Site.ENABLED, imported=True,
-                                         client=None, attention=problem, attention_database=named, **fields)
+                                         client=None, attention=problem.text, attention_detail=problem.detail,
+                                         attention_database=named, **fields)
             if confirmed and fields.get("db_name"):
                 audit.record(ACTOR, "site.database_adopted", record, after={"db_name": fields["db_name"]},
                              detail=f"Confirmed by whoever started task #{ctx.task.pk} (adopt_databases).")
@@ -85,7 +87,8 @@ def import_site(ctx: Context, platform: Platform, site: provision_platform.Disco
         ctx.warning(f"site {site.domain}: a record was created meanwhile; not imported again")
         return 0
     if problem:
-        ctx.warning(f"site {site.domain}: imported as needing attention, without a database: {problem}")
+        # A platform's tasks are the administrators': the full reason.
+        ctx.warning(f"site {site.domain}: imported as needing attention, without a database: {problem.full}")
     else:
         ctx.info(f"site {site.domain}: imported from disk, verify queued")
     return 1
@@ -109,10 +112,14 @@ def recorded_elsewhere(ctx: Context, platform: Platform, record: Site) -> None:
         return
     if _holds(recorded, record):
         if record.attention_platform_id != platform.pk:
-            reason = (f"Platforms {recorded.name} and {platform.name} both hold sites/{domain}: say which copy "
+            # The site's client reads no platform names: a platform may be open to other clients only.
+            reason = ("Another platform holds a copy of this site too: an administrator says which copy is the "
+                      "site; the other is set aside.")
+            detail = (f"Platforms {recorded.name} and {platform.name} both hold sites/{domain}: say which copy "
                       "is the site; the other is set aside.")
             with ctx.recording():
-                Site.objects.filter(pk=record.pk).update(attention=reason, attention_platform=platform)
+                Site.objects.filter(pk=record.pk).update(attention=reason, attention_detail=detail,
+                                                         attention_platform=platform)
                 audit.record(ACTOR, "site.duplicate_found", record, before={"platform": recorded.name},
                              after={"also_on": platform.name}, detail=f"Found by task #{ctx.task.pk}.")
         ctx.warning(f"site {domain}: on disk here too, but recorded on platform {recorded.name}, which still "
@@ -134,7 +141,7 @@ def _follow(ctx: Context, platform: Platform, record: Site) -> None:
     with ctx.recording():
         changes: dict[str, object] = {"platform": platform}
         if record.attention_platform_id == platform.pk:  # the duplicate is gone: only this copy is left
-            changes.update(attention="", attention_platform=None)
+            changes.update(Site.attention_cleared())
         moved = Site.objects.filter(pk=record.pk, platform_id=old.pk).update(**changes)
         if not moved:
             return

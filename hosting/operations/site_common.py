@@ -38,11 +38,16 @@ def refuse_attention(site: Site, kind: str) -> None:
         raise ProvisionError(reason)
 
 
-def needs_attention(ctx: Context, site: Site, reason: str, **fields: Any) -> None:
-    """Mark SITE as needing a human, with REASON (and FIELDS, such as the database it names)."""
+def needs_attention(ctx: Context, site: Site, reason: ownership.Problem | ProvisionError, **fields: Any) -> None:
+    """Record why SITE needs a human: what its client may read, the administrators' detail, and
+    FIELDS besides (such as the database its settings.php names)."""
+    if isinstance(reason, ownership.Problem):
+        text, detail = reason.text, reason.detail
+    else:
+        text, detail = str(reason), reason.detail
     with ctx.recording():
-        Site.objects.filter(pk=site.pk).update(attention=reason[:2000], **fields)
-    site.attention = reason[:2000]
+        Site.objects.filter(pk=site.pk).update(attention=text[:2000], attention_detail=detail[:4000], **fields)
+    site.attention, site.attention_detail = text[:2000], detail[:4000]
     for name, value in fields.items():
         setattr(site, name, value)
 
@@ -66,7 +71,7 @@ def database_of(ctx: Context, site: Site, directory: Path) -> resources.SiteData
     problem = ownership.disagreement(site, db, handle, directory)
     if problem:
         needs_attention(ctx, site, problem)
-        raise ProvisionError(ownership.mismatch_message(problem))
+        raise ownership.mismatch_error(problem)
     return handle
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hosting.engine.steps import Context, Plan
-from hosting.models import Platform, Site, Task
+from hosting.models import Platform, Site, Task, TaskLog
 from hosting.operations import ownership, resources
 from hosting.operations.common import step
 from hosting.operations.leftovers import clean_leftovers
@@ -60,10 +60,13 @@ def check(ctx: Context, site: Site) -> None:
         if _args(ctx).get("repair_settings") and (site.db_name or site.db_file):
             ctx.warning(f"{exc} It is rewritten from the record.")
             return
-        needs_attention(ctx, site, str(exc))
+        needs_attention(ctx, site, exc)
         raise
+    # Which database: for administrators only, since it may be another client's until the
+    # database step has compared it with the record.
     where = db.database if db.driver == "sqlite" else f"{db.database} on {db.host or 'localhost'}"
-    ctx.info(f"{directory}: settings.php names the {db.driver} database {where[:300]}.")
+    ctx.info(f"{directory}: settings.php names a {db.driver} database.")
+    ctx.log(TaskLog.DETAIL, f"settings.php names the {db.driver} database {where[:300]}.")
     if _args(ctx).get("imported_by"):
         ctx.info(f"Imported from disk by task #{ctx.task.args['imported_by']}.")
 
@@ -80,11 +83,12 @@ def set_aside(ctx: Context, site: Site, platform_id: object) -> None:
     if copy.is_dir() and not copy.is_symlink():
         aside = copy.with_name(f".set-aside-{site.domain}-{ctx.task.pk}")
         sitefiles.move(copy, aside)
-        ctx.info(f"The copy of {site.domain} on platform {other.name} is set aside as {aside}: nothing uses "
-                 "it any more; remove it once it is no longer needed.")
+        ctx.info(f"The other copy of {site.domain} is set aside: nothing uses it any more.")
+        ctx.log(TaskLog.DETAIL, f"The copy on platform {other.name} is set aside as {aside}; remove it once it "
+                                "is no longer needed.")
     with ctx.recording():
-        Site.objects.filter(pk=site.pk).update(attention="", attention_platform=None)
-    site.attention, site.attention_platform_id = "", None
+        Site.objects.filter(pk=site.pk).update(**Site.attention_cleared())
+    site.attention, site.attention_detail, site.attention_platform_id = "", "", None
 
 
 def files(ctx: Context, _site: Site) -> None:
@@ -106,12 +110,13 @@ def database(ctx: Context, site: Site) -> None:
         handle = _adopt(ctx, site, declared, directory)
     if handle is None:
         raise ProvisionError(f"No database is recorded for {site.domain}.")
-    problem = ownership.disagreement(site, declared, handle, directory) if declared is not None else "unreadable"
+    problem = (ownership.disagreement(site, declared, handle, directory) if declared is not None
+               else ownership.Problem("unreadable"))
     if problem and _args(ctx).get("repair_settings"):
         declared = repair_settings(ctx, site, directory, handle, declared)
     elif problem:
         needs_attention(ctx, site, problem)
-        raise ProvisionError(ownership.mismatch_message(problem))
+        raise ownership.mismatch_error(problem)
     else:
         assert declared is not None  # without a problem, settings.php was read
         moved = ownership.elsewhere(site, declared)
@@ -135,7 +140,7 @@ def _adopt(ctx: Context, site: Site, declared: DatabaseSettings, directory: Path
                            domain=site.domain, confirmed=confirmed)
     if found.problem:
         needs_attention(ctx, site, found.problem, attention_database=found.named)
-        raise ProvisionError(f"{found.problem} It is not recorded as the database of {site.domain}.")
+        raise found.problem.error(f"{found.problem.text} It is not recorded as the database of {site.domain}.")
     if confirmed:
         ctx.info(f"Adopted on an administrator's confirmation (task #{ctx.task.pk}).")
     for field, value in found.fields.items():
@@ -214,22 +219,24 @@ def record(ctx: Context, site: Site) -> None:
         fields["status"] = Site.ENABLED
     still = _other_copy(site)
     if still:
-        ctx.warning(still)
+        ctx.warning(still.text)
+        ctx.log(TaskLog.DETAIL, still.full)
     else:
-        fields.update(attention="", attention_platform=None, attention_database="")
+        fields.update(Site.attention_cleared(), attention_database="")
         if site.attention:
             ctx.info(f"{site.domain} no longer needs attention (it did: {site.attention})")
     mark_verified(ctx, site, **fields)
 
 
-def _other_copy(site: Site) -> str:
+def _other_copy(site: Site) -> ownership.Problem:
     """The reason the site still needs attention: another platform still holds a copy of it."""
     if not site.attention_platform_id:
-        return ""
+        return ownership.OK
     other = platform_by_id(site.attention_platform_id)
     if other.status != Platform.DELETED and resources.site_dir(site, other).is_dir():
-        return site.attention or f"Platform {other.name} holds a copy of {site.domain} too."
-    return ""
+        return ownership.Problem(site.attention or f"Another platform holds a copy of {site.domain} too.",
+                                 site.attention_detail or f"Platform {other.name} holds a copy of {site.domain} too.")
+    return ownership.OK
 
 
 class _Once:

@@ -7,9 +7,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from hosting import controls
+from hosting import access, controls
 from hosting.engine.heartbeat import lost_before
-from hosting.models import Task, TaskLog, TaskStep
+from hosting.models import Task, TaskStep
 from hosting.starting import typed_confirmation
 from hosting.views.common import AuthenticatedHttpRequest, int_param
 
@@ -26,13 +26,13 @@ class Line:
     text: str
 
 
-def _lines(task: Task, after: int | None) -> tuple[list[Line], int]:
+def _lines(user: Any, task: Task, after: int | None) -> tuple[list[Line], int]:
     """AFTER given: the lines after it, oldest first. Otherwise the last page of the log (a long
     log opens at its end, where a running task writes) and how many lines come before it.
 
     Times are formatted here once per line: the template's date filter, three times for each of
     500 lines, cost more than the query."""
-    log = TaskLog.objects.filter(task=task).values_list("position", "at", "level", "line")
+    log = access.task_log(user, task).values_list("position", "at", "level", "line")
     if after is not None:
         rows = list(log.filter(position__gt=after).order_by("position")[:LOG_PAGE])
     else:
@@ -65,7 +65,7 @@ def heartbeat_stale(task: Task) -> bool:
 def live_context(request: AuthenticatedHttpRequest, task: Task, *, tail: bool) -> dict[str, Any]:
     # Positions start at 0: a page that has no line yet asks for those after -1.
     after = None if tail else max(-1, int_param(request.GET, "after", -1) or 0)
-    lines, before = _lines(task, after)
+    lines, before = _lines(request.user, task, after)
     last = lines[-1].position if lines else (after if after is not None else -1)
     more = len(lines) == LOG_PAGE and not tail
     allowed = controls.allowed_controls(request.user, task)

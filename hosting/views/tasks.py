@@ -17,7 +17,7 @@ from hosting import access, controls, csvsafe, starting
 from hosting.forms import TaskFilterForm
 from hosting.inputs import parse_int
 from hosting.machine import TASK_CSV_FIELDS, iso, task_csv_rows
-from hosting.models import Site, Task, TaskLog
+from hosting.models import Site, Task
 from hosting.refused import TaskRefused
 from hosting.views.common import (
     AuthenticatedHttpRequest,
@@ -117,7 +117,7 @@ def task_log(request: AuthenticatedHttpRequest, task_id: int) -> HttpResponse:
 def task_log_text(request: AuthenticatedHttpRequest, task_id: int) -> StreamingHttpResponse:
     """The whole log as plain text, streamed (a long log is not shown whole on the page)."""
     task = access.access_task(request.user, task_id)
-    lines = TaskLog.objects.filter(task=task).order_by("position").values_list("at", "level", "line")
+    lines = access.task_log(request.user, task).order_by("position").values_list("at", "level", "line")
     body = (f"{iso(at)} {level.upper():7} {line}\n" for at, level, line in lines.iterator(chunk_size=2000))
     return StreamingHttpResponse(body, content_type="text/plain; charset=utf-8")
 

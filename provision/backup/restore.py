@@ -4,6 +4,7 @@ with renames."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -23,6 +24,13 @@ if TYPE_CHECKING:
     from provision.db.base import DatabaseDriver
     from provision.paths import Roots
     from provision.runner import Runner
+
+# What a restore leaves beside the site, `sites/.<domain>.<suffix>`, when it is killed: its work
+# directory (tempfile.mkdtemp's eight characters of [a-z0-9_]) and the old directory swapped
+# aside (eight hex digits). hosting.operations.leftovers removes them by these names.
+WORK, OLD = "restore-", "old-"
+WORK_SUFFIX = re.compile(re.escape(WORK) + r"[a-z0-9_]{8}")
+OLD_SUFFIX = re.compile(re.escape(OLD) + r"[0-9a-f]{8}")
 
 
 def verify_backup(path: str | os.PathLike[str], runner: Runner | None = None, *, site_dir: Path | None = None,
@@ -177,7 +185,7 @@ def restore_backup(path: str | os.PathLike[str], site_dir: Path, db_driver: Data
     roots = links.allowed_roots(files_link_roots)
     # Beside the site, so the swap below is a rename on one file system; hidden, 0700, and so
     # not served by the web server while it holds settings.php and the dump.
-    work = Path(tempfile.mkdtemp(prefix=f".{site_dir.name}.restore-", dir=parent))
+    work = Path(tempfile.mkdtemp(prefix=f".{site_dir.name}.{WORK}", dir=parent))
     try:
         extractor = _Extractor(work)
         runner.log("info", f"Extracting {os.path.basename(path)}.")
@@ -225,7 +233,7 @@ def _restore_database(path: str, manifest: dict[str, Any], dump: Path, db_driver
 def _swap(new: Path, site_dir: Path, mode: int) -> None:
     """Put NEW in SITE_DIR's place: the old directory is renamed aside first and removed only
     once the new one is in, so at no moment is there no site directory to put back."""
-    old = site_dir.with_name(f".{site_dir.name}.old-{secrets.token_hex(4)}")
+    old = site_dir.with_name(f".{site_dir.name}.{OLD}{secrets.token_hex(4)}")
     had_old = os.path.lexists(site_dir)
     if had_old:
         os.rename(site_dir, old)

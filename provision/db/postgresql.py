@@ -84,16 +84,7 @@ class PostgreSQLDriver(DatabaseDriver):
         self._refuse_system_user(user)
         if self.user_exists(user):
             raise ProvisionError(f"The database user {user!r} already exists on {self.server.label}.")
-        with self._connect() as conn:
-            try:
-                # Hashed here, as psql's \password does: CREATE ROLE takes no bound parameters,
-                # and a plain password in the statement would land in the server's log whenever
-                # log_statement covers DDL.
-                verifier = conn.pgconn.encrypt_password(password.encode(), user.encode()).decode()
-                conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}")
-                             .format(sql.Identifier(user), sql.Literal(verifier)))
-            except psycopg.Error as exc:
-                raise self._failed(f"create the database user {user!r}", exc, password) from None
+        self._with_password(f"create the database user {user!r}", "CREATE ROLE {} LOGIN PASSWORD {}", user, password)
 
     def grant(self, name: str, user: str) -> None:
         self.check_database(name)
@@ -134,13 +125,18 @@ class PostgreSQLDriver(DatabaseDriver):
     def set_password(self, user: str, password: str) -> None:
         self._check_user(user)
         self._refuse_system_user(user)
+        self._with_password(f"set the password of {user!r}", "ALTER ROLE {} PASSWORD {}", user, password)
+
+    def _with_password(self, action: str, statement: str, user: str, password: str) -> None:
+        """Run STATEMENT ("... ROLE {} ... PASSWORD {}") for USER with PASSWORD hashed here, as
+        psql's \\password does: role statements take no bound parameters, and a plain password
+        in the statement would land in the server's log whenever log_statement covers DDL."""
         with self._connect() as conn:
             try:
                 verifier = conn.pgconn.encrypt_password(password.encode(), user.encode()).decode()
-                conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}")
-                             .format(sql.Identifier(user), sql.Literal(verifier)))
+                conn.execute(sql.SQL(statement).format(sql.Identifier(user), sql.Literal(verifier)))
             except psycopg.Error as exc:
-                raise self._failed(f"set the password of {user!r}", exc, password) from None
+                raise self._failed(action, exc, password) from None
 
     def database_size(self, name: str) -> int:
         self.check_database(name)

@@ -68,7 +68,8 @@ class Host:
         site = Site.objects.create(domain=f"s{self.count}.{self.name}.test", platform=self.platform,
                                    status="enabled")
         sleep = f'if [ "$HM_ATTEMPT" = 1 ]; then sleep {seconds}; fi' if first_run_only else f"sleep {seconds}"
-        script = f'echo "$HM_TASK $HARBORMASTER_ROOTS" >> {record}; {sleep}'
+        # The program sees none of the worker's settings, but its HOME is in the worker's data dir.
+        script = f'echo "$HM_TASK $HOME" >> {record}; {sleep}'
         return queue_task(site, "verify", args=steps({"name": "v", "sh": script}))
 
 
@@ -97,7 +98,7 @@ def test_it_runs_each_servers_tasks_on_its_own_host_and_survives_one_host_dying(
         pids = {p.pid for p in cluster.processes()}
         for task in first[host]:
             assert Task.objects.get(pk=task.pk).owner_pid in pids, f"{host.name}'s task ran elsewhere"
-            assert _roots(record)[task.pk] == str(host.root)
+            assert _roots(record)[task.pk] == str(host.root / "data" / "home")
 
     # 2. One host dies (SIGKILL to its whole cluster) while each host runs a task.
     a_long, b_long = alpha.task(record, 2.0), beta.task(record, 30.0, first_run_only=True)
@@ -130,7 +131,7 @@ def test_it_runs_each_servers_tasks_on_its_own_host_and_survives_one_host_dying(
     for task in [b_long, *b_more]:
         done = Task.objects.get(pk=task.pk)
         assert done.owner_pid in b2_pids and done.started_at.timestamp() >= restarted_at - 1
-        assert _roots(record)[task.pk] == str(beta.root)
+        assert _roots(record)[task.pk] == str(beta.root / "data" / "home")
     assert Task.objects.get(pk=b_long.pk).attempt == 2
     assert health.worker_cluster(beta.server).ok
     for cluster in (a, b, b2):  # every message was read by its cluster, none refused

@@ -49,7 +49,8 @@ def test_it_never_imports_a_site_with_a_live_sites_database(installed, make_plat
     assert task.state == Task.WARNING, log_of(task)
     site = imported(evil)
     assert (site.db_name, site.db_user, site.db_file) == ("", "", "")
-    assert victim.domain in site.attention and "belongs to" in site.attention
+    assert victim.domain in site.attention_detail and "belongs to another site" in site.attention
+    assert victim.domain not in site.attention
     assert not Task.objects.filter(site=site, kind="verify").exists()
     # Deleting the imported site leaves the victim's database alone.
     assert run(site, "delete").state in (Task.SUCCEEDED, Task.WARNING)
@@ -76,7 +77,7 @@ def test_it_never_imports_an_sqlite_file_outside_the_site(installed, make_platfo
         write_db(plant(other, domain), DatabaseSettings(driver="sqlite", database=path))
     assert run(other, "verify").state == Task.WARNING
     theirs, elsewhere = (Site.objects.get(domain__contains=label) for label in ("theirs", "outside"))
-    assert victim.domain in theirs.attention and theirs.db_name == ""
+    assert victim.domain in theirs.attention_detail and theirs.db_name == ""
     assert "outside the site directory" in elsewhere.attention and elsewhere.db_file == ""
 
 

@@ -77,12 +77,13 @@ def test_a_site_on_two_platforms_waits_for_an_administrator(installed, make_plat
     task = run(other, "verify")
     assert task.state == Task.WARNING and "which still holds it" in log_of(task)
     site.refresh_from_db()
-    assert site.attention_platform_id == other.pk and "both hold" in site.attention
+    assert site.attention_platform_id == other.pk and "both hold" in site.attention_detail
+    assert "Another platform holds a copy" in site.attention
     with pytest.raises(TaskRefused):
         queue_task(site, "backup")
     # Members see it, and may not decide.
     client.force_login(member)
-    assert "both hold" in client.get(f"/sites/{site.pk}/").content.decode()
+    assert "Another platform holds a copy" in client.get(f"/sites/{site.pk}/").content.decode()
     chosen, loser = (first, other) if keep == "recorded" else (other, first)
     assert client.post(f"/sites/{site.pk}/resolve-duplicate/", {"platform": chosen.pk}).status_code == 403
     # The administrator decides with one click.
