@@ -30,6 +30,7 @@ def test_it_survives_sigkilled_idle_workers(real_clusters, worker_env, settings)
     cluster = real_clusters.start("local", workers=2, env=worker_env)
     first = queue_task(world["sites"][0], "verify")
     wait_for(lambda: Task.objects.get(pk=first.pk).state == Task.SUCCEEDED, 20, "a verify before the kill")
+    wait_for(lambda: len(cluster.workers()) >= 2, 20, "two idle workers")  # none still starting
     idle = cluster.workers()
     for worker in idle:
         worker.kill()

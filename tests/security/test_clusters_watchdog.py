@@ -122,6 +122,9 @@ def test_a_cluster_wedged_again_after_its_restart_reports_instead_of_looping(mak
 
 
 def _wedge(cluster) -> None:  # noqa: ANN001 - tests.engine.clusters.Cluster
+    # Both workers up first: one still starting (or just reincarnated) would not be killed, and
+    # the wait below for two new ones could not end.
+    wait_for(lambda: len(cluster.workers()) >= 2, 20, "two idle workers")
     idle = cluster.workers()
     for worker in idle:
         worker.kill()
