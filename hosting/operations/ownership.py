@@ -23,17 +23,16 @@ points settings.php at other names must not learn from the answer whose they are
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from pathlib import Path
 
-from django.conf import settings
-from django.db import IntegrityError, connections
+from django.db import IntegrityError
 from django.db.models import Exists, OuterRef, Q
 
 from hosting.engine.steps import Context
 from hosting.models import Lock, Platform, Server, Site, Task
 from hosting.operations import resources
+from hosting.operations.controldb import control_database
 from provision.db.sqlite import SQLiteDriver
 from provision.errors import ProvisionError
 from provision.settings_php import DatabaseSettings
@@ -271,41 +270,6 @@ def _known(server: Server, name: str, domain: str) -> bool:
     dropped = Task.objects.filter(site=OuterRef("pk"), kind="delete", state__in=(Task.SUCCEEDED, Task.WARNING))
     return (Site.objects.filter(status=Site.DELETED, domain=domain, platform__server=server, db_name=name,
                                 db_file="").exclude(Exists(dropped)).exists())
-
-
-def _control_databases() -> tuple[set[tuple[str, str]], list[Path]]:
-    """Harbormaster's own databases: (engine, name) on database servers, and SQLite files."""
-    names: set[tuple[str, str]] = set()
-    files: list[Path] = []
-    for alias, configured in settings.DATABASES.items():
-        engine = configured.get("ENGINE", "")
-        kind = next((k for k in ("postgresql", "mysql", "sqlite") if k in engine), "")
-        # While tests run, the connection uses the test database's name.
-        candidates = {configured.get("NAME"), (configured.get("TEST") or {}).get("NAME"),
-                      connections[alias].settings_dict.get("NAME")}
-        for candidate in filter(None, candidates):
-            if kind == "sqlite":
-                files.append(Path(str(candidate)))
-            elif kind:
-                names.add((kind, str(candidate)))
-    return names, files
-
-
-def control_database(server: Server, name: str = "", path: Path | None = None) -> bool:
-    """Whether database NAME on SERVER (or the SQLite file PATH) is Harbormaster's own. By name
-    on any server of the control database's engine: the control database's host may be spelt
-    another way (a socket, a name) than the server's, and a false alarm costs only a question."""
-    names, files = _control_databases()
-    if name and (server.db_engine, name) in names:
-        return True
-    if path is not None:
-        for control in files:
-            try:
-                if path.resolve() == control.resolve() or (path.exists() and os.path.samefile(path, control)):
-                    return True
-            except OSError:
-                continue
-    return False
 
 
 def _claim(db: DatabaseSettings, server: Server, directory: Path, exclude: int | None) -> Claim:
