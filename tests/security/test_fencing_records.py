@@ -85,7 +85,8 @@ WRITES: dict[str, tuple[Callable[[TaskContext, dict[str, Any]], object], Callabl
                       lambda w: {}),
     "measure": (lambda ctx, w: site_common.measure(ctx, w["site"], None), lambda w: {}),
     "mark_verified": (lambda ctx, w: site_common.mark_verified(ctx, w["site"]), lambda w: {}),
-    "needs_attention": (lambda ctx, w: site_common.needs_attention(ctx, w["site"], "why"), lambda w: {}),
+    "needs_attention": (lambda ctx, w: site_common.needs_attention(ctx, w["site"], ownership.Problem("why")),
+                        lambda w: {}),
     "import": (lambda ctx, w: platform_sites.import_site(
         ctx, w["p2"], DiscoveredSite("new.acme.test", w["dir"] / "new.acme.test", None, "unreadable")), lambda w: {}),
     "import-with-database": (lambda ctx, w: platform_sites.import_site(ctx, w["p2"], DiscoveredSite(

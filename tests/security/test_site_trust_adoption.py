@@ -164,9 +164,11 @@ def test_it_never_takes_harbormasters_own_database(make_server, make_platform, r
     assert task.state == Task.WARNING, log_of(task)
     site = imported(domain)
     assert (site.db_name, site.db_file, site.attention_database) == ("", "", "")
-    assert "control database" in site.attention
+    # The client reads that it cannot own it; administrators read why (the detail).
+    assert "cannot own" in site.attention and "control database" in site.attention_detail
     verify = run(site, "verify", {"adopt_database": connection.settings_dict["NAME"]})
-    assert verify.state == Task.FAILED and "control database" in verify.summary
+    assert verify.state == Task.FAILED and "cannot own" in verify.summary
+    assert "control database" in log_of(verify)
     assert Site.objects.get(pk=site.pk).db_name == ""
 
 
