@@ -121,10 +121,9 @@ class SiteAdmin(AuditedAdmin):
     raw_id_fields = ["platform", "client"]
 
 
-class EngineRecordAdmin(admin.ModelAdmin):
-    """View and search only: no add or change form, no delete (one or in bulk)."""
-
-    show_full_result_count = False  # no COUNT(*) of two million log lines beside a search
+class NoWrites:
+    """No add, change or delete permission, for anyone: what the engine and the audit trail
+    record changes only through the actions and controls that audit it."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -134,6 +133,12 @@ class EngineRecordAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class EngineRecordAdmin(NoWrites, admin.ModelAdmin):
+    """View and search only: no add or change form, no delete (one or in bulk)."""
+
+    show_full_result_count = False  # no COUNT(*) of two million log lines beside a search
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -144,18 +149,9 @@ class EngineRecordAdmin(admin.ModelAdmin):
         return [f.name for f in self.model._meta.concrete_fields]
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(NoWrites, admin.TabularInline):
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(m.Backup)

@@ -61,9 +61,7 @@ class Command(BaseCommand):
         from hosting.actions import TaskRefused, resolve_duplicate
         from hosting.management.taskcli import actor
 
-        site = Site.objects.exclude(status=Site.DELETED).filter(domain=domain).first()
-        if site is None:
-            raise CommandError(f"No site {domain!r}.")
+        site = _live_site(domain)
         try:
             task = resolve_duplicate(site, platform, by=actor())
         except TaskRefused as exc:
@@ -74,11 +72,16 @@ class Command(BaseCommand):
         from hosting.actions import TaskRefused, adopt_database
         from hosting.management.taskcli import actor
 
-        site = Site.objects.exclude(status=Site.DELETED).filter(domain=domain).first()
-        if site is None:
-            raise CommandError(f"No site {domain!r}.")
+        site = _live_site(domain)
         try:
             task = adopt_database(site, name, by=actor())
         except TaskRefused as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{site.domain}: database {name} adopted; verify queued as task {task.pk}")
+
+
+def _live_site(domain: str) -> Site:
+    site = Site.objects.exclude(status=Site.DELETED).filter(domain=domain).first()
+    if site is None:
+        raise CommandError(f"No site {domain!r}.")
+    return site
