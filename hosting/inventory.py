@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from hosting import audit, quotas
+from hosting import access, audit, quotas
 from hosting.actions import queue_task
 from hosting.catalogue import ADDS_SITE
 from hosting.models import Client, Platform, Server, Site, Task
@@ -104,6 +104,29 @@ def platform_refusal(platform: Platform, client: Client | None) -> str | None:
     return None
 
 
+def profile_refusal(platform: Platform, profile: str) -> str | None:
+    """Why PROFILE cannot install a site on PLATFORM, or None. Only the profiles its verify found
+    are checked: a platform recorded before verifies recorded them names none (the install says)."""
+    if platform.profiles and profile not in platform.profiles:
+        return (f"Platform {platform.name} has no install profile {profile!r}; "
+                f"its profiles: {', '.join(platform.profiles)}.")
+    return None
+
+
+def client_for_new_site(user: Any, client: Client | None) -> Client | None:
+    """The client a new site of USER's belongs to: CLIENT when named (administrators: any, or
+    none; others: a client they act for), else a member's one acting client. PermissionDenied
+    when USER may not create sites for it; InventoryError when a member of several names none."""
+    if client is None and not access.is_admin(user):
+        acting = access.client_ids(user, access.ACTING_ROLES)
+        if len(acting) != 1:
+            raise InventoryError("Name the client of the new site.")
+        client = Client.objects.get(pk=acting[0])
+    if not access.may_create_site(user, client):
+        raise PermissionDenied("You may not create sites for this client.")
+    return client
+
+
 def add_site(domain: str, platform: Platform, *, client: Client | None = None, profile: str = "standard",
              aliases: list[str] | None = None, by: Any = None, address: str | None = None) -> tuple[Site, Task]:
     """Record a site on PLATFORM and queue its install."""
@@ -113,7 +136,7 @@ def add_site(domain: str, platform: Platform, *, client: Client | None = None, p
     except InvalidDomain as exc:
         raise InventoryError(f"Bad alias: {exc}") from None
     profile = _name(profile, "profile")
-    reason = platform_refusal(platform, client)
+    reason = platform_refusal(platform, client) or profile_refusal(platform, profile)
     if reason:
         raise InventoryError(reason)
     with transaction.atomic():

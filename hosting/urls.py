@@ -8,6 +8,7 @@ from hosting.views import (
                            audit,
                            auth,
                            clients,
+                           create,
                            dashboard,
                            invitations,
                            locks,
@@ -29,6 +30,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 
     path("sites/", sites.site_list, name="site-list"),
+    path("sites/new/", create.site_new, name="site-new"),
     path("sites/<int:site_id>/", sites.site_detail, name="site-detail"),
     path("sites/<int:site_id>/tasks/<slug:kind>/", nodetasks.node_task, {"target_type": "site"}, name="site-task"),
     path("sites/<int:site_id>/delete-record/", nodes.site_delete_record, name="site-delete-record"),
@@ -36,6 +38,7 @@ urlpatterns = [
     path("sites/<int:site_id>/adopt-database/", sites.site_adopt_database, name="site-adopt-database"),
 
     path("platforms/", platforms.platform_list, name="platform-list"),
+    path("platforms/new/", create.platform_new, name="platform-new"),
     path("platforms/<int:platform_id>/", platforms.platform_detail, name="platform-detail"),
     path("platforms/<int:platform_id>/tasks/<slug:kind>/", nodetasks.node_task, {"target_type": "platform"},
          name="platform-task"),

@@ -47,6 +47,7 @@ class PlatformOut(Schema):
     server: int
     path: str
     drupal_version: str
+    profiles: list[str]
     status: str
     clients: list[int]
     verified_at: datetime | None
@@ -103,7 +104,8 @@ def server_out(s: Server) -> dict[str, Any]:
 
 def platform_out(p: Platform) -> dict[str, Any]:
     return {"id": p.pk, "name": p.name, "server": p.server_id, "path": p.path, "drupal_version": p.drupal_version,
-            "status": p.status, "clients": [c.pk for c in p.clients.all()], "verified_at": p.verified_at}
+            "profiles": p.profiles, "status": p.status, "clients": [c.pk for c in p.clients.all()],
+            "verified_at": p.verified_at}
 
 
 def site_out(s: Site, *, admin: bool = False) -> dict[str, Any]:
@@ -237,16 +239,8 @@ def create_site(request: HttpRequest, payload: SiteIn):
     their client, on platforms open to it; administrators for any client or none."""
     user = request.user
     platform = access.access_platform(user, payload.platform)
-    client = None
-    if payload.client is not None:
-        client = access.access_client(user, payload.client)
-    elif not access.is_admin(user):
-        acting = access.client_ids(user, access.ACTING_ROLES)
-        if len(acting) != 1:
-            raise ApiProblem("Name the client of the new site.")
-        client = Client.objects.get(pk=acting[0])
-    if not access.may_create_site(user, client):
-        raise access.PermissionDenied("You may not create sites for this client.")
+    named = access.access_client(user, payload.client) if payload.client is not None else None
+    client = inventory.client_for_new_site(user, named)
     site, _task = inventory.add_site(payload.domain, platform, client=client, profile=payload.profile,
                                      aliases=payload.aliases, by=user, address=address(request))
     return Status(201, site_out(site, admin=access.is_admin(user)))

@@ -148,6 +148,8 @@ class Platform(Node):
     path = models.CharField(max_length=1024, validators=[validate_absolute_path])
     docroot = models.CharField(max_length=1024, blank=True)
     drupal_version = models.CharField(max_length=32, blank=True)
+    # The install profiles its last verify found (hidden ones left out); empty until verified.
+    profiles = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
     # Empty: open to every client. Otherwise only these clients may create sites on it.
     clients = models.ManyToManyField(Client, blank=True, related_name="platforms")

@@ -1,6 +1,6 @@
 """Platform task types: verify (inspect, check, discover and import sites), lock, unlock, delete.
 
-verify: inspect (docroot, Drupal version) -> check (sites/ present and writable) -> discover
+verify: inspect (docroot, Drupal version, install profiles) -> check (sites/ present and writable) -> discover
 (sites without a live record imported, sites moved here from another platform followed, copies
 on two platforms flagged: see platform_sites) -> mark-verified.
 lock / unlock: record (a locked platform takes no new sites: install, clone and migrate onto it
@@ -30,9 +30,11 @@ def inspect(ctx: Context) -> None:
     path = roots().inside(Path(platform.path))
     info = provision_platform.inspect_platform(path)
     ctx.info(f"Drupal {info.drupal_version} (major {info.major}), docroot {info.docroot}")
+    ctx.info(f"Install profiles: {', '.join(sorted(info.profiles)) or 'none found'}")
     ctx.info(f"drush: {info.drush or 'not found (vendor/bin/drush or on PATH)'}")
     with ctx.recording():
-        Platform.objects.filter(pk=platform.pk).update(docroot=str(info.docroot), drupal_version=info.drupal_version)
+        Platform.objects.filter(pk=platform.pk).update(docroot=str(info.docroot), drupal_version=info.drupal_version,
+                                                        profiles=sorted(info.profiles))
     ctx.state["docroot"] = str(info.docroot)
 
 
@@ -61,7 +63,7 @@ def mark_verified(ctx: Context) -> None:
 
 def verify_plan(task: Task) -> Plan:
     return Plan([
-        step("inspect", inspect, label="Detect docroot and Drupal version"),
+        step("inspect", inspect, label="Detect docroot, Drupal version and profiles"),
         step("check", check, label="Check paths and permissions"),
         step("discover", discover, label="Discover and import sites"),
         step("mark-verified", mark_verified, label="Record the result"),

@@ -11,6 +11,7 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from hosting import access, starting
 from hosting.catalogue.situation import Situation
+from hosting.createforms import may_create_sites
 from hosting.inputs import search_text
 from hosting.models import Platform, Site
 from hosting.views.common import (
@@ -48,6 +49,7 @@ def platform_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         "q": q, "status": status, "server": server,
         "statuses": [s for s in Platform.STATUSES if s[0] != Platform.DELETED],
         "servers": list(access.servers(user).order_by("name").values_list("pk", "name")),
+        "is_admin": access.is_admin(user),
     }
     return render_page(request, "platforms/list.html", context, parts=("results",))
 
@@ -74,4 +76,5 @@ def platform_detail(request: AuthenticatedHttpRequest, platform_id: int) -> Http
     context["sites"] = sites[:SITES_SHOWN]
     context["sites_more"] = context["live_sites"] > SITES_SHOWN
     context["is_admin"] = access.is_admin(request.user)
+    context["may_create"] = platform.status == Platform.ENABLED and may_create_sites(request.user)
     return render_page(request, "platforms/detail.html", context, parts=("work",))

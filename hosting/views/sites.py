@@ -14,6 +14,7 @@ from django_htmx.http import HttpResponseClientRefresh
 from hosting import access, starting
 from hosting.actions import adopt_database, resolve_duplicate
 from hosting.catalogue.situation import Situation
+from hosting.createforms import may_create_sites
 from hosting.forms import AdoptDatabaseForm, ResolveDuplicateForm
 from hosting.inputs import search_text
 from hosting.listing import sites_matching
@@ -47,6 +48,7 @@ def site_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         "statuses": [s for s in Site.STATUSES if s[0] != Site.DELETED],
         "platforms": list(access.platforms(user).order_by("name").values_list("pk", "name")),
         "clients": list(access.clients(user).order_by("name").values_list("pk", "name")),
+        "may_create": may_create_sites(user),
     }
     return render_page(request, "sites/list.html", context, parts=("results",))
 
