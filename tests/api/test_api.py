@@ -49,6 +49,26 @@ def test_it_creates_a_site_and_queues_its_install(api_as, member, platform, acme
     assert site.client == acme and Task.objects.filter(site=site, kind="install").exists()
 
 
+def test_it_refuses_a_profile_the_platforms_verify_did_not_find(api_as, member, platform):
+    platform.profiles = ["standard"]
+    platform.save(update_fields=["profiles"])
+    api = api_as(member)
+    assert api.get(f"/api/v1/platforms/{platform.pk}").json()["profiles"] == ["standard"]
+    response = api.post("/api/v1/sites", {"domain": "new.acme.test", "platform": platform.pk,
+                                                     "profile": "minimal"}, content_type="application/json")
+    assert response.status_code == 400 and "no install profile 'minimal'" in response.json()["message"]
+    assert not Site.objects.filter(domain="new.acme.test").exists()
+
+
+def test_a_member_of_two_clients_must_name_the_new_sites_client(api_as, member, platform, globex):
+    from hosting.models import Membership
+
+    Membership.objects.create(client=globex, user=member, role="member")
+    response = api_as(member).post("/api/v1/sites", {"domain": "new.acme.test", "platform": platform.pk},
+                                   content_type="application/json")
+    assert response.status_code == 400 and response.json()["message"] == "Name the client of the new site."
+
+
 def test_it_serves_the_task_log_after_a_position(api_as, member, site_task):
     body = api_as(member).get(f"/api/v1/tasks/{site_task.pk}/log?after=0").json()
     assert [line["line"] for line in body["lines"]] == ["line 1 of acme", "line 2 of acme"]
