@@ -52,6 +52,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    # Only for its templates and static files: the /api/v1/docs page (Swagger UI) is served from
+    # our own static files, never a CDN, so the Content-Security-Policy holds.
+    "ninja",
     "django_q",
     "hosting.apps.HostingConfig",
 ]

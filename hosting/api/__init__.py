@@ -24,7 +24,8 @@ class Renderer(JSONRenderer):
 
 
 api = NinjaAPI(title="Harbormaster API", version="1", auth=TokenAuth(), urls_namespace="api",
-               docs_url=None, renderer=Renderer(), description="Servers, platforms, sites, clients, backups and tasks. "
+               docs_url="/docs", renderer=Renderer(),
+               description="Servers, platforms, sites, clients, backups and tasks. "
                "Authenticate with `Authorization: Bearer <token>` (tokens: /account/tokens/).")
 
 

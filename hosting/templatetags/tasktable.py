@@ -45,24 +45,25 @@ def _row(task: Task, link: _Links, now: datetime, selectable: bool, allowed: set
         box = (f'<input type="checkbox" name="ids" value="{task.pk}" form="bulk" aria-label="Select task {task.pk}">'
                if task.pk in allowed else "")
         cells.append(f'<td class="sel">{box}</td>')
-    cells.append(f"<td>{link('task-detail', task.pk, str(task.pk))}</td>")
+    cells.append(f'<td data-label="#">{link("task-detail", task.pk, str(task.pk))}</td>')
     label = task.target_label
     phone = "" if hide_target else f'<div class="small phone">{escape(label)}</div>'
-    cells.append(f"<td>{escape(task.type.label)}{phone}</td>")
+    cells.append(f'<td data-label="Task">{escape(task.type.label)}{phone}</td>')
     if not hide_target:
         name, field = _TARGETS.get(task.target_type, ("", ""))
         pk = getattr(task, field) if field else None
         target = link(name, pk, label) if pk else escape(label)
         if task.target_type != "site":
             target += f' <span class="tag">{escape(task.target_type)}</span>'
-        cells.append(f'<td class="opt">{target}</td>')
+        cells.append(f'<td class="opt" data-label="Target">{target}</td>')
     note = (task.waiting_reason if task.state == Task.QUEUED else
             task.current_step if task.state == Task.RUNNING else "")
     note = f'<div class="small muted">{escape(note)}</div>' if note else ""
-    cells.append(f"<td>{badge_html(task.state)}{note}</td>")
+    cells.append(f'<td data-label="State">{badge_html(task.state)}{note}</td>')
     user = (task.created_by.username if task.created_by else "") or "system"
-    cells.append(f'<td class="opt">{escape(user)}</td><td>{ago_html(task.created_at, now)}</td>'
-                 f'<td class="opt num">{escape(duration(task.duration))}</td>')
+    cells.append(f'<td class="opt" data-label="By">{escape(user)}</td>'
+                 f'<td data-label="Created">{ago_html(task.created_at, now)}</td>'
+                 f'<td class="opt num" data-label="Took">{escape(duration(task.duration))}</td>')
     return "<tr>\n" + "\n".join(cells) + "\n</tr>"
 
 

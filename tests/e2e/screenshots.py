@@ -1,8 +1,10 @@
 """Take the docs' screenshots from a running instance (not a test):
 
     .venv/bin/python -m tests.e2e.screenshots http://127.0.0.1:8000 admin PASSWORD [OUT_DIR]
+    .venv/bin/python -m tests.e2e.screenshots --phone http://127.0.0.1:8000 admin PASSWORD [OUT_DIR]
 
-Headless Chromium at 1280 px; each page is shot once its htmx requests have settled. Pages:
+Headless Chromium at 1280 px (or, with --phone, a 390 x 844 touch screen: the dashboard, the
+dashboard with its menu open and the site list); each page is shot once its htmx requests have settled. Pages:
 dashboard, a site, a task with its log, the status page, the locks page (the first site and the
 latest task with log lines are picked from the site and task lists)."""
 from __future__ import annotations
@@ -56,9 +58,26 @@ def main(base: str, user: str, password: str, out_dir: str = "docs/screenshots",
         browser.close()
 
 
+def phone(base: str, user: str, password: str, out_dir: str = "docs/screenshots") -> None:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                device_scale_factor=2)
+        log_in(page, base, user, password)
+        shoot(page, f"{base}/", out / "dashboard-phone.png", full=False)
+        page.locator(".menu-button").tap()
+        page.screenshot(path=str(out / "menu-phone.png"))
+        shoot(page, f"{base}/sites/", out / "sites-phone.png", full=False)
+        browser.close()
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
-    if len(args) > 3 and re.fullmatch(r"\d+", args[-1]):
+    if args[:1] == ["--phone"]:
+        phone(*args[1:])
+    elif len(args) > 3 and re.fullmatch(r"\d+", args[-1]):
         main(*args[:-1], width=int(args[-1]))
     else:
         main(*args)
