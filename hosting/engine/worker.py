@@ -144,6 +144,9 @@ class Run:
         resume = bool(self.ctx.result.pop("resume", False))
         verb = "Resumed" if resume else "Started"
         self.log.write("info", f"{verb} on {self.owner.host} by worker {self.owner.pid} (attempt {task.attempt}).")
+        # Written at once: the log's first line shows as soon as the task runs, and a line
+        # written from outside (a cancel) cannot take a position before it.
+        self.log.flush()
         try:
             rows = runsteps.prepare(task, self.plan, resume=resume, ctx=self.ctx)
             self.ctx.save_state()  # drops the resume flag: a second delivery starts afresh

@@ -112,7 +112,8 @@ def test_it_shows_the_owner_heartbeat_and_a_poller_while_running(as_admin, site)
     body = as_admin.get(reverse("task-detail", args=[task.pk])).content.decode()
     assert "web1 · pid 4242" in body and "Heartbeat" in body
     assert f'hx-get="/tasks/{task.pk}/log/?after=-1"' in body
-    assert "every 1s" in body and "hm-visible from:document" in body
+    assert "every 500ms" in body and "hm-visible from:document" in body  # a running task: lines within 1 s
+    assert "No log lines yet." in body  # the placeholder until the first line
 
 
 def test_it_says_why_a_queued_task_waits(as_admin, site):
