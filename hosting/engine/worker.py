@@ -162,7 +162,7 @@ class Run:
                 why = f" (skipped: {', '.join(skipped)})" if skipped else ""
                 self.settler.end(Task.WARNING, f"Done with warnings{why}.")
                 return Task.WARNING
-            self.settler.end(Task.SUCCEEDED, f"Done: {len(rows)} steps.")
+            self.settler.end(Task.SUCCEEDED, f"Done: {len(rows)} step{'' if len(rows) == 1 else 's'}.")
             return Task.SUCCEEDED
         return self._after_failure(failure, rows)
 
