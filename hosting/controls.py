@@ -82,8 +82,16 @@ def allowed_controls(user: Actor | None, task: Task) -> list[str]:
         Task.QUEUED: ["cancel"], Task.RUNNING: ["cancel", "force-stop"],
         Task.PAUSED: ["resume", "skip", "abort"],
     }
-    actions = by_state.get(task.state, ["retry"] if task.is_final else [])
+    actions = by_state.get(task.state, ["retry"] if _retryable(task) else [])
     return [a for a in actions if can_control(user, task, a)]
+
+
+def _retryable(task: Task) -> bool:
+    """Retry is offered on a task that ended without succeeding and whose target still exists."""
+    if not task.is_final or task.state == Task.SUCCEEDED:
+        return False
+    target = task.target
+    return target is not None and getattr(target, "status", "") != "deleted"
 
 
 def _check(user: Actor | None, task: Task, action: str) -> None:

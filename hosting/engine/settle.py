@@ -104,7 +104,8 @@ def roll_back(ctx: TaskContext, pairs: list[tuple[TaskStep, Step]], cause: str, 
         if not settler.pause(f"{cause}; {result.error}: paused for a human."):
             return LOST
         return Task.PAUSED
-    done = "; rolled back." if result.undone else "; nothing to roll back."
-    if not settler.end(final, cause + done):
+    done = "rolled back." if result.undone else "nothing to roll back."
+    # A cause that ends a sentence ("… not on PATH.") is not followed by a second mark.
+    if not settler.end(final, f"{cause.rstrip('.;')}; {done}"):
         return LOST
     return final

@@ -144,6 +144,9 @@ class Run:
         resume = bool(self.ctx.result.pop("resume", False))
         verb = "Resumed" if resume else "Started"
         self.log.write("info", f"{verb} on {self.owner.host} by worker {self.owner.pid} (attempt {task.attempt}).")
+        # Written at once: the log's first line shows as soon as the task runs, and a line
+        # written from outside (a cancel) cannot take a position before it.
+        self.log.flush()
         try:
             rows = runsteps.prepare(task, self.plan, resume=resume, ctx=self.ctx)
             self.ctx.save_state()  # drops the resume flag: a second delivery starts afresh
@@ -159,7 +162,7 @@ class Run:
                 why = f" (skipped: {', '.join(skipped)})" if skipped else ""
                 self.settler.end(Task.WARNING, f"Done with warnings{why}.")
                 return Task.WARNING
-            self.settler.end(Task.SUCCEEDED, f"Done: {len(rows)} steps.")
+            self.settler.end(Task.SUCCEEDED, f"Done: {len(rows)} step{'' if len(rows) == 1 else 's'}.")
             return Task.SUCCEEDED
         return self._after_failure(failure, rows)
 

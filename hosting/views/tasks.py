@@ -162,7 +162,9 @@ def task_control(request: AuthenticatedHttpRequest, task_id: int, action: str) -
     if action == "retry":
         messages.success(request, f"Task #{task.pk} queued again as task #{result.pk}.")
         return redirect("task-detail", task_id=result.pk)
-    word = "Cancel requested" if action == "cancel" and result.state == Task.RUNNING \
-        else controls.CONTROLS[action].done
-    messages.success(request, f"{word}: task #{task.pk}.")
+    if action == "cancel" and result.state == Task.RUNNING:
+        # Said while the task stops: the page drops it once the task has ended (static/js/app.js).
+        messages.success(request, f"Cancel requested: task #{task.pk}.", extra_tags="until-final")
+    else:
+        messages.success(request, f"{controls.CONTROLS[action].done}: task #{task.pk}.")
     return redirect("task-detail", task_id=task.pk)

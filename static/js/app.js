@@ -1,5 +1,6 @@
 // The only script besides htmx: keep a live task log scrolled to its end while the reader is
-// there, and leave it alone when they have scrolled up to read; and tell pollers that the tab is
+// there, and leave it alone when they have scrolled up to read; drop a task's in-flight notice
+// once the task has ended; and tell pollers that the tab is
 // visible again ("hm-visible"), so they refresh at once. htmx could filter visibilitychange
 // itself, but its filters are compiled with eval, which the Content-Security-Policy forbids.
 (function () {
@@ -7,7 +8,14 @@
     if (document.visibilityState === "visible") { document.dispatchEvent(new Event("hm-visible")); }
   });
   function log() { return document.getElementById("log"); }
+  // A notice about a task in flight ("Cancel requested") goes once the task has ended.
+  function dropInFlight() {
+    if (document.querySelector("#task-live[data-final]")) {
+      document.querySelectorAll(".messages .until-final").forEach(function (m) { m.remove(); });
+    }
+  }
   document.addEventListener("DOMContentLoaded", function () {
+    dropInFlight();
     var el = log();
     if (el) { el.scrollTop = el.scrollHeight; }
   });
@@ -20,5 +28,6 @@
   document.addEventListener("htmx:afterSettle", function () {
     var el = log();
     if (el && el.dataset.stick === "1") { el.scrollTop = el.scrollHeight; }
+    dropInFlight();
   });
 })();

@@ -38,7 +38,7 @@ def test_it_keeps_polling_the_log_after_failed_polls(page, live_server, site):
     # ...and the log carries on by itself, without a reload, when it comes back.
     expect(page.locator("#log")).to_contain_text("written while offline", timeout=5000)
     page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")  # a tab coming back
-    Task.objects.filter(pk=task.pk).update(state="succeeded", finished_at=timezone.now(), summary="Done: 1 steps.")
+    Task.objects.filter(pk=task.pk).update(state="succeeded", finished_at=timezone.now(), summary="Done: 1 step.")
     expect(page.locator("#task-state")).to_contain_text("succeeded", timeout=5000)
     assert page.locator("#log").inner_text().count("written while offline") == 1  # no line twice
 

@@ -58,7 +58,7 @@ def test_it_logs_queued_running_succeeded_of_a_real_run(site, lines):
     assert done | {"at": None} == {
         "event": "task.state", "task": task.pk, "type": "site.backup", "target": "www.acme.test",
         "state": "succeeded", "previous": "running", "attempt": 1, "queue": "local",
-        "server": site.platform.server_id, "client": "acme", "summary": "Done: 1 steps.", "at": None,
+        "server": site.platform.server_id, "client": "acme", "summary": "Done: 1 step.", "at": None,
         "duration": round((task.finished_at - task.started_at).total_seconds(), 3)}
     assert running["owner"] == f"{task.owner_host}:{task.owner_pid}" and running["duration"] is None
     assert queued["attempt"] == 0 and datetime.fromisoformat(queued["at"]) == task.created_at

@@ -109,3 +109,16 @@ def test_it_pauses_a_task_whose_undo_outlasts_the_rollback_deadline(site, record
     task.refresh_from_db()
     assert "Step B failed" in task.summary and "paused for a human" in task.summary
     assert _states(task) == [("a", "undo-failed"), ("b", "failed")]
+
+
+def test_it_says_one_step_in_the_singular_and_rolls_back_without_doubled_punctuation(site, record):
+    task = queue_task(site, "backup", args={"record": str(record), **steps({"name": "dump", "sh": "rec dump"})})
+    assert execute(task.pk) == Task.SUCCEEDED
+    task.refresh_from_db()
+    assert task.summary == "Done: 1 step."
+    task = queue_task(site, "install", args={"record": str(record), **steps(
+        {"name": "a", "sh": "rec a", "undo": "rec undo"},
+        {"name": "b", "sh": "echo 'drush is not on PATH.' >&2; exit 1"})})
+    assert execute(task.pk) == Task.FAILED
+    task.refresh_from_db()
+    assert task.summary == "Step B failed: sh failed with exit code 1: drush is not on PATH; rolled back."

@@ -97,7 +97,7 @@ def test_it_shows_steps_log_and_controls(as_member, site_task):
     response = as_member.get(reverse("task-detail", args=[site_task.pk]))
     body = response.content.decode()
     assert "Dump the database" in body and "line 2 of acme" in body
-    assert [a for a, _ in response.context["controls"]] == ["retry"]
+    assert [a for a, _ in response.context["controls"]] == []  # a succeeded task is not offered Retry
     assert 'id="log-poller"' not in body  # a finished task is not polled
 
 
@@ -112,7 +112,8 @@ def test_it_shows_the_owner_heartbeat_and_a_poller_while_running(as_admin, site)
     body = as_admin.get(reverse("task-detail", args=[task.pk])).content.decode()
     assert "web1 · pid 4242" in body and "Heartbeat" in body
     assert f'hx-get="/tasks/{task.pk}/log/?after=-1"' in body
-    assert "every 1s" in body and "hm-visible from:document" in body
+    assert "every 500ms" in body and "hm-visible from:document" in body  # a running task: lines within 1 s
+    assert "No log lines yet." in body  # the placeholder until the first line
 
 
 def test_it_says_why_a_queued_task_waits(as_admin, site):
@@ -204,3 +205,15 @@ def test_it_refuses_another_clients_task_control(as_outsider, site):
     task = make_task(site, "backup", "queued")
     assert as_outsider.post(reverse("task-control", args=[task.pk, "cancel"])).status_code == 404
     assert Task.objects.get(pk=task.pk).state == Task.QUEUED
+
+
+def test_it_offers_retry_only_on_an_unsuccessful_task_whose_site_still_exists(as_admin, site):
+    def buttons(task):
+        return as_admin.get(reverse("task-detail", args=[task.pk])).content.decode()
+
+    failed = make_task(site, "backup", "failed")
+    assert ">Retry</button>" in buttons(failed)
+    assert ">Retry</button>" not in buttons(make_task(site, "backup", "succeeded"))
+    site.status = "deleted"
+    site.save(update_fields=["status"])
+    assert ">Retry</button>" not in buttons(failed)
