@@ -18,6 +18,12 @@ def main() -> None:
         # A bad setting: say which variable and why, without a traceback.
         print(f"Harbormaster cannot start: {exc}", file=sys.stderr)
         sys.exit(2)
+    except BrokenPipeError:
+        # `manage.py tasks list | head`: the reader has gone. Stop quietly, as a pipe's writer
+        # killed by SIGPIPE does (exit 141); stdout goes to /dev/null so that the interpreter's
+        # last flush of what is still buffered does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(128 + 13)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import sys
 from pathlib import Path
 
-from hosting import config
+from hosting import config, logsetup
 from hosting.catalogue import DEFAULT_DEADLINES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -249,24 +250,10 @@ else:
     # django-q2's ORM broker, waiting for a restarting control database (hosting.engine.broker).
     Q_CLUSTER["broker_class"] = "hosting.engine.broker.ORM"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        # One JSON object per line and nothing else, for journald and log shippers.
-        "json_line": {"format": "%(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        "task_events": {"class": "logging.StreamHandler", "formatter": "json_line", "stream": "ext://sys.stdout"},
-    },
-    "loggers": {
-        # Task state changes (hosting.events): one JSON line each on stdout.
-        "harbormaster.tasks": {"handlers": ["task_events"], "level": "INFO", "propagate": False},
-    },
-    "root": {"handlers": ["console"], "level": config.get_str("HARBORMASTER_LOG_LEVEL", "INFO").upper()},
-}
+# hosting.logsetup: state lines on stdout for services; none, and no django-q2 INFO lines, for
+# the commands a person types.
+LOGGING = logsetup.logging_config(sys.argv, config.get_str("HARBORMASTER_LOG_LEVEL", "INFO").upper(),
+                                  config.get_str("HARBORMASTER_Q_LOG_LEVEL", "WARNING").upper())
 
 # --- Schedules, notifications, e-mail (hosting.schedules, hosting.events, hosting.notify) ------
 

@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import provision
@@ -153,10 +154,12 @@ def write_drush_standin(project: Path) -> Path:
 
 
 def make_platform(path: PathLike, *, drupal: int = 10, sites: int = 0, composer: bool = False,
-                  db_dir: PathLike | None = None) -> Path:
+                  db_dir: PathLike | None = None, taken: Callable[[str], bool] = lambda domain: False) -> Path:
     """Build a Drupal-shaped platform at PATH (which must not exist, or be an empty directory)
-    and return its root. With SITES, site1.example.test ... are installed on SQLite databases
-    (in DB_DIR, else in each site's private/ directory)."""
+    and return its root. With SITES, that many sites named site<N>.example.test are installed on
+    SQLite databases (in DB_DIR, else in each site's private/ directory), N counting from 1 past
+    every name TAKEN says is in use and every database file DB_DIR already holds: a second demo
+    platform never touches the first one's sites."""
     if drupal not in VERSIONS:
         raise ProvisionError(f"Demo platforms exist for Drupal {', '.join(map(str, VERSIONS))}, not {drupal}.")
     root = Path(path).resolve()
@@ -183,10 +186,19 @@ def make_platform(path: PathLike, *, drupal: int = 10, sites: int = 0, composer:
     _write(docroot / "sites" / "sites.php", "<?php\n\n// Site aliases: $sites['alias.example.com'] = 'directory';\n")
     _profiles(docroot, drupal)
     write_drush_standin(root)
-    for number in range(1, sites + 1):
+    number = 0
+    for _ in range(sites):
+        number += 1
+        while taken(f"site{number}.example.test") or (
+                db_dir is not None and _db_file(Path(db_dir), f"site{number}.example.test").exists()):
+            number += 1
         add_site(docroot, f"site{number}.example.test", drupal=drupal, db_dir=db_dir,
                  site_name=f"Site {number}")
     return root
+
+
+def _db_file(db_dir: Path, domain: str) -> Path:
+    return db_dir.resolve() / f"{safe_name(domain, 48)}.sqlite"
 
 
 def add_site(docroot: Path, domain: str, *, drupal: int, db_dir: PathLike | None = None,
@@ -196,8 +208,9 @@ def add_site(docroot: Path, domain: str, *, drupal: int, db_dir: PathLike | None
     site = docroot / "sites" / domain
     (site / "files").mkdir(parents=True)
     (site / "private").mkdir(mode=0o770)
-    db_file = (Path(db_dir).resolve() / f"{safe_name(domain, 48)}.sqlite" if db_dir is not None
-               else site / "private" / "db.sqlite")
+    db_file = _db_file(Path(db_dir), domain) if db_dir is not None else site / "private" / "db.sqlite"
+    if db_file.exists():
+        raise ProvisionError(f"{db_file} exists (another site's database?): refusing to install over it.")
     db = DatabaseSettings(driver="sqlite", database=str(db_file))
     install_schema(Database(db, docroot), site_name=site_name, account_name="admin",
                    account_pass=secrets.token_urlsafe(12), account_mail="admin@example.test",

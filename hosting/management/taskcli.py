@@ -1,4 +1,5 @@
-"""Helpers of `manage.py tasks` and `manage.py reap`: finding targets, parsing --arg, printing."""
+"""Helpers of `manage.py tasks`, `reap` and the other commands: finding targets, parsing --arg,
+printing lists (a header row, tab-separated columns) and JSON."""
 from __future__ import annotations
 
 import getpass
@@ -96,6 +97,11 @@ def row(task: Task) -> dict[str, Any]:
 
 def as_json(data: Any) -> str:
     return dumps(data, indent=2)
+
+
+def table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
+    """A list as the commands print it: a header row, then one tab-separated line per item."""
+    return "\n".join("\t".join(str(cell) for cell in line) for line in [list(header), *map(list, rows)])
 
 
 def describe(task: Task) -> dict[str, Any]:

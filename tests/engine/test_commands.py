@@ -82,7 +82,8 @@ def test_it_lists_tasks_with_why_they_wait(site):
     waiter = queue_task(site, "verify")
     claim(waiter.pk, Owner.current())
     out = run("list", "--state", "queued")
-    assert out.splitlines() == [f"{waiter.pk}\tsite.verify\twww.acme.test\tqueued\t"
+    assert out.splitlines() == ["ID\tTYPE\tTARGET\tSTATE\tCREATED\tNOTE",
+                                f"{waiter.pk}\tsite.verify\twww.acme.test\tqueued\t"
                                 f"{iso(waiter.created_at)}\twaiting for task #{holder.pk} holding site:{site.pk}"]
 
 

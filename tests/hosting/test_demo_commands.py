@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from hosting.models import Platform, Task
+from hosting.models import Platform, Site, Task
 
 
 def run(*args: str) -> str:
@@ -17,7 +17,7 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
-def test_it_builds_a_drupal_shaped_platform_with_a_working_drush(hm_dirs):
+def test_it_builds_a_drupal_shaped_platform_with_a_working_drush(db, hm_dirs):
     path = hm_dirs / "platforms" / "d7"
     out = run("demo_platform", str(path), "--drupal", "7", "--sites", "2")
     assert "Drupal 7 platform created" in out
@@ -32,9 +32,47 @@ def test_it_builds_a_drupal_shaped_platform_with_a_working_drush(hm_dirs):
     assert result.returncode == 0 and "Cache rebuild complete" in result.stdout + result.stderr
 
 
-def test_it_refuses_a_path_outside_the_roots(hm_dirs):
+def test_it_refuses_a_path_outside_the_roots(hm_dirs, monkeypatch):
     with pytest.raises(CommandError, match="outside the configured roots"):
         run("demo_platform", "/opt/elsewhere")
+    monkeypatch.chdir(hm_dirs.parent)  # a relative path from outside the roots stays outside
+    with pytest.raises(CommandError, match="outside the configured roots"):
+        run("demo_platform", "elsewhere")
+
+
+def test_a_relative_path_is_taken_from_the_current_directory(db, hm_dirs, monkeypatch):
+    monkeypatch.chdir(hm_dirs / "data")
+    out = run("demo_platform", "platforms/rel")
+    assert f"created at {hm_dirs.resolve() / 'data' / 'platforms' / 'rel'} " in out
+    assert (hm_dirs / "data" / "platforms" / "rel" / "index.php").is_file()
+
+
+def test_a_second_demo_platform_never_touches_the_first_ones_sites(db, hm_dirs, server):
+    """Its sites take names no database file and no recorded site has: the first platform's
+    live databases stay as they were, byte for byte."""
+    databases = hm_dirs / "data" / "databases"
+    run("demo_platform", str(hm_dirs / "one"), "--sites", "2")
+    before = {p.name: p.read_bytes() for p in databases.iterdir()}
+    assert sorted(before) == ["site1_example_test.sqlite", "site2_example_test.sqlite"]
+    recorded = Platform.objects.create(name="p1", server=server, path=str(hm_dirs / "p1"), status="enabled")
+    Site.objects.create(domain="site3.example.test", platform=recorded, status="enabled")  # its database elsewhere
+    out = run("demo_platform", str(hm_dirs / "two"), "--sites", "2")
+    assert out.endswith(": site4.example.test, site5.example.test\n")
+    assert {p.name: p.read_bytes() for p in databases.iterdir() if p.name in before} == before
+    assert sorted(p.name for p in databases.iterdir()) == sorted([*before, "site4_example_test.sqlite",
+                                                                   "site5_example_test.sqlite"])
+
+
+def test_a_demo_site_is_never_installed_over_an_existing_database(tmp_path):
+    from provision.demo import add_site
+    from provision.errors import ProvisionError
+
+    (tmp_path / "dbs").mkdir()
+    taken = tmp_path / "dbs" / "site1_example_test.sqlite"
+    taken.write_bytes(b"a live site's data")
+    with pytest.raises(ProvisionError, match="refusing to install over it"):
+        add_site(tmp_path, "site1.example.test", drupal=10, db_dir=tmp_path / "dbs")
+    assert taken.read_bytes() == b"a live site's data"
 
 
 def test_it_sets_up_the_demo_once(db, hm_dirs, settings):
@@ -51,7 +89,6 @@ def test_the_demo_sites_come_in_with_their_databases(transactional_db, hm_dirs, 
     """demo_platform made the demo sites' SQLite databases, not installs of this instance: the
     setup confirms they are the sites' own, so the import records them and their verifies pass."""
     from hosting.engine.worker import execute
-    from hosting.models import Site
 
     run("demo_setup", "--sites", "2")
     execute(Task.objects.get(kind="verify", target_type="platform").pk)

@@ -89,3 +89,17 @@ def test_it_refuses_a_site_on_a_locked_platform(verified_platform):
 def test_it_names_an_unknown_platform(db):
     with pytest.raises(CommandError, match="No platform named 'nope'"):
         run("site", "add", "a.example.com", "--platform", "nope")
+
+
+def test_it_lists_platforms_and_sites_with_a_header_or_as_json(verified_platform, acme, platform_dir):
+    import json
+
+    run("site", "add", "www.example.com", "--platform", "d10", "--client", "acme")
+    assert run("platform", "list").splitlines() == [
+        "NAME\tSERVER\tSTATUS\tDRUPAL\tPATH", f"d10\tlocal\tenabled\t-\t{platform_dir.resolve()}"]
+    assert run("site", "list").splitlines() == [
+        "DOMAIN\tPLATFORM\tCLIENT\tSTATUS", "www.example.com\td10\tacme\tqueued"]
+    [platform] = json.loads(run("platform", "list", "--json"))
+    assert (platform["id"], platform["name"], platform["status"]) == (verified_platform.pk, "d10", "enabled")
+    [site] = json.loads(run("site", "list", "--json"))
+    assert (site["domain"], site["platform"], site["client"]) == ("www.example.com", verified_platform.pk, acme.pk)

@@ -1,6 +1,7 @@
 """`manage.py backups list` and `manage.py backups verify [ID|--all]`."""
 from __future__ import annotations
 
+import json
 from io import StringIO
 from pathlib import Path
 
@@ -21,8 +22,14 @@ def two_backups(installed, run):
 def test_it_lists_backups(two_backups):
     out = StringIO()
     call_command("backups", "list", stdout=out)
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 2 and all("manual" in line and "verified never" in line for line in lines)
+    header, *lines = out.getvalue().splitlines()
+    assert header.split("\t") == ["ID", "DOMAIN", "KIND", "CREATED", "SIZE", "VERIFIED", "PATH"]
+    assert len(lines) == 2 and all(line.split("\t")[2::3] == ["manual", "never"] for line in lines)
+    out = StringIO()
+    call_command("backups", "list", "--json", stdout=out)
+    listed = json.loads(out.getvalue())
+    assert [b["id"] for b in listed] == [int(line.split("\t")[0]) for line in lines]
+    assert {b["kind"] for b in listed} == {"manual"} and "path" not in listed[0]
 
 
 def test_it_verifies_good_archives(two_backups):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from hosting.api.nodes import backup_out
+from hosting.management import taskcli
 from hosting.models import Backup
 from hosting.operations.backups import check_backup
 
@@ -29,8 +31,9 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         listing = sub.add_parser("list", help="List backups, newest first.")
         listing.add_argument("--site", help="Only the backups of this domain.")
+        listing.add_argument("--json", action="store_true", help="A JSON list of backups as the API gives them.")
         verify = sub.add_parser("verify", help="Verify archives; exit 1 if any is bad.")
-        verify.add_argument("ids", nargs="*", type=int, metavar="ID")
+        verify.add_argument("ids", nargs="*", type=int, metavar="ID", help="Backup ids (as `backups list` shows).")
         verify.add_argument("--all", action="store_true", help="Verify every recorded backup.")
         scrub = sub.add_parser("scrub", help="Re-read whole backup stores now; exit 1 if damage is known.")
         scrub.add_argument("--site", action="append", default=[], metavar="DOMAIN",
@@ -41,10 +44,12 @@ class Command(BaseCommand):
             backups = Backup.objects.all()
             if options["site"]:
                 backups = backups.filter(domain=options["site"])
-            for b in backups:
-                verified = f"{b.verified_at:%Y-%m-%d %H:%M}" if b.verified_at else "never"
-                self.stdout.write(f"{b.pk}\t{b.domain}\t{b.kind}\t{b.created_at:%Y-%m-%d %H:%M:%S}\t"
-                                  f"{_size(b.size)}\tverified {verified}\t{b.path}")
+            if options["json"]:
+                self.stdout.write(taskcli.as_json([backup_out(b) for b in backups]))
+                return
+            self.stdout.write(taskcli.table(["ID", "DOMAIN", "KIND", "CREATED", "SIZE", "VERIFIED", "PATH"], (
+                [b.pk, b.domain, b.kind, f"{b.created_at:%Y-%m-%d %H:%M:%S}", _size(b.size),
+                 f"{b.verified_at:%Y-%m-%d %H:%M}" if b.verified_at else "never", b.path] for b in backups)))
             return
         if action == "scrub":
             self._scrub(options["site"])

@@ -17,8 +17,9 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         invite = sub.add_parser("invite", help="Invite EMAIL to CLIENT and print the link.")
         invite.add_argument("client", help="The client's name.")
-        invite.add_argument("email")
-        invite.add_argument("--role", choices=[r for r, _ in Membership.ROLES], default=Membership.MEMBER)
+        invite.add_argument("email", help="Who to invite.")
+        invite.add_argument("--role", choices=[r for r, _ in Membership.ROLES], default=Membership.MEMBER,
+                            help=f"Their role in the client (default {Membership.MEMBER}).")
         invite.add_argument("--no-email", action="store_true", help="Only print the link; send nothing.")
 
     def handle(self, *args: object, action: str, **options: object) -> None:

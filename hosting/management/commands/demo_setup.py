@@ -18,7 +18,7 @@ class Command(BaseCommand):
     help = "Create the demo admin, client and platform (does nothing that is already there)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--sites", type=int, default=3)
+        parser.add_argument("--sites", type=int, default=3, help="Sites of the demo platform (default 3).")
 
     def handle(self, *args, sites: int, **options) -> None:
         users = get_user_model()

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from hosting.api.nodes import platform_out
 from hosting.inventory import InventoryError, add_platform
+from hosting.management.taskcli import as_json, table
 from hosting.models import Platform, Server
 
 
@@ -13,18 +15,23 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         add = sub.add_parser("add", help="Record a platform and queue its verify task.")
-        add.add_argument("name")
-        add.add_argument("path")
+        add.add_argument("name", help="The platform's name, unique.")
+        add.add_argument("path", help="The codebase's root on the server (absolute, inside the roots).")
         add.add_argument("--server", help="Server name (default: this host's server).")
         add.add_argument("--adopt-databases", action="store_true",
                          help="The sites its verify imports take the databases their settings.php name, even "
                               "those Harbormaster did not create (you confirm they are theirs).")
-        sub.add_parser("list", help="List platforms.")
+        listing = sub.add_parser("list", help="List platforms.")
+        listing.add_argument("--json", action="store_true", help="A JSON list of platforms as the API gives them.")
 
     def handle(self, *args, action: str, **options) -> None:
         if action == "list":
-            for p in Platform.objects.exclude(status=Platform.DELETED).select_related("server"):
-                self.stdout.write(f"{p.name}\t{p.server.name}\t{p.status}\t{p.drupal_version or '-'}\t{p.path}")
+            platforms = Platform.objects.exclude(status=Platform.DELETED).select_related("server").order_by("name")
+            if options["json"]:
+                self.stdout.write(as_json([platform_out(p) for p in platforms.prefetch_related("clients")]))
+                return
+            self.stdout.write(table(["NAME", "SERVER", "STATUS", "DRUPAL", "PATH"], (
+                [p.name, p.server.name, p.status, p.drupal_version or "-", p.path] for p in platforms)))
             return
         server = None
         if options["server"]:

@@ -64,8 +64,9 @@ class Command(BaseCommand):
     help = "Run the panel and the workers in the foreground."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--bind", default=os.environ.get("HARBORMASTER_BIND", "127.0.0.1:8000"))
-        parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument("--bind", default=os.environ.get("HARBORMASTER_BIND", "127.0.0.1:8000"),
+                            help="The panel's address (default HARBORMASTER_BIND, else 127.0.0.1:8000).")
+        parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (default 2).")
         # The workers end themselves within HARBORMASTER_STOP_GRACE + KILL_AFTER (hosting.engine.shutdown).
         parser.add_argument("--grace", type=float, default=stop_grace() + KILL_AFTER + 5,
                             help="seconds a child gets to stop before its process tree is killed")

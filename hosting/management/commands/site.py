@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from hosting.api.nodes import site_out
 from hosting.inventory import InventoryError, add_site
+from hosting.management.taskcli import as_json, table
 from hosting.models import Client, Platform, Site
 
 
@@ -16,25 +18,30 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         add = sub.add_parser("add", help="Record a site and queue its install task.")
-        add.add_argument("domain")
-        add.add_argument("--platform", required=True)
-        add.add_argument("--client")
-        add.add_argument("--profile", default="standard")
+        add.add_argument("domain", help="The site's domain.")
+        add.add_argument("--platform", required=True, metavar="NAME", help="The platform it is installed on.")
+        add.add_argument("--client", metavar="NAME", help="The client it belongs to (default: none).")
+        add.add_argument("--profile", default="standard", help="The install profile (default standard).")
         add.add_argument("--alias", action="append", default=[], help="An alias domain (repeatable).")
-        sub.add_parser("list", help="List sites.")
+        listing = sub.add_parser("list", help="List sites.")
+        listing.add_argument("--json", action="store_true", help="A JSON list of sites as the API gives them.")
         resolve = sub.add_parser("resolve-duplicate", help="A site found on two platforms: say which platform's "
                                  "copy is the site (the other is set aside by a verify).")
-        resolve.add_argument("domain")
+        resolve.add_argument("domain", help="The site's domain.")
         resolve.add_argument("--platform", required=True, help="The platform whose copy is the site.")
         adopt = sub.add_parser("adopt-database", help="A site whose settings.php names a database no record "
                                "names: confirm it is the site's (a verify records it).")
-        adopt.add_argument("domain")
+        adopt.add_argument("domain", help="The site's domain.")
         adopt.add_argument("--database", required=True, help="The database name the site's attention gives.")
 
     def handle(self, *args, action: str, **options) -> None:
         if action == "list":
-            for s in Site.objects.exclude(status=Site.DELETED).select_related("platform", "client"):
-                self.stdout.write(f"{s.domain}\t{s.platform.name}\t{s.client.name if s.client else '-'}\t{s.status}")
+            sites = Site.objects.exclude(status=Site.DELETED).select_related("platform", "client").order_by("domain")
+            if options["json"]:
+                self.stdout.write(as_json([site_out(s, admin=True) for s in sites]))
+                return
+            self.stdout.write(table(["DOMAIN", "PLATFORM", "CLIENT", "STATUS"], (
+                [s.domain, s.platform.name, s.client.name if s.client else "-", s.status] for s in sites)))
             return
         if action == "adopt-database":
             self.adopt_database(options["domain"], options["database"])

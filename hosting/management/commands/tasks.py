@@ -33,6 +33,7 @@ from hosting.starting import ArgumentsInvalid, start_task
 MAX_LOG = 10_000_000  # a task keeps at most HARBORMASTER_TASK_LOG_MAX_LINES: in effect, all of them
 # Former names of controls: still accepted, with a notice.
 DEPRECATED = {"stop": "force-stop", "unlock": "force-unlock"}
+ID_HELP = "The task's id (42 or #42)."
 
 
 class Command(BaseCommand):
@@ -41,23 +42,24 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         ls = sub.add_parser("list", help="List tasks, newest first.")
-        ls.add_argument("--state", choices=[s for s, _ in Task.STATES])
-        ls.add_argument("--site")
-        ls.add_argument("--limit", type=int, default=50)
+        ls.add_argument("--state", choices=[s for s, _ in Task.STATES], help="Only tasks in this state.")
+        ls.add_argument("--site", metavar="DOMAIN", help="Only the tasks of this site.")
+        ls.add_argument("--limit", type=int, default=50, help="At most this many (default 50).")
         ls.add_argument("--json", action="store_true", help="A JSON list of tasks as the API gives them.")
         show = sub.add_parser("show", help="One task with its steps and log.")
-        show.add_argument("id")
+        show.add_argument("id", help=ID_HELP)
         show.add_argument("--json", action="store_true", help="The task as the API gives it (its log: `tasks log`).")
         log = sub.add_parser("log", help="A task's log lines.")
-        log.add_argument("id")
+        log.add_argument("id", help=ID_HELP)
         log.add_argument("--after", type=int, default=-1, metavar="POSITION", help="Only lines after this one.")
         log.add_argument("--json", action="store_true", help="As the API's /tasks/{id}/log (all lines).")
         create = sub.add_parser("create", help="Queue a task and print its id.")
         create.add_argument("type", help="backup, verify, ... (or site.backup)")
-        create.add_argument("--site")
-        create.add_argument("--platform")
-        create.add_argument("--server")
-        create.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE")
+        create.add_argument("--site", metavar="DOMAIN", help="The target: a site.")
+        create.add_argument("--platform", metavar="NAME", help="The target: a platform.")
+        create.add_argument("--server", metavar="NAME", help="The target: a server.")
+        create.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
+                            help="An argument of the task (repeatable); a value that reads as JSON is taken as such.")
         create.add_argument("--wait", action="store_true", help="Wait for it; exit non-zero unless it succeeds.")
         create.add_argument("--timeout", type=float, default=0, help="With --wait: give up after this many seconds.")
         for control in controls.CONTROLS.values():
@@ -65,16 +67,17 @@ class Command(BaseCommand):
             if control.on_lock:
                 parser_.add_argument("key", help="site:42, platform:3, ...")
             else:
-                parser_.add_argument("id")
+                parser_.add_argument("id", help=ID_HELP)
             if control.name == "retry":
                 parser_.add_argument("--confirm", metavar="NAME",
                                      help="To retry a delete: the domain or platform name.")
         for old, new in DEPRECATED.items():
             on_lock = controls.CONTROLS[new].on_lock
-            sub.add_parser(old, help=f"Deprecated: {new}.").add_argument("key" if on_lock else "id")
+            sub.add_parser(old, help=f"Deprecated: {new}.").add_argument(
+                "key" if on_lock else "id", help="site:42, platform:3, ..." if on_lock else ID_HELP)
         export = sub.add_parser("export", help="Export tasks as CSV.")
         export.add_argument("--csv", required=True, metavar="FILE", help="A file, or - for standard output.")
-        export.add_argument("--state", choices=[s for s, _ in Task.STATES])
+        export.add_argument("--state", choices=[s for s, _ in Task.STATES], help="Only tasks in this state.")
         clear = sub.add_parser("clear", help="Delete the history of finished tasks.")
         clear.add_argument("--all", action="store_true", help="Every task, also queued, running and paused.")
         clear.add_argument("--force", action="store_true", help="Required with --all.")
@@ -110,10 +113,12 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(taskcli.as_json([task_json(taskcli.actor(), t, detail=False) for t in tasks]))
             return
+        rows = []
         for task in tasks:
             r = taskcli.row(task)
             note = task.waiting_reason if task.state == Task.QUEUED else task.summary
-            self.stdout.write(f"{r['id']}\t{r['type']}\t{r['target']}\t{r['state']}\t{r['created']}\t{note}")
+            rows.append([r["id"], r["type"], r["target"], r["state"], r["created"], note])
+        self.stdout.write(taskcli.table(["ID", "TYPE", "TARGET", "STATE", "CREATED", "NOTE"], rows))
 
     def do_show(self, options: dict) -> None:
         task = taskcli.get_task(str(options["id"]))
