@@ -17,6 +17,7 @@ WORDS = {"kind": {"site-task": "backup", "platform-task": "verify", "server-task
          "token": "not-an-invitation-token"}
 
 LIST, PUBLIC, NOGET, ADMIN, GONE = "list", "public", "noget", "admin", "gone"
+ACTORS = "actors"  # a page for whoever may start work (not a viewer), each for their own client
 
 
 def obj(**own: int) -> dict[str, int]:
@@ -29,10 +30,11 @@ ADMIN_ONLY_TASK = {"admin": 302, "manager": 403, "member": 403, "viewer": 403}
 
 ROUTES: dict[str, object] = {
     "dashboard": LIST, "login": PUBLIC, "logout": NOGET,
-    "site-list": LIST, "site-detail": obj(), "site-task": obj(admin=302, manager=302, member=302, viewer=403),
+    "site-list": LIST, "site-new": ACTORS,
+    "site-detail": obj(), "site-task": obj(admin=302, manager=302, member=302, viewer=403),
     "site-delete-record": ADMIN, "site-resolve-duplicate": NOGET,
     "site-adopt-database": NOGET,
-    "platform-list": LIST, "platform-detail": obj(), "platform-task": obj(**ADMIN_ONLY_TASK),
+    "platform-list": LIST, "platform-new": ADMIN, "platform-detail": obj(), "platform-task": obj(**ADMIN_ONLY_TASK),
     "platform-delete-record": ADMIN,
     "server-list": LIST, "server-detail": obj(), "server-task": obj(**ADMIN_ONLY_TASK),
     "task-list": LIST, "task-export": LIST, "task-bulk-cancel": NOGET,
@@ -79,6 +81,8 @@ def expected(spec: object, role: str, owner: str) -> set[int]:
         return {405}
     if spec == ADMIN:
         return {200} if role == "admin" else {403}
+    if spec == ACTORS:
+        return {403} if role == "viewer" else {200}
     if spec == GONE:
         return {404}
     assert isinstance(spec, dict)
