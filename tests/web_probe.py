@@ -14,6 +14,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from provision.runner import Runner
 from provision.web import VhostSpec, WebConfig, web_server_for
 from provision.web.templates import APACHE_SITE, NGINX_SITE
@@ -220,9 +222,22 @@ def nginx_site(base: Path, spec: VhostSpec, template: str | None = None) -> Iter
                            main_config=main, prefix=prefix, extra_args=("-e", str(error_log)), template=template)
         site = Site("nginx", port, error_log)
         _write_and_wait(web_server_for(config, Runner(lambda level, line: None)).write_vhost, spec, site)
+        _old_workers_gone(int(pid_file.read_text()))
         yield site
     finally:
         stop_nginx(int(pid_file.read_text()))
+
+
+def _old_workers_gone(master_pid: int) -> None:
+    """Wait until the reload's old worker has exited. One new worker answering the vhost does not
+    mean the old one stopped accepting: until it has, a request may reach it and get the
+    default server's 404 in microseconds, as if the vhost's patterns cost nothing."""
+    master = psutil.Process(master_pid)
+    give_up = time.monotonic() + 15
+    while len([c for c in master.children() if c.status() != psutil.STATUS_ZOMBIE]) > 1:
+        if time.monotonic() > give_up:
+            raise AssertionError("nginx's old worker did not exit after the reload")
+        time.sleep(0.02)
 
 
 @contextmanager
