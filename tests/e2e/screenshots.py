@@ -6,7 +6,7 @@
 Headless Chromium at 1280 px (or, with --phone, a 390 x 844 touch screen: the dashboard, the
 dashboard with its menu open and the site list); each page is shot once its htmx requests have settled. Pages:
 dashboard, a site, a task with its log, the status page, the locks page (the first site and the
-latest task with log lines are picked from the site and task lists)."""
+latest running task, else backup, else any task are picked from the site and task lists)."""
 from __future__ import annotations
 
 import re
@@ -51,7 +51,9 @@ def main(base: str, user: str, password: str, out_dir: str = "docs/screenshots",
         links = page.locator("table.tasks tbody td:nth-child(2) a")
         if not links.count():
             page.goto(f"{base}/tasks/?kind=backup")
-        task = page.locator("table.tasks tbody td:nth-child(2) a").first.get_attribute("href")
+        if not links.count():
+            page.goto(f"{base}/tasks/")
+        task = links.first.get_attribute("href")
         shoot(page, base + task, out / f"task-detail{suffix}.png")
         shoot(page, f"{base}/status/", out / f"status{suffix}.png")
         shoot(page, f"{base}/locks/", out / f"locks{suffix}.png")
