@@ -98,4 +98,5 @@ class RedirectsForm(SiteTaskForm):
         return data
 
     def task_args(self) -> dict[str, Any]:
-        return {"alias_mode": self.cleaned_data["alias_mode"], "www_redirect": self.cleaned_data.get("www_redirect") or ""}
+        data = self.cleaned_data
+        return {"alias_mode": data["alias_mode"], "www_redirect": data.get("www_redirect") or ""}

@@ -18,7 +18,7 @@ from hosting import sitenames
 from hosting.engine.steps import Context, Plan
 from hosting.models import Site, Task, TaskLog
 from hosting.operations import resources
-from hosting.operations.common import flag, step
+from hosting.operations.common import flag, step, target_rows
 from hosting.operations.leftovers import clean_leftovers
 from hosting.operations.site_common import database_of, refuse_attention, settings_in, site_of, write_site_settings
 from provision import sitefiles
@@ -99,7 +99,7 @@ def record_undo(ctx: Context) -> None:
     before = ctx.state.get("before")
     if ctx.state.pop("recorded", False) and before:
         with ctx.recording():
-            Site.objects.filter(pk=ctx.task.site_id).update(**{k: before[k] for k in FIELDS})
+            target_rows(Site, ctx.task.site_id).update(**{k: before[k] for k in FIELDS})
         ctx.save_state()
         ctx.info("The site's record is back as it was.")
 
