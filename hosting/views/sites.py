@@ -62,7 +62,8 @@ def domains_context(user: Any, site: Site, buttons: list[starting.Button]) -> di
     "-"), and the redirects form with the site's settings."""
     found = {b.kind.replace("-", "_"): b for b in buttons if b.kind in DOMAIN_KINDS}
     form = starting.task_form(user, site, "redirects", None) if "redirects" in found else None
-    return {"domain_buttons": found, "redirects_form": form}
+    reasons = [b.reason for b in found.values() if b.reason and b.kind != "alias-remove"]
+    return {"domain_buttons": found, "redirects_form": form, "domains_reason": reasons[0] if reasons else ""}
 
 
 def work_context(user: Any, site: Site, **extra: Any) -> dict[str, Any]:
