@@ -65,3 +65,20 @@ def test_a_failing_step_puts_the_record_and_settings_back(installed, domains, se
     assert site.aliases == []
     assert (resources.site_dir(site) / "settings.php").read_text() == before
     assert "The site's record is back as it was." in log_of(task)
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_a_disabled_site_gets_its_alias_and_stays_disabled(installed, run):
+    site = installed()
+    assert run(site, "disable").state == Task.SUCCEEDED
+    site.refresh_from_db()
+    alias = f"a.{site.domain}"
+    task = start_task("cli:test", site, "alias-add", {"alias": alias})
+    execute(task.pk)
+    task.refresh_from_db()
+    assert task.state == Task.SUCCEEDED, log_of(task)
+    web = resources.web_server(site.platform.server, None)  # type: ignore[arg-type]
+    assert web.is_disabled(site.domain)
+    shown = web.vhost_path(site.domain).read_text()
+    assert "is disabled" in shown and alias in shown  # the 503 page answers the alias too
+    assert alias in web.site_vhost_path(site.domain).read_text()  # the site's own vhost, kept aside
