@@ -119,6 +119,9 @@ class SiteAdmin(AuditedAdmin):
     search_fields = ["domain"]
     list_select_related = ["platform", "client"]
     raw_id_fields = ["platform", "client"]
+    # Changed by the alias-add, alias-remove and redirects tasks only: they claim each name under
+    # hosting.sitenames' lock and rewrite the vhost and settings.php to match.
+    readonly_fields = ["aliases", "alias_mode", "www_redirect"]
 
 
 class NoWrites:

@@ -88,6 +88,11 @@ def check_domain_free(domain: str) -> str:
         raise InventoryError(str(exc)) from None
     if Site.objects.exclude(status=Site.DELETED).filter(domain=domain).exists():
         raise InventoryError(f"A site {domain} exists already.")
+    from hosting.sitenames import holder
+
+    if holder(domain) is not None:
+        # Another site's alias or www. redirect: whose is not said (it may be another client's).
+        raise InventoryError(f"{domain} is taken: another site answers to it.")
     return domain
 
 
@@ -139,7 +144,12 @@ def add_site(domain: str, platform: Platform, *, client: Client | None = None, p
     reason = platform_refusal(platform, client) or profile_refusal(platform, profile)
     if reason:
         raise InventoryError(reason)
-    with transaction.atomic():
+    from hosting.sitenames import holder, names_lock
+
+    with names_lock():  # the names are checked and recorded with no other claim in between
+        for name in [domain, *alias_list]:
+            if holder(name) is not None:
+                raise InventoryError(f"{name} is taken: another site answers to it.")
         try:
             quotas.check(client, ADDS_SITE)
         except quotas.QuotaExceeded as exc:

@@ -50,6 +50,36 @@ def normalise_domain(value: str) -> str:
     return ascii_name
 
 
+# How a site's aliases answer (Site.alias_mode) and what its www. counterpart does
+# (Site.www_redirect): nothing, `www.<domain>` redirects to the bare domain, or the bare domain
+# redirects to `www.<domain>` (the site's domain is then the www. name).
+ALIASES_SERVE, ALIASES_REDIRECT = "serve", "redirect"
+ALIAS_MODES = (ALIASES_SERVE, ALIASES_REDIRECT)
+WWW_NONE, WWW_TO_BARE, WWW_TO_WWW = "", "to-bare", "to-www"
+WWW_MODES = (WWW_NONE, WWW_TO_BARE, WWW_TO_WWW)
+
+
+def www_counterpart(domain: str, mode: str) -> str | None:
+    """The name that redirects to DOMAIN under the www. MODE, or None (no www. redirect).
+    Raises InvalidDomain when the mode does not fit the domain: `to-bare` needs a bare domain
+    (www.example.com redirects to example.com), `to-www` a www. one (example.com redirects to
+    www.example.com)."""
+    if mode not in WWW_MODES:
+        raise InvalidDomain(f"{_shown(mode)} is not a www. redirect (none, to-bare or to-www).")
+    if mode == WWW_NONE:
+        return None
+    domain = normalise_domain(domain)
+    if mode == WWW_TO_BARE:
+        if domain.startswith("www."):
+            raise InvalidDomain(f"{domain} is a www. name: www. can redirect to it only from the bare name "
+                                "(choose to-www).")
+        return normalise_domain(f"www.{domain}")
+    if not domain.startswith("www."):
+        raise InvalidDomain(f"{domain} is not a www. name: the bare name can redirect only to a www. domain "
+                            "(choose to-bare).")
+    return normalise_domain(domain[4:])
+
+
 def _shown(value: object) -> str:
     """The value as it may appear in a message: quoted, bounded, control characters escaped."""
     text = repr(value)

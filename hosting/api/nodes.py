@@ -57,6 +57,8 @@ class SiteOut(Schema):
     id: int
     domain: str
     aliases: list[str]
+    alias_mode: str
+    www_redirect: str
     platform: int
     client: int | None
     profile: str
@@ -110,7 +112,8 @@ def platform_out(p: Platform) -> dict[str, Any]:
 
 def site_out(s: Site, *, admin: bool = False) -> dict[str, Any]:
     """A site as the API shows it; the attention's detail and the other platform only to ADMIN."""
-    return {"id": s.pk, "domain": s.domain, "aliases": s.aliases, "platform": s.platform_id, "client": s.client_id,
+    return {"id": s.pk, "domain": s.domain, "aliases": s.aliases, "alias_mode": s.alias_mode,
+            "www_redirect": s.www_redirect, "platform": s.platform_id, "client": s.client_id,
             "profile": s.profile, "status": s.status, "disk_files_bytes": s.disk_files_bytes,
             "disk_db_bytes": s.disk_db_bytes, "disk_backup_bytes": s.disk_backup_bytes, "attention": s.attention,
             "attention_detail": s.attention_detail if admin else "",

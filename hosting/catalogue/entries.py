@@ -64,6 +64,25 @@ register(TaskType(
     SITE, "login-reset", "Login link", 300, True, MEMBER, NO_QUOTA,
     form=F + "SiteTaskForm", refusal=R + "site_login_reset", build=OP + "site_state.login_plan"))
 
+# The names a site answers to (hosting.operations.site_aliases); the forms in hosting.aliasforms.
+register(TaskType(
+    SITE, "alias-add", "Add alias", 300, False, MEMBER, NO_QUOTA,
+    form="hosting.aliasforms.AliasAddForm", refusal=R + "site_installed", build=OP + "site_aliases.domains_plan",
+    arguments=True,
+    explain="The site answers to one more name: its vhost and settings.php's trusted_host_patterns are rewritten, "
+            "the web server's configuration tested before the reload, and all of it put back if anything fails."))
+register(TaskType(
+    SITE, "alias-remove", "Remove alias", 300, False, MEMBER, NO_QUOTA,
+    form="hosting.aliasforms.AliasRemoveForm", refusal=R + "site_alias_remove",
+    build=OP + "site_aliases.domains_plan", arguments=True,
+    explain="The site stops answering to this name (its vhost and settings.php are rewritten)."))
+register(TaskType(
+    SITE, "redirects", "Redirects", 300, False, MEMBER, NO_QUOTA,
+    form="hosting.aliasforms.RedirectsForm", refusal=R + "site_installed", build=OP + "site_aliases.domains_plan",
+    arguments=True,
+    explain="Whether the site's aliases serve it or redirect (301) to its domain, and whether the www. name "
+            "redirects to the bare domain or the reverse."))
+
 # --- Platforms ------------------------------------------------------------------------------
 register(TaskType(
     PLATFORM, "verify", "Verify", 1800, True, ADMIN, NO_QUOTA,

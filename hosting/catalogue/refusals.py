@@ -61,6 +61,10 @@ def site_login_reset(s: Situation, kind: str) -> str:
     return site_installed(s, kind) or ("The site is disabled: enable it first." if disabled else "")
 
 
+def site_alias_remove(s: Situation, kind: str) -> str:
+    return site_installed(s, kind) or ("" if _site(s).aliases else "The site has no aliases.")
+
+
 def site_restore(s: Situation, kind: str) -> str:
     return site_installed(s, kind) or ("" if s.backups["n"] else "There is no backup of this site yet.")
 

@@ -12,7 +12,16 @@ from django.db.models import Q
 
 from hosting.models.fields import validate_absolute_path, validate_domain, validate_node_name
 from provision import web
-from provision.domains import normalise_domain
+from provision.domains import (
+    ALIASES_REDIRECT,
+    ALIASES_SERVE,
+    WWW_NONE,
+    WWW_TO_BARE,
+    WWW_TO_WWW,
+    normalise_domain,
+    www_counterpart,
+)
+from provision.errors import InvalidDomain
 
 
 class Client(models.Model):
@@ -184,6 +193,14 @@ class Site(Node):
 
     domain = models.CharField(max_length=253, validators=[validate_domain])
     aliases = models.JSONField(default=list, blank=True)
+    # Whether the aliases serve the site or redirect (301) to its domain, and whether the www.
+    # counterpart of the domain redirects to it (provision.domains). Changed by the alias-add,
+    # alias-remove and redirects tasks, which claim every name under hosting.sitenames' lock.
+    ALIAS_MODES = [(ALIASES_SERVE, "Aliases serve the site"), (ALIASES_REDIRECT, "Aliases redirect to the domain")]
+    WWW_MODES = [(WWW_NONE, "No www. redirect"), (WWW_TO_BARE, "www.<domain> redirects to <domain>"),
+                 (WWW_TO_WWW, "<bare domain> redirects to www.<domain>")]
+    alias_mode = models.CharField(max_length=16, choices=ALIAS_MODES, default=ALIASES_SERVE)
+    www_redirect = models.CharField(max_length=16, choices=WWW_MODES, default=WWW_NONE, blank=True)
     platform = models.ForeignKey(Platform, on_delete=models.PROTECT, related_name="sites")
     client = models.ForeignKey(Client, on_delete=models.PROTECT, null=True, blank=True, related_name="sites")
     profile = models.CharField(max_length=63, default="standard", validators=[validate_node_name])
@@ -242,6 +259,20 @@ class Site(Node):
     @property
     def server(self) -> Server:
         return self.platform.server
+
+    @property
+    def www_name(self) -> str | None:
+        """The www. counterpart that redirects to the domain, or None."""
+        try:
+            return www_counterpart(self.domain, self.www_redirect)
+        except InvalidDomain:
+            return None
+
+    @property
+    def names(self) -> list[str]:
+        """Every name the site answers to: its domain, its aliases, its www. counterpart."""
+        www = self.www_name
+        return [self.domain, *self.aliases, *([www] if www and www not in self.aliases else [])]
 
     # Besides verify (which reports and repairs) and delete (which ends it), nothing runs on a
     # site that needs attention: its record and its disk disagree until a human says which is right.

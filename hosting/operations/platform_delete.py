@@ -80,7 +80,7 @@ def vhosts_undo(ctx: Context) -> None:
     web = resources.web_server(platform.server, ctx.runner)
     for site_id, disabled in ctx.state.pop("vhosts_removed", []):
         site = Site.objects.get(pk=site_id)
-        write_vhost(ctx, site.domain, site.aliases, platform)
+        write_vhost(ctx, site.domain, site.aliases, platform, site=site)
         if disabled:
             web.disable(site.domain)
     ctx.save_state()

@@ -106,11 +106,19 @@ def backup_dir(domain: str) -> Path:
     return roots().inside(Path(settings.HARBORMASTER_BACKUP_DIR) / normalise_domain(domain))
 
 
-def vhost_spec(domain: str, aliases: list[str], platform: Platform) -> VhostSpec:
+def vhost_spec(domain: str, aliases: list[str], platform: Platform, *, alias_mode: str = "serve",
+               www_redirect: str = "") -> VhostSpec:
     root = docroot(platform)
     return VhostSpec(domain=domain, aliases=list(aliases or []), docroot=root,
                      site_dir=sitefiles.locate(roots(), root, domain),
-                     php_fastcgi=platform.server.php_fastcgi or "127.0.0.1:9000")
+                     php_fastcgi=platform.server.php_fastcgi or "127.0.0.1:9000",
+                     alias_mode=alias_mode, www_redirect=www_redirect)
+
+
+def site_vhost_spec(site: Site, platform: Platform | None = None) -> VhostSpec:
+    """SITE's vhost as its record says (its aliases and redirects), on PLATFORM (default its own)."""
+    return vhost_spec(site.domain, site.aliases, platform or site.platform, alias_mode=site.alias_mode,
+                      www_redirect=site.www_redirect)
 
 
 def read_settings(directory: Path) -> DatabaseSettings:

@@ -161,9 +161,12 @@ def copy_database(ctx: Context, source: resources.SiteDatabase, target: resource
 
 # -- vhosts --------------------------------------------------------------------------------
 
-def write_vhost(ctx: Context, domain: str, aliases: list[str], platform: Platform) -> None:
+def write_vhost(ctx: Context, domain: str, aliases: list[str], platform: Platform, *, site: Site | None = None) -> None:
+    """The vhost of DOMAIN with ALIASES on PLATFORM; SITE (its record) adds its redirects."""
     web = resources.web_server(platform.server, ctx.runner)
-    path = web.write_vhost(resources.vhost_spec(domain, aliases, platform))
+    spec = (resources.site_vhost_spec(site, platform) if site is not None
+            else resources.vhost_spec(domain, aliases, platform))
+    path = web.write_vhost(spec)
     ctx.info(f"Vhost {path} written.")
 
 

@@ -127,7 +127,7 @@ def vhost_undo(ctx: Context) -> None:
         return
     site = site_of(ctx)
     if ctx.state.get("had_vhost"):
-        write_vhost(ctx, site.domain, site.aliases, site.platform)
+        write_vhost(ctx, site.domain, site.aliases, site.platform, site=site)
         if ctx.state.get("disabled"):
             resources.web_server(site.platform.server, ctx.runner).disable(site.domain)
     ctx.save_state()

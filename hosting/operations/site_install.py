@@ -94,7 +94,7 @@ def database_undo(ctx: Context) -> None:
 def vhost(ctx: Context) -> None:
     site = site_of(ctx)
     flag(ctx, "vhost_made")
-    write_vhost(ctx, site.domain, site.aliases, site.platform)
+    write_vhost(ctx, site.domain, site.aliases, site.platform, site=site)
 
 
 def vhost_undo(ctx: Context) -> None:

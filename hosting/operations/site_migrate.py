@@ -169,13 +169,13 @@ def updatedb_undo(ctx: Context) -> None:
 def vhost(ctx: Context) -> None:
     site = site_of(ctx)
     flag(ctx, "vhost_written")
-    write_vhost(ctx, site.domain, site.aliases, platform_by_id(ctx.state["new_platform"]))
+    write_vhost(ctx, site.domain, site.aliases, platform_by_id(ctx.state["new_platform"]), site=site)
 
 
 def vhost_undo(ctx: Context) -> None:
     if ctx.state.pop("vhost_written", False):
         site = site_of(ctx)
-        write_vhost(ctx, site.domain, site.aliases, platform_by_id(ctx.state["old_platform"]))
+        write_vhost(ctx, site.domain, site.aliases, platform_by_id(ctx.state["old_platform"]), site=site)
         ctx.save_state()
 
 

@@ -190,7 +190,7 @@ def vhost(ctx: Context, site: Site) -> None:
     # current template, which is how a release's vhost changes reach existing sites.
     own = web.site_vhost_path(site.domain)
     before = own.read_text(encoding="utf-8", errors="replace") if own.is_file() else None
-    web.write_vhost(resources.vhost_spec(site.domain, site.aliases, site.platform))
+    web.write_vhost(resources.site_vhost_spec(site))
     if not existed:
         ctx.info(f"Repaired: the vhost {web.vhost_path(site.domain)} was missing and is written again.")
     elif before is not None and before != own.read_text(encoding="utf-8", errors="replace"):

@@ -53,6 +53,19 @@ def site_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render_page(request, "sites/list.html", context, parts=("results",))
 
 
+# Started from the page's Domains section (sites/_domains.html), not from the row of task buttons.
+DOMAIN_KINDS = ("alias-add", "alias-remove", "redirects")
+
+
+def domains_context(user: Any, site: Site, buttons: list[starting.Button]) -> dict[str, Any]:
+    """The Domains section: the buttons of the domain tasks USER may start (by kind, with "_" for
+    "-"), and the redirects form with the site's settings."""
+    found = {b.kind.replace("-", "_"): b for b in buttons if b.kind in DOMAIN_KINDS}
+    form = starting.task_form(user, site, "redirects", None) if "redirects" in found else None
+    reasons = [b.reason for b in found.values() if b.reason and b.kind != "alias-remove"]
+    return {"domain_buttons": found, "redirects_form": form, "domains_reason": reasons[0] if reasons else ""}
+
+
 def work_context(user: Any, site: Site, **extra: Any) -> dict[str, Any]:
     """The part of the page that changes when a task is queued or ends: buttons and tasks."""
     situation = Situation(user, site)
@@ -85,6 +98,7 @@ def site_detail(request: AuthenticatedHttpRequest, site_id: int) -> HttpResponse
         ("database", "Database", site.disk_db_bytes),
         ("backups", "Backups", site.disk_backup_bytes or context["backup_bytes"]),
     ]
+    context.update(domains_context(request.user, site, context["buttons"]))
     context["is_admin"] = access.is_admin(request.user)
     context["may_verify"] = any(b.kind == "verify" for b in context["buttons"])
     return render_page(request, "sites/detail.html", context, parts=("work",))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from provision.errors import ProvisionError
 from provision.web.base import VhostSpec, WebConfig, WebServer
-from provision.web.templates import APACHE_DISABLED, APACHE_SITE
+from provision.web.templates import APACHE_DISABLED, APACHE_REDIRECT, APACHE_SITE
 
 if TYPE_CHECKING:
     from provision.runner import Runner
@@ -92,19 +92,31 @@ class ApacheServer(WebServer):
     def render_site(self, site: VhostSpec) -> str:
         return self._render(self.config.template or APACHE_SITE, {
             "domain": site.domain,
-            "names": " ".join(site.names),
+            "names": " ".join(site.served_names),
+            "all_names": " ".join(site.names),
             "addresses": self.addresses,
             "docroot": str(site.docroot),
             "site_dir": str(site.site_dir),
             "php": site.php_fastcgi,
             "php_handler": php_handler(site.php_fastcgi),
             "pages_dir": str(self.config.pages),
+        }) + self._redirects(site)
+
+    def _redirects(self, site: VhostSpec) -> str:
+        if not site.redirect_names:
+            return ""
+        return self._render(APACHE_REDIRECT, {
+            "domain": site.domain,
+            "addresses": self.addresses,
+            "redirect_names": " ".join(site.redirect_names),
+            "first_redirect": site.redirect_names[0],
         })
 
     def render_disabled(self, domain: str, names: Sequence[str]) -> str:
         return self._render(APACHE_DISABLED, {
             "domain": domain,
             "names": " ".join(names),
+            "all_names": " ".join(names),
             "addresses": self.addresses,
             "pages_dir": str(self.config.pages),
         })

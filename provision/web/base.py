@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from provision.domains import normalise_domain
+from provision.domains import ALIAS_MODES, ALIASES_SERVE, WWW_NONE, normalise_domain, www_counterpart
 from provision.durable import fsync_dir
 from provision.errors import InvalidDomain, ProvisionError
 
@@ -54,6 +54,10 @@ class VhostSpec:
     docroot: Path
     site_dir: Path
     php_fastcgi: str = "127.0.0.1:9000"
+    # The aliases serve the site, or answer 301 to the domain (provision.domains.ALIAS_MODES);
+    # the www. counterpart of the domain redirects to it or not (provision.domains.WWW_MODES).
+    alias_mode: str = ALIASES_SERVE
+    www_redirect: str = WWW_NONE
 
     def __post_init__(self) -> None:
         domain = normalise_domain(self.domain)
@@ -64,6 +68,9 @@ class VhostSpec:
                 aliases.append(name)
         object.__setattr__(self, "domain", domain)
         object.__setattr__(self, "aliases", tuple(aliases))
+        if self.alias_mode not in ALIAS_MODES:
+            raise ProvisionError(f"{self.alias_mode[:50]!r} is not an alias mode ({', '.join(ALIAS_MODES)}).")
+        www_counterpart(domain, self.www_redirect)  # refuses a mode that does not fit the domain
         docroot = config_path(self.docroot, "docroot")
         site_dir = config_path(self.site_dir, "site directory")
         if not site_dir.is_relative_to(docroot):
@@ -76,7 +83,21 @@ class VhostSpec:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return (self.domain, *self.aliases)
+        """Every name the site answers to, served or redirected (the www. counterpart last)."""
+        www = www_counterpart(self.domain, self.www_redirect)
+        return (self.domain, *self.aliases, *([www] if www and www not in self.aliases else []))
+
+    @property
+    def served_names(self) -> tuple[str, ...]:
+        """The names the site itself answers on: the domain, and the aliases unless they redirect."""
+        www = www_counterpart(self.domain, self.www_redirect)
+        served = self.aliases if self.alias_mode == ALIASES_SERVE else ()
+        return (self.domain, *(name for name in served if name != www))
+
+    @property
+    def redirect_names(self) -> tuple[str, ...]:
+        """The names that answer 301 with the domain in Location."""
+        return tuple(name for name in self.names if name not in self.served_names)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from provision.web.base import VhostSpec, WebServer
-from provision.web.templates import NGINX_DISABLED, NGINX_SITE
+from provision.web.templates import NGINX_DISABLED, NGINX_REDIRECT, NGINX_SITE
 
 
 class NginxServer(WebServer):
@@ -27,18 +27,30 @@ class NginxServer(WebServer):
     def render_site(self, site: VhostSpec) -> str:
         return self._render(self.config.template or NGINX_SITE, {
             "domain": site.domain,
-            "names": " ".join(site.names),
+            "names": " ".join(site.served_names),
+            "all_names": " ".join(site.names),
             "listen_lines": self._listen_lines(),
             "docroot": str(site.docroot),
             "site_dir": str(site.site_dir),
             "php": site.php_fastcgi,
             "pages_dir": str(self.config.pages),
+        }) + self._redirects(site)
+
+    def _redirects(self, site: VhostSpec) -> str:
+        if not site.redirect_names:
+            return ""
+        return self._render(NGINX_REDIRECT, {
+            "domain": site.domain,
+            "listen_lines": self._listen_lines(),
+            "redirect_names": " ".join(site.redirect_names),
+            "first_redirect": site.redirect_names[0],
         })
 
     def render_disabled(self, domain: str, names: Sequence[str]) -> str:
         return self._render(NGINX_DISABLED, {
             "domain": domain,
             "names": " ".join(names),
+            "all_names": " ".join(names),
             "listen_lines": self._listen_lines(),
             "pages_dir": str(self.config.pages),
         })

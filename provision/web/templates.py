@@ -1,6 +1,7 @@
 """Vhost templates. `%%name` marks a placeholder: nginx and apache use `$` and `@` themselves.
 An operator may pass their own template text (WebConfig.template) with the same placeholders:
-%%domain, %%names (domain then aliases, space-separated), %%docroot, %%site_dir, %%php (the
+%%domain, %%names (the names the site serves: domain then the aliases that serve it,
+space-separated), %%all_names (every name, those that redirect too), %%docroot, %%site_dir, %%php (the
 PHP-FPM address) and %%pages_dir; nginx's also %%listen_lines, Apache's %%addresses (of the
 <VirtualHost>) and %%php_handler (mod_proxy_fcgi's SetHandler target)."""
 from __future__ import annotations
@@ -14,7 +15,7 @@ class VhostTemplate(string.Template):
 
 # The first line is read back by disable(): it is how a disabled vhost learns its names
 # without the VhostSpec.
-HEADER = "# harbormaster-vhost: %%names\n"
+HEADER = "# harbormaster-vhost: %%all_names\n"
 
 NGINX_SITE = HEADER + r"""# Written by Harbormaster for %%domain and rewritten on every verify: change the template,
 # not this file.
@@ -180,6 +181,32 @@ APACHE_DISABLED = HEADER + r"""# %%domain is disabled: every request gets the "s
     # request (an internal redirect, carrying REDIRECT_STATUS) is let through to serve it.
     RewriteCond %{ENV:REDIRECT_STATUS} ^$
     RewriteRule ^ - [R=503]
+</VirtualHost>
+"""
+
+# The names that redirect (the aliases of a site whose aliases redirect, the www. counterpart of
+# its domain): one block of their own after the site's, answering 301 with the domain in
+# Location, the path and query kept. %%redirect_names: space-separated; %%first_redirect: the
+# first of them (Apache's ServerName).
+NGINX_REDIRECT = r"""
+# These names redirect to %%domain (301).
+server {
+%%listen_lines
+    server_name %%redirect_names;
+    server_tokens off;
+    return 301 $scheme://%%domain$request_uri;
+}
+"""
+
+APACHE_REDIRECT = r"""
+# These names redirect to %%domain (301).
+<VirtualHost %%addresses>
+    ServerName %%first_redirect
+    ServerAlias %%redirect_names
+    ServerSignature Off
+    RewriteEngine On
+    # The path is escaped again on the way out; the query string is kept as it came.
+    RewriteRule "^/?(.*)$" "%{REQUEST_SCHEME}://%%domain/$1" [R=301,L]
 </VirtualHost>
 """
 

@@ -41,6 +41,8 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("get", "/api/v1/locks"): READ, ("post", "/api/v1/locks/{lock_id}/force-unlock"): ADMIN_WRITE,
     ("post", "/api/v1/sites/{site_id}/resolve-duplicate"): ADMIN_WRITE,
     ("post", "/api/v1/sites/{site_id}/adopt-database"): ADMIN_WRITE,
+    ("get", "/api/v1/sites/{site_id}/domains"): READ, ("post", "/api/v1/sites/{site_id}/aliases"): ACT,
+    ("delete", "/api/v1/sites/{site_id}/aliases/{alias}"): ACT, ("patch", "/api/v1/sites/{site_id}/redirects"): ACT,
     ("get", "/api/v1/status"): READ, ("get", "/api/v1/audit"): READ,
 }
 
@@ -52,7 +54,7 @@ def operations() -> list[tuple[str, str]]:
 
 def body_for(method: str, path: str, role: str, objects: dict[str, int], world) -> dict | None:
     """A valid body, so that the answer is about rights, not input."""
-    if method != "post":
+    if method == "get":
         return None
     n = len(world["calls"])
     world["calls"].append(path)
@@ -66,6 +68,9 @@ def body_for(method: str, path: str, role: str, objects: dict[str, int], world) 
         "/api/v1/clients/{client_id}/invitations": {"email": f"i{n}@{role}.test", "role": "member"},
         "/api/v1/sites/{site_id}/resolve-duplicate": {"platform": objects["platform_id"]},
         "/api/v1/sites/{site_id}/adopt-database": {"database": "theirs"},
+        "/api/v1/sites/{site_id}/aliases": {"alias": f"a{n}.{role}.test"},
+        "/api/v1/sites/{site_id}/redirects": {"alias_mode": "redirect"},
+        "/api/v1/sites/{site_id}/aliases/{alias}": {},
     }
     return bodies.get(path, {"type": "verify"})
 
@@ -98,12 +103,12 @@ def test_it_shows_and_lets_each_role_do_only_what_it_may(world, role, tmp_path):
     for owner in ("acme", "globex"):
         objects = world["objects"][owner]
         for method, path in sorted(operations(), key=lambda op: op[0] != "get"):
-            url = path.format(**objects)
+            url = path.format(**objects, alias="none.acme.test")
             body = body_for(method, path, role, objects, world)
             if method == "get":
                 response = http.get(url)
             else:
-                response = http.post(url, body, content_type="application/json")
+                response = getattr(http, method)(url, body, content_type="application/json")
             want = expected(OPERATIONS[(method, path)], method, path, role, owner)
             if response.status_code not in want:
                 problems.append(f"{method.upper()} {url} ({owner}) as {role}: {response.status_code} "

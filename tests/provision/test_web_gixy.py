@@ -31,7 +31,8 @@ def gixy(config: Path) -> list[dict[str, str]]:
 
 
 def rendered(tmp_path: Path, template: str | None = None) -> Path:
-    """The vhosts of an enabled and a disabled site, inside the http block of a main config."""
+    """The vhosts of an enabled site, one whose other names redirect, and a disabled site, inside
+    the http block of a main config."""
     web = web_server_for(WebConfig("nginx", vhost_dir=tmp_path / "vhosts", listen=("80", "[::]:80"),
                                    template=template), Runner(lambda level, line: None))
     spec = VhostSpec("example.com", ["www.example.com"], Path("/srv/platforms/d10/web"),
@@ -42,7 +43,12 @@ def rendered(tmp_path: Path, template: str | None = None) -> Path:
     else:
         (tmp_path / "fastcgi_params").write_text("fastcgi_param QUERY_STRING $query_string;\n")
     main = tmp_path / "nginx.conf"
+    # A site whose aliases and www. name redirect: its own server block and the redirecting one.
+    redirecting = VhostSpec("shop.example.org", ["old.example.org"], Path("/srv/platforms/d10/web"),
+                            Path("/srv/platforms/d10/web/sites/shop.example.org"), "unix:/run/php/php8.2-fpm.sock",
+                            alias_mode="redirect", www_redirect="to-bare")
     main.write_text("events {}\nhttp {\n    server_tokens off;\n" + web.render_site(spec)
+                    + web.render_site(redirecting)
                     + web.render_disabled("off.example.com", ["off.example.com"]) + "}\n")
     return main
 

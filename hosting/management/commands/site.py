@@ -1,13 +1,16 @@
 """`manage.py site add DOMAIN --platform NAME [--client NAME]`: record a site and queue its install.
 `manage.py site resolve-duplicate DOMAIN --platform NAME`: say which copy of a site is the site.
 `manage.py site adopt-database DOMAIN --database NAME`: confirm that the database its settings.php
-names (and no record does) is the site's."""
+names (and no record does) is the site's.
+`manage.py site alias add|remove|list DOMAIN [ALIAS]`, `manage.py site redirect DOMAIN [...]`: its
+names (hosting.management.domaincli)."""
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
 from hosting.api.nodes import site_out
 from hosting.inventory import InventoryError, add_site
+from hosting.management import domaincli
 from hosting.management.taskcli import as_json, table
 from hosting.models import Client, Platform, Site
 
@@ -33,6 +36,7 @@ class Command(BaseCommand):
                                "names: confirm it is the site's (a verify records it).")
         adopt.add_argument("domain", help="The site's domain.")
         adopt.add_argument("--database", required=True, help="The database name the site's attention gives.")
+        domaincli.add_arguments(sub)
 
     def handle(self, *args, action: str, **options) -> None:
         if action == "list":
@@ -42,6 +46,9 @@ class Command(BaseCommand):
                 return
             self.stdout.write(table(["DOMAIN", "PLATFORM", "CLIENT", "STATUS"], (
                 [s.domain, s.platform.name, s.client.name if s.client else "-", s.status] for s in sites)))
+            return
+        if action in ("alias", "redirect"):
+            self.stdout.write(domaincli.alias(options) if action == "alias" else domaincli.redirect(options))
             return
         if action == "adopt-database":
             self.adopt_database(options["domain"], options["database"])
