@@ -25,9 +25,13 @@ from hosting.widgets import FastSelect
 
 
 class PlatformChoice(forms.ModelChoiceField):
+    """A platform as the reader knows it: "Drupal 10.3.1 (d10)"; administrators also read the
+    server it is on (its form sets `internals`)."""
+
+    internals = False
+
     def label_from_instance(self, obj: Platform) -> str:
-        version = f" (Drupal {obj.drupal_version})" if obj.drupal_version else ""
-        return f"{obj.name}{version} on {obj.server.name}"
+        return f"{obj.choice_label} on {obj.server.name}" if self.internals else obj.choice_label
 
 
 class BackupChoice(forms.ModelChoiceField):
@@ -92,7 +96,9 @@ class CloneForm(SiteTaskForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         platforms = new_site_platforms(self.viewer, self.site.client)
-        cast(forms.ModelChoiceField, self.fields["platform"]).queryset = platforms.select_related("server")
+        choice = cast(PlatformChoice, self.fields["platform"])
+        choice.queryset = platforms.select_related("server")
+        choice.internals = access.is_admin(self.viewer)
         self.fields["platform"].initial = self.site.platform_id
 
     def clean_domain(self) -> str:
@@ -120,7 +126,9 @@ class MigrateForm(SiteTaskForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         platforms = new_site_platforms(self.viewer, self.site.client, exclude=self.site.platform)
-        cast(forms.ModelChoiceField, self.fields["platform"]).queryset = platforms.select_related("server")
+        choice = cast(PlatformChoice, self.fields["platform"])
+        choice.queryset = platforms.select_related("server")
+        choice.internals = access.is_admin(self.viewer)
 
     def clean_platform(self) -> Platform:
         platform = self.cleaned_data["platform"]
