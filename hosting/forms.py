@@ -120,8 +120,7 @@ class CloneForm(SiteTaskForm):
 
 class MigrateForm(SiteTaskForm):
     platform = PlatformChoice(queryset=Platform.objects.none(), label="Target platform", empty_label=None,
-                              help_text="The site moves to this platform; drush updatedb runs there. "
-                                        "A backup is taken first and the site goes back if it fails.")
+                              help_text="The platforms open to this site's client.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -145,8 +144,7 @@ class MigrateForm(SiteTaskForm):
 
 class RestoreForm(SiteTaskForm):
     backup = BackupChoice(queryset=Backup.objects.none(), label="Backup", empty_label=None,
-                          help_text="The site's files and database are replaced by this backup's. "
-                                    "A safety backup of the site as it is now is taken first.")
+                          help_text="This site's backups, newest first.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -199,7 +197,11 @@ class ForceUnlockForm(forms.Form):
 
 
 STATE_CHOICES = [("", "any state"), *Task.STATES]
-KIND_CHOICES = [("", "any type"), *sorted({(t.kind, t.kind) for t in TYPES.values()})]
+# Each type by its label (the first target's: "Login link", not "login-reset"), A to Z.
+_KIND_LABELS: dict[str, str] = {}
+for _type in TYPES.values():
+    _KIND_LABELS.setdefault(_type.kind, _type.label)
+KIND_CHOICES = [("", "any type"), *sorted(_KIND_LABELS.items(), key=lambda item: item[1])]
 
 
 TARGETS_LOOKED_UP = 500
