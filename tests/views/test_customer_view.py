@@ -147,3 +147,17 @@ def test_a_members_audit_trail_names_platforms_but_no_paths(as_member, member, s
     api = api_client(member).get("/api/v1/audit", {"action": "site.moved"}).json()["items"][0]
     assert api["before"]["path"] == "sites/x" and platform.path not in api["detail"]
 
+
+
+def test_another_clients_member_gets_404_for_the_task_and_its_log(as_outsider, outsider, pathy_task):
+    for name in ("task-detail", "task-log", "task-log-text"):
+        assert as_outsider.get(reverse(name, args=[pathy_task.pk])).status_code == 404
+    client = api_client(outsider)
+    assert client.get(f"/api/v1/tasks/{pathy_task.pk}/log").status_code == 404
+
+
+def test_a_clients_task_is_notified_without_server_paths(pathy_task, roots):
+    from hosting.notify import task_event
+
+    event = task_event(pathy_task)
+    assert "sites/www.acme.test/files/x.txt" in event.summary and not _leaks(event.payload().decode(), roots)
