@@ -143,7 +143,7 @@ def task_control(request: AuthenticatedHttpRequest, task_id: int, action: str) -
     if not controls.can_control(request.user, task, action):
         raise PermissionDenied(f"You may not {action} this task.")
     form = _confirmation(request, task, action)
-    context = {"task": task, "action": action, "form": form}
+    context = {"task": task, "action": action, "form": form, "internals": access.is_admin(request.user)}
     if request.method != "POST":
         applies = action in controls.allowed_controls(request.user, task)
         return render(request, "tasks/control.html", {**context, "applies": applies})
