@@ -28,6 +28,8 @@ from hosting import access
 # An absolute path of at least two parts, not inside a URL (`https://host/a/b`: its slashes
 # follow a host name or another slash) nor a fraction (`1/2`).
 PATH = re.compile(r"(?<![\w:/.~%-])(?:/[\w.@+~=%-]+){2,}/?")
+# A URL without a host holds a path all the same: file:///srv/x, sqlite:////srv/db.sqlite3.
+HOSTLESS = re.compile(r"(?<=[a-z]:)//+(?=/)", re.I)
 SITES = re.compile(r"(?:^|/)(sites/[^/]+(?:/.*)?)$")
 # Who holds what a task waits for (hosting.engine.claim, fairness) may be another client's task.
 HOLDER = re.compile(r"waiting for task #\d+ holding \S+")
@@ -68,6 +70,7 @@ class Shown:
             value = TURN.sub("another task goes first", value)
         if "/" not in value:
             return value
+        value = HOSTLESS.sub("// ", value) if ":///" in value else value
         return PATH.sub(lambda m: _path(m, self._backups), value)
 
     __call__ = text

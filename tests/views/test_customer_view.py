@@ -60,6 +60,8 @@ def test_it_rewrites_paths_relative_to_the_site_for_members():
     assert show.text("Copying /srv/p/web/sites/a.test/files/x.") == "Copying sites/a.test/files/x."
     assert show.text("--root=/srv/p/web done") == "--root=[server]/web done"
     assert show.text("see https://a.test/user/login and 1/2") == "see https://a.test/user/login and 1/2"
+    assert show.text("sqlite:////srv/data/x.sqlite3") == "sqlite:// [server]/x.sqlite3"
+    assert show.text("file:///srv/data/x") == "file:// [server]/x"
     assert Shown(internals=True).text("/srv/p/web") == "/srv/p/web"
 
 
