@@ -46,7 +46,8 @@ def queue_task(target: Site | Platform | Server, kind: str, *, by: Actor | None 
     user: Any = by if getattr(by, "pk", None) else None
     with transaction.atomic():
         quotas.check(fields.get("client"), known.quota)  # raises QuotaExceeded, nothing written
-        task = Task.objects.create(kind=kind, args=args or {}, created_by=user, retry_of=retry_of, **fields)
+        task = Task.objects.create(kind=kind, args=args or {}, created_by=user, created_by_label=audit.label(by)[:200],
+                                   retry_of=retry_of, **fields)
         audit.record(by, "task.queued", task, client=fields.get("client"), address=address,
                      after={"kind": kind, "target": fields["target_label"], "args": args or {}})
         dispatch_on_commit(task)

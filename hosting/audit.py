@@ -11,7 +11,8 @@ from hosting.models import AuditEvent, Client
 SECRET_KEYS = ("password", "secret", "token", "key")
 
 
-def _label(actor: Actor | None) -> str:
+def label(actor: Actor | None) -> str:
+    """How the audit trail names ACTOR (and a task the name of who started it)."""
     # Set by the API's token authentication: "alice via token ci-deploy".
     via = getattr(actor, "hm_actor_label", None)
     return via or name_of(actor)
@@ -35,7 +36,7 @@ def record(
         client = getattr(obj, "client", None) if not isinstance(obj, Client) else obj
     return AuditEvent.objects.create(
         actor=user,
-        actor_label=_label(actor)[:200],
+        actor_label=label(actor)[:200],
         action=action,
         object_type=(obj._meta.model_name or "") if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",

@@ -51,7 +51,9 @@ class NewSiteForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         platforms = offered_platforms(user)
-        cast(forms.ModelChoiceField, self.fields["platform"]).queryset = platforms
+        choice = cast(PlatformChoice, self.fields["platform"])
+        choice.queryset = platforms
+        choice.internals = access.is_admin(user)
         # Opened from a platform's page: that platform first, and only its profiles.
         shown = [platform] if platform is not None else list(platforms)
         profiles = sorted({p for pl in shown for p in pl.profiles}) or [DEFAULT_PROFILE]

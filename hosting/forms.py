@@ -25,9 +25,13 @@ from hosting.widgets import FastSelect
 
 
 class PlatformChoice(forms.ModelChoiceField):
+    """A platform as the reader knows it: "Drupal 10.3.1 (d10)"; administrators also read the
+    server it is on (its form sets `internals`)."""
+
+    internals = False
+
     def label_from_instance(self, obj: Platform) -> str:
-        version = f" (Drupal {obj.drupal_version})" if obj.drupal_version else ""
-        return f"{obj.name}{version} on {obj.server.name}"
+        return f"{obj.choice_label} on {obj.server.name}" if self.internals else obj.choice_label
 
 
 class BackupChoice(forms.ModelChoiceField):
@@ -92,7 +96,9 @@ class CloneForm(SiteTaskForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         platforms = new_site_platforms(self.viewer, self.site.client)
-        cast(forms.ModelChoiceField, self.fields["platform"]).queryset = platforms.select_related("server")
+        choice = cast(PlatformChoice, self.fields["platform"])
+        choice.queryset = platforms.select_related("server")
+        choice.internals = access.is_admin(self.viewer)
         self.fields["platform"].initial = self.site.platform_id
 
     def clean_domain(self) -> str:
@@ -114,13 +120,14 @@ class CloneForm(SiteTaskForm):
 
 class MigrateForm(SiteTaskForm):
     platform = PlatformChoice(queryset=Platform.objects.none(), label="Target platform", empty_label=None,
-                              help_text="The site moves to this platform; drush updatedb runs there. "
-                                        "A backup is taken first and the site goes back if it fails.")
+                              help_text="The platforms open to this site's client.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         platforms = new_site_platforms(self.viewer, self.site.client, exclude=self.site.platform)
-        cast(forms.ModelChoiceField, self.fields["platform"]).queryset = platforms.select_related("server")
+        choice = cast(PlatformChoice, self.fields["platform"])
+        choice.queryset = platforms.select_related("server")
+        choice.internals = access.is_admin(self.viewer)
 
     def clean_platform(self) -> Platform:
         platform = self.cleaned_data["platform"]
@@ -137,8 +144,7 @@ class MigrateForm(SiteTaskForm):
 
 class RestoreForm(SiteTaskForm):
     backup = BackupChoice(queryset=Backup.objects.none(), label="Backup", empty_label=None,
-                          help_text="The site's files and database are replaced by this backup's. "
-                                    "A safety backup of the site as it is now is taken first.")
+                          help_text="This site's backups, newest first.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -191,7 +197,11 @@ class ForceUnlockForm(forms.Form):
 
 
 STATE_CHOICES = [("", "any state"), *Task.STATES]
-KIND_CHOICES = [("", "any type"), *sorted({(t.kind, t.kind) for t in TYPES.values()})]
+# Each type by its label (the first target's: "Login link", not "login-reset"), A to Z.
+_KIND_LABELS: dict[str, str] = {}
+for _type in TYPES.values():
+    _KIND_LABELS.setdefault(_type.kind, _type.label)
+KIND_CHOICES = [("", "any type"), *sorted(_KIND_LABELS.items(), key=lambda item: item[1])]
 
 
 TARGETS_LOOKED_UP = 500

@@ -46,6 +46,9 @@ class Check:
         data = asdict(self)
         if not detail:
             data.pop("detail")
+            # A queue's name is the provider's: a client member reads which kind of check it is.
+            if self.group == "workers":
+                data["name"] = "workers"
         return data
 
 

@@ -56,17 +56,17 @@ def dumps(data: Any, *, lenient: bool = False, **options: Any) -> str:
 # The task export, one shape for the panel's download and `manage.py tasks export`; the rows of
 # both exports are written by hosting.csvsafe, which guards every cell against formulas.
 TASK_CSV_FIELDS = ["id", "type", "target", "state", "user", "created", "started", "finished", "duration"]
-_TASK_COLUMNS = ("pk", "target_type", "kind", "target_label", "state", "created_by__username",
-                 "created_at", "started_at", "finished_at")
+_TASK_COLUMNS = ("pk", "target_type", "kind", "target_label", "state", "created_by_label",
+                 "created_by__username", "created_at", "started_at", "finished_at")
 
 
 def task_csv_rows(tasks: QuerySet[Any]) -> Iterator[list[Any]]:
     """The export's rows of TASKS, streamed (200,000 tasks never sit in memory). A task nobody
     started (the system's) has an empty user, as the API's `created_by: null`."""
-    for pk, target_type, kind, label, state, username, created, started, finished in (
+    for pk, target_type, kind, label, state, by, username, created, started, finished in (
             tasks.values_list(*_TASK_COLUMNS).iterator(chunk_size=2000)):
         took = seconds(started, finished)
-        yield [pk, f"{target_type}.{kind}", label, state, username or "",
+        yield [pk, f"{target_type}.{kind}", label, state, by or username or "",
                iso_or_empty(created), iso_or_empty(started), iso_or_empty(finished), "" if took is None else took]
 
 
@@ -74,10 +74,14 @@ AUDIT_CSV_FIELDS = ["at", "actor", "action", "object_type", "object_id", "object
                     "before", "after"]
 
 
-def audit_csv_rows(events: QuerySet[Any]) -> Iterator[list[Any]]:
+def audit_csv_rows(events: QuerySet[Any], show: Any = None) -> Iterator[list[Any]]:
     """The audit export's rows of EVENTS, streamed. Before and after as JSON (not Python's repr):
-    a script reads them back."""
+    a script reads them back. SHOW (hosting.shown): what a client member reads of paths."""
+    def seen(value: Any) -> Any:
+        return show.data(value) if show is not None else value
+
     for e in events.select_related("client").iterator(chunk_size=2000):
         yield [iso(e.at), e.actor_label, e.action, e.object_type, e.object_id, e.object_label,
-               e.client.name if e.client else "", e.address or "", e.detail,
-               dumps(e.before) if e.before is not None else "", dumps(e.after) if e.after is not None else ""]
+               e.client.name if e.client else "", e.address or "", seen(e.detail),
+               dumps(seen(e.before)) if e.before is not None else "",
+               dumps(seen(e.after)) if e.after is not None else ""]

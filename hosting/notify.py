@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hosting.models import Client, NotificationPreference, Site, Task, Webhook
+from hosting.shown import Shown
 
 SIGNATURE_HEADER = "X-Harbormaster-Signature"
 EVENT_HEADER = "X-Harbormaster-Event"
@@ -50,8 +51,11 @@ def _url(path: str) -> str:
 def task_event(task: Task) -> Event:
     name = "task.paused" if task.state == Task.PAUSED else "task.failed"
     at = task.finished_at or timezone.now()
+    # A client's task is told to its members and its webhooks: its summary as they read it in
+    # the panel, without the server's paths (hosting.shown); the link shows administrators more.
+    summary = Shown(internals=task.client_id is None).text(task.summary)
     return Event(name, task.pk, f"{task.target_type}.{task.kind}", task.target_label, task.state,
-                 task.summary, _url(reverse("task-detail", args=[task.pk])), _iso(at),
+                 summary, _url(reverse("task-detail", args=[task.pk])), _iso(at),
                  task.client.name if task.client is not None else None)
 
 

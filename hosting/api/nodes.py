@@ -44,6 +44,7 @@ class ServerOut(Schema):
 class PlatformOut(Schema):
     id: int
     name: str
+    label: str  # "Drupal 10.3.1 (d10)": how the panel offers it
     server: int
     path: str
     drupal_version: str
@@ -99,13 +100,17 @@ class BackupOut(Schema):
     verified_at: datetime | None
 
 
-def server_out(s: Server) -> dict[str, Any]:
-    return {"id": s.pk, "name": s.name, "hostname": s.hostname, "queue": s.queue, "http": s.http,
-            "db_engine": s.db_engine, "verified_at": s.verified_at}
+# A server's host name and queue, and a platform's path, are the provider's infrastructure: a
+# client member reads them as empty strings (the fields stay, so one schema serves everyone).
+
+def server_out(s: Server, *, admin: bool = True) -> dict[str, Any]:
+    return {"id": s.pk, "name": s.name, "hostname": s.hostname if admin else "", "queue": s.queue if admin else "",
+            "http": s.http, "db_engine": s.db_engine, "verified_at": s.verified_at}
 
 
-def platform_out(p: Platform) -> dict[str, Any]:
-    return {"id": p.pk, "name": p.name, "server": p.server_id, "path": p.path, "drupal_version": p.drupal_version,
+def platform_out(p: Platform, *, admin: bool = True) -> dict[str, Any]:
+    return {"id": p.pk, "name": p.name, "label": p.choice_label, "server": p.server_id,
+            "path": p.path if admin else "", "drupal_version": p.drupal_version,
             "profiles": p.profiles, "status": p.status, "clients": [c.pk for c in p.clients.all()],
             "verified_at": p.verified_at}
 
@@ -150,12 +155,13 @@ def list_servers(request: HttpRequest, q: Search = "", page: PageNumber = 1, per
     qs = access.servers(request.user)
     if q:
         qs = qs.filter(name__icontains=q)
-    return paged(qs.order_by("name", "id"), page, per_page, server_out)
+    admin = access.is_admin(request.user)
+    return paged(qs.order_by("name", "id"), page, per_page, lambda s: server_out(s, admin=admin))
 
 
 @router.get("/servers/{server_id}", response=responses(ServerOut), tags=["servers"])
 def get_server(request: HttpRequest, server_id: Id):
-    return server_out(access.access_server(request.user, server_id))
+    return server_out(access.access_server(request.user, server_id), admin=access.is_admin(request.user))
 
 
 @router.post("/servers", response=responses(ServerOut, 201), tags=["servers"])
@@ -195,12 +201,13 @@ def list_platforms(request: HttpRequest, q: Search = "", status: str = "", serve
         qs = qs.filter(status=status)
     if server:
         qs = qs.filter(server_id=server)
-    return paged(qs.order_by("name", "id"), page, per_page, platform_out)
+    admin = access.is_admin(request.user)
+    return paged(qs.order_by("name", "id"), page, per_page, lambda p: platform_out(p, admin=admin))
 
 
 @router.get("/platforms/{platform_id}", response=responses(PlatformOut), tags=["platforms"])
 def get_platform(request: HttpRequest, platform_id: Id):
-    return platform_out(access.access_platform(request.user, platform_id))
+    return platform_out(access.access_platform(request.user, platform_id), admin=access.is_admin(request.user))
 
 
 @router.post("/platforms", response=responses(PlatformOut, 201), tags=["platforms"])

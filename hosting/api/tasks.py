@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import BaseModel, ConfigDict
 
-from hosting import access, clusters, controls, health
+from hosting import access, clusters, controls, health, shown
 from hosting.api.auth import ApiProblem
 from hosting.api.common import (
     Id,
@@ -102,23 +102,31 @@ class LogOut(Schema):
     finished: bool
 
 
-def task_out(t: Task) -> dict[str, Any]:
+def task_out(t: Task, user: Any = None) -> dict[str, Any]:
+    """USER None: the command line's view (every detail)."""
+    show = shown.for_user(user if user is not None else "cli")
+    # Who started it as the audit trail says (the command line is no user).
+    by = t.created_by_label or (t.created_by.get_username() if t.created_by is not None else None)
     return {"id": t.pk, "type": t.kind, "target_type": t.target_type, "target": t.target_label, "site": t.site_id,
             "platform": t.platform_id, "server": t.server_id, "client": t.client_id, "state": t.state,
-            "args": t.args, "created_by": t.created_by.get_username() if t.created_by is not None else None,
+            "args": show.data(t.args), "created_by": by,
             "created_at": t.created_at, "started_at": t.started_at, "finished_at": t.finished_at,
-            "duration": seconds(t.started_at, t.finished_at), "summary": t.summary,
-            "waiting_reason": t.waiting_reason}
+            "duration": seconds(t.started_at, t.finished_at), "summary": show.text(t.summary),
+            "waiting_reason": show.text(t.waiting_reason)}
 
 
 def detail_out(user: Any, t: Task) -> dict[str, Any]:
     """USER: a user, or the command line's trusted actor ("cli:<login>", hosting.controls)."""
     steps = TaskStep.objects.filter(task=t).order_by("position")
     # A queued task that waits for nothing in particular may wait for a queue nobody serves.
-    waiting = clusters.waiting_reason(t, internals=controls.is_admin(user))
-    return {**task_out(t), "waiting_reason": waiting, "steps": [StepOut.from_orm(s).dict() for s in steps],
+    internals = controls.is_admin(user)
+    waiting = clusters.waiting_reason(t, internals=internals)
+    show = shown.for_user(user)
+    step_rows = [{**StepOut.from_orm(s).dict(), "error": show.text(s.error)} for s in steps]
+    return {**task_out(t, user), "waiting_reason": show.text(waiting), "steps": step_rows,
             "controls": controls.allowed_controls(user, t), "heartbeat_at": t.heartbeat_at,
-            "deadline_at": t.deadline_at, "owner_host": t.owner_host, "attempt": t.attempt,
+            # The worker's host is the provider's: client members get an empty string.
+            "deadline_at": t.deadline_at, "owner_host": t.owner_host if internals else "", "attempt": t.attempt,
             "current_step": t.current_step, "cancel_requested": t.cancel_requested,
             "locks": sorted(t.locks.values_list("key", flat=True)), "retry_of": t.retry_of_id}
 
@@ -127,7 +135,7 @@ def task_json(user: Any, t: Task, *, detail: bool = True) -> dict[str, Any]:
     """A task exactly as GET /api/v1/tasks/{id} (DETAIL) or the task list answers it, for the
     commands' --json: the same function and schema, so there is one shape of a task."""
     schema = TaskDetailOut if detail else TaskOut
-    return schema.model_validate(detail_out(user, t) if detail else task_out(t)).model_dump()
+    return schema.model_validate(detail_out(user, t) if detail else task_out(t, user)).model_dump()
 
 
 # --- Starting tasks -------------------------------------------------------------------------
@@ -154,7 +162,7 @@ def start_site_task(request: HttpRequest, site_id: int, kind: str, data: dict[st
 def create_site_task(request: HttpRequest, site_id: Id, payload: TaskIn):
     """Queue a task on the site: `{"type": "backup"}`; arguments beside the type or under
     "args" (see TaskIn). 409 when it cannot run now, with the reason."""
-    return Status(202, task_out(start_site_task(request, site_id, payload.type, payload.arguments())))
+    return Status(202, task_out(start_site_task(request, site_id, payload.type, payload.arguments()), request.user))
 
 
 @router.post("/platforms/{platform_id}/tasks", response=responses(TaskOut, 202), tags=["tasks"])
@@ -162,7 +170,7 @@ def create_platform_task(request: HttpRequest, platform_id: Id, payload: TaskIn)
     """Administrators: verify, lock, unlock, delete (`{"type": "delete", "confirm": "<name>"}`)."""
     kind = _kind("platform", payload.type)
     platform = access.platform_for_action(request.user, platform_id, kind)
-    return Status(202, task_out(_start(request, platform, kind, payload.arguments())))
+    return Status(202, task_out(_start(request, platform, kind, payload.arguments()), request.user))
 
 
 @router.post("/servers/{server_id}/tasks", response=responses(TaskOut, 202), tags=["tasks"])
@@ -170,7 +178,7 @@ def create_server_task(request: HttpRequest, server_id: Id, payload: TaskIn):
     """Administrators: verify."""
     kind = _kind("server", payload.type)
     server = access.server_for_action(request.user, server_id, kind)
-    return Status(202, task_out(_start(request, server, kind, payload.arguments())))
+    return Status(202, task_out(_start(request, server, kind, payload.arguments()), request.user))
 
 
 # --- Reading tasks --------------------------------------------------------------------------
@@ -183,7 +191,7 @@ def list_tasks(request: HttpRequest, state: str = "", type: str = "", site: Id |
     filters = {"state": state, "kind": type, "site_id": site, "platform_id": platform, "server_id": server,
                "client_id": client}
     qs = qs.filter(**{k: v for k, v in filters.items() if v})
-    return paged(qs.order_by("-created_at", "-id"), page, per_page, task_out)
+    return paged(qs.order_by("-created_at", "-id"), page, per_page, lambda t: task_out(t, request.user))
 
 
 @router.get("/tasks/{task_id}", response=responses(TaskDetailOut), tags=["tasks"])
@@ -203,6 +211,9 @@ def log_out(task: Task, after: int = -1, limit: int = LOG_LINES, *, user: Any = 
     log = access.task_log(user, task) if user is not None else TaskLog.objects.filter(task=task)
     lines = list(log.filter(position__gt=max(after, -1)).order_by("position")
                  .values("position", "at", "level", "line")[:limit])
+    show = shown.for_user(user if user is not None else "cli")
+    for line in lines:
+        line["line"] = show.text(line["line"])
     return {"lines": lines, "next_after": lines[-1]["position"] if lines else max(after, -1),
             "state": task.state, "finished": task.is_final}
 
@@ -332,7 +343,8 @@ def list_audit(request: HttpRequest, client: Id | None = None, action: str = "",
     qs = access.audit_events(request.user)
     filters = {"client_id": client, "action": action, "object_type": object_type, "object_id": object_id}
     qs = qs.filter(**{k: v for k, v in filters.items() if v})
+    show = shown.for_user(request.user)
     return paged(qs, page, per_page, lambda e: {
         "id": e.pk, "at": e.at, "actor": e.actor_label, "action": e.action, "object_type": e.object_type,
         "object_id": e.object_id, "object_label": e.object_label, "client": e.client_id, "address": e.address,
-        "before": e.before, "after": e.after, "detail": e.detail})
+        "before": show.data(e.before), "after": show.data(e.after), "detail": show.text(e.detail)})

@@ -1,9 +1,10 @@
 """The heartbeat (DESIGN §4.3): a thread in the worker process that, every
 HARBORMASTER_HEARTBEAT seconds while a task runs, stamps heartbeat_at with the database clock,
 reads cancel_requested and the deadline, records the task's process groups and flushes its log.
-Between beats it looks at the log every FLUSH_EVERY seconds, so that lines written just before
-the worker is SIGKILLed are not lost with it (the writer flushes by itself only when a later
-line comes).
+Between beats it looks at the log every LOOK_EVERY seconds and writes lines that have waited
+FLUSH_AFTER seconds, so that the live log shows them soon and lines written just before the
+worker is SIGKILLed are not lost with it (the writer flushes by itself only when a later line
+comes).
 
 The beat is conditional on the owner: when it changes nothing, the task was force-stopped or
 taken over by a reaper, and this worker must stop and kill its processes at once."""
@@ -21,7 +22,7 @@ from django.db.models import BooleanField, ExpressionWrapper, Q
 from hosting.engine import clock, reconnect
 from hosting.engine.owner import Owner
 from hosting.engine.processes import own_groups
-from hosting.engine.tasklog import FLUSH_EVERY, TaskLogWriter
+from hosting.engine.tasklog import LOOK_EVERY, TaskLogWriter
 from hosting.models import Task
 
 # A running task whose heartbeat is older than this many beats is lost (hosting.engine.reaper).
@@ -121,7 +122,7 @@ class Heartbeat:
         failing = False
         next_beat = time.monotonic() + self.every
         try:
-            while not self._halt.wait(max(0.0, min(FLUSH_EVERY, next_beat - time.monotonic()))):
+            while not self._halt.wait(max(0.0, min(LOOK_EVERY, next_beat - time.monotonic()))):
                 try:
                     if time.monotonic() < next_beat:
                         if self.log is not None and self.log.due():

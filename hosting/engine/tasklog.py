@@ -1,10 +1,13 @@
 """Task log lines: buffered by the worker, written in small batches, ordered by `position`.
 
 A chatty program (rsync -v, drush) can print thousands of lines a second; one INSERT and one
-transaction per line would make the log the bottleneck of the control database. Lines are kept
-for at most FLUSH_EVERY seconds (the panel polls about that often) and written together, by the
-next write or by the heartbeat thread, which looks every FLUSH_EVERY seconds: a SIGKILLed worker
-loses the lines of its last FLUSH_EVERY seconds at most.
+transaction per line would make the log the bottleneck of the control database. A line is
+written at once when the last write is FLUSH_AFTER seconds old or more; lines that come sooner
+wait and are written together, by the next line after that or by the heartbeat thread, which
+looks every LOOK_EVERY seconds. So a line is in the database within about FLUSH_AFTER +
+LOOK_EVERY seconds (the live log shows it within a second, with the page's 0.5 s poll), a
+chatty program costs at most 1/FLUSH_AFTER transactions a second, and a SIGKILLed worker loses
+the lines of its last fraction of a second at most.
 
 Every line is made storable and capped (hosting.engine.loglimits), and a task's log is bounded.
 
@@ -30,7 +33,8 @@ from hosting.engine.loglimits import Budget, Placed, clean, limits, over_head, r
 from hosting.engine.owner import Owner
 from hosting.models import Task, TaskLog
 
-FLUSH_EVERY = 0.5
+FLUSH_AFTER = 0.2
+LOOK_EVERY = 0.1
 MAX_BUFFER = 200
 # Lines kept while the control database is unreachable; older ones are dropped (and counted).
 MAX_KEPT = 20_000
@@ -137,7 +141,7 @@ class TaskLogWriter:
         self._lock = threading.Lock()
         self._last_flush = time.monotonic()
         # Set while the database is unreachable: lines wait in the buffer, written at most every
-        # FLUSH_EVERY (not at every line past MAX_BUFFER), and the oldest beyond MAX_KEPT dropped.
+        # FLUSH_AFTER (not at every line past MAX_BUFFER), and the oldest beyond MAX_KEPT dropped.
         self._failing = False
         self._dropped = 0
         self._budget: Budget | None = None  # read with the first flush
@@ -149,7 +153,7 @@ class TaskLogWriter:
         with self._lock:
             self._buffer.append(entry)
             full = len(self._buffer) >= MAX_BUFFER and not self._failing
-            due = full or time.monotonic() - self._last_flush >= FLUSH_EVERY
+            due = full or time.monotonic() - self._last_flush >= FLUSH_AFTER
         if due:
             self.flush()
 
@@ -157,7 +161,7 @@ class TaskLogWriter:
 
     def due(self) -> bool:
         """Lines wait that the heartbeat thread should write now."""
-        return bool(self._buffer) and time.monotonic() - self._last_flush >= FLUSH_EVERY
+        return bool(self._buffer) and time.monotonic() - self._last_flush >= FLUSH_AFTER
 
     def flush(self, *, strict: bool = False) -> None:
         """Write the buffered lines. When the database cannot take them they stay buffered for

@@ -86,7 +86,7 @@ def kind_for(target: Site | Platform | Server, value: str) -> str:
 
 def row(task: Task) -> dict[str, Any]:
     """A task's line of `tasks list` (text; --json prints the API's shape)."""
-    user = task.created_by.get_username() if task.created_by_id and task.created_by else ""
+    user = task.created_by_label or (task.created_by.get_username() if task.created_by_id and task.created_by else "")
     return {
         "id": task.pk, "type": f"{task.target_type}.{task.kind}", "target": task.target_label,
         "state": task.state, "user": user, "created": iso_or_empty(task.created_at),

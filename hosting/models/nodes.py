@@ -176,6 +176,12 @@ class Platform(Node):
         return self.name
 
     @property
+    def choice_label(self) -> str:
+        """The platform as a client member knows it: a Drupal version to choose, not a path."""
+        version = self.drupal_version or "version not detected yet"
+        return f"Drupal {version} ({self.name})"
+
+    @property
     def major_version(self) -> int | None:
         head = self.drupal_version.split(".", 1)[0]
         return int(head) if head.isdigit() else None
@@ -315,3 +321,8 @@ class Backup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.domain} {self.created_at:%Y-%m-%d %H:%M}" if self.created_at else self.domain
+
+    @property
+    def file_name(self) -> str:
+        """The archive's name without the store's directory (what a client member is shown)."""
+        return self.path.rsplit("/", 1)[-1]

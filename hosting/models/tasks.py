@@ -40,6 +40,10 @@ class Task(models.Model):
                                db_index=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                    related_name="tasks")
+    # Who started it, as the audit trail names them ("alice", "cli:root", "command line",
+    # "alice via token ci"): the command line and the scheduler are no user. Empty for tasks
+    # recorded before this was kept.
+    created_by_label = models.CharField(max_length=200, blank=True)
     args = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=16, choices=STATES, default=QUEUED)
 
@@ -105,6 +109,13 @@ class Task(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in self.FINAL
+
+    @property
+    def creator(self) -> str:
+        """Who started the task, in the audit trail's words ("system": nobody, e.g. the reaper)."""
+        if self.created_by_label:
+            return self.created_by_label
+        return self.created_by.get_username() if self.created_by_id and self.created_by else "system"
 
     @property
     def target(self):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django import template
 from django.utils import timezone
@@ -66,3 +67,23 @@ def badge_html(state: str) -> str:
 @register.filter
 def badge(state: str):
     return mark_safe(badge_html(state))
+
+
+@register.filter
+def shown(value: str, internals: bool) -> str:
+    """VALUE as the reader may see it: paths rewritten for client members (hosting.shown)."""
+    from hosting.shown import Shown
+
+    return Shown(bool(internals)).text(str(value or ""))
+
+
+@register.filter
+def refused_groups(buttons: list[Any], conflict: str) -> list[tuple[str, list[Any]]]:
+    """The refused buttons (but those refused for CONFLICT, said once above them) grouped by
+    reason, in their order: a failed install's reason is said once for the seven buttons it
+    refuses, not once per button."""
+    groups: dict[str, list[Any]] = {}
+    for b in buttons:
+        if b.reason and b.reason != conflict:
+            groups.setdefault(b.reason, []).append(b)
+    return list(groups.items())

@@ -11,11 +11,14 @@ from datetime import datetime
 from html import escape
 
 from django import template
+from django.template import Context
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from hosting import shown
 from hosting.models import Task
+from hosting.shown import Shown
 from hosting.templatetags.hm import ago_html, badge_html, duration
 
 register = template.Library()
@@ -39,7 +42,8 @@ class _Links:
         return f'<a href="{head}{int(pk)}{tail}">{escape(text)}</a>'
 
 
-def _row(task: Task, link: _Links, now: datetime, selectable: bool, allowed: set[int], hide_target: bool) -> str:
+def _row(task: Task, link: _Links, now: datetime, selectable: bool, allowed: set[int], hide_target: bool,
+         show: Shown) -> str:
     cells: list[str] = []
     if selectable:
         box = (f'<input type="checkbox" name="ids" value="{task.pk}" form="bulk" aria-label="Select task {task.pk}">'
@@ -58,23 +62,26 @@ def _row(task: Task, link: _Links, now: datetime, selectable: bool, allowed: set
         cells.append(f'<td class="opt" data-label="Target">{target}</td>')
     note = (task.waiting_reason if task.state == Task.QUEUED else
             task.current_step if task.state == Task.RUNNING else "")
-    note = f'<div class="small muted">{escape(note)}</div>' if note else ""
+    note = f'<div class="small muted">{escape(show.text(note))}</div>' if note else ""
     cells.append(f'<td data-label="State">{badge_html(task.state)}{note}</td>')
-    user = (task.created_by.username if task.created_by else "") or "system"
+    user = task.creator
     cells.append(f'<td class="opt" data-label="By">{escape(user)}</td>'
                  f'<td data-label="Created">{ago_html(task.created_at, now)}</td>'
                  f'<td class="opt num" data-label="Took">{escape(duration(task.duration))}</td>')
     return "<tr>\n" + "\n".join(cells) + "\n</tr>"
 
 
-@register.simple_tag
-def task_rows(tasks: Iterable[Task], selectable: bool = False, cancellable: Iterable[int] = (),
+@register.simple_tag(takes_context=True)
+def task_rows(context: Context, tasks: Iterable[Task], selectable: bool = False, cancellable: Iterable[int] = (),
               hide_target: bool = False) -> SafeString:
     """One <tr> per task (the task list's columns); an empty table says so."""
     allowed = set(cancellable or ())
     link = _Links()
     now = timezone.now()
-    rows = [_row(task, link, now, selectable, allowed, hide_target) for task in tasks]
+    request = context.get("request")
+    # What a waiting task waits for, as the reader may see it (hosting.shown).
+    show = shown.for_user(getattr(request, "user", None))
+    rows = [_row(task, link, now, selectable, allowed, hide_target, show) for task in tasks]
     if not rows:
         rows.append(f'<tr><td colspan="{8 if selectable else 7}" class="muted">No tasks.</td></tr>')
     return mark_safe("".join(rows))  # noqa: S308 - every value above went through escape()

@@ -16,13 +16,14 @@ from hosting.actions import issue_token, revoke_token
 from hosting.models import ApiToken
 from hosting.views.common import AuthenticatedHttpRequest, client_address
 
-EXPIRY = [("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("7", "7 days"), ("", "Never")]
+# Shortest first, "Never" last; 30 days stays the default.
+EXPIRY = [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("", "Never")]
 
 
 class TokenForm(forms.Form):
     name = forms.SlugField(max_length=63, help_text="Letters, digits, - and _: e.g. ci-deploy.")
     scope = forms.ChoiceField(choices=ApiToken.SCOPES, initial=ApiToken.READ)
-    expires = forms.ChoiceField(choices=EXPIRY, required=False, label="Expires in")
+    expires = forms.ChoiceField(choices=EXPIRY, required=False, label="Expires in", initial="30")
 
     def __init__(self, *args, user, **kwargs) -> None:
         self.user = user

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
-from hosting import access, csvsafe
+from hosting import access, csvsafe, shown
 from hosting.machine import AUDIT_CSV_FIELDS, audit_csv_rows
 from hosting.models import AuditEvent
 from hosting.views.common import AuthenticatedHttpRequest, paginate, render_page
@@ -64,14 +64,15 @@ def _filtered(request: AuthenticatedHttpRequest) -> tuple[AuditFilterForm, Query
 def audit_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, events = _filtered(request)
     page = paginate(events.select_related("client"), request.GET)
-    return render_page(request, "audit/list.html", {"form": form, "page": page, "export_query": page.query},
-                       parts=("results",))
+    context = {"form": form, "page": page, "export_query": page.query, "internals": access.is_admin(request.user)}
+    return render_page(request, "audit/list.html", context, parts=("results",))
 
 
 @login_required
 def audit_export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
     _form, events = _filtered(request)
-    response = StreamingHttpResponse(csvsafe.lines(AUDIT_CSV_FIELDS, audit_csv_rows(events)),
+    rows = audit_csv_rows(events, shown.for_user(request.user))
+    response = StreamingHttpResponse(csvsafe.lines(AUDIT_CSV_FIELDS, rows),
                                      content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="audit-{timezone.now():%Y%m%d-%H%M%S}.csv"'
     return response

@@ -116,7 +116,7 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     now = timezone.now()
     health_only = bool(request.htmx and request.GET.get("part") == "health")
-    context = {**figures(user, now, health_only=health_only), "now": now}
+    context = {**figures(user, now, health_only=health_only), "now": now, "internals": access.is_admin(user)}
     if health_only:
         # The poll of the health cards: nothing else of the page is needed.
         return render_page(request, "dashboard.html", context, parts=("health",))

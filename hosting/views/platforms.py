@@ -34,7 +34,9 @@ def platform_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     server = int_param(request.GET, "server")
     if q:
-        platforms = platforms.filter(Q(name__icontains=q) | Q(path__icontains=q))
+        # A client member knows platforms by name and version: their paths are not theirs to probe.
+        by_path = Q(path__icontains=q) if access.is_admin(user) else Q(pk__in=[])
+        platforms = platforms.filter(Q(name__icontains=q) | by_path)
     if status in dict(Platform.STATUSES):
         platforms = platforms.filter(status=status)
     if server:

@@ -27,12 +27,14 @@ RECENT_TASKS = 10
 def server_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     servers = access.servers(request.user)
     q = search_text(request.GET.get("q"))
+    admin = access.is_admin(request.user)
     if q:
-        servers = servers.filter(Q(name__icontains=q) | Q(hostname__icontains=q))
+        # Host names are the provider's: a client member searches by name only.
+        servers = servers.filter(Q(name__icontains=q) | (Q(hostname__icontains=q) if admin else Q(pk__in=[])))
     visible = access.platforms(request.user).values("pk")
     servers = servers.annotate(platform_count=Count(
         "platforms", filter=Q(platforms__in=visible) & ~Q(platforms__status=Platform.DELETED), distinct=True))
-    context = {"page": paginate(servers.order_by("name"), request.GET), "q": q}
+    context = {"page": paginate(servers.order_by("name"), request.GET), "q": q, "is_admin": admin}
     return render_page(request, "servers/list.html", context, parts=("results",))
 
 
@@ -63,4 +65,5 @@ def server_detail(request: AuthenticatedHttpRequest, server_id: int) -> HttpResp
     if request.htmx and request.GET.get("watch") and context["active"] is None:
         return HttpResponseClientRefresh()  # the watched task ended: read the whole page again
     context["platforms"] = access.platforms(request.user).filter(server=server).order_by("name")
+    context["is_admin"] = access.is_admin(request.user)
     return render_page(request, "servers/detail.html", context, parts=("work",))

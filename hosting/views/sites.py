@@ -100,6 +100,11 @@ def site_detail(request: AuthenticatedHttpRequest, site_id: int) -> HttpResponse
     ]
     context.update(domains_context(request.user, site, context["buttons"]))
     context["is_admin"] = access.is_admin(request.user)
+    if site.status == Site.FAILED:
+        # The error is said once, from the install that failed (the buttons it refuses say why
+        # together, hosting.templatetags.hm.refused_groups).
+        context["failed_install"] = (access.tasks(request.user).filter(site=site, kind="install")
+                                     .order_by("-created_at", "-id").first())
     context["may_verify"] = any(b.kind == "verify" for b in context["buttons"])
     return render_page(request, "sites/detail.html", context, parts=("work",))
 

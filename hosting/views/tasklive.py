@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from hosting import access, controls
+from hosting import access, controls, shown
 from hosting.engine.heartbeat import lost_before
 from hosting.models import Task, TaskStep
 from hosting.starting import typed_confirmation
@@ -38,11 +38,12 @@ def _lines(user: Any, task: Task, after: int | None) -> tuple[list[Line], int]:
     else:
         rows = list(log.order_by("-position")[:LOG_PAGE])[::-1]
     zone = timezone.get_current_timezone()
+    show = shown.for_user(user)
     lines = []
     for position, at, level, text in rows:
         local = at.astimezone(zone)
         lines.append(Line(position, level, local.isoformat(), local.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                          local.strftime("%H:%M:%S"), text))
+                          local.strftime("%H:%M:%S"), show.text(text)))
     return lines, (lines[0].position if lines and after is None else 0)
 
 
@@ -80,6 +81,8 @@ def live_context(request: AuthenticatedHttpRequest, task: Task, *, tail: bool) -
                      for a in allowed],
         "stale": heartbeat_stale(task), "login_url": login_url,
         "queue": task.server.queue if task.server_id and task.server else "local",
+        # Worker hosts, queue names and paths are the provider's: client members do not see them.
+        "internals": access.is_admin(request.user),
         "unserved": _unserved(request, task),
     }
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from hosting import access, controls, csvsafe, starting
+from hosting import access, controls, csvsafe, shown, starting
 from hosting.forms import TaskFilterForm
 from hosting.inputs import parse_int
 from hosting.machine import TASK_CSV_FIELDS, iso, task_csv_rows
@@ -118,7 +118,9 @@ def task_log_text(request: AuthenticatedHttpRequest, task_id: int) -> StreamingH
     """The whole log as plain text, streamed (a long log is not shown whole on the page)."""
     task = access.access_task(request.user, task_id)
     lines = access.task_log(request.user, task).order_by("position").values_list("at", "level", "line")
-    body = (f"{iso(at)} {level.upper():7} {line}\n" for at, level, line in lines.iterator(chunk_size=2000))
+    show = shown.for_user(request.user)
+    body = (f"{iso(at)} {level.upper():7} {show.text(line)}\n"
+            for at, level, line in lines.iterator(chunk_size=2000))
     return StreamingHttpResponse(body, content_type="text/plain; charset=utf-8")
 
 
@@ -141,7 +143,7 @@ def task_control(request: AuthenticatedHttpRequest, task_id: int, action: str) -
     if not controls.can_control(request.user, task, action):
         raise PermissionDenied(f"You may not {action} this task.")
     form = _confirmation(request, task, action)
-    context = {"task": task, "action": action, "form": form}
+    context = {"task": task, "action": action, "form": form, "internals": access.is_admin(request.user)}
     if request.method != "POST":
         applies = action in controls.allowed_controls(request.user, task)
         return render(request, "tasks/control.html", {**context, "applies": applies})

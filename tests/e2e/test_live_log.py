@@ -58,9 +58,11 @@ def test_it_shows_a_running_tasks_log_in_order_without_blank_lines_and_ends_clea
     text = page.locator("#log").inner_text()
     # One text line per log line, and not one blank line (the polls' whitespace is not shown).
     assert "\n\n" not in text and len(text.strip().splitlines()) == len(logged), repr(text)
-    # Lines came by polling, each within about a second of being written: the worker writes its
-    # buffered lines every 0.5 s and the page polls every 0.5 s (a fresh-clone run measured a
-    # median of 1.05 s, so the bound is 1.5 s; under 1 s needs the worker to write sooner).
+    # Lines came by polling, each within a second of being written: the worker writes a line
+    # at once or within FLUSH_AFTER + LOOK_EVERY (0.3 s), the page polls about every 0.5 s, and
+    # this loop looks every 0.1 s. Medians measured with a load average of 6 on 2 cores: 0.2 to
+    # 0.8 s (the phase of the poll decides). The slowest line may meet a busy moment.
     delays = [seen[line] - at.timestamp() for line, at in logged if line in seen]
+    print("live log delays (s):", sorted(round(d, 2) for d in delays))
     assert delays and max(delays) < 2.0, delays
-    assert sorted(delays)[len(delays) // 2] < 1.5, delays
+    assert sorted(delays)[len(delays) // 2] < 1.0, delays

@@ -24,7 +24,7 @@ def test_the_lines_a_worker_logged_before_it_was_sigkilled_are_kept(clusters, sc
               'if [ "$HM_ATTEMPT" = 1 ]; then sleep 60; fi')
     task = queue_task(scripted_site, "verify", args={"record": str(record), **steps({"name": "work", "sh": script})})
     wait_for(lambda: record.exists() and "start" in record.read_text(), timeout=30, what="the step to start")
-    # Written within half a beat (FLUSH_EVERY is 0.5 s; the rest is slack for a loaded machine),
+    # Written within a fraction of a second (FLUSH_AFTER + LOOK_EVERY; the rest is slack for a loaded machine),
     # before any beat could have flushed them; then the kill must not take them away.
     wait_for(lambda: "second line of attempt 1" in log_of(task), timeout=5, what="the lines, before the first beat")
     os.kill(task_row(task).owner_pid, signal.SIGKILL)

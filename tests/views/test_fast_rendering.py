@@ -22,7 +22,7 @@ def test_task_rows_escape_what_users_and_programs_wrote(site):
     queued = make_task(site, "verify", "queued", by=user, waiting_reason=EVIL)
     running = make_task(site, "backup", "running", current_step=EVIL)
     running.target_label = EVIL
-    html = str(task_rows([queued, running], selectable=True, cancellable=[queued.pk]))
+    html = str(task_rows({}, [queued, running], selectable=True, cancellable=[queued.pk]))
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert html.count("<tr>") == 2
     assert f'href="{reverse("task-detail", args=[queued.pk])}"' in html
@@ -32,8 +32,8 @@ def test_task_rows_escape_what_users_and_programs_wrote(site):
 
 
 def test_task_rows_say_so_when_there_are_none():
-    assert "No tasks." in str(task_rows([]))
-    assert 'colspan="8"' in str(task_rows([], selectable=True))
+    assert "No tasks." in str(task_rows({}, []))
+    assert 'colspan="8"' in str(task_rows({}, [], selectable=True))
 
 
 def test_log_lines_escape_the_programs_output():

@@ -148,7 +148,7 @@ def test_it_offers_only_platforms_open_to_the_client_for_migrate(as_member, site
     closed.clients.add(globex)
     response = as_member.get(reverse("site-task", args=[site.pk, "migrate"]))
     choices = [c[1] for c in response.context["form"].fields["platform"].choices]
-    assert choices == ["d11 (Drupal 11.0.5) on local"]
+    assert choices == ["Drupal 11.0.5 (d11)"]
     refused = as_member.post(reverse("site-task", args=[site.pk, "migrate"]), {"platform": closed.pk})
     assert refused.context["form"].errors["platform"] and not Task.objects.exists()
 

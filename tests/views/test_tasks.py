@@ -112,7 +112,8 @@ def test_it_shows_the_owner_heartbeat_and_a_poller_while_running(as_admin, site)
     body = as_admin.get(reverse("task-detail", args=[task.pk])).content.decode()
     assert "web1 · pid 4242" in body and "Heartbeat" in body
     assert f'hx-get="/tasks/{task.pk}/log/?after=-1"' in body
-    assert "every 500ms" in body and "hm-visible from:document" in body  # a running task: lines within 1 s
+    # A running task: lines within 1 s (the 400 ms start again after each answer: about 0.5 s apart).
+    assert "every 400ms" in body and "hm-visible from:document" in body
     assert "No log lines yet." in body  # the placeholder until the first line
 
 
