@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
@@ -330,8 +331,11 @@ class BackupIn(Schema):
 
 @router.get("/backups", response=responses(page_schema(BackupOut)), tags=["backups"])
 def list_backups(request: HttpRequest, site: Id | None = None, client: Id | None = None, kind: str = "",
-                 page: PageNumber = 1, per_page: PerPage = 50):
+                 deleted: bool = False, page: PageNumber = 1, per_page: PerPage = 50):
+    """Every backup you may see, deleted sites' included; `deleted=true`: only deleted sites'."""
     qs = access.backups(request.user)
+    if deleted:
+        qs = qs.filter(Q(site__isnull=True) | Q(site__status=Site.DELETED))
     if site:
         qs = qs.filter(site_id=site)
     if client:

@@ -1,0 +1,148 @@
+"""Acting on backups outside the task list: restore-deleted (a deleted site back from its
+pre-delete backup), deleting and downloading from inside the backup store only, and the
+`manage.py backups` actions that do them."""
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from hosting import backupactions
+from hosting.actor import Operator
+from hosting.models import AuditEvent, Backup, BackupSchedule, Platform, Site, Task
+from hosting.refused import TaskRefused
+from hosting.starting import start_task
+from tests.operations.conftest import log_of, rows, site_paths, write_rows
+
+pytestmark = pytest.mark.parametrize("engine", ["sqlite"])
+ADMIN = Operator("cli:test")
+
+
+@pytest.fixture
+def deleted(installed, run):
+    """A site with a row in its database, deleted by site.delete; (site, its pre-delete backup)."""
+    site = installed()
+    write_rows(site, ["precious"])
+    task = run(site, "delete")
+    assert task.state == Task.SUCCEEDED, log_of(task)
+    site.refresh_from_db()
+    return site, Backup.objects.get(site=site, kind=Backup.PRE_DELETE)
+
+
+def test_it_restores_a_deleted_site_from_its_pre_delete_backup(deleted, run):
+    site, backup = deleted
+    task = start_task(ADMIN, site, "restore-deleted", {"backup": backup.pk})
+    from hosting.engine.worker import execute
+
+    execute(task.pk)
+    task.refresh_from_db()
+    assert task.state == Task.SUCCEEDED, (task.summary, log_of(task))
+    site.refresh_from_db()
+    assert site.status == Site.ENABLED
+    _, directory = site_paths(site)
+    assert (directory / "settings.php").is_file()
+    assert [r[1] for r in rows(site, "hm_drill")] == ["precious"]
+    assert run(site, "verify").state in (Task.SUCCEEDED, Task.WARNING)
+
+
+def test_it_refuses_when_a_live_site_took_the_domain(deleted, platform):
+    site, backup = deleted
+    other = Site.objects.create(domain=site.domain, platform=platform, status=Site.ENABLED)
+    with pytest.raises(TaskRefused, match=f"taken by a live site \\(#{other.pk}\\)"):
+        start_task(ADMIN, site, "restore-deleted", {"backup": backup.pk})
+    assert not Task.objects.filter(kind="restore-deleted").exists()
+
+
+def test_it_refuses_when_the_platform_is_gone(deleted):
+    site, backup = deleted
+    Platform.objects.filter(pk=site.platform_id).update(status=Platform.DELETED)
+    with pytest.raises(TaskRefused, match="platform .* is deleted"):
+        start_task(ADMIN, site, "restore-deleted", {"backup": backup.pk})
+
+
+def test_it_refuses_a_live_site(installed):
+    site = installed()
+    with pytest.raises(TaskRefused, match="not deleted"):
+        start_task(ADMIN, site, "restore-deleted", {})
+
+
+def test_it_rolls_back_when_the_restore_fails(deleted, run, settings):
+    site, backup = deleted
+    settings.HARBORMASTER_FAULTS = {"site.restore-deleted": "record"}
+    task = run(site, "restore-deleted", {"backup": backup.pk})
+    assert task.state == Task.FAILED, log_of(task)
+    site.refresh_from_db()
+    _, directory = site_paths(site)
+    assert site.status == Site.DELETED and not directory.exists()
+    # Nothing left in the way: it can be tried again.
+    settings.HARBORMASTER_FAULTS = {}
+    assert run(site, "restore-deleted", {"backup": backup.pk}).state == Task.SUCCEEDED
+
+
+def test_it_refuses_a_tampered_path_for_download_and_delete(installed, run, tmp_path):
+    site = installed()
+    backup = Backup.objects.get(task=run(site, "backup"))
+    outside = tmp_path / "not-a-backup.txt"
+    outside.write_text("keep me")
+    for tampered in (str(outside), backup.path.replace(site.domain, f"{site.domain}/../../../x"), "relative.tar"):
+        Backup.objects.filter(pk=backup.pk).update(path=tampered)
+        backup.refresh_from_db()
+        with pytest.raises(backupactions.UnsafeBackupPath):
+            backupactions.open_archive(backup)
+        with pytest.raises(backupactions.UnsafeBackupPath):
+            backupactions.delete_backup(ADMIN, backup)
+    assert outside.read_text() == "keep me" and Backup.objects.filter(pk=backup.pk).exists()
+
+
+def test_it_refuses_to_delete_a_backup_a_restore_will_read(installed, run):
+    site = installed()
+    backup = Backup.objects.get(task=run(site, "backup"))
+    Task.objects.create(kind="restore", target_type="site", site=site, client=site.client,
+                        target_label=site.domain, args={"backup": backup.pk})
+    with pytest.raises(TaskRefused, match="restoring from backup"):
+        backupactions.delete_backup(ADMIN, backup)
+    assert Path(backup.path).is_file()
+
+
+def test_the_command_downloads_deletes_and_lists_deleted_sites(deleted, installed, run, tmp_path):
+    site, backup = deleted
+    out = StringIO()
+    call_command("backups", "list", "--deleted", "--json", stdout=out)
+    assert [b["id"] for b in json.loads(out.getvalue())] == [backup.pk]
+    target = tmp_path / "copy.tar.zst"
+    call_command("backups", "download", str(backup.pk), str(target), stdout=StringIO())
+    assert target.read_bytes() == Path(backup.path).read_bytes()
+    with pytest.raises(CommandError, match="exists"):
+        call_command("backups", "download", str(backup.pk), str(target), stdout=StringIO())
+    with pytest.raises(CommandError, match="--yes"):
+        call_command("backups", "delete", str(backup.pk), stdout=StringIO())
+    call_command("backups", "delete", str(backup.pk), "--yes", stdout=StringIO())
+    assert not Backup.objects.filter(pk=backup.pk).exists() and not Path(backup.path).exists()
+    assert AuditEvent.objects.filter(action="backup.deleted", object_id=str(backup.pk)).exists()
+
+
+def test_the_command_queues_restore_deleted(deleted):
+    site, backup = deleted
+    out = StringIO()
+    call_command("backups", "restore-deleted", str(backup.pk), stdout=out)
+    task = Task.objects.get(kind="restore-deleted")
+    assert f"#{task.pk}" in out.getvalue() and task.args == {"backup": backup.pk} and task.site_id == site.pk
+
+
+def test_the_command_shows_and_sets_a_schedule(installed):
+    site = installed()
+    out = StringIO()
+    call_command("backups", "schedule", "show", site.domain, stdout=out)
+    assert "no schedule" in out.getvalue()
+    call_command("backups", "schedule", "set", site.domain, "--frequency", "weekly", "--keep-count", "3",
+                 "--keep-days", "none", stdout=StringIO())
+    schedule = BackupSchedule.objects.get(site=site)
+    assert (schedule.frequency, schedule.keep_count, schedule.keep_days, schedule.enabled) == ("weekly", 3, None, True)
+    out = StringIO()
+    call_command("backups", "schedule", "show", site.domain, "--json", stdout=out)
+    assert json.loads(out.getvalue())["source"] == "site"
+    with pytest.raises(CommandError, match="number"):
+        call_command("backups", "schedule", "set", site.domain, "--keep-count", "-1", stdout=StringIO())
