@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpRequest
 from ninja import Router, Schema, Status
 
-from hosting import access, audit, backupactions
+from hosting import access, audit, backupactions, starting
 from hosting.api.auth import ApiProblem
 from hosting.api.common import Id, address, responses
 from hosting.models import Site
 from hosting.refused import TaskRefused
-from hosting.starting import start_task
 
 router = Router()
 
@@ -28,15 +28,6 @@ def download_backup(request: HttpRequest, backup_id: Id):
     return FileResponse(handle, as_attachment=True, filename=path.name, content_type="application/zstd")
 
 
-@router.delete("/backups/{backup_id}", response={204: None, **responses(dict)}, tags=["backups"])
-def delete_backup(request: HttpRequest, backup_id: Id):
-    """Delete the backup (archive and record). Who may back the site up may delete its backups;
-    a deleted site's pre-delete backup only an administrator. 409 while a restore reads it."""
-    backup = access.access_backup(request.user, backup_id)
-    backupactions.delete_backup(request.user, backup, address=address(request))
-    return Status(204, None)
-
-
 class RestoreDeletedOut(Schema):
     task: int
 
@@ -49,9 +40,11 @@ def restore_deleted(request: HttpRequest, backup_id: Id):
     site = Site.objects.filter(pk=backup.site_id).first() if backup.site_id else None
     if site is None:
         raise TaskRefused("The site's record is gone; it cannot be restored from here.")
+    if not starting.may_start(request.user, site, "restore-deleted"):
+        raise PermissionDenied("You may not restore this site.")
     if site.status != Site.DELETED:
         raise TaskRefused(f"{site.domain} is not deleted: restore it with a restore task (site {site.pk}).")
-    task = start_task(request.user, site, "restore-deleted", {"backup": backup.pk}, address=address(request))
+    task = starting.start_task(request.user, site, "restore-deleted", {"backup": backup.pk}, address=address(request))
     return Status(202, {"task": task.pk})
 
 

@@ -350,6 +350,17 @@ def get_backup(request: HttpRequest, backup_id: Id):
     return backup_out(access.access_backup(request.user, backup_id))
 
 
+@router.delete("/backups/{backup_id}", response={204: None, **responses(dict)}, tags=["backups"])
+def delete_backup(request: HttpRequest, backup_id: Id):
+    """Delete the backup (archive and record). Who may back the site up may delete its backups;
+    a deleted site's pre-delete backup only an administrator. 409 while a restore reads it."""
+    from hosting import backupactions
+
+    backup = access.access_backup(request.user, backup_id)
+    backupactions.delete_backup(request.user, backup, address=address(request))
+    return Status(204, None)
+
+
 @router.post("/backups", response=responses(dict, 202), tags=["backups"])
 def create_backup(request: HttpRequest, payload: BackupIn):
     """Queue a backup of the site; the answer is the queued task ({"task": id})."""

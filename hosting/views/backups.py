@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.http import FileResponse, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from hosting import access, audit, backupactions, starting
 from hosting.models import Backup, BackupSchedule, Site
@@ -79,6 +79,7 @@ def site_backups(request: AuthenticatedHttpRequest, site_id: int) -> HttpRespons
 
 
 @login_required
+@require_GET
 def backup_download(request: AuthenticatedHttpRequest, backup_id: int) -> HttpResponseBase:
     """The archive of one backup, streamed as an attachment, to whoever may see its site."""
     backup = access.access_backup(request.user, backup_id)
@@ -135,6 +136,8 @@ def backup_restore_deleted(request: AuthenticatedHttpRequest, backup_id: int) ->
             "backup": backup, "reason": "The site's record is gone (deleted without a delete task); an "
             "administrator re-creates it by verifying its platform after restoring the files by hand."}, status=409)
     if site.status != Site.DELETED:
+        if not starting.may_start(request.user, site, "restore"):
+            raise PermissionDenied("You may not restore this site.")
         return redirect(f"{_url('site-task', site.pk, 'restore')}?backup={backup.pk}")
     if not starting.may_start(request.user, site, "restore-deleted"):
         raise PermissionDenied("You may not restore this site.")
