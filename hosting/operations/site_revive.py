@@ -71,9 +71,14 @@ def check(ctx: Context) -> None:
 
 
 def files(ctx: Context) -> None:
+    # Again just before writing: a site of the same domain may have been added since the check
+    # (no lock spans domains), and this step's undo removes what is at the site's path.
+    site = site_of(ctx)
+    if taken_by(site) is not None or Path(ctx.state["site_dir"]).exists():
+        raise ProvisionError(f"{site.domain} was taken, or sites/{site.domain} created, since the check.")
     flag(ctx, "files")
     restore_backup(Path(ctx.state["backup_path"]), Path(ctx.state["site_dir"]), None, None, ctx.runner,
-                   files_link_roots=files_link_roots(site_of(ctx).domain))
+                   files_link_roots=files_link_roots(site.domain))
     ctx.info(f"{ctx.state['site_dir']} restored.")
 
 
