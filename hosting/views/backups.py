@@ -5,6 +5,8 @@ Which file is served or deleted comes from the Backup row (hosting.backupactions
 keeps it inside the backup store), never from the request."""
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -28,6 +30,17 @@ class ScheduleForm(forms.ModelForm):
         fields = list(backupactions.SCHEDULE_FIELDS)
 
 
+def with_actions(user: Any, rows: list[Backup]) -> list[Backup]:
+    """ROWS, each with `may_delete` and `may_restore` set for USER: links that would only answer
+    403 are not shown (the views check again)."""
+    for b in rows:
+        b.may_delete = not backupactions.delete_refusal(user, b)  # type: ignore[attr-defined]
+        site = b.site
+        kind = "restore-deleted" if site is not None and site.status == Site.DELETED else "restore"
+        b.may_restore = site is not None and starting.may_start(user, site, kind)  # type: ignore[attr-defined]
+    return rows
+
+
 def deleted_sites_q() -> Q:
     return Q(site__isnull=True) | Q(site__status=Site.DELETED)
 
@@ -43,6 +56,7 @@ def backup_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     if site_id is not None:
         qs = qs.filter(site_id=site_id)
     page = paginate(qs, request.GET)
+    with_actions(request.user, page.rows)
     context = {"page": page, "deleted": deleted, "is_admin": access.is_admin(request.user)}
     return render(request, "backups/list.html", context)
 
@@ -68,11 +82,11 @@ def site_backups(request: AuthenticatedHttpRequest, site_id: int) -> HttpRespons
     else:
         values = governing["schedule"] or {}
         form = ScheduleForm(instance=own, initial=values if own is None else None)
-    backups = access.backups(request.user).filter(site=site).select_related("task").order_by("-created_at", "-pk")
+    backups = with_actions(request.user, list(access.backups(request.user).filter(site=site)
+                                              .select_related("site", "client").order_by("-created_at", "-pk")))
     context = {
         "site": site, "backups": backups, "form": form, "may_edit": may_edit, "source": governing["source"],
         "may_backup": starting.may_start(request.user, site, "backup"),
-        "may_restore": starting.may_start(request.user, site, "restore"),
         "is_admin": access.is_admin(request.user),
     }
     return render(request, "backups/site.html", context, status=status)
