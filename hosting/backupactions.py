@@ -8,6 +8,7 @@ names the backup."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,17 @@ def open_archive(backup: Backup) -> tuple[Any, Path]:
     if not path.is_file():
         raise TaskRefused(f"The file of backup #{backup.pk} is gone.")
     return open(path, "rb"), path
+
+
+def export_archive(backup: Backup) -> tuple[Iterator[bytes], str]:
+    """BACKUP as one plain tar (its files from the object store included) as a stream of
+    chunks, and a file name for it (TaskRefused when its file is gone or outside the store)."""
+    from provision.backup.export import export_tar
+
+    path = backup_file(backup)
+    if not path.is_file():
+        raise TaskRefused(f"The file of backup #{backup.pk} is gone.")
+    return export_tar(path), path.name.removesuffix(".zst").removesuffix(".tar") + ".tar"
 
 
 def site_gone(backup: Backup) -> bool:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, HttpRequest
-from ninja import Router, Schema, Status
+from django.http import FileResponse, HttpRequest, StreamingHttpResponse
+from django.utils.http import content_disposition_header
+from ninja import Query, Router, Schema, Status
 
 from hosting import access, audit, backupactions, starting
 from hosting.api.auth import ApiProblem
@@ -19,12 +20,21 @@ router = Router()
 
 
 @router.get("/backups/{backup_id}/download", response=responses(bytes), tags=["backups"])
-def download_backup(request: HttpRequest, backup_id: Id):
-    """The backup's archive (`application/zstd`, as an attachment). 409 when its file is gone or
-    not inside the backup store."""
+def download_backup(request: HttpRequest, backup_id: Id, as_: Literal["", "tar"] = Query("", alias="as")):
+    """The backup's archive as stored (`application/zstd`: the database dump and the manifest; a
+    backup's files are in the backup store), or with `as=tar` one plain tar holding the site's
+    files and its database dump. 409 when its file is gone or not inside the backup store."""
     backup = access.access_backup(request.user, backup_id)
-    handle, path = backupactions.open_archive(backup)
-    audit.record(request.user, "backup.downloaded", backup, client=backup.client, address=address(request))
+    if as_ == "tar":
+        chunks, name = backupactions.export_archive(backup)
+    else:
+        handle, path = backupactions.open_archive(backup)
+    audit.record(request.user, "backup.downloaded", backup, client=backup.client, address=address(request),
+                 detail="as a plain tar" if as_ == "tar" else "")
+    if as_ == "tar":
+        response = StreamingHttpResponse(chunks, content_type="application/x-tar")
+        response["Content-Disposition"] = content_disposition_header(True, name)
+        return response
     return FileResponse(handle, as_attachment=True, filename=path.name, content_type="application/zstd")
 
 

@@ -4,9 +4,9 @@ the panel and the API (hosting.backupactions, hosting.starting)."""
 from __future__ import annotations
 
 import os
-import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -25,6 +25,9 @@ def add_parsers(sub: Any) -> None:
     download.add_argument("id", type=int, metavar="ID", help="The backup id (as `backups list` shows).")
     download.add_argument("path", metavar="PATH", help="Where to write the archive (a new file; - for stdout).")
     download.add_argument("--force", action="store_true", help="Overwrite PATH if it exists.")
+    download.add_argument("--tar", action="store_true",
+                          help="Write one plain tar with the site's files and its database dump, not the "
+                               "stored archive (whose files are in the backup store).")
     delete = sub.add_parser("delete", help="Delete a backup: its archive and its record.")
     delete.add_argument("id", type=int, metavar="ID", help="The backup id.")
     delete.add_argument("--yes", action="store_true", help="Confirm: without it nothing is deleted.")
@@ -42,6 +45,12 @@ def add_parsers(sub: Any) -> None:
     put.add_argument("--keep-days", help="Days scheduled backups are kept (a number, or 'none').")
     put.add_argument("--enable", dest="enabled", action="store_true", default=None, help="Switch it on.")
     put.add_argument("--disable", dest="enabled", action="store_false", help="Switch it off for this site.")
+
+
+def _chunks(source: IO[bytes]) -> Iterator[bytes]:
+    with source:
+        while chunk := source.read(1 << 20):
+            yield chunk
 
 
 def _backup(pk: int) -> Backup:
@@ -82,21 +91,27 @@ def _handle(command: BaseCommand, action: str, options: dict[str, Any]) -> None:
     by = taskcli.actor()
     if action == "download":
         backup = _backup(options["id"])
-        source, path = backupactions.open_archive(backup)
-        with source:
-            if options["path"] == "-":
-                shutil.copyfileobj(source, command.stdout._out.buffer)  # type: ignore[attr-defined]
-                return
-            target = Path(options["path"])
-            try:
-                flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if options["force"] else os.O_EXCL)
-                with os.fdopen(os.open(target, flags, 0o600), "wb") as out:
-                    shutil.copyfileobj(source, out, 1 << 20)
-            except FileExistsError:
-                raise CommandError(f"{target} exists; give --force to overwrite it.") from None
-            except OSError as exc:
-                raise CommandError(f"Cannot write {target}: {exc}.") from None
-        command.stdout.write(f"Backup #{backup.pk} ({path.name}, {target.stat().st_size} bytes) written to {target}.")
+        if options["tar"]:
+            chunks, name = backupactions.export_archive(backup)
+        else:
+            source, path = backupactions.open_archive(backup)
+            chunks, name = _chunks(source), path.name
+        if options["path"] == "-":
+            out = command.stdout._out.buffer  # type: ignore[attr-defined]
+            for chunk in chunks:
+                out.write(chunk)
+            return
+        target = Path(options["path"])
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if options["force"] else os.O_EXCL)
+            with os.fdopen(os.open(target, flags, 0o600), "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+        except FileExistsError:
+            raise CommandError(f"{target} exists; give --force to overwrite it.") from None
+        except OSError as exc:
+            raise CommandError(f"Cannot write {target}: {exc}.") from None
+        command.stdout.write(f"Backup #{backup.pk} ({name}, {target.stat().st_size} bytes) written to {target}.")
     elif action == "delete":
         backup = _backup(options["id"])
         if not options["yes"]:

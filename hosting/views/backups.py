@@ -12,9 +12,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods
 
 from hosting import access, audit, backupactions, starting
@@ -97,12 +98,22 @@ def site_backups(request: AuthenticatedHttpRequest, site_id: int) -> HttpRespons
 def backup_download(request: AuthenticatedHttpRequest, backup_id: int) -> HttpResponseBase:
     """The archive of one backup, streamed as an attachment, to whoever may see its site."""
     backup = access.access_backup(request.user, backup_id)
+    plain = request.GET.get("as") == "tar"
     try:
-        handle, path = backupactions.open_archive(backup)
+        if plain:
+            chunks, name = backupactions.export_archive(backup)
+        else:
+            handle, path = backupactions.open_archive(backup)
     except TaskRefused as exc:
         return render(request, "backups/unavailable.html", {"backup": backup, "reason": str(exc)}, status=409)
-    audit.record(request.user, "backup.downloaded", backup, client=backup.client, address=client_address(request))
-    response = FileResponse(handle, as_attachment=True, filename=path.name, content_type="application/zstd")
+    audit.record(request.user, "backup.downloaded", backup, client=backup.client, address=client_address(request),
+                 detail="as a plain tar" if plain else "")
+    response: HttpResponseBase
+    if plain:
+        response = StreamingHttpResponse(chunks, content_type="application/x-tar")
+        response["Content-Disposition"] = content_disposition_header(True, name)
+    else:
+        response = FileResponse(handle, as_attachment=True, filename=path.name, content_type="application/zstd")
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

@@ -3,6 +3,7 @@
 back from its pre-delete backup, found under "Deleted sites with backups"."""
 from __future__ import annotations
 
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,12 @@ def test_it_downloads_deletes_and_restores_a_deleted_site_from_the_backups_page(
     info.value.save_as(saved)
     assert saved.read_bytes() == Path(first.path).read_bytes() and saved.stat().st_size == first.size
     assert info.value.suggested_filename == Path(first.path).name
+    with page.expect_download() as info:
+        page.locator(f"#backup-{first.pk} a.download-tar").click()
+    plain = tmp_path / "plain.tar"
+    info.value.save_as(plain)
+    with tarfile.open(plain) as tar:
+        assert {"database.sql", "site/settings.php"} <= set(tar.getnames())
 
     page.locator(f"#backup-{second.pk} a.delete").click()
     page.wait_for_url(f"**/backups/{second.pk}/delete/")

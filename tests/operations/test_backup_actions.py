@@ -146,3 +146,31 @@ def test_the_command_shows_and_sets_a_schedule(installed):
     assert json.loads(out.getvalue())["source"] == "site"
     with pytest.raises(CommandError, match="number"):
         call_command("backups", "schedule", "set", site.domain, "--keep-count", "-1", stdout=StringIO())
+
+
+def test_it_exports_a_backup_as_one_plain_tar(installed, run, tmp_path, client, admin_user):
+    import subprocess
+    import tarfile
+
+    site = installed()
+    backup = Backup.objects.get(task=run(site, "backup"))
+    _, directory = site_paths(site)
+    target = tmp_path / "plain.tar"
+    call_command("backups", "download", str(backup.pk), str(target), "--tar", stdout=StringIO())
+    names = subprocess.run(["tar", "-tf", str(target)], check=True, capture_output=True, text=True).stdout.split()
+    assert "database.sql" in names and "manifest.json" in names and "site/settings.php" in names
+    with tarfile.open(target) as tar:
+        settings_php = tar.extractfile("site/settings.php")
+        assert settings_php is not None and settings_php.read() == (directory / "settings.php").read_bytes()
+    client.force_login(admin_user)
+    response = client.get(f"/backups/{backup.pk}/download/?as=tar")
+    assert response.status_code == 200 and response["Content-Type"] == "application/x-tar"
+    assert response["Content-Disposition"].endswith('.tar"')
+    assert b"".join(response.streaming_content) == target.read_bytes()
+    from tests.tenancy.conftest import api_client
+
+    api = api_client(admin_user, "read")
+    answer = api.get(f"/api/v1/backups/{backup.pk}/download?as=tar")
+    assert answer.status_code == 200 and b"".join(answer.streaming_content) == target.read_bytes()
+    stored = api.get(f"/api/v1/backups/{backup.pk}/download")
+    assert b"".join(stored.streaming_content) == Path(backup.path).read_bytes()
