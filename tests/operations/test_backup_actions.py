@@ -17,7 +17,9 @@ from hosting.refused import TaskRefused
 from hosting.starting import start_task
 from tests.operations.conftest import log_of, rows, site_paths, write_rows
 
-pytestmark = pytest.mark.parametrize("engine", ["sqlite"])
+# The database engines matter to restore-deleted (a user and a database created again); the rest
+# runs on SQLite only.
+SQLITE = pytest.mark.parametrize("engine", ["sqlite"])
 ADMIN = Operator("cli:test")
 
 
@@ -48,6 +50,7 @@ def test_it_restores_a_deleted_site_from_its_pre_delete_backup(deleted, run):
     assert run(site, "verify").state in (Task.SUCCEEDED, Task.WARNING)
 
 
+@SQLITE
 def test_it_refuses_when_a_live_site_took_the_domain(deleted, platform):
     site, backup = deleted
     other = Site.objects.create(domain=site.domain, platform=platform, status=Site.ENABLED)
@@ -56,6 +59,7 @@ def test_it_refuses_when_a_live_site_took_the_domain(deleted, platform):
     assert not Task.objects.filter(kind="restore-deleted").exists()
 
 
+@SQLITE
 def test_it_refuses_when_the_platform_is_gone(deleted):
     site, backup = deleted
     Platform.objects.filter(pk=site.platform_id).update(status=Platform.DELETED)
@@ -63,6 +67,7 @@ def test_it_refuses_when_the_platform_is_gone(deleted):
         start_task(ADMIN, site, "restore-deleted", {"backup": backup.pk})
 
 
+@SQLITE
 def test_it_refuses_a_live_site(installed):
     site = installed()
     with pytest.raises(TaskRefused, match="not deleted"):
@@ -82,6 +87,7 @@ def test_it_rolls_back_when_the_restore_fails(deleted, run, settings):
     assert run(site, "restore-deleted", {"backup": backup.pk}).state == Task.SUCCEEDED
 
 
+@SQLITE
 def test_it_refuses_a_tampered_path_for_download_and_delete(installed, run, tmp_path):
     site = installed()
     backup = Backup.objects.get(task=run(site, "backup"))
@@ -97,6 +103,7 @@ def test_it_refuses_a_tampered_path_for_download_and_delete(installed, run, tmp_
     assert outside.read_text() == "keep me" and Backup.objects.filter(pk=backup.pk).exists()
 
 
+@SQLITE
 def test_it_refuses_to_delete_a_backup_a_restore_will_read(installed, run):
     site = installed()
     backup = Backup.objects.get(task=run(site, "backup"))
@@ -107,6 +114,7 @@ def test_it_refuses_to_delete_a_backup_a_restore_will_read(installed, run):
     assert Path(backup.path).is_file()
 
 
+@SQLITE
 def test_the_command_downloads_deletes_and_lists_deleted_sites(deleted, installed, run, tmp_path):
     site, backup = deleted
     out = StringIO()
@@ -124,6 +132,7 @@ def test_the_command_downloads_deletes_and_lists_deleted_sites(deleted, installe
     assert AuditEvent.objects.filter(action="backup.deleted", object_id=str(backup.pk)).exists()
 
 
+@SQLITE
 def test_the_command_queues_restore_deleted(deleted):
     site, backup = deleted
     out = StringIO()
@@ -132,6 +141,7 @@ def test_the_command_queues_restore_deleted(deleted):
     assert f"#{task.pk}" in out.getvalue() and task.args == {"backup": backup.pk} and task.site_id == site.pk
 
 
+@SQLITE
 def test_the_command_shows_and_sets_a_schedule(installed):
     site = installed()
     out = StringIO()
@@ -148,6 +158,7 @@ def test_the_command_shows_and_sets_a_schedule(installed):
         call_command("backups", "schedule", "set", site.domain, "--keep-count", "-1", stdout=StringIO())
 
 
+@SQLITE
 def test_it_exports_a_backup_as_one_plain_tar(installed, run, tmp_path, client, admin_user):
     import subprocess
     import tarfile
