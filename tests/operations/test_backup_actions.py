@@ -185,3 +185,22 @@ def test_it_exports_a_backup_as_one_plain_tar(installed, run, tmp_path, client, 
     assert answer.status_code == 200 and b"".join(answer.streaming_content) == target.read_bytes()
     stored = api.get(f"/api/v1/backups/{backup.pk}/download")
     assert b"".join(stored.streaming_content) == Path(backup.path).read_bytes()
+
+
+@SQLITE
+def test_a_failed_restore_deleted_can_be_retried(deleted, settings):
+    from hosting import controls
+    from hosting.engine.worker import execute
+
+    site, backup = deleted
+    settings.HARBORMASTER_FAULTS = {"site.restore-deleted": "vhost"}
+    failed = start_task(ADMIN, site, "restore-deleted", {"backup": backup.pk})
+    execute(failed.pk)
+    failed.refresh_from_db()
+    assert failed.state == Task.FAILED and Site.objects.get(pk=site.pk).status == Site.DELETED
+    settings.HARBORMASTER_FAULTS = {}
+    retry = controls.retry(failed, by=ADMIN)
+    execute(retry.pk)
+    retry.refresh_from_db()
+    assert retry.state == Task.SUCCEEDED, log_of(retry)
+    assert Site.objects.get(pk=site.pk).status == Site.ENABLED
