@@ -121,12 +121,8 @@ def _tidy(backup: Backup) -> None:
     from hosting import retention
 
     site = Site.objects.filter(pk=backup.site_id).first() if backup.site_id else None
-    if site is None:
-        site = Site(domain=backup.domain)  # only its domain is read to find the store
-        retention._collect(site)
-        return
-    retention._collect(site)
-    retention._measure(site)
+    # Without a record, only the domain is read (to find the store); there is nothing to measure.
+    retention.after_deletion(site or Site(domain=backup.domain), measure=site is not None)
 
 
 # --- Schedules ------------------------------------------------------------------------------
