@@ -91,7 +91,15 @@ def _retryable(task: Task) -> bool:
     if not task.is_final or task.state == Task.SUCCEEDED:
         return False
     target = task.target
-    return target is not None and getattr(target, "status", "") != "deleted"
+    return target is not None and (getattr(target, "status", "") != "deleted" or _revives(task))
+
+
+def _revives(task: Task) -> bool:
+    """Does the task's type run on a deleted record (restore-deleted)? Its retry does too."""
+    from hosting.catalogue import TYPES
+
+    known = TYPES.get(f"{task.target_type}.{task.kind}")
+    return bool(known and known.revives)
 
 
 def _check(user: Actor | None, task: Task, action: str) -> None:
@@ -183,7 +191,7 @@ def retry(task: Task, *, by: Actor, address: str | None = None, confirm: str | N
     if not task.is_final:
         raise ControlRefused(f"Task #{task.pk} is {task.state}: only a task that has ended can be retried.")
     target = task.target
-    if target is None or getattr(target, "status", "") == "deleted":
+    if target is None or getattr(target, "status", "") == "deleted" and not _revives(task):
         raise ControlRefused(f"The {task.target_type} of task #{task.pk} no longer exists.")
     data = dict(task.args or {})
     data.pop(CONFIRM_FIELD, None)  # only the caller's own typing confirms

@@ -38,7 +38,8 @@ class BackupChoice(forms.ModelChoiceField):
     def label_from_instance(self, obj: Backup) -> str:
         from django.template.defaultfilters import filesizeformat
 
-        return (f"{timezone.localtime(obj.created_at):%Y-%m-%d %H:%M} · {obj.get_kind_display()} · "
+        # Seconds and the id: two backups made in the same minute must be told apart.
+        return (f"#{obj.pk} · {timezone.localtime(obj.created_at):%Y-%m-%d %H:%M:%S} · {obj.get_kind_display()} · "
                 f"{filesizeformat(obj.size)}")
 
 
@@ -153,6 +154,20 @@ class RestoreForm(SiteTaskForm):
 
     def task_args(self) -> dict[str, Any]:
         return {"backup": self.cleaned_data["backup"].pk}
+
+
+class RestoreDeletedForm(RestoreForm):
+    """A deleted site's backups; the newest pre-delete one is offered first."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = cast(forms.ModelChoiceField, self.fields["backup"])
+        field.help_text = "The site is created again on its platform from this backup."
+        if "backup" not in self.initial:
+            choices = cast(QuerySet[Backup], field.queryset)
+            first = choices.filter(kind=Backup.PRE_DELETE).order_by("-created_at", "-pk").first()
+            if first is not None:
+                self.initial["backup"] = first.pk
 
 
 class TypeNameForm(forms.Form):

@@ -89,6 +89,14 @@ def apply(site: Site, now: datetime | None = None) -> list[int]:
     return deleted
 
 
+def after_deletion(site: Site, *, measure: bool = True) -> None:
+    """After backups of SITE were deleted by other means (a person, hosting.backupactions):
+    collect the store's unnamed objects and, for a site record that exists, measure again."""
+    _collect(site)
+    if measure:
+        _measure(site)
+
+
 def _measure(site: Site) -> None:
     """What the backup store holds for the site now: the quota counts it."""
     from hosting.operations.site_common import backup_store_bytes

@@ -78,10 +78,15 @@ def _bound(data: Mapping[str, Any] | None) -> QueryDict | None:
     return bound
 
 
-def task_form(by: Actor, target: Target, kind: str, data: Mapping[str, Any] | None) -> forms.Form:
-    """The type's argument form for KIND on TARGET, bound to DATA (None: unbound, to show)."""
+def task_form(by: Actor, target: Target, kind: str, data: Mapping[str, Any] | None,
+              initial: Mapping[str, Any] | None = None) -> forms.Form:
+    """The type's argument form for KIND on TARGET, bound to DATA (None: unbound, to show, with
+    INITIAL choices: a link's preselected backup)."""
     form_class = task_type(target_type_of(target), kind).form_class()
-    return form_class(_bound(data), target=target, viewer=viewer(by))
+    form = form_class(_bound(data), target=target, viewer=viewer(by))
+    if data is None and initial:
+        form.initial.update({k: v for k, v in initial.items() if k in form.fields})
+    return form
 
 
 def refusal(by: Actor, target: Target, kind: str, situation: Situation | None = None) -> str:
@@ -126,8 +131,10 @@ def buttons(by: Actor, situation: Situation) -> list[Button]:
     """A button for every task type of the situation's target that BY may start, each with its
     refusal. Types BY may never start are left out rather than disabled."""
     target = situation.target
+    deleted = getattr(target, "status", "") == "deleted"
     return [Button(task_type(situation.target_type, kind), refusal(by, target, kind, situation))
-            for kind in kinds_for(situation.target_type) if may_start(by, target, kind)]
+            for kind in kinds_for(situation.target_type)
+            if may_start(by, target, kind) and task_type(situation.target_type, kind).revives == deleted]
 
 
 def button(by: Actor, target: Target, kind: str) -> Button:
@@ -150,9 +157,9 @@ def start_task(by: Actor, target: Target, kind: str, data: Mapping[str, Any], *,
     """Start KIND on TARGET for BY with the arguments in DATA (see the module docstring).
     Raises ValueError (an unknown type), PermissionDenied, TaskRefused (and its QuotaExceeded)
     or ArgumentsInvalid; nothing is written then."""
-    task_type(target_type_of(target), kind)
+    known = task_type(target_type_of(target), kind)
     target = current(target)
-    if getattr(target, "status", "") == "deleted":
+    if getattr(target, "status", "") == "deleted" and not known.revives:
         raise TaskRefused(f"The {target_type_of(target)}'s record is deleted.")
     if not may_start(by, target, kind):
         raise PermissionDenied("You may not start this task.")

@@ -7,6 +7,7 @@ from hosting.views import (
                            account,
                            audit,
                            auth,
+                           backups,
                            clients,
                            create,
                            dashboard,
@@ -36,6 +37,12 @@ urlpatterns = [
     path("sites/<int:site_id>/delete-record/", nodes.site_delete_record, name="site-delete-record"),
     path("sites/<int:site_id>/resolve-duplicate/", sites.site_resolve_duplicate, name="site-resolve-duplicate"),
     path("sites/<int:site_id>/adopt-database/", sites.site_adopt_database, name="site-adopt-database"),
+
+    path("sites/<int:site_id>/backups/", backups.site_backups, name="site-backups"),
+    path("backups/", backups.backup_list, name="backup-list"),
+    path("backups/<int:backup_id>/download/", backups.backup_download, name="backup-download"),
+    path("backups/<int:backup_id>/delete/", backups.backup_delete, name="backup-delete"),
+    path("backups/<int:backup_id>/restore-deleted/", backups.backup_restore_deleted, name="backup-restore-deleted"),
 
     path("platforms/", platforms.platform_list, name="platform-list"),
     path("platforms/new/", create.platform_new, name="platform-new"),

@@ -100,9 +100,10 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _register() -> None:
-    from hosting.api import domains, members, nodes, tasks
+    from hosting.api import backups, domains, members, nodes, tasks
 
     api.add_router("/", nodes.router)
+    api.add_router("/", backups.router)
     api.add_router("/", members.router)
     api.add_router("/", tasks.router)
     api.add_router("/", domains.router)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
@@ -340,8 +341,11 @@ class BackupIn(Schema):
 
 @router.get("/backups", response=responses(page_schema(BackupOut)), tags=["backups"])
 def list_backups(request: HttpRequest, site: Id | None = None, client: Id | None = None, kind: str = "",
-                 page: PageNumber = 1, per_page: PerPage = 50):
+                 deleted: bool = False, page: PageNumber = 1, per_page: PerPage = 50):
+    """Every backup you may see, deleted sites' included; `deleted=true`: only deleted sites'."""
     qs = access.backups(request.user)
+    if deleted:
+        qs = qs.filter(Q(site__isnull=True) | Q(site__status=Site.DELETED))
     if site:
         qs = qs.filter(site_id=site)
     if client:
@@ -354,6 +358,17 @@ def list_backups(request: HttpRequest, site: Id | None = None, client: Id | None
 @router.get("/backups/{backup_id}", response=responses(BackupOut), tags=["backups"])
 def get_backup(request: HttpRequest, backup_id: Id):
     return backup_out(access.access_backup(request.user, backup_id))
+
+
+@router.delete("/backups/{backup_id}", response={204: None, **responses(dict)}, tags=["backups"])
+def delete_backup(request: HttpRequest, backup_id: Id):
+    """Delete the backup (archive and record). Who may back the site up may delete its backups;
+    a deleted site's pre-delete backup only an administrator. 409 while a restore reads it."""
+    from hosting import backupactions
+
+    backup = access.access_backup(request.user, backup_id)
+    backupactions.delete_backup(request.user, backup, address=address(request))
+    return Status(204, None)
 
 
 @router.post("/backups", response=responses(dict, 202), tags=["backups"])

@@ -54,6 +54,7 @@ class TaskType:
     confirm: bool = False    # the button opens a confirmation page (it destroys or interrupts)
     danger: bool = False     # it destroys: the target's name is typed to confirm
     explain: str = ""        # what the confirmation or arguments page says it will do
+    revives: bool = False    # it runs on a deleted record (a deleted site brought back)
 
     @property
     def key(self) -> str:

@@ -61,6 +61,12 @@ register(TaskType(
     explain="Deleting the site takes a backup first, then removes its files, its database and its vhost. "
             "The backup stays."))
 register(TaskType(
+    SITE, "restore-deleted", "Restore deleted site", 7200, False, MANAGER, ADDS_SITE,
+    form=F + "RestoreDeletedForm", refusal=R + "site_restore_deleted", build=OP + "site_revive.revive_plan",
+    arguments=True, confirm=True, revives=True,
+    explain="The deleted site is created again on its platform from the backup: its directory, its database "
+            "and its vhost."))
+register(TaskType(
     SITE, "login-reset", "Login link", 300, True, MEMBER, NO_QUOTA,
     form=F + "SiteTaskForm", refusal=R + "site_login_reset", build=OP + "site_state.login_plan"))
 

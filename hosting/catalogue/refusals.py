@@ -18,7 +18,7 @@ def _site(s: Situation) -> Site:
 
 
 def site_any(s: Situation, kind: str) -> str:
-    """Every site task: a live record, nothing else running, no decision waiting."""
+    """Every site task but restore-deleted: a live record, nothing else running, no decision waiting."""
     site = _site(s)
     if site.status == Site.DELETED:
         return "The site's record is deleted."
@@ -67,6 +67,17 @@ def site_alias_remove(s: Situation, kind: str) -> str:
 
 def site_restore(s: Situation, kind: str) -> str:
     return site_installed(s, kind) or ("" if s.backups["n"] else "There is no backup of this site yet.")
+
+
+def site_restore_deleted(s: Situation, kind: str) -> str:
+    """Only a deleted site, whose domain no live site took meanwhile, on a platform still there."""
+    from hosting.operations.site_revive import refusal
+
+    site = _site(s)
+    if site.status != Site.DELETED:
+        return "The site is not deleted."
+    found = refusal(site) or s.conflict
+    return found or ("" if s.backups["n"] else "There is no backup of this site.")
 
 
 def site_clone(s: Situation, kind: str) -> str:

@@ -58,7 +58,7 @@ def node_task(request: AuthenticatedHttpRequest, target_type: str, kind: str, **
         if not known.page:
             return redirect(node.detail_url, target.pk)
         return _page(request, node, target, starting.button(request.user, target, kind),
-                     starting.task_form(request.user, target, kind, None))
+                     starting.task_form(request.user, target, kind, None, initial=request.GET.dict()))
     form = starting.task_form(request.user, target, kind, request.POST)
     task, refused, form = start_or_refuse(request, target, kind, form)
     partial = request.htmx and not known.page

@@ -50,7 +50,7 @@ def test_the_menu_folds_and_opens_on_a_tap(phone, live_server, demo):
 
 
 def test_the_lists_stack_their_rows_without_scrolling_sideways(phone, live_server, demo):
-    for path in ("/sites/", "/tasks/", "/platforms/", "/servers/", "/clients/", "/audit/", "/locks/"):
+    for path in ("/sites/", "/tasks/", "/platforms/", "/servers/", "/clients/", "/audit/", "/locks/", "/backups/"):
         phone.goto(live_server.url + path)
         assert phone.evaluate(OVERFLOW) == {"page": WIDTH, "tables": 0}, path
     # A site's row is a card: its domain as title, then each value under its column's name.

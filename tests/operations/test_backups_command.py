@@ -23,8 +23,8 @@ def test_it_lists_backups(two_backups):
     out = StringIO()
     call_command("backups", "list", stdout=out)
     header, *lines = out.getvalue().splitlines()
-    assert header.split("\t") == ["ID", "DOMAIN", "KIND", "CREATED", "SIZE", "VERIFIED", "PATH"]
-    assert len(lines) == 2 and all(line.split("\t")[2::3] == ["manual", "never"] for line in lines)
+    assert header.split("\t") == ["ID", "DOMAIN", "SITE", "KIND", "CREATED", "SIZE", "VERIFIED", "PATH"]
+    assert len(lines) == 2 and all(line.split("\t")[3::3] == ["manual", "never"] for line in lines)
     out = StringIO()
     call_command("backups", "list", "--json", stdout=out)
     listed = json.loads(out.getvalue())

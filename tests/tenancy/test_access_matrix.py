@@ -34,6 +34,12 @@ ROUTES: dict[str, object] = {
     "site-detail": obj(), "site-task": obj(admin=302, manager=302, member=302, viewer=403),
     "site-delete-record": ADMIN, "site-resolve-duplicate": NOGET,
     "site-adopt-database": NOGET,
+    # Backups: everyone who sees the site sees and downloads them (the cast's backup file is not
+    # in the backup store: 409); deleting and restoring is for whoever may start work.
+    "site-backups": obj(), "backup-list": LIST,
+    "backup-download": obj(admin=409, manager=409, member=409, viewer=409),
+    "backup-delete": obj(viewer=403),
+    "backup-restore-deleted": obj(admin=302, manager=302, member=302, viewer=403),
     "platform-list": LIST, "platform-new": ADMIN, "platform-detail": obj(), "platform-task": obj(**ADMIN_ONLY_TASK),
     "platform-delete-record": ADMIN,
     "server-list": LIST, "server-detail": obj(), "server-task": obj(**ADMIN_ONLY_TASK),

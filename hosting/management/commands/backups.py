@@ -1,5 +1,6 @@
-"""`manage.py backups list [--site DOMAIN]`, `manage.py backups verify [ID ...|--all]` and
-`manage.py backups scrub [--site DOMAIN ...]`.
+"""`manage.py backups list [--site DOMAIN] [--deleted]`, `backups verify [ID ...|--all]`,
+`backups scrub [--site DOMAIN ...]`, `backups download ID PATH`, `backups delete ID --yes`,
+`backups restore-deleted ID` and `backups schedule show|set DOMAIN` (hosting.management.backupcli).
 
 verify reads every archive whole (sha256 of the file, then every member against its manifest,
 and the links a restore would refuse) and exits 1 if any backup is missing or damaged, so it can
@@ -9,10 +10,11 @@ the scheduled scrub does a budget at a time (hosting.scrub), and exits 1 when da
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
 
 from hosting.api.nodes import backup_out
-from hosting.management import taskcli
-from hosting.models import Backup
+from hosting.management import backupcli, taskcli
+from hosting.models import Backup, Site
 from hosting.operations.backups import check_backup
 
 
@@ -32,23 +34,31 @@ class Command(BaseCommand):
         listing = sub.add_parser("list", help="List backups, newest first.")
         listing.add_argument("--site", help="Only the backups of this domain.")
         listing.add_argument("--json", action="store_true", help="A JSON list of backups as the API gives them.")
+        listing.add_argument("--deleted", action="store_true", help="Only the backups of deleted sites.")
         verify = sub.add_parser("verify", help="Verify archives; exit 1 if any is bad.")
         verify.add_argument("ids", nargs="*", type=int, metavar="ID", help="Backup ids (as `backups list` shows).")
         verify.add_argument("--all", action="store_true", help="Verify every recorded backup.")
         scrub = sub.add_parser("scrub", help="Re-read whole backup stores now; exit 1 if damage is known.")
         scrub.add_argument("--site", action="append", default=[], metavar="DOMAIN",
                            help="Only this site's store (repeatable). Default: every store.")
+        backupcli.add_parsers(sub)
 
     def handle(self, *args, action: str, **options) -> None:
+        if action in backupcli.ACTIONS:
+            backupcli.handle(self, action, options)
+            return
         if action == "list":
-            backups = Backup.objects.all()
+            backups = Backup.objects.select_related("site")
             if options["site"]:
                 backups = backups.filter(domain=options["site"])
+            if options["deleted"]:
+                backups = backups.filter(Q(site__isnull=True) | Q(site__status=Site.DELETED))
             if options["json"]:
                 self.stdout.write(taskcli.as_json([backup_out(b) for b in backups]))
                 return
-            self.stdout.write(taskcli.table(["ID", "DOMAIN", "KIND", "CREATED", "SIZE", "VERIFIED", "PATH"], (
-                [b.pk, b.domain, b.kind, f"{b.created_at:%Y-%m-%d %H:%M:%S}", _size(b.size),
+            self.stdout.write(taskcli.table(["ID", "DOMAIN", "SITE", "KIND", "CREATED", "SIZE", "VERIFIED", "PATH"], (
+                [b.pk, b.domain, "deleted" if b.site is None or b.site.status == Site.DELETED else "live",
+                 b.kind, f"{b.created_at:%Y-%m-%d %H:%M:%S}", _size(b.size),
                  f"{b.verified_at:%Y-%m-%d %H:%M}" if b.verified_at else "never", b.path] for b in backups)))
             return
         if action == "scrub":
