@@ -21,7 +21,9 @@ READ, ADMIN_WRITE, ACT, MANAGER_ONLY, MANAGE = "read", "admin-write", "act", "ad
 # (403 for everyone else, 404 on what they cannot see). MANAGE: the client's managers and admins.
 OPERATIONS: dict[tuple[str, str], str] = {
     ("get", "/api/v1/servers"): READ, ("get", "/api/v1/servers/{server_id}"): READ,
-    ("post", "/api/v1/servers"): ADMIN_WRITE,
+    ("post", "/api/v1/servers"): ADMIN_WRITE, ("patch", "/api/v1/servers/{server_id}"): ADMIN_WRITE,
+    ("patch", "/api/v1/platforms/{platform_id}"): ADMIN_WRITE, ("patch", "/api/v1/clients/{client_id}"): ADMIN_WRITE,
+    ("get", "/api/v1/users"): ADMIN_WRITE,
     ("get", "/api/v1/platforms"): READ, ("get", "/api/v1/platforms/{platform_id}"): READ,
     ("post", "/api/v1/platforms"): ADMIN_WRITE,
     ("get", "/api/v1/sites"): READ, ("get", "/api/v1/sites/{site_id}"): READ, ("post", "/api/v1/sites"): ACT,
@@ -52,6 +54,8 @@ def operations() -> list[tuple[str, str]]:
 
 def body_for(method: str, path: str, role: str, objects: dict[str, int], world) -> dict | None:
     """A valid body, so that the answer is about rights, not input."""
+    if method == "patch":
+        return {"clients": [objects["client_id"]]} if "/platforms/" in path else {"max_sites": 50}
     if method != "post":
         return None
     n = len(world["calls"])
@@ -102,6 +106,8 @@ def test_it_shows_and_lets_each_role_do_only_what_it_may(world, role, tmp_path):
             body = body_for(method, path, role, objects, world)
             if method == "get":
                 response = http.get(url)
+            elif method == "patch":
+                response = http.patch(url, body, content_type="application/json")
             else:
                 response = http.post(url, body, content_type="application/json")
             want = expected(OPERATIONS[(method, path)], method, path, role, owner)
