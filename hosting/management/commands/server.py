@@ -65,17 +65,19 @@ class Command(BaseCommand):
         password = os.environ.get(PASSWORD_VARIABLE)
         if password is not None:
             given["db_admin_password"] = password
+        fields = [f for f in SERVER_FIELDS if f != "db_admin_password"]
         if action == "create":
-            form = ServerForm({"name": options["name"], **given})
+            # What is not given takes the model's defaults, as the panel's form shows them.
+            data = {**model_to_dict(Server(), fields=fields), "name": options["name"], **given}
+            form = ServerForm({k: "" if v is None else v for k, v in data.items()})
         else:
             server = Server.objects.filter(name=options["name"]).first()
             if server is None:
                 raise CommandError(f"No server named {options['name']!r}.")
             if options.get("rename"):
                 given["name"] = options["rename"]
-            current = model_to_dict(server, fields=[f for f in SERVER_FIELDS if f != "db_admin_password"])
-            data = {k: "" if v is None else v for k, v in {**current, **given}.items()}
-            form = ServerForm(data, instance=server)
+            data = {**model_to_dict(server, fields=fields), **given}
+            form = ServerForm({k: "" if v is None else v for k, v in data.items()}, instance=server)
         if not form.is_valid():
             raise CommandError(describe_errors(form))
         try:
