@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 
+from hosting.inputs import parse_int
 from hosting.models import Client, Platform, Server
 
 SERVER_FIELDS = ["name", "hostname", "queue", "http", "web_conf_dir", "web_listen", "php_fastcgi",
@@ -73,10 +74,22 @@ class ClientForm(forms.ModelForm):
                 self.fields[name].disabled = True
 
 
+class ClientChoices(forms.ModelMultipleChoiceField):
+    """Client ids as hosting.inputs reads ids: ASCII digits within range, so that a number past
+    the column's range is a form error, not a database error."""
+
+    def _check_values(self, value: Any) -> Any:
+        for pk in value:
+            if parse_int(pk) is None:
+                raise forms.ValidationError(self.error_messages["invalid_pk_value"], code="invalid_pk_value",
+                                            params={"pk": pk})
+        return super()._check_values(value)
+
+
 class PlatformClientsForm(forms.Form):
     """Which clients may create sites on a platform. None chosen: open to every client."""
 
-    clients = forms.ModelMultipleChoiceField(
+    clients = ClientChoices(
         queryset=Client.objects.order_by("name"), required=False, widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every client may use it. Sites already on it stay where they are.")
 
