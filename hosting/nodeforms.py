@@ -78,12 +78,12 @@ class ClientChoices(forms.ModelMultipleChoiceField):
     """Client ids as hosting.inputs reads ids: ASCII digits within range, so that a number past
     the column's range is a form error, not a database error."""
 
-    def _check_values(self, value: Any) -> Any:
-        for pk in value:
+    def clean(self, value: Any) -> Any:
+        for pk in value if isinstance(value, (list, tuple)) else []:
             if parse_int(pk) is None:
                 raise forms.ValidationError(self.error_messages["invalid_pk_value"], code="invalid_pk_value",
                                             params={"pk": pk})
-        return super()._check_values(value)
+        return super().clean(value)
 
 
 class PlatformClientsForm(forms.Form):
