@@ -29,6 +29,14 @@ class ServerForm(forms.ModelForm):
         model = Server
         fields = SERVER_FIELDS
         widgets = {"db_admin_password": forms.PasswordInput(render_value=False)}
+        labels = {
+            "http": "Web server", "web_conf_dir": "Vhost directory", "web_listen": "Listen on",
+            "php_fastcgi": "PHP-FPM address", "web_main_config": "Web server main config",
+            "web_prefix": "Web server prefix", "db_engine": "Database server", "db_host": "Database host",
+            "db_port": "Database port", "db_admin_user": "Database admin user",
+            "db_admin_password": "Database admin password", "sqlite_dir": "SQLite directory",
+            "db_user_host": "Site users' host (MariaDB/MySQL)", "max_running_tasks": "Most tasks running at once",
+        }
         help_texts = {
             "name": "Lowercase letters, digits and dashes.",
             "web_conf_dir": "Where its vhosts are written (absolute path).",

@@ -21,8 +21,8 @@ def test_an_admin_creates_a_server_and_its_verify_runs(page, live_server, worker
     page.goto(f"{live_server.url}/servers/")
     page.get_by_role("link", name="New server").click()
     page.get_by_label("Name", exact=True).fill("web2")
-    page.get_by_label("Web conf dir").fill(str(data / "vhosts-web2"))
-    page.get_by_label("Sqlite dir").fill(str(data / "databases-web2"))
+    page.get_by_label("Vhost directory").fill(str(data / "vhosts-web2"))
+    page.get_by_label("SQLite directory").fill(str(data / "databases-web2"))
     page.get_by_role("button", name="Create server").click()
     page.wait_for_url("**/servers/*/?new=*")
     expect(page.locator("main")).to_contain_text("Server web2 recorded; its verify is queued")
@@ -39,7 +39,7 @@ def test_an_admin_creates_a_server_and_its_verify_runs(page, live_server, worker
     # A change of its settings is applied by a new verify.
     page.goto(f"{live_server.url}/servers/{server.pk}/")
     page.get_by_role("link", name="Edit settings").click()
-    page.get_by_label("Web listen").fill("8080")
+    page.get_by_label("Listen on").fill("8080")
     page.get_by_role("button", name="Save and verify").click()
     expect(page.locator("main")).to_contain_text("changed; the verify that applies it is queued")
     assert Server.objects.get(pk=server.pk).web_listen == "8080"
