@@ -4,8 +4,9 @@ Administrators (and operators) only: callers check with access.require_admin.
 
 A server's record is the truth its verify applies (vhost directory, web server, database
 server): a new server, and every change of one, queues its verify through
-hosting.starting.start_task in the same transaction. When the verify cannot start (one is
-running already), nothing is written and the caller says why."""
+hosting.starting.start_task in the same transaction (a change made while a verify waits to start
+is applied by that one). When the verify cannot start (another task runs on the server), nothing
+is written and the caller says why."""
 from __future__ import annotations
 
 from typing import Any
@@ -47,9 +48,14 @@ def edit_server(form: ModelForm, *, by: Actor, address: str | None = None) -> tu
     if not diff:
         return server, None
     with transaction.atomic():
+        # A verify that has not started yet applies the change when it runs (it reads the record
+        # then): no second one, and no refusal, so that a new server whose workers are not up yet
+        # can still be corrected. Its row is held until commit: a worker's claim waits for it.
+        waiting = (Task.objects.select_for_update().filter(server=server, target_type="server", kind="verify",
+                                                           state=Task.QUEUED).order_by("pk").first())
         server = form.save()
         audit.record(by, "server.changed", server, address=address, before=_shown(diff, 0), after=_shown(diff, 1))
-        task = start_task(by, server, "verify", {}, address=address)
+        task = waiting or start_task(by, server, "verify", {}, address=address)
     return server, task
 
 

@@ -134,3 +134,14 @@ def test_a_member_cannot_edit_servers_or_open_platforms(as_member, site, server,
     assert as_member.post(reverse("platform-clients", args=[site_platform.pk]),
                           {"clients": [acme.pk]}).status_code == 403
     assert not site_platform.clients.exists() and not Task.objects.exists()
+
+
+def test_a_change_while_a_verify_waits_to_start_is_applied_by_that_verify(as_admin, server, task_factory):
+    waiting = task_factory(server, "verify", "queued")
+    form = as_admin.get(reverse("server-edit", args=[server.pk])).context["form"]
+    data = {k: ("" if v is None else v) for k, v in form.initial.items() if k in form.fields}
+    data["web_listen"] = "8080"
+    response = as_admin.post(reverse("server-edit", args=[server.pk]), data)
+    assert response.status_code == 302 and response.url.endswith(f"?new={waiting.pk}")
+    server.refresh_from_db()
+    assert server.web_listen == "8080" and Task.objects.filter(server=server).count() == 1
