@@ -75,6 +75,12 @@ def invite(client: Client, email: Any, role: str, *, by: Actor, address: str | N
     email = normalise_email(email)
     if role not in dict(Membership.ROLES):
         raise InvitationError(f"Unknown role {role!r}; one of {', '.join(dict(Membership.ROLES))}.")
+    member = client.memberships.filter(user__email__iexact=email).select_related("user").first()
+    if member is not None:
+        # Only the inviting client's own members are named: that tells a manager nothing about
+        # accounts outside their client (whether the address has one elsewhere stays unsaid).
+        raise InvitationError(f"{email} is {member.get_role_display().lower()} of {client} already "
+                              f"(user {member.user.get_username()}).")
     token = secrets.token_urlsafe(32)
     user: Any = None if is_operator(by) else by
     with transaction.atomic():

@@ -46,7 +46,7 @@ class ArgumentsInvalid(Exception):
         super().__init__(describe_errors(form))
 
 
-def describe_errors(form: forms.Form) -> str:
+def describe_errors(form: forms.BaseForm) -> str:
     # An ErrorList yields its messages as text (the stubs say ValidationError too): str() changes nothing.
     def text(errors: Iterable[object]) -> str:
         return " ".join(map(str, errors))

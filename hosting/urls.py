@@ -13,9 +13,12 @@ from hosting.views import (
                            dashboard,
                            invitations,
                            locks,
+                           nodeedit,
                            nodes,
                            nodetasks,
                            notifications,
+                           passwords,
+                           people,
                            platforms,
                            servers,
                            sites,
@@ -29,6 +32,11 @@ urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("login/", login, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", passwords.PasswordReset.as_view(), name="password-reset"),
+    path("password-reset/sent/", passwords.PasswordResetDone.as_view(), name="password-reset-done"),
+    path("password-reset/<uidb64>/<token>/", passwords.PasswordResetConfirm.as_view(),
+         name="password-reset-confirm"),
+    path("password-reset/done/", passwords.PasswordResetComplete.as_view(), name="password-reset-complete"),
 
     path("sites/", sites.site_list, name="site-list"),
     path("sites/new/", create.site_new, name="site-new"),
@@ -49,10 +57,13 @@ urlpatterns = [
     path("platforms/<int:platform_id>/", platforms.platform_detail, name="platform-detail"),
     path("platforms/<int:platform_id>/tasks/<slug:kind>/", nodetasks.node_task, {"target_type": "platform"},
          name="platform-task"),
+    path("platforms/<int:platform_id>/clients/", nodeedit.platform_clients, name="platform-clients"),
     path("platforms/<int:platform_id>/delete-record/", nodes.platform_delete_record, name="platform-delete-record"),
 
     path("servers/", servers.server_list, name="server-list"),
+    path("servers/new/", nodeedit.server_new, name="server-new"),
     path("servers/<int:server_id>/", servers.server_detail, name="server-detail"),
+    path("servers/<int:server_id>/edit/", nodeedit.server_edit, name="server-edit"),
     path("servers/<int:server_id>/tasks/<slug:kind>/", nodetasks.node_task, {"target_type": "server"},
          name="server-task"),
 
@@ -68,7 +79,9 @@ urlpatterns = [
     path("locks/<int:lock_id>/unlock/", locks.lock_unlock, name="lock-unlock"),
 
     path("clients/", clients.client_list, name="client-list"),
+    path("clients/new/", nodeedit.client_new, name="client-new"),
     path("clients/<int:client_id>/", clients.client_detail, name="client-detail"),
+    path("clients/<int:client_id>/edit/", nodeedit.client_edit, name="client-edit"),
     path("clients/<int:client_id>/invite/", clients.client_invite, name="client-invite"),
     path("clients/<int:client_id>/invitations/<int:invitation_id>/revoke/", clients.invitation_revoke,
          name="client-invitation-revoke"),
@@ -77,10 +90,14 @@ urlpatterns = [
 
     path("invitations/<slug:token>/", invitations.invitation_accept, name="invitation-accept"),
 
+    path("people/", people.people_list, name="people-list"),
+
     path("audit/", audit.audit_list, name="audit-list"),
     path("audit/export.csv", audit.audit_export, name="audit-export"),
 
     path("account/tokens/", account.token_list, name="token-list"),
+    path("account/password/", passwords.PasswordChange.as_view(), name="password-change"),
+    path("account/password/changed/", passwords.PasswordChangeDone.as_view(), name="password-change-done"),
     path("account/notifications/", notifications.notification_preferences, name="notification-preferences"),
     path("account/tokens/<int:token_id>/revoke/", account.token_revoke, name="token-revoke"),
 

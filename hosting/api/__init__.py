@@ -100,11 +100,13 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _register() -> None:
-    from hosting.api import backups, domains, members, nodes, tasks
+    from hosting.api import admin_nodes, backups, domains, members, nodes, people, tasks
 
+    assert admin_nodes.router is nodes.router  # its operations join the nodes' paths
     api.add_router("/", nodes.router)
     api.add_router("/", backups.router)
     api.add_router("/", members.router)
+    api.add_router("/", people.router)
     api.add_router("/", tasks.router)
     api.add_router("/", domains.router)
 

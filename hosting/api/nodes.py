@@ -3,16 +3,13 @@ Every queryset comes from hosting.access; creating goes through hosting.inventor
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from django.core.exceptions import ValidationError as ModelValidationError
-from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
-from hosting import access, audit, inventory, quotas
-from hosting.api.auth import ApiProblem
+from hosting import access, inventory, quotas
 from hosting.api.common import (
     Id,
     PageNumber,
@@ -25,7 +22,6 @@ from hosting.api.common import (
 )
 from hosting.listing import sites_matching
 from hosting.models import Backup, Client, Platform, Server, Site
-from provision import web
 
 router = Router()
 
@@ -139,18 +135,6 @@ def backup_out(b: Backup) -> dict[str, Any]:
 
 # --- Servers --------------------------------------------------------------------------------
 
-# The web servers there are drivers for (provision.web): the schema's enum, checked on input.
-WebKind = Literal[web.KINDS]  # type: ignore[valid-type]
-
-
-class ServerIn(Schema):
-    name: str
-    hostname: str = "localhost"
-    queue: str | None = None
-    http: WebKind = "none"
-    db_engine: str = "sqlite"
-
-
 @router.get("/servers", response=responses(page_schema(ServerOut)), tags=["servers"])
 def list_servers(request: HttpRequest, q: Search = "", page: PageNumber = 1, per_page: PerPage = 50):
     qs = access.servers(request.user)
@@ -163,25 +147,6 @@ def list_servers(request: HttpRequest, q: Search = "", page: PageNumber = 1, per
 @router.get("/servers/{server_id}", response=responses(ServerOut), tags=["servers"])
 def get_server(request: HttpRequest, server_id: Id):
     return server_out(access.access_server(request.user, server_id), admin=access.is_admin(request.user))
-
-
-@router.post("/servers", response=responses(ServerOut, 201), tags=["servers"])
-def create_server(request: HttpRequest, payload: ServerIn):
-    access.require_admin(request.user)
-    server = Server(name=payload.name, hostname=payload.hostname, queue=payload.queue or payload.name,
-                    http=payload.http, db_engine=payload.db_engine)
-    try:
-        server.full_clean()
-    except ModelValidationError as exc:
-        raise ApiProblem("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
-    try:
-        with transaction.atomic():
-            server.save()
-            audit.record(request.user, "server.added", server, address=address(request),
-                         after={"name": server.name, "queue": server.queue})
-    except IntegrityError:
-        raise ApiProblem("A server with this name or queue exists already.", code="conflict", status=409) from None
-    return Status(201, server_out(server))
 
 
 # --- Platforms ------------------------------------------------------------------------------
@@ -293,13 +258,6 @@ def adopt_database(request: HttpRequest, site_id: Id, payload: AdoptDatabaseIn):
 
 # --- Clients --------------------------------------------------------------------------------
 
-class ClientIn(Schema):
-    name: str
-    title: str = ""
-    max_sites: int | None = None
-    max_disk_bytes: int | None = None
-
-
 @router.get("/clients", response=responses(page_schema(ClientOut)), tags=["clients"])
 def list_clients(request: HttpRequest, q: Search = "", page: PageNumber = 1, per_page: PerPage = 50):
     qs = access.clients(request.user)
@@ -313,24 +271,6 @@ def get_client(request: HttpRequest, client_id: Id):
     client = access.access_client(request.user, client_id)
     used = quotas.usage(client)
     return {**client_out(client), "sites": used["sites"], "disk_bytes": used["disk_bytes"]}
-
-
-@router.post("/clients", response=responses(ClientOut, 201), tags=["clients"])
-def create_client(request: HttpRequest, payload: ClientIn):
-    access.require_admin(request.user)
-    client = Client(name=payload.name, title=payload.title, max_sites=payload.max_sites,
-                    max_disk_bytes=payload.max_disk_bytes)
-    try:
-        client.full_clean()
-    except ModelValidationError as exc:
-        raise ApiProblem("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
-    try:
-        with transaction.atomic():
-            client.save()
-            audit.record(request.user, "client.added", client, address=address(request), after=client_out(client))
-    except IntegrityError:
-        raise ApiProblem("A client with this name exists already.", code="conflict", status=409) from None
-    return Status(201, client_out(client))
 
 
 # --- Backups --------------------------------------------------------------------------------

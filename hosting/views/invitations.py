@@ -3,7 +3,7 @@ into the client with their account; anyone else logs in first, or chooses a user
 password there, which creates their account with the invited address."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
-from hosting import invitations
+from hosting import invitations, people
 from hosting.views.common import client_address
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     invitation = invitations.find(token)
     if invitation is None:
         return _gone(request)
-    context = {"invitation": invitation, "client": invitation.client}
+    context: dict[str, Any] = {"invitation": invitation, "client": invitation.client}
     if request.user.is_authenticated:
         if request.method == "POST":
             try:
@@ -38,6 +38,13 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
             messages.success(request, f"You are {membership.get_role_display().lower()} of {invitation.client} now.")
             return redirect("client-detail", client_id=invitation.client_id)
         return render(request, "invitations/accept.html", context)
+    if people.account_with_email(invitation.email) is not None:
+        # The invited address has an account: a second one with the same address would leave
+        # two logins for one person (and two password resets). The reader of the link holds
+        # the mailbox, so saying so tells them nothing they could not find out themselves.
+        context["has_account"] = True
+        status = 400 if request.method == "POST" else 200
+        return render(request, "invitations/accept.html", context, status=status)
     form: UserCreationForm[User] = UserCreationForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -22,7 +22,9 @@ READ_FILE = "read-file"  # a read that may find the file unavailable (409)
 # (403 for everyone else, 404 on what they cannot see). MANAGE: the client's managers and admins.
 OPERATIONS: dict[tuple[str, str], str] = {
     ("get", "/api/v1/servers"): READ, ("get", "/api/v1/servers/{server_id}"): READ,
-    ("post", "/api/v1/servers"): ADMIN_WRITE,
+    ("post", "/api/v1/servers"): ADMIN_WRITE, ("patch", "/api/v1/servers/{server_id}"): ADMIN_WRITE,
+    ("patch", "/api/v1/platforms/{platform_id}"): ADMIN_WRITE, ("patch", "/api/v1/clients/{client_id}"): ADMIN_WRITE,
+    ("get", "/api/v1/users"): ADMIN_WRITE,
     ("get", "/api/v1/platforms"): READ, ("get", "/api/v1/platforms/{platform_id}"): READ,
     ("post", "/api/v1/platforms"): ADMIN_WRITE,
     ("get", "/api/v1/sites"): READ, ("get", "/api/v1/sites/{site_id}"): READ, ("post", "/api/v1/sites"): ACT,
@@ -78,6 +80,8 @@ def body_for(method: str, path: str, role: str, objects: dict[str, int], world) 
         "/api/v1/sites/{site_id}/adopt-database": {"database": "theirs"},
         "/api/v1/sites/{site_id}/aliases": {"alias": f"a{n}.{role}.test"},
         "/api/v1/sites/{site_id}/redirects": {"alias_mode": "redirect"},
+        "/api/v1/platforms/{platform_id}": {"clients": [objects["client_id"]]},
+        "/api/v1/servers/{server_id}": {"max_sites": 50}, "/api/v1/clients/{client_id}": {"max_sites": 50},
         "/api/v1/sites/{site_id}/aliases/{alias}": {},
     }
     return bodies.get(path, {"type": "verify"})

@@ -34,7 +34,7 @@ HOSTILE = [
 ALWAYS = {"page", "q", "part", "new", "watch", "after"}
 # Routes whose POST ends the session, or whose words in the path are not objects.
 WORDS = {"kind": {"site-task": "backup", "platform-task": "verify", "server-task": "verify"}, "action": "retry",
-         "token": "not-an-invitation-token"}
+         "token": "not-an-invitation-token", "uidb64": "MQ"}
 
 
 @contextmanager
