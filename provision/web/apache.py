@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provision.errors import ProvisionError
+from provision.web import tls_templates as tls
 from provision.web.base import VhostSpec, WebConfig, WebServer
 from provision.web.templates import APACHE_DISABLED, APACHE_SITE
 
@@ -90,7 +91,8 @@ class ApacheServer(WebServer):
         return args
 
     def render_site(self, site: VhostSpec) -> str:
-        return self._render(self.config.template or APACHE_SITE, {
+        template = self.config.template or APACHE_SITE
+        values = {
             "domain": site.domain,
             "names": " ".join(site.names),
             "addresses": self.addresses,
@@ -99,7 +101,19 @@ class ApacheServer(WebServer):
             "php": site.php_fastcgi,
             "php_handler": php_handler(site.php_fastcgi),
             "pages_dir": str(self.config.pages),
-        })
+            "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
+        }
+        if site.tls is None:
+            return self._render(template, values)
+        if site.tls.required:
+            plain = self._render(tls.APACHE_REDIRECT, {
+                **values, "https_port": tls.https_port_suffix(self.config.tls_listen)})
+        else:
+            plain = self._render(template, values)
+        # mod_ssl must be loaded, and the main config must `Listen` on each TLS address.
+        secure = self._render(template, {**values, "addresses": vhost_addresses(self.config.tls_listen),
+                                         "tls_lines": tls.tls_lines(self.kind, site.tls)})
+        return plain + "\n" + tls.without_header(secure)
 
     def render_disabled(self, domain: str, names: Sequence[str]) -> str:
         return self._render(APACHE_DISABLED, {
@@ -107,6 +121,7 @@ class ApacheServer(WebServer):
             "names": " ".join(names),
             "addresses": self.addresses,
             "pages_dir": str(self.config.pages),
+            "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
         })
 
     def test(self) -> None:

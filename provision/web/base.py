@@ -26,6 +26,7 @@ from provision.errors import InvalidDomain, ProvisionError
 
 if TYPE_CHECKING:
     from provision.runner import Runner
+    from provision.web.tls_templates import TlsSpec
 
 # Characters a path may hold to go into a server config unquoted: whitespace, `;`, braces,
 # quotes or `$` would end a directive, open a block or be read as a variable.
@@ -54,6 +55,7 @@ class VhostSpec:
     docroot: Path
     site_dir: Path
     php_fastcgi: str = "127.0.0.1:9000"
+    tls: TlsSpec | None = None  # HTTPS as well (provision.web.tls_templates)
 
     def __post_init__(self) -> None:
         domain = normalise_domain(self.domain)
@@ -99,9 +101,13 @@ class WebConfig:
     template: str | None = field(default=None, repr=False)
     extra_args: tuple[str, ...] = ()  # added to every call, e.g. ("-e", "/path/error.log") for nginx
     timeout: float = 60.0
+    tls_listen: tuple[str, ...] = ("443",)  # where a site with a certificate answers HTTPS
+    challenge_dir: Path | None = None  # served at /.well-known/acme-challenge/ by every vhost
 
     def __post_init__(self) -> None:
-        for value in self.listen:
+        if self.challenge_dir is not None:
+            object.__setattr__(self, "challenge_dir", config_path(self.challenge_dir, "ACME challenge directory"))
+        for value in (*self.listen, *self.tls_listen):
             if not _LISTEN.match(value):
                 raise ProvisionError(f"{value[:50]!r} is not a listen address a vhost can hold.")
 

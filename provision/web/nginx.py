@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from provision.web import tls_templates as tls
 from provision.web.base import VhostSpec, WebServer
 from provision.web.templates import NGINX_DISABLED, NGINX_SITE
 
@@ -21,11 +22,14 @@ class NginxServer(WebServer):
             args += ["-c", str(self.config.main_config)]
         return args
 
-    def _listen_lines(self) -> str:
+    def _listen_lines(self, secure: bool = False) -> str:
+        if secure:
+            return "\n".join(f"    listen {value} ssl;" for value in self.config.tls_listen)
         return "\n".join(f"    listen {value};" for value in self.config.listen)
 
     def render_site(self, site: VhostSpec) -> str:
-        return self._render(self.config.template or NGINX_SITE, {
+        template = self.config.template or NGINX_SITE
+        values = {
             "domain": site.domain,
             "names": " ".join(site.names),
             "listen_lines": self._listen_lines(),
@@ -33,7 +37,18 @@ class NginxServer(WebServer):
             "site_dir": str(site.site_dir),
             "php": site.php_fastcgi,
             "pages_dir": str(self.config.pages),
-        })
+            "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
+        }
+        if site.tls is None:
+            return self._render(template, values)
+        if site.tls.required:
+            plain = self._render(tls.NGINX_REDIRECT, {
+                **values, "https_port": tls.https_port_suffix(self.config.tls_listen)})
+        else:
+            plain = self._render(template, values)
+        secure = self._render(template, {**values, "listen_lines": self._listen_lines(secure=True),
+                                         "tls_lines": tls.tls_lines(self.kind, site.tls)})
+        return plain + "\n" + tls.without_header(secure)
 
     def render_disabled(self, domain: str, names: Sequence[str]) -> str:
         return self._render(NGINX_DISABLED, {
@@ -41,6 +56,7 @@ class NginxServer(WebServer):
             "names": " ".join(names),
             "listen_lines": self._listen_lines(),
             "pages_dir": str(self.config.pages),
+            "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
         })
 
     def test(self) -> None:
