@@ -18,7 +18,7 @@ from hosting.createforms import may_create_sites
 from hosting.forms import AdoptDatabaseForm, ResolveDuplicateForm
 from hosting.inputs import search_text
 from hosting.listing import sites_matching
-from hosting.models import Site
+from hosting.models import Certificate, Site
 from hosting.refused import TaskRefused
 from hosting.views.common import (
     AuthenticatedHttpRequest,
@@ -86,6 +86,8 @@ def site_detail(request: AuthenticatedHttpRequest, site_id: int) -> HttpResponse
         ("backups", "Backups", site.disk_backup_bytes or context["backup_bytes"]),
     ]
     context["is_admin"] = access.is_admin(request.user)
+    context["certificate"] = certificate = Certificate.objects.filter(site=site).first()
+    context["certificate_expiring"] = bool(certificate and certificate.issued and certificate.expires_within(14))
     context["may_verify"] = any(b.kind == "verify" for b in context["buttons"])
     return render_page(request, "sites/detail.html", context, parts=("work",))
 

@@ -42,6 +42,7 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("post", "/api/v1/sites/{site_id}/resolve-duplicate"): ADMIN_WRITE,
     ("post", "/api/v1/sites/{site_id}/adopt-database"): ADMIN_WRITE,
     ("get", "/api/v1/status"): READ, ("get", "/api/v1/audit"): READ,
+    ("get", "/api/v1/sites/{site_id}/https"): READ, ("patch", "/api/v1/sites/{site_id}/https"): ACT,
 }
 
 
@@ -52,7 +53,7 @@ def operations() -> list[tuple[str, str]]:
 
 def body_for(method: str, path: str, role: str, objects: dict[str, int], world) -> dict | None:
     """A valid body, so that the answer is about rights, not input."""
-    if method != "post":
+    if method not in ("post", "patch"):
         return None
     n = len(world["calls"])
     world["calls"].append(path)
@@ -66,6 +67,7 @@ def body_for(method: str, path: str, role: str, objects: dict[str, int], world) 
         "/api/v1/clients/{client_id}/invitations": {"email": f"i{n}@{role}.test", "role": "member"},
         "/api/v1/sites/{site_id}/resolve-duplicate": {"platform": objects["platform_id"]},
         "/api/v1/sites/{site_id}/adopt-database": {"database": "theirs"},
+        "/api/v1/sites/{site_id}/https": {"mode": "on"},
     }
     return bodies.get(path, {"type": "verify"})
 
@@ -102,6 +104,8 @@ def test_it_shows_and_lets_each_role_do_only_what_it_may(world, role, tmp_path):
             body = body_for(method, path, role, objects, world)
             if method == "get":
                 response = http.get(url)
+            elif method == "patch":
+                response = http.patch(url, body, content_type="application/json")
             else:
                 response = http.post(url, body, content_type="application/json")
             want = expected(OPERATIONS[(method, path)], method, path, role, owner)
