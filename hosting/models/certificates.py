@@ -20,6 +20,7 @@ class Certificate(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_ok = models.BooleanField(default=False)
     last_outcome = models.TextField(blank=True)
+    failures = models.PositiveIntegerField(default=0, help_text="Failed attempts since the last success.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -52,10 +52,14 @@ def _good(cert: Certificate | None, names: list[str]) -> bool:
     return set(names) <= set(cert.domains) and (spec / "fullchain.pem").is_file() and (spec / "privkey.pem").is_file()
 
 
-def _attempt(ctx: Context, site: Site, ok: bool, outcome: str, **fields: Any) -> None:
+def _failed(ctx: Context, site: Site, outcome: str) -> None:
+    """Record a failed attempt (the renewal schedule backs off by the count of failures)."""
+    from django.db.models import F
+
     with ctx.recording():
-        Certificate.objects.update_or_create(site=site, defaults={
-            "last_attempt_at": timezone.now(), "last_ok": ok, "last_outcome": outcome[:2000], **fields})
+        cert, _ = Certificate.objects.get_or_create(site=site)
+        Certificate.objects.filter(pk=cert.pk).update(last_attempt_at=timezone.now(), last_ok=False,
+                                                      last_outcome=outcome[:2000], failures=F("failures") + 1)
 
 
 def obtain(ctx: Context) -> None:
@@ -78,7 +82,7 @@ def obtain(ctx: Context) -> None:
     try:
         issued = certificates.issue(resources.tls_dir(), resources.challenge_dir(), acme_server(), names, ctx.info)
     except ProvisionError as exc:
-        _attempt(ctx, site, False, str(exc))
+        _failed(ctx, site, str(exc))
         raise ProvisionError(f"No certificate for {site.domain}: the site serves as before. {exc}",
                              permanent=exc.permanent) from None
     flag(ctx, "new_version", str(issued.version))
@@ -138,7 +142,7 @@ def record(ctx: Context) -> None:
                 "not_before": datetime.datetime.fromisoformat(issued["not_before"]),
                 "not_after": datetime.datetime.fromisoformat(issued["not_after"]),
                 "path": ctx.state["version"], "last_attempt_at": timezone.now(), "last_ok": True,
-                "last_outcome": f"Issued by {issued['issuer']}."})
+                "failures": 0, "last_outcome": f"Issued by {issued['issuer']}."})
     if issued:
         ctx.state.pop("new_version", None)  # it is the site's certificate now: kept on any undo
         ctx.save_state()

@@ -196,3 +196,30 @@ def _ok(got: tuple[int, dict[str, str], str]) -> tuple[int, dict[str, str], str]
 def _status(got: tuple[int, dict[str, str], str], expect: int) -> tuple[int, dict[str, str], str]:
     assert got[0] == expect, got[:2]
     return got
+
+
+def test_the_schedule_renews_a_certificate_near_its_end(tls_site, pebble_server, monkeypatch):  # noqa: F811
+    import datetime
+
+    from django.utils import timezone
+
+    from hosting import renewals
+    from hosting.engine.worker import execute
+
+    monkeypatch.setattr("hosting.engine.dispatch.dispatch", lambda task_id, queue: True)
+    site, tls_port = tls_site
+    assert run_task(site, "https", {"mode": "required"}).state == Task.SUCCEEDED
+    first = Certificate.objects.get(site=site)
+    assert renewals.run_due_renewals() == []  # good for months
+    Certificate.objects.filter(pk=first.pk).update(not_after=timezone.now() + datetime.timedelta(days=5))
+    (task_id,) = renewals.run_due_renewals()
+    execute(task_id)
+    task = Task.objects.get(pk=task_id)
+    assert task.state == Task.SUCCEEDED, (task.summary, log_of(task))
+    renewed = Certificate.objects.get(site=site)
+    assert renewed.path != first.path and renewed.not_after > first.not_after - datetime.timedelta(days=1)
+    assert renewed.failures == 0 and renewed.last_ok
+    status, _, _ = eventually(lambda: _ok(https_get(tls_port, site.domain, pebble_server.trust())))
+    assert status == 200
+    site.refresh_from_db()
+    assert site.https_mode == Site.HTTPS_REQUIRED
