@@ -34,7 +34,8 @@ _PID_FILE = re.compile(r'^PidFile: "([^"]+)"', re.MULTILINE)
 
 # Messages of `-t` that mean a module the templates need is not loaded, and how to load it.
 _MODULE_HINT = ("The vhosts need mod_rewrite, mod_headers, mod_proxy_fcgi (with mod_proxy), mod_dir "
-                "and mod_mime (Debian: a2enmod rewrite headers proxy_fcgi).")
+                "and mod_mime (Debian: a2enmod rewrite headers proxy_fcgi), and mod_ssl for HTTPS "
+                "(a2enmod ssl).")
 _NEEDS_ENVVARS = ("Run the system's Apache through apache2ctl (it reads /etc/apache2/envvars), or "
                   "give a self-contained main config.")
 

@@ -84,11 +84,11 @@ server {
 
 # -- Apache --------------------------------------------------------------------------------
 
+# mod_rewrite maps the path (no mod_alias needed): a token is base64url, anything else is a 404.
 APACHE_CHALLENGE = """\
     # ACME HTTP-01 tokens, written by Harbormaster (not by the site).
     RewriteEngine On
-    RewriteRule "^/\\.well-known/acme-challenge/" - [L]
-    Alias "/.well-known/acme-challenge/" "%%challenge_dir/"
+    RewriteRule "^/\\.well-known/acme-challenge/([A-Za-z0-9_-]+)$" "%%challenge_dir/$1" [L]
     <Directory "%%challenge_dir">
         AllowOverride None
         Options None
