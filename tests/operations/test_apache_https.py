@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 from hosting.models import Certificate, Task
-from tests.apache_server import MODULE_DIR, Apache, main_config, need_apache, php_fpm, prepare, running, served_directory
+from tests.apache_server import (
+    MODULE_DIR,
+    Apache,
+    main_config,
+    need_apache,
+    php_fpm,
+    prepare,
+    running,
+    served_directory,
+)
 from tests.operations.conftest import log_of, run_task
 from tests.operations.test_site_https import eventually, http_get, https_get
 from tests.pebble import Pebble, free_port, pebble_server  # noqa: F401 - the fixture
