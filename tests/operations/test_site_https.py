@@ -223,3 +223,15 @@ def test_the_schedule_renews_a_certificate_near_its_end(tls_site, pebble_server,
     assert status == 200
     site.refresh_from_db()
     assert site.https_mode == Site.HTTPS_REQUIRED
+
+
+def test_a_migrated_site_keeps_its_https(tls_site, pebble_server, make_platform, hm_dirs):  # noqa: F811
+    site, tls_port = tls_site
+    assert run_task(site, "https", {"mode": "on"}).state == Task.SUCCEEDED
+    target = make_platform(site.platform.server, "p2")
+    task = run_task(site, "migrate", {"platform": target.pk})
+    assert task.state == Task.SUCCEEDED, (task.summary, log_of(task))
+    vhost = (hm_dirs / "data" / "vhosts" / f"{site.domain}.conf").read_text()
+    assert "platforms/p2" in vhost and "ssl_certificate " in vhost
+    status, _, body = eventually(lambda: _ok(https_get(tls_port, site.domain, pebble_server.trust())))
+    assert f"Site name: {site.domain}" in body
