@@ -130,7 +130,8 @@ def vhost_undo(ctx: Context) -> None:
     if ctx.state.get("had_vhost"):
         write_vhost(ctx, site.domain, site.aliases, site.platform)
         if ctx.state.get("disabled"):
-            resources.web_server(site.platform.server, ctx.runner).disable(site.domain)
+            resources.web_server(site.platform.server, ctx.runner).disable(
+                site.domain, tls=resources.recorded_tls(site.domain))
     ctx.save_state()
 
 

@@ -116,14 +116,20 @@ class ApacheServer(WebServer):
                                          "tls_lines": tls.tls_lines(self.kind, site.tls)})
         return plain + "\n" + tls.without_header(secure)
 
-    def render_disabled(self, domain: str, names: Sequence[str]) -> str:
-        return self._render(APACHE_DISABLED, {
+    def render_disabled(self, domain: str, names: Sequence[str], secure: tls.TlsSpec | None = None) -> str:
+        values = {
             "domain": domain,
             "names": " ".join(names),
             "addresses": self.addresses,
             "pages_dir": str(self.config.pages),
             "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
-        })
+        }
+        plain = self._render(APACHE_DISABLED, values)
+        if secure is None:
+            return plain
+        return plain + "\n" + tls.without_header(self._render(APACHE_DISABLED, {
+            **values, "addresses": vhost_addresses(self.config.tls_listen),
+            "tls_lines": tls.tls_lines(self.kind, secure)}))
 
     def test(self) -> None:
         if self.config.test_argv:

@@ -135,7 +135,8 @@ class WebServer(abc.ABC):
     def render_site(self, site: VhostSpec) -> str: ...
 
     @abc.abstractmethod
-    def render_disabled(self, domain: str, names: Sequence[str]) -> str: ...
+    def render_disabled(self, domain: str, names: Sequence[str], tls: TlsSpec | None = None) -> str:
+        """The "site disabled" vhost; with TLS, over HTTPS as well (the site's certificate)."""
 
     @abc.abstractmethod
     def test(self) -> None:
@@ -178,15 +179,16 @@ class WebServer(abc.ABC):
         with self._locked():
             if self.is_disabled(site.domain):
                 changes = {self._saved_path(site.domain): own,
-                           self.vhost_path(site.domain): self.render_disabled(site.domain, site.names)}
+                           self.vhost_path(site.domain): self.render_disabled(site.domain, site.names, site.tls)}
                 self._write_page()
             else:
                 changes = {self.vhost_path(site.domain): own}
             self._apply(site.domain, changes)
         return self.vhost_path(site.domain)
 
-    def disable(self, domain: str) -> None:
-        """Swap DOMAIN's vhost for one that answers every request with the 503 page."""
+    def disable(self, domain: str, tls: TlsSpec | None = None) -> None:
+        """Swap DOMAIN's vhost for one that answers every request with the 503 page (over
+        HTTPS too with TLS, the site's certificate)."""
         domain = normalise_domain(domain)
         with self._locked():
             if self.is_disabled(domain):
@@ -197,7 +199,7 @@ class WebServer(abc.ABC):
             names = self._names_of(own) or [domain]
             self._write_page()
             self._apply(domain, {self._saved_path(domain): own,
-                                 self.vhost_path(domain): self.render_disabled(domain, names)})
+                                 self.vhost_path(domain): self.render_disabled(domain, names, tls)})
 
     def enable(self, domain: str) -> None:
         """Put DOMAIN's own vhost back."""

@@ -50,14 +50,19 @@ class NginxServer(WebServer):
                                          "tls_lines": tls.tls_lines(self.kind, site.tls)})
         return plain + "\n" + tls.without_header(secure)
 
-    def render_disabled(self, domain: str, names: Sequence[str]) -> str:
-        return self._render(NGINX_DISABLED, {
+    def render_disabled(self, domain: str, names: Sequence[str], secure: tls.TlsSpec | None = None) -> str:
+        values = {
             "domain": domain,
             "names": " ".join(names),
             "listen_lines": self._listen_lines(),
             "pages_dir": str(self.config.pages),
             "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
-        })
+        }
+        plain = self._render(NGINX_DISABLED, values)
+        if secure is None:
+            return plain
+        return plain + "\n" + tls.without_header(self._render(NGINX_DISABLED, {
+            **values, "listen_lines": self._listen_lines(secure=True), "tls_lines": tls.tls_lines(self.kind, secure)}))
 
     def test(self) -> None:
         argv = list(self.config.test_argv or [self.config.binary or "nginx", "-t", "-q", *self._common_args()])

@@ -90,3 +90,10 @@ def test_it_serves_a_site_over_https_through_apache(apache_tls, pebble_server, m
     token.chmod(0o644)
     apache.wait_for("/.well-known/acme-challenge/probe", site.domain, 200, "probe")
     apache.wait_for("/", site.domain, 503, "")
+
+    def disabled_over_tls() -> tuple[int, dict[str, str], str]:
+        got = https_get(tls_port, site.domain, trust)
+        assert got[0] == 503, got[:2]
+        return got
+
+    assert "This site is disabled" in eventually(disabled_over_tls)[2]

@@ -131,6 +131,8 @@ def test_it_serves_a_site_over_https_with_a_certificate_from_pebble(tls_site, pe
     status, _, body = eventually(lambda: _status(http_get(http_port, site.domain, probe), 200))
     assert body == "probe"
     assert eventually(lambda: _status(http_get(http_port, site.domain, "/"), 503))
+    # Over HTTPS too, with the site's own certificate (not the default server's).
+    assert eventually(lambda: _status(https_get(tls_port, site.domain, trust), 503))
     renewed = run_task(site, "https", {"mode": "required", "hsts": True, "renew": True})
     assert renewed.state == Task.SUCCEEDED, (renewed.summary, log_of(renewed))
     new = Certificate.objects.get(site=site)
