@@ -75,13 +75,10 @@ class Pebble:
         self.processes.clear()
 
 
-@pytest.fixture
-def pebble_server(tmp_path: Path) -> Iterator[Pebble]:
-    pebble = need_program("pebble")
-    challtestsrv = need_program("pebble-challtestsrv")
-    openssl = need_program("openssl")
-    base = tmp_path / "pebble"
-    base.mkdir()
+def start_pebble(base: Path, pebble: str = "pebble", challtestsrv: str = "pebble-challtestsrv",
+                 openssl: str = "openssl") -> Pebble:
+    """Pebble and its DNS on free ports of 127.0.0.1, files under BASE; stop() ends both."""
+    base.mkdir(parents=True, exist_ok=True)
     subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(base / "key.pem"),
                     "-out", str(base / "cert.pem"), "-days", "2", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
@@ -112,6 +109,17 @@ def pebble_server(tmp_path: Path) -> Iterator[Pebble]:
                 raise AssertionError("Pebble did not start: " + (base / "pebble.log").read_text()[-2000:]
                                      + (base / "challtestsrv.log").read_text()[-2000:])
             time.sleep(0.05)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture
+def pebble_server(tmp_path: Path) -> Iterator[Pebble]:
+    programs = need_program("pebble"), need_program("pebble-challtestsrv"), need_program("openssl")
+    server = start_pebble(tmp_path / "pebble", *programs)
+    try:
         yield server
     finally:
         server.stop()
