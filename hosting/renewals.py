@@ -1,8 +1,9 @@
 """Certificate renewal, and the alarms of certificates about to expire.
 
 django-q2's scheduler calls `run_due_renewals` every hour (hosting.schedules.SCHEDULES). It
-queues a site.https task (no arguments: the site's recorded mode is applied, and the task
-obtains a new certificate because the current one is within RENEW_DAYS of its end) through
+queues a site.https task (with the site's recorded mode; the task obtains a new certificate
+because the current one is within RENEW_DAYS of its end, or because the site has none: a clone
+carries its original's mode and gets its own certificate this way) through
 hosting.starting.start_task, as the scheduler: refusals, locks and the engine's per-server and
 per-client caps apply, so many renewals do not all run at once. A failed renewal is tried again
 after a backoff that doubles with each failure (1 h, 2 h, ... at most a day), and fails the
@@ -43,29 +44,39 @@ def backoff(failures: int) -> timedelta:
     return min(MAX_BACKOFF, timedelta(hours=2 ** max(0, failures - 1))) if failures else timedelta(0)
 
 
+def without_certificate() -> QuerySet[Site]:
+    """Live sites whose mode wants HTTPS but that have no certificate yet: a clone (it carries
+    its original's mode, not its certificate), or one whose certificate files were lost."""
+    return (Site.objects.filter(status__in=(Site.ENABLED, Site.DISABLED)).exclude(https_mode=Site.HTTPS_OFF)
+            .exclude(certificate__path__gt="").order_by("pk"))
+
+
 def run_due_renewals(now: datetime | None = None) -> list[int]:
-    """Queue site.https for every live certificate within RENEW_DAYS of its end whose site has
-    no https task active and whose last failure's backoff has passed. Returns the task ids."""
+    """Queue site.https for every live certificate within RENEW_DAYS of its end, and for every
+    site that wants HTTPS and has no certificate, unless the site has an https task active or its
+    last failure's backoff has not passed. Returns the task ids."""
     from hosting.refused import TaskRefused
     from hosting.starting import ArgumentsInvalid, start_task
 
     now = now or timezone.now()
-    due = list(expiring(RENEW_DAYS, now)[: PER_RUN * 2])
-    busy = set(Task.objects.filter(site_id__in=[c.site_id for c in due], kind="https", state__in=Task.ACTIVE)
+    due = [c.site for c in expiring(RENEW_DAYS, now)[: PER_RUN * 2]]
+    due += list(without_certificate()[: PER_RUN * 2])
+    attempts = {c.site_id: c for c in Certificate.objects.filter(site__in=due)}
+    busy = set(Task.objects.filter(site_id__in=[s.pk for s in due], kind="https", state__in=Task.ACTIVE)
                .values_list("site_id", flat=True))
     queued: list[int] = []
-    for cert in due:
+    for site in due:
         if len(queued) >= PER_RUN:
             break
-        if cert.site_id in busy:
-            continue
-        if cert.failures and cert.last_attempt_at and now - cert.last_attempt_at < backoff(cert.failures):
+        cert = attempts.get(site.pk)
+        if site.pk in busy or (cert and cert.failures and cert.last_attempt_at
+                               and now - cert.last_attempt_at < backoff(cert.failures)):
             continue
         try:
-            task = start_task(SCHEDULER, cert.site, "https", {"mode": cert.site.https_mode,
-                                                                "hsts": cert.site.https_hsts})
+            task = start_task(SCHEDULER, site, "https", {"mode": site.https_mode, "hsts": site.https_hsts})
         except (TaskRefused, ArgumentsInvalid, ValueError) as exc:
-            _logger.warning("renewal of %s's certificate refused: %s", cert.site.domain, exc)
+            _logger.warning("renewal of %s's certificate refused: %s", site.domain, exc)
             continue
+        busy.add(site.pk)
         queued.append(task.pk)
     return queued

@@ -82,3 +82,15 @@ def test_ping_fails_while_a_certificate_expires_within_7_days(make_site, acme):
     with pytest.raises(CommandError) as raised:
         call_command("ping", stdout=io.StringIO(), stderr=io.StringIO())
     assert raised.value.returncode == 1 and "certificates" in str(raised.value)
+
+
+def test_it_obtains_a_certificate_for_a_site_that_wants_https_and_has_none(make_site, acme):
+    clone = make_site("clone.acme.test", acme)
+    clone.https_mode = "required"
+    clone.save()
+    make_site("plain.acme.test", acme)  # off: nothing to do
+    queued = renewals.run_due_renewals()
+    assert [Task.objects.get(pk=pk).site_id for pk in queued] == [clone.pk]
+    Task.objects.filter(pk__in=queued).update(state="failed")
+    Certificate.objects.create(site=clone, failures=1, last_attempt_at=timezone.now(), last_ok=False)
+    assert renewals.run_due_renewals() == []  # backing off
