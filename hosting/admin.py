@@ -71,6 +71,9 @@ class ServerForm(forms.ModelForm):
         help_texts = {
             "web_listen": "Comma-separated. nginx: `listen` values (80, [::]:80, 127.0.0.1:8080). Apache: "
                           "VirtualHost addresses (a bare port means *:port); the main config must Listen on them.",
+            "web_tls_listen": "Comma-separated, where sites with a certificate answer HTTPS: nginx `listen` values "
+                              "without `ssl` (443, [::]:443), or Apache addresses (the main config must Listen "
+                              "on them and load mod_ssl).",
             "php_fastcgi": "PHP-FPM: host:port, [v6]:port or unix:/path/to/php-fpm.sock.",
             "web_main_config": "A private web server's main config (nginx -c, apache2 -f). Empty: the system's "
                                "(nginx, or apache2ctl with Debian's envvars).",

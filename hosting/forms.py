@@ -89,6 +89,26 @@ class AdoptDatabaseForm(forms.Form):
     database = forms.CharField(max_length=255)
 
 
+class HttpsForm(SiteTaskForm):
+    """site.https: the mode to put in place (hosting.operations.site_https)."""
+
+    mode = forms.ChoiceField(choices=Site.HTTPS_MODES, label="HTTPS",
+                             help_text="On: HTTP and HTTPS both serve. Required: HTTP redirects to HTTPS.")
+    hsts = forms.BooleanField(required=False, label="HSTS",
+                              help_text="Browsers are told to use HTTPS only for a year (Strict-Transport-Security).")
+    renew = forms.BooleanField(required=False, label="New certificate now",
+                               help_text="Even when the current one is good for more than 30 days.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["mode"].initial = self.site.https_mode
+        self.fields["hsts"].initial = self.site.https_hsts
+
+    def task_args(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {"mode": data["mode"], "hsts": bool(data.get("hsts")), "renew": bool(data.get("renew"))}
+
+
 class CloneForm(SiteTaskForm):
     domain = forms.CharField(label="New domain", max_length=253,
                              help_text="The clone gets its own database and files under this domain.")

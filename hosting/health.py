@@ -268,6 +268,22 @@ def backup_stores() -> Check:
     return _timed("backup stores", "backups", probe)
 
 
+def certificates() -> Check:
+    """Site certificates: failing while one that a site serves expires within ALARM_DAYS (its
+    renewal has failed for weeks by then), so `ping` exits non-zero."""
+    def probe() -> str:
+        from hosting.renewals import ALARM_DAYS, expiring, live_certificates
+
+        soon = list(expiring(ALARM_DAYS)[:6])
+        if soon:
+            shown = "; ".join(f"{c.site.domain} on {c.not_after:%Y-%m-%d %H:%M} UTC" for c in soon[:5])
+            raise RuntimeError(f"certificate(s) expiring within {ALARM_DAYS} days: {shown}"
+                               f"{' and more' if len(soon) > 5 else ''}. Their last renewal attempt is on "
+                               "the site's page")
+        return f"{live_certificates().count()} certificate(s), none expiring within {ALARM_DAYS} days"
+    return _timed("certificates", "certificates", probe)
+
+
 def run_all() -> list[Check]:
     """Every check. The ones in this process first, then the network ones in parallel."""
     servers = list(Server.objects.order_by("name"))
@@ -275,6 +291,7 @@ def run_all() -> list[Check]:
     checks += worker_checks()
     checks += [disk(s) for s in servers]
     checks.append(backup_stores())
+    checks.append(certificates())
     remote = [(database_server, s) for s in servers] + [(web_server, s) for s in servers]
     if remote:
         with ThreadPoolExecutor(max_workers=min(8, len(remote))) as pool:

@@ -288,6 +288,16 @@ DEFAULT_FROM_EMAIL = config.get_str("HARBORMASTER_EMAIL_FROM", "harbormaster@loc
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_SUBJECT_PREFIX = config.get_str("HARBORMASTER_EMAIL_SUBJECT_PREFIX", "[Harbormaster]").rstrip() + " "
 
+# --- Site certificates (ACME, HTTP-01) -------------------------------------------------------
+
+HARBORMASTER_ACME_DIRECTORY = config.get_base_url("HARBORMASTER_ACME_DIRECTORY",
+                                                  "https://acme-v02.api.letsencrypt.org/directory")
+# A PEM bundle to trust for the ACME server's own TLS (a private CA's); empty: the system's.
+HARBORMASTER_ACME_CA_BUNDLE = config.get_str("HARBORMASTER_ACME_CA_BUNDLE", "")
+HARBORMASTER_ACME_EMAIL = config.get_str("HARBORMASTER_ACME_EMAIL", "")
+# Account and certificate keys live in <data dir>/tls (0600 files in 0700 directories), the
+# HTTP-01 challenge files in <data dir>/acme-challenge (hosting.operations.site_https).
+
 # --- Behind nginx with TLS (deploy/nginx-panel.conf) -----------------------------------------
 
 # HARBORMASTER_HTTPS=1: the panel is only served over HTTPS by a proxy that sets

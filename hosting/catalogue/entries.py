@@ -67,6 +67,12 @@ register(TaskType(
     explain="The deleted site is created again on its platform from the backup: its directory, its database "
             "and its vhost."))
 register(TaskType(
+    SITE, "https", "HTTPS", 900, True, MEMBER, NO_QUOTA,
+    form=F + "HttpsForm", refusal=R + "site_installed", build=OP + "site_https.https_plan",
+    arguments=True,
+    explain="A certificate from the ACME server for the site's domain and aliases (HTTP-01), then the vhost "
+            "with HTTPS. If no certificate can be had, the site keeps serving as it does now."))
+register(TaskType(
     SITE, "login-reset", "Login link", 300, True, MEMBER, NO_QUOTA,
     form=F + "SiteTaskForm", refusal=R + "site_login_reset", build=OP + "site_state.login_plan"))
 

@@ -1,5 +1,6 @@
 from hosting.models.api import ApiToken
 from hosting.models.audit import AuditEvent
+from hosting.models.certificates import Certificate
 from hosting.models.clusters import Cluster
 from hosting.models.integrity import StoreCheck
 from hosting.models.invitations import Invitation
@@ -8,7 +9,7 @@ from hosting.models.ops import BackupSchedule, NotificationPreference, StaleBack
 from hosting.models.tasks import Lock, Task, TaskLog, TaskStep
 
 __all__ = [
-    "ApiToken", "AuditEvent", "Backup", "BackupSchedule", "Client", "Cluster", "Invitation", "Lock", "Membership",
-    "NotificationPreference", "Platform", "Server", "Site", "StaleBackupAlert", "Task", "TaskLog",
+    "ApiToken", "AuditEvent", "Backup", "BackupSchedule", "Certificate", "Client", "Cluster", "Invitation", "Lock",
+    "Membership",    "NotificationPreference", "Platform", "Server", "Site", "StaleBackupAlert", "Task", "TaskLog",
     "StoreCheck", "TaskStep", "TaskWatch", "Webhook",
 ]

@@ -77,6 +77,9 @@ class Server(models.Model):
     # (comma-separated), the FastCGI address of PHP-FPM, and for a private web server its main
     # config and prefix (nginx -c / -p, apache2 -f / -d). Empty: the system's own.
     web_listen = models.CharField(max_length=200, default="80", blank=True)
+    # Where sites with a certificate answer HTTPS (nginx `listen` values without `ssl`, or Apache
+    # addresses; comma-separated).
+    web_tls_listen = models.CharField(max_length=200, default="443", blank=True)
     php_fastcgi = models.CharField(max_length=300, default="unix:/run/php/php-fpm.sock")
     web_main_config = models.CharField(max_length=1024, blank=True, validators=[validate_absolute_path])
     web_prefix = models.CharField(max_length=1024, blank=True, validators=[validate_absolute_path])
@@ -113,6 +116,10 @@ class Server(models.Model):
                 vhost_addresses([v for v in (self.web_listen or "80").split(",") if v.strip()] or ["80"])
             except ProvisionError as exc:
                 raise ValidationError({"web_listen": str(exc)}) from None
+            try:
+                vhost_addresses([v for v in (self.web_tls_listen or "443").split(",") if v.strip()] or ["443"])
+            except ProvisionError as exc:
+                raise ValidationError({"web_tls_listen": str(exc)}) from None
 
 
 class Node(models.Model):
@@ -221,6 +228,12 @@ class Site(Node):
     db_file = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
     imported = models.BooleanField(default=False, help_text="Found on disk by a platform verify.")
+    # HTTPS (hosting.operations.site_https): off; on (HTTP and HTTPS both serve); required (HTTP
+    # redirects to HTTPS). The vhost has a TLS block only once the site has a certificate.
+    HTTPS_OFF, HTTPS_ON, HTTPS_REQUIRED = "off", "on", "required"
+    HTTPS_MODES = [(HTTPS_OFF, "Off"), (HTTPS_ON, "On (HTTP and HTTPS)"), (HTTPS_REQUIRED, "Required (HTTP redirects)")]
+    https_mode = models.CharField(max_length=16, choices=HTTPS_MODES, default=HTTPS_OFF)
+    https_hsts = models.BooleanField(default=False, help_text="Send Strict-Transport-Security over HTTPS.")
     files_symlink = models.CharField(max_length=16, choices=FILES_SYMLINK, default=FILES_FOLLOW)
     disk_files_bytes = models.PositiveBigIntegerField(default=0)
     disk_db_bytes = models.PositiveBigIntegerField(default=0)

@@ -82,7 +82,7 @@ def vhosts_undo(ctx: Context) -> None:
         site = Site.objects.get(pk=site_id)
         write_vhost(ctx, site.domain, site.aliases, platform, site=site)
         if disabled:
-            web.disable(site.domain)
+            web.disable(site.domain, tls=resources.recorded_tls(site.domain))
     ctx.save_state()
 
 

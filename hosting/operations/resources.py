@@ -20,6 +20,7 @@ from provision.runner import Runner
 from provision.settings_php import DatabaseSettings
 from provision.untrusted_settings import read_untrusted_settings
 from provision.web import VhostSpec, WebConfig, WebServer, web_server_for
+from provision.web.tls_templates import TlsSpec
 
 
 def data_dir() -> Path:
@@ -47,13 +48,26 @@ def web_config(server: Server) -> WebConfig:
         raise ProvisionError(f"Server {server.name}: the {server.http} web server is not supported "
                              f"({web.supported()} are).")
     listen = tuple(v.strip() for v in (server.web_listen or "80").split(",") if v.strip()) or ("80",)
+    tls_listen = tuple(v.strip() for v in (server.web_tls_listen or "443").split(",") if v.strip()) or ("443",)
     return WebConfig(
         kind=server.http,
         vhost_dir=roots().inside(server.web_conf_dir or data_dir() / "vhosts"),
         listen=listen,
+        tls_listen=tls_listen,
+        challenge_dir=challenge_dir(),
         main_config=Path(server.web_main_config) if server.web_main_config else None,
         prefix=Path(server.web_prefix) if server.web_prefix else None,
     )
+
+
+def tls_dir() -> Path:
+    """Account and certificate keys: outside every web root, never named by a site's files."""
+    return data_dir() / "tls"
+
+
+def challenge_dir() -> Path:
+    """The ACME HTTP-01 tokens, served at /.well-known/acme-challenge/ by every vhost."""
+    return data_dir() / "acme-challenge"
 
 
 def web_server(server: Server, runner: Runner) -> WebServer:
@@ -107,18 +121,43 @@ def backup_dir(domain: str) -> Path:
 
 
 def vhost_spec(domain: str, aliases: list[str], platform: Platform, *, alias_mode: str = "serve",
-               www_redirect: str = "") -> VhostSpec:
+               www_redirect: str = "", tls: TlsSpec | None | bool = True) -> VhostSpec:
+    """DOMAIN's vhost on PLATFORM. TLS: True for what the live site's record says (its HTTPS
+    mode and certificate), or the TlsSpec (None: HTTP only) a task is about to put in place."""
     root = docroot(platform)
     return VhostSpec(domain=domain, aliases=list(aliases or []), docroot=root,
                      site_dir=sitefiles.locate(roots(), root, domain),
                      php_fastcgi=platform.server.php_fastcgi or "127.0.0.1:9000",
-                     alias_mode=alias_mode, www_redirect=www_redirect)
+                     alias_mode=alias_mode, www_redirect=www_redirect,
+                     tls=recorded_tls(domain) if tls is True else (tls or None))
 
 
-def site_vhost_spec(site: Site, platform: Platform | None = None) -> VhostSpec:
-    """SITE's vhost as its record says (its aliases and redirects), on PLATFORM (default its own)."""
+def site_vhost_spec(site: Site, platform: Platform | None = None, *, tls: TlsSpec | None | bool = True) -> VhostSpec:
+    """SITE's vhost as its record says (its aliases, redirects and HTTPS), on PLATFORM (default its own)."""
     return vhost_spec(site.domain, site.aliases, platform or site.platform, alias_mode=site.alias_mode,
-                      www_redirect=site.www_redirect)
+                      www_redirect=site.www_redirect, tls=tls)
+
+
+def tls_spec(site: Site, version: Path | str) -> TlsSpec:
+    """SITE's HTTPS with the certificate in VERSION (a version directory under tls_dir())."""
+    path = Path(version)
+    if not path.is_relative_to(tls_dir() / "sites"):
+        raise ProvisionError(f"The certificate of {site.domain} is not in the certificate directory.")
+    return TlsSpec(fullchain=path / "fullchain.pem", key=path / "privkey.pem",
+                   required=site.https_mode == Site.HTTPS_REQUIRED, hsts=site.https_hsts)
+
+
+def recorded_tls(domain: str) -> TlsSpec | None:
+    """The HTTPS of the live site DOMAIN as recorded: None when its mode is off or it has no
+    certificate whose files are in place (then it is served over HTTP only)."""
+    from hosting.models import Certificate
+
+    cert = (Certificate.objects.select_related("site").filter(site__domain=domain)
+            .exclude(site__status=Site.DELETED).exclude(path="").first())
+    if cert is None or cert.site.https_mode == Site.HTTPS_OFF:
+        return None
+    spec = tls_spec(cert.site, cert.path)
+    return spec if spec.fullchain.is_file() and spec.key.is_file() else None
 
 
 def read_settings(directory: Path) -> DatabaseSettings:

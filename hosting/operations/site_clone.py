@@ -200,7 +200,7 @@ def record(ctx: Context) -> None:
                 domain=ctx.state["domain"], platform_id=ctx.state["new_platform"], client=site.client,
                 profile=site.profile, status=Site.ENABLED, db_name=ctx.state["db_name"],
                 db_user=ctx.state["db_user"], files_symlink=site.files_symlink, verified_at=timezone.now(),
-                disk_files_bytes=used)
+                disk_files_bytes=used, https_mode=site.https_mode, https_hsts=site.https_hsts)
             flag(ctx, "clone_id", clone.pk)
     except IntegrityError:
         raise ProvisionError(f"A site {ctx.state['domain']} was recorded meanwhile; the clone is undone.") from None

@@ -5,7 +5,8 @@ sites/.deleting-<domain>-<task> that no verify imports; undo: renamed back) -> d
 (dropped with its user; undo: user created again with the password in settings.php and the
 database reloaded from the pre-delete backup) -> vhost (removed; undo: written again, disabled
 if it was) -> record (status deleted; undo: the old status) -> purge (the hidden directory
-removed; it cannot be undone, and a failure only warns: the site is gone either way).
+removed; it cannot be undone, and a failure only warns: the site is gone either way) -> keys
+(its certificate keys removed, likewise).
 
 A site that never got onto disk (queued, or an install that failed) is only marked deleted."""
 from __future__ import annotations
@@ -129,7 +130,8 @@ def vhost_undo(ctx: Context) -> None:
     if ctx.state.get("had_vhost"):
         write_vhost(ctx, site.domain, site.aliases, site.platform, site=site)
         if ctx.state.get("disabled"):
-            resources.web_server(site.platform.server, ctx.runner).disable(site.domain)
+            resources.web_server(site.platform.server, ctx.runner).disable(
+                site.domain, tls=resources.recorded_tls(site.domain))
     ctx.save_state()
 
 
@@ -158,6 +160,24 @@ def purge(ctx: Context) -> None:
     ctx.info(f"{ctx.state['site_dir']} removed.")
 
 
+def keys(ctx: Context) -> None:
+    """The site's certificate keys go with it (nothing is revoked: the certificate ends by
+    itself, and revoking needs the ACME account's word for nothing gained)."""
+    from hosting.models import Certificate
+    from provision import certificates
+
+    site = site_of(ctx)
+    try:
+        removed = certificates.remove_versions(resources.tls_dir(), site.domain)
+    except OSError as exc:
+        ctx.warning(f"The site is deleted, but its certificate keys could not be removed: {exc.strerror}.")
+        return
+    with ctx.recording():
+        Certificate.objects.filter(site=site).update(path="")
+    if removed:
+        ctx.info(f"The certificate keys of {site.domain} removed.")
+
+
 def delete_plan(task: Task) -> Plan:
     return Plan([
         step("prepare", prepare, label="Check the site"),
@@ -167,4 +187,5 @@ def delete_plan(task: Task) -> Plan:
         step("vhost", vhost, vhost_undo, label="Remove the vhost"),
         step("record", record, record_undo, label="Record the site as deleted"),
         step("purge", purge, label="Remove the site directory", reversible=False),
+        step("keys", keys, label="Remove the certificate keys", reversible=False),
     ])

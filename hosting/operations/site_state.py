@@ -39,7 +39,7 @@ def disable_vhost(ctx: Context) -> None:
     if web.is_disabled(site.domain):
         ctx.info(f"The vhost of {site.domain} shows the 'site disabled' page already.")
         return
-    web.disable(site.domain)
+    web.disable(site.domain, tls=resources.recorded_tls(site.domain))
     flag(ctx, "swapped")
     ctx.info(f"{site.domain} now answers with the 'site disabled' page (503).")
 
@@ -69,7 +69,7 @@ def enable_vhost(ctx: Context) -> None:
 def enable_vhost_undo(ctx: Context) -> None:
     if ctx.state.pop("swapped", False):
         site = site_of(ctx)
-        _web(ctx, site).disable(site.domain)
+        _web(ctx, site).disable(site.domain, tls=resources.recorded_tls(site.domain))
         ctx.save_state()
 
 

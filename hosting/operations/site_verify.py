@@ -196,7 +196,7 @@ def vhost(ctx: Context, site: Site) -> None:
     elif before is not None and before != own.read_text(encoding="utf-8", errors="replace"):
         ctx.info(f"Rewritten: the vhost {own} differed from the current template.")
     if site.status == Site.DISABLED and not web.is_disabled(site.domain):
-        web.disable(site.domain)
+        web.disable(site.domain, tls=resources.recorded_tls(site.domain))
         ctx.info("Repaired: the site is disabled, so its vhost now shows the 'site disabled' page.")
     elif site.status == Site.ENABLED and web.is_disabled(site.domain):
         web.enable(site.domain)

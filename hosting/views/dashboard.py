@@ -111,6 +111,13 @@ def figures(user: Any, now: datetime, *, health_only: bool) -> dict[str, Any]:
     return found
 
 
+def expiring_certificates(user: Any, now: datetime) -> list[Any]:
+    """The certificates of USER's sites that expire within EXPIRING_DAYS (renewal failing)."""
+    from hosting.renewals import EXPIRING_DAYS, expiring
+
+    return list(expiring(EXPIRING_DAYS, now).filter(site__in=access.sites(user))[:20])
+
+
 @login_required
 def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
@@ -123,5 +130,6 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     context.update({
         "recent": access.tasks(user).select_related("created_by")[:RECENT],
         "stale_backups": stale_backups(user, now),
+        "expiring_certificates": expiring_certificates(user, now),
     })
     return render_page(request, "dashboard.html", context)

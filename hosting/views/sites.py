@@ -18,7 +18,7 @@ from hosting.createforms import may_create_sites
 from hosting.forms import AdoptDatabaseForm, ResolveDuplicateForm
 from hosting.inputs import search_text
 from hosting.listing import sites_matching
-from hosting.models import Site
+from hosting.models import Certificate, Site
 from hosting.refused import TaskRefused
 from hosting.views.common import (
     AuthenticatedHttpRequest,
@@ -105,6 +105,8 @@ def site_detail(request: AuthenticatedHttpRequest, site_id: int) -> HttpResponse
         # together, hosting.templatetags.hm.refused_groups).
         context["failed_install"] = (access.tasks(request.user).filter(site=site, kind="install")
                                      .order_by("-created_at", "-id").first())
+    context["certificate"] = certificate = Certificate.objects.filter(site=site).first()
+    context["certificate_expiring"] = bool(certificate and certificate.issued and certificate.expires_within(14))
     context["may_verify"] = any(b.kind == "verify" for b in context["buttons"])
     return render_page(request, "sites/detail.html", context, parts=("work",))
 

@@ -17,7 +17,7 @@ def status(request: AuthenticatedHttpRequest) -> HttpResponse:
     access.require_admin(request.user)
     checks = health.cached()
     titles = {"core": "Control plane", "workers": "Worker clusters", "servers": "Database and web servers",
-              "disk": "Disk", "backups": "Backup stores"}
+              "disk": "Disk", "backups": "Backup stores", "certificates": "Site certificates"}
     groups = [(title, [c for c in checks if c.group == key]) for key, title in titles.items()]
     context = {"ok": all(c.ok for c in checks), "down": [c for c in checks if not c.ok],
                "groups": [(title, rows) for title, rows in groups if rows], "checked_at": timezone.now()}

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CHOICES", "KINDS", "VhostSpec", "WebConfig", "WebServer", "supported", "web_server_for"]
 
-_NOT_DRIVERS = ("base", "templates")
+_NOT_DRIVERS = ("base", "templates", "tls_templates")
 
 
 def _drivers() -> dict[str, type[WebServer]]:

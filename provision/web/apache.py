@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provision.errors import ProvisionError
-from provision.web.base import VhostSpec, WebConfig, WebServer
+from provision.web import tls_templates as tls
+from provision.web.base import VhostSpec, WebConfig, WebServer, redirect_target
 from provision.web.templates import APACHE_DISABLED, APACHE_REDIRECT, APACHE_SITE
 
 if TYPE_CHECKING:
@@ -33,7 +34,8 @@ _PID_FILE = re.compile(r'^PidFile: "([^"]+)"', re.MULTILINE)
 
 # Messages of `-t` that mean a module the templates need is not loaded, and how to load it.
 _MODULE_HINT = ("The vhosts need mod_rewrite, mod_headers, mod_proxy_fcgi (with mod_proxy), mod_dir "
-                "and mod_mime (Debian: a2enmod rewrite headers proxy_fcgi).")
+                "and mod_mime (Debian: a2enmod rewrite headers proxy_fcgi), and mod_ssl for HTTPS "
+                "(a2enmod ssl).")
 _NEEDS_ENVVARS = ("Run the system's Apache through apache2ctl (it reads /etc/apache2/envvars), or "
                   "give a self-contained main config.")
 
@@ -90,7 +92,8 @@ class ApacheServer(WebServer):
         return args
 
     def render_site(self, site: VhostSpec) -> str:
-        return self._render(self.config.template or APACHE_SITE, {
+        template = self.config.template or APACHE_SITE
+        values = {
             "domain": site.domain,
             "names": " ".join(site.served_names),
             "all_names": " ".join(site.names),
@@ -100,26 +103,53 @@ class ApacheServer(WebServer):
             "php": site.php_fastcgi,
             "php_handler": php_handler(site.php_fastcgi),
             "pages_dir": str(self.config.pages),
-        }) + self._redirects(site)
+            "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
+        }
+        if site.tls is None:
+            return self._render(template, values) + self._redirects(site)
+        if site.tls.required:
+            plain = self._render(tls.APACHE_REDIRECT, {
+                **values, "https_port": tls.https_port_suffix(self.config.tls_listen)})
+        else:
+            plain = self._render(template, values)
+        # mod_ssl must be loaded, and the main config must `Listen` on each TLS address.
+        secure = self._render(template, {**values, "addresses": vhost_addresses(self.config.tls_listen),
+                                         "tls_lines": tls.tls_lines(self.kind, site.tls)})
+        return plain + "\n" + tls.without_header(secure) + self._redirects(site)
 
     def _redirects(self, site: VhostSpec) -> str:
+        """The block of the names that redirect to the domain (over HTTPS too when the site has it)."""
         if not site.redirect_names:
             return ""
-        return self._render(APACHE_REDIRECT, {
+        values = {
             "domain": site.domain,
             "addresses": self.addresses,
             "redirect_names": " ".join(site.redirect_names),
             "first_redirect": site.redirect_names[0],
-        })
+            "target": redirect_target(site, "%{REQUEST_SCHEME}", self.config.tls_listen),
+            "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
+        }
+        plain = self._render(APACHE_REDIRECT, values)
+        if site.tls is None:
+            return plain
+        return plain + self._render(APACHE_REDIRECT, {**values, "addresses": vhost_addresses(self.config.tls_listen),
+                                                      "tls_lines": tls.tls_lines(self.kind, site.tls)})
 
-    def render_disabled(self, domain: str, names: Sequence[str]) -> str:
-        return self._render(APACHE_DISABLED, {
+    def render_disabled(self, domain: str, names: Sequence[str], secure: tls.TlsSpec | None = None) -> str:
+        values = {
             "domain": domain,
             "names": " ".join(names),
             "all_names": " ".join(names),
             "addresses": self.addresses,
             "pages_dir": str(self.config.pages),
-        })
+            "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
+        }
+        plain = self._render(APACHE_DISABLED, values)
+        if secure is None:
+            return plain
+        return plain + "\n" + tls.without_header(self._render(APACHE_DISABLED, {
+            **values, "addresses": vhost_addresses(self.config.tls_listen),
+            "tls_lines": tls.tls_lines(self.kind, secure)}))
 
     def test(self) -> None:
         if self.config.test_argv:

@@ -26,6 +26,7 @@ from provision.errors import InvalidDomain, ProvisionError
 
 if TYPE_CHECKING:
     from provision.runner import Runner
+    from provision.web.tls_templates import TlsSpec
 
 # Characters a path may hold to go into a server config unquoted: whitespace, `;`, braces,
 # quotes or `$` would end a directive, open a block or be read as a variable.
@@ -44,6 +45,16 @@ def config_path(value: Path | str, what: str) -> Path:
     return Path(text)
 
 
+def redirect_target(site: VhostSpec, scheme: str, tls_listen: Sequence[str]) -> str:
+    """Where a name that redirects sends a request: the domain, on the request's own SCHEME (the
+    server's variable for it), or straight to HTTPS when the site requires it."""
+    if site.tls is not None and site.tls.required:
+        from provision.web.tls_templates import https_port_suffix
+
+        return f"https://{site.domain}{https_port_suffix(tls_listen)}"
+    return f"{scheme}://{site.domain}"
+
+
 @dataclass(frozen=True)
 class VhostSpec:
     """One site as the web server sees it. Names are normalised and every value is checked
@@ -58,6 +69,7 @@ class VhostSpec:
     # the www. counterpart of the domain redirects to it or not (provision.domains.WWW_MODES).
     alias_mode: str = ALIASES_SERVE
     www_redirect: str = WWW_NONE
+    tls: TlsSpec | None = None  # HTTPS as well (provision.web.tls_templates)
 
     def __post_init__(self) -> None:
         domain = normalise_domain(self.domain)
@@ -120,9 +132,13 @@ class WebConfig:
     template: str | None = field(default=None, repr=False)
     extra_args: tuple[str, ...] = ()  # added to every call, e.g. ("-e", "/path/error.log") for nginx
     timeout: float = 60.0
+    tls_listen: tuple[str, ...] = ("443",)  # where a site with a certificate answers HTTPS
+    challenge_dir: Path | None = None  # served at /.well-known/acme-challenge/ by every vhost
 
     def __post_init__(self) -> None:
-        for value in self.listen:
+        if self.challenge_dir is not None:
+            object.__setattr__(self, "challenge_dir", config_path(self.challenge_dir, "ACME challenge directory"))
+        for value in (*self.listen, *self.tls_listen):
             if not _LISTEN.match(value):
                 raise ProvisionError(f"{value[:50]!r} is not a listen address a vhost can hold.")
 
@@ -150,7 +166,8 @@ class WebServer(abc.ABC):
     def render_site(self, site: VhostSpec) -> str: ...
 
     @abc.abstractmethod
-    def render_disabled(self, domain: str, names: Sequence[str]) -> str: ...
+    def render_disabled(self, domain: str, names: Sequence[str], tls: TlsSpec | None = None) -> str:
+        """The "site disabled" vhost; with TLS, over HTTPS as well (the site's certificate)."""
 
     @abc.abstractmethod
     def test(self) -> None:
@@ -193,15 +210,16 @@ class WebServer(abc.ABC):
         with self._locked():
             if self.is_disabled(site.domain):
                 changes = {self._saved_path(site.domain): own,
-                           self.vhost_path(site.domain): self.render_disabled(site.domain, site.names)}
+                           self.vhost_path(site.domain): self.render_disabled(site.domain, site.names, site.tls)}
                 self._write_page()
             else:
                 changes = {self.vhost_path(site.domain): own}
             self._apply(site.domain, changes)
         return self.vhost_path(site.domain)
 
-    def disable(self, domain: str) -> None:
-        """Swap DOMAIN's vhost for one that answers every request with the 503 page."""
+    def disable(self, domain: str, tls: TlsSpec | None = None) -> None:
+        """Swap DOMAIN's vhost for one that answers every request with the 503 page (over
+        HTTPS too with TLS, the site's certificate)."""
         domain = normalise_domain(domain)
         with self._locked():
             if self.is_disabled(domain):
@@ -212,7 +230,7 @@ class WebServer(abc.ABC):
             names = self._names_of(own) or [domain]
             self._write_page()
             self._apply(domain, {self._saved_path(domain): own,
-                                 self.vhost_path(domain): self.render_disabled(domain, names)})
+                                 self.vhost_path(domain): self.render_disabled(domain, names, tls)})
 
     def enable(self, domain: str) -> None:
         """Put DOMAIN's own vhost back."""

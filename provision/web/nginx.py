@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from provision.web.base import VhostSpec, WebServer
+from provision.web import tls_templates as tls
+from provision.web.base import VhostSpec, WebServer, redirect_target
 from provision.web.templates import NGINX_DISABLED, NGINX_REDIRECT, NGINX_SITE
 
 
@@ -21,11 +22,14 @@ class NginxServer(WebServer):
             args += ["-c", str(self.config.main_config)]
         return args
 
-    def _listen_lines(self) -> str:
+    def _listen_lines(self, secure: bool = False) -> str:
+        if secure:
+            return "\n".join(f"    listen {value} ssl;" for value in self.config.tls_listen)
         return "\n".join(f"    listen {value};" for value in self.config.listen)
 
     def render_site(self, site: VhostSpec) -> str:
-        return self._render(self.config.template or NGINX_SITE, {
+        template = self.config.template or NGINX_SITE
+        values = {
             "domain": site.domain,
             "names": " ".join(site.served_names),
             "all_names": " ".join(site.names),
@@ -34,26 +38,51 @@ class NginxServer(WebServer):
             "site_dir": str(site.site_dir),
             "php": site.php_fastcgi,
             "pages_dir": str(self.config.pages),
-        }) + self._redirects(site)
+            "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
+        }
+        if site.tls is None:
+            return self._render(template, values) + self._redirects(site)
+        if site.tls.required:
+            plain = self._render(tls.NGINX_REDIRECT, {
+                **values, "https_port": tls.https_port_suffix(self.config.tls_listen)})
+        else:
+            plain = self._render(template, values)
+        secure = self._render(template, {**values, "listen_lines": self._listen_lines(secure=True),
+                                         "tls_lines": tls.tls_lines(self.kind, site.tls)})
+        return plain + "\n" + tls.without_header(secure) + self._redirects(site)
 
     def _redirects(self, site: VhostSpec) -> str:
+        """The block of the names that redirect to the domain (over HTTPS too when the site has it)."""
         if not site.redirect_names:
             return ""
-        return self._render(NGINX_REDIRECT, {
+        values = {
             "domain": site.domain,
             "listen_lines": self._listen_lines(),
             "redirect_names": " ".join(site.redirect_names),
             "first_redirect": site.redirect_names[0],
-        })
+            "target": redirect_target(site, "$scheme", self.config.tls_listen),
+            "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
+        }
+        plain = self._render(NGINX_REDIRECT, values)
+        if site.tls is None:
+            return plain
+        return plain + self._render(NGINX_REDIRECT, {**values, "listen_lines": self._listen_lines(secure=True),
+                                                     "tls_lines": tls.tls_lines(self.kind, site.tls)})
 
-    def render_disabled(self, domain: str, names: Sequence[str]) -> str:
-        return self._render(NGINX_DISABLED, {
+    def render_disabled(self, domain: str, names: Sequence[str], secure: tls.TlsSpec | None = None) -> str:
+        values = {
             "domain": domain,
             "names": " ".join(names),
             "all_names": " ".join(names),
             "listen_lines": self._listen_lines(),
             "pages_dir": str(self.config.pages),
-        })
+            "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
+        }
+        plain = self._render(NGINX_DISABLED, values)
+        if secure is None:
+            return plain
+        return plain + "\n" + tls.without_header(self._render(NGINX_DISABLED, {
+            **values, "listen_lines": self._listen_lines(secure=True), "tls_lines": tls.tls_lines(self.kind, secure)}))
 
     def test(self) -> None:
         argv = list(self.config.test_argv or [self.config.binary or "nginx", "-t", "-q", *self._common_args()])

@@ -2,7 +2,8 @@
 An operator may pass their own template text (WebConfig.template) with the same placeholders:
 %%domain, %%names (the names the site serves: domain then the aliases that serve it,
 space-separated), %%all_names (every name, those that redirect too), %%docroot, %%site_dir, %%php (the
-PHP-FPM address) and %%pages_dir; nginx's also %%listen_lines, Apache's %%addresses (of the
+PHP-FPM address), %%pages_dir and %%tls_lines (the ACME challenge path in an HTTP block, the
+certificate in a TLS one: provision.web.tls_templates); nginx's also %%listen_lines, Apache's %%addresses (of the
 <VirtualHost>) and %%php_handler (mod_proxy_fcgi's SetHandler target)."""
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ server {
     client_max_body_size 64m;
     # No version in error pages and the Server header (the http block should say so too).
     server_tokens off;
+%%tls_lines
 
     location = /favicon.ico { log_not_found off; access_log off; }
     location = /robots.txt { allow all; log_not_found off; access_log off; }
@@ -91,6 +93,7 @@ NGINX_DISABLED = HEADER + r"""# %%domain is disabled: every request gets the "si
 server {
 %%listen_lines
     server_name %%names;
+%%tls_lines
     root %%pages_dir;
     error_page 503 /site-disabled.html;
     location = /site-disabled.html {
@@ -118,6 +121,7 @@ APACHE_SITE = HEADER + r"""# Written by Harbormaster for %%domain and rewritten 
     # httpoxy: a client's Proxy header must not become the PHP side's HTTP_PROXY (Apache
     # 2.4.24 and later drop it from the FastCGI parameters themselves; older ones do not).
     RequestHeader unset Proxy early
+%%tls_lines
 
     <Directory "%%docroot">
         AllowOverride None
@@ -174,6 +178,7 @@ APACHE_DISABLED = HEADER + r"""# %%domain is disabled: every request gets the "s
         Options None
         Require all granted
     </Directory>
+%%tls_lines
     ErrorDocument 503 /site-disabled.html
     Header always set Retry-After "3600"
     RewriteEngine On
@@ -194,7 +199,10 @@ server {
 %%listen_lines
     server_name %%redirect_names;
     server_tokens off;
-    return 301 $scheme://%%domain$request_uri;
+%%tls_lines
+    location / {
+        return 301 %%target$request_uri;
+    }
 }
 """
 
@@ -204,9 +212,11 @@ APACHE_REDIRECT = r"""
     ServerName %%first_redirect
     ServerAlias %%redirect_names
     ServerSignature Off
+%%tls_lines
     RewriteEngine On
     # The path is escaped again on the way out; the query string is kept as it came.
-    RewriteRule "^/?(.*)$" "%{REQUEST_SCHEME}://%%domain/$1" [R=301,L]
+    RewriteCond %{REQUEST_URI} !^/\.well-known/acme-challenge/
+    RewriteRule "^/?(.*)$" "%%target/$1" [R=301,L]
 </VirtualHost>
 """
 

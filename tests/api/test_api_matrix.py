@@ -52,6 +52,7 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("get", "/api/v1/backups/{backup_id}/download"): READ_FILE, ("delete", "/api/v1/backups/{backup_id}"): ACT,
     ("post", "/api/v1/backups/{backup_id}/restore-deleted"): MANAGE,
     ("get", "/api/v1/sites/{site_id}/backup-schedule"): READ, ("put", "/api/v1/sites/{site_id}/backup-schedule"): ACT,
+    ("get", "/api/v1/sites/{site_id}/https"): READ, ("patch", "/api/v1/sites/{site_id}/https"): ACT,
 }
 
 
@@ -83,6 +84,7 @@ def body_for(method: str, path: str, role: str, objects: dict[str, int], world) 
         "/api/v1/platforms/{platform_id}": {"clients": [objects["client_id"]]},
         "/api/v1/servers/{server_id}": {"max_sites": 50}, "/api/v1/clients/{client_id}": {"max_sites": 50},
         "/api/v1/sites/{site_id}/aliases/{alias}": {},
+        "/api/v1/sites/{site_id}/https": {"mode": "on"},
     }
     return bodies.get(path, {"type": "verify"})
 

@@ -120,3 +120,19 @@ def test_it_refuses_a_clone_that_would_not_fit(installed, run, monkeypatch):
     assert task.state == Task.FAILED
     assert "The clone of" in task.summary and "only 4.0 KiB free of 1.0 GiB" in task.summary, task.summary
     assert not Site.objects.filter(domain="full.example.com").exists()
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_a_clone_carries_the_https_mode_but_not_the_certificate(installed, run, platform, domains):
+    from hosting.models import Certificate
+
+    site = installed()
+    Site.objects.filter(pk=site.pk).update(https_mode="required", https_hsts=True)
+    Certificate.objects.create(site=site, path="/nowhere/v1", domains=[site.domain])
+    new_domain = domains.new("clone")
+    task = run(site, "clone", {"domain": new_domain, "platform": platform.pk})
+    assert task.state == Task.SUCCEEDED, (task.summary, log_of(task))
+    clone = Site.objects.get(domain=new_domain)
+    assert (clone.https_mode, clone.https_hsts) == ("required", True)
+    assert not Certificate.objects.filter(site=clone).exists()
+    assert "ssl_certificate" not in (resources.web_config(platform.server).vhost_dir / f"{new_domain}.conf").read_text()

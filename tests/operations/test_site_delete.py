@@ -72,3 +72,18 @@ def test_it_reloads_a_dropped_database_on_failure(installed, run, settings):
     assert task.state == Task.FAILED, log_of(task)
     assert [s.state for s in task.steps.filter(name="database")] == ["undone"]
     assert snapshot(site) == before  # the user logs in with its old password again
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_it_removes_the_sites_certificate_keys(installed, run):
+    from hosting.models import Certificate
+
+    site = installed()
+    version = resources.tls_dir() / "sites" / site.domain / "v1"
+    version.mkdir(parents=True)
+    (version / "privkey.pem").write_text("key")
+    Certificate.objects.create(site=site, path=str(version), domains=[site.domain])
+    task = run(site, "delete")
+    assert task.state == Task.SUCCEEDED, (task.summary, log_of(task))
+    assert not version.parent.exists()
+    assert Certificate.objects.get(site=site).path == ""

@@ -76,3 +76,22 @@ def test_gixy_finds_what_issue_23_found(tmp_path: Path, without_tokens: bool) ->
         main.write_text(main.read_text().replace("server_tokens off;", ""))
     plugins = {line.split(":")[0] for line in high(gixy(main))}
     assert plugins == ({"version_disclosure"} if without_tokens else {"regex_redos"})
+
+
+def test_a_tls_vhost_has_no_high_severity_finding(tmp_path: Path) -> None:
+    from provision.web.tls_templates import TlsSpec
+
+    web = web_server_for(WebConfig("nginx", vhost_dir=tmp_path / "vhosts", listen=("80",), tls_listen=("443",),
+                                   challenge_dir=tmp_path / "acme-challenge"), Runner(lambda level, line: None))
+    version = Path("/srv/tls/sites/example.com/v1")
+    tls = TlsSpec(version / "fullchain.pem", version / "privkey.pem", required=True, hsts=True)
+    spec = VhostSpec("example.com", ["www.example.com"], Path("/srv/platforms/d10/web"),
+                     Path("/srv/platforms/d10/web/sites/example.com"), "unix:/run/php/php8.2-fpm.sock", tls=tls)
+    (tmp_path / "fastcgi_params").write_text("fastcgi_param QUERY_STRING $query_string;\n")
+    main = tmp_path / "nginx.conf"
+    text = web.render_site(spec)
+    assert "listen 443 ssl;" in text and "ssl_protocols TLSv1.2 TLSv1.3;" in text
+    assert "return 301 https://$host$request_uri;" in text
+    main.write_text("events {}\nhttp {\n    server_tokens off;\n" + text + "}\n")
+    findings = gixy(main)
+    assert not high(findings), high(findings)

@@ -3,7 +3,9 @@
 `manage.py site adopt-database DOMAIN --database NAME`: confirm that the database its settings.php
 names (and no record does) is the site's.
 `manage.py site alias add|remove|list DOMAIN [ALIAS]`, `manage.py site redirect DOMAIN [...]`: its
-names (hosting.management.domaincli)."""
+names (hosting.management.domaincli).
+`manage.py site https DOMAIN [--mode off|on|required] [--hsts] [--renew]`: show the site's HTTPS,
+or queue its https task with a new mode."""
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
@@ -37,6 +39,13 @@ class Command(BaseCommand):
         adopt.add_argument("domain", help="The site's domain.")
         adopt.add_argument("--database", required=True, help="The database name the site's attention gives.")
         domaincli.add_arguments(sub)
+        https = sub.add_parser("https", help="Show a site's HTTPS and certificate, or queue its https task "
+                               "with --mode.")
+        https.add_argument("domain", help="The site's domain.")
+        https.add_argument("--mode", choices=["off", "on", "required"],
+                           help="off; on (HTTP and HTTPS); required (HTTP redirects to HTTPS).")
+        https.add_argument("--hsts", action="store_true", help="Send Strict-Transport-Security over HTTPS.")
+        https.add_argument("--renew", action="store_true", help="A new certificate even if the current one is good.")
 
     def handle(self, *args, action: str, **options) -> None:
         if action == "list":
@@ -52,6 +61,9 @@ class Command(BaseCommand):
             return
         if action == "adopt-database":
             self.adopt_database(options["domain"], options["database"])
+            return
+        if action == "https":
+            self.https(options["domain"], options["mode"], hsts=options["hsts"], renew=options["renew"])
             return
         platform = Platform.objects.exclude(status=Platform.DELETED).filter(name=options["platform"]).first()
         if platform is None:
@@ -92,6 +104,33 @@ class Command(BaseCommand):
         except TaskRefused as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{site.domain}: database {name} adopted; verify queued as task {task.pk}")
+
+
+    def https(self, domain: str, mode: str | None, *, hsts: bool, renew: bool) -> None:
+        from django.core.exceptions import PermissionDenied
+
+        from hosting.api.https import https_out
+        from hosting.management.taskcli import actor
+        from hosting.starting import ArgumentsInvalid, TaskRefused, start_task
+
+        site = _live_site(domain)
+        if mode is None:
+            out = https_out(site)
+            cert = out["certificate"]
+            self.stdout.write(f"{site.domain}: HTTPS {out['mode']}{' with HSTS' if out['hsts'] else ''}")
+            if cert and cert["not_after"]:
+                self.stdout.write(f"Certificate: {', '.join(cert['domains'])}, issued by {cert['issuer']}, "
+                                  f"expires {cert['not_after']:%Y-%m-%d %H:%M} UTC")
+            if cert and cert["last_attempt_at"]:
+                outcome = "succeeded" if cert["last_ok"] else "failed"
+                self.stdout.write(f"Last attempt {cert['last_attempt_at']:%Y-%m-%d %H:%M} UTC {outcome}: "
+                                  f"{cert['last_outcome']}")
+            return
+        try:
+            task = start_task(actor(), site, "https", {"mode": mode, "hsts": hsts, "renew": renew})
+        except (TaskRefused, ArgumentsInvalid, PermissionDenied) as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"{site.domain}: HTTPS {mode} queued as task {task.pk}")
 
 
 def _live_site(domain: str) -> Site:

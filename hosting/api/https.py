@@ -1,0 +1,59 @@
+"""A site's HTTPS: read its mode and certificate; change the mode (a site.https task, started
+through hosting.starting as every task is: the role rule, the refusals (409), the HttpsForm)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+
+from hosting import access
+from hosting.api.common import Id, responses
+from hosting.api.tasks import TaskOut, start_site_task, task_out
+from hosting.models import Certificate, Site
+
+router = Router()
+
+
+class CertificateOut(Schema):
+    domains: list[str]
+    issuer: str
+    not_before: datetime | None
+    not_after: datetime | None
+    last_attempt_at: datetime | None
+    last_ok: bool
+    last_outcome: str
+
+
+class HttpsOut(Schema):
+    mode: str
+    hsts: bool
+    certificate: CertificateOut | None
+
+
+class HttpsIn(Schema):
+    mode: Literal["off", "on", "required"]
+    hsts: bool = False
+    renew: bool = False
+
+
+def https_out(site: Site) -> dict[str, Any]:
+    cert = Certificate.objects.filter(site=site).first()
+    return {"mode": site.https_mode, "hsts": site.https_hsts, "certificate": None if cert is None else {
+        "domains": cert.domains, "issuer": cert.issuer, "not_before": cert.not_before, "not_after": cert.not_after,
+        "last_attempt_at": cert.last_attempt_at, "last_ok": cert.last_ok, "last_outcome": cert.last_outcome}}
+
+
+@router.get("/sites/{site_id}/https", response=responses(HttpsOut), tags=["sites"])
+def site_https(request: HttpRequest, site_id: Id):
+    """The site's HTTPS mode, and its certificate with the last issuance or renewal attempt."""
+    return https_out(access.access_site(request.user, site_id))
+
+
+@router.patch("/sites/{site_id}/https", response=responses(TaskOut, 202), tags=["sites"])
+def change_site_https(request: HttpRequest, site_id: Id, payload: HttpsIn):
+    """Queue the site's https task with the new mode (a certificate is obtained first; if none
+    can be had, the site keeps serving as it does). The answer is the queued task."""
+    data = {"mode": payload.mode, "hsts": payload.hsts, "renew": payload.renew}
+    return Status(202, task_out(start_site_task(request, site_id, "https", data)))
