@@ -72,3 +72,28 @@ def test_each_driver_appends_one_redirect_block(kind, tmp_path):
         assert "ServerName a.example.com\n    ServerAlias a.example.com b.example.net www.example.com" in text
         assert '"%{REQUEST_SCHEME}://example.com/$1" [R=301,L]' in text
     assert "redirect" not in web.render_site(spec()).lower()
+
+
+@pytest.mark.parametrize("kind", ["nginx", "apache"])
+@pytest.mark.parametrize("required", [False, True])
+def test_names_that_redirect_answer_over_https_too_and_keep_the_challenge_path(kind, required, tmp_path):
+    """A site with a certificate: the redirecting names get a TLS block with the site's
+    certificate as well, each HTTP block still answers the ACME challenge path (the certificate
+    covers the aliases, so their validation must reach it), and under `required` they send the
+    request straight to HTTPS."""
+    from provision.web.tls_templates import TlsSpec
+
+    challenge = tmp_path / "challenge"
+    web = web_server_for(WebConfig(kind, vhost_dir=tmp_path, challenge_dir=challenge, tls_listen=("8443",)),
+                         Runner(lambda level, line: None))
+    tls = TlsSpec(fullchain=Path("/srv/tls/v1/fullchain.pem"), key=Path("/srv/tls/v1/privkey.pem"),
+                  required=required)
+    text = web.render_site(spec(alias_mode="redirect", tls=tls))
+    blocks = text.split("These names redirect to example.com (301).")
+    assert len(blocks) == 3  # one over HTTP, one over HTTPS
+    plain, secure = blocks[1], blocks[2]
+    assert str(challenge) in plain and "/srv/tls/v1/fullchain.pem" not in plain
+    assert "/srv/tls/v1/fullchain.pem" in secure
+    target = "https://example.com:8443" if required else ("$scheme://example.com" if kind == "nginx"
+                                                         else "%{REQUEST_SCHEME}://example.com")
+    assert plain.count(target) == 1 and secure.count(target) == 1
