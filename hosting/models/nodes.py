@@ -153,6 +153,8 @@ class Platform(Node):
     status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
     # Empty: open to every client. Otherwise only these clients may create sites on it.
     clients = models.ManyToManyField(Client, blank=True, related_name="platforms")
+    # What an Aegir import brought: {"context": <Aegir's context name>, ...}. Empty: not from Aegir.
+    aegir = models.JSONField(default=dict, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -198,6 +200,10 @@ class Site(Node):
     db_file = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
     imported = models.BooleanField(default=False, help_text="Found on disk by a platform verify.")
+    # What an Aegir import brought: {"context": <Aegir's context name>, "redirection": <domain>,
+    # "https": disabled|enabled|required, "language": ...}, kept until the features that apply
+    # them read it. Empty: not imported from Aegir.
+    aegir = models.JSONField(default=dict, blank=True)
     files_symlink = models.CharField(max_length=16, choices=FILES_SYMLINK, default=FILES_FOLLOW)
     disk_files_bytes = models.PositiveBigIntegerField(default=0)
     disk_db_bytes = models.PositiveBigIntegerField(default=0)
