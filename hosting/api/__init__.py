@@ -100,11 +100,12 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _register() -> None:
-    from hosting.api import members, nodes, tasks
+    from hosting.api import aegir, members, nodes, tasks
 
     api.add_router("/", nodes.router)
     api.add_router("/", members.router)
     api.add_router("/", tasks.router)
+    api.add_router("/", aegir.router)
 
 
 _register()

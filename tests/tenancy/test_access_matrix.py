@@ -35,7 +35,7 @@ ROUTES: dict[str, object] = {
     "site-delete-record": ADMIN, "site-resolve-duplicate": NOGET,
     "site-adopt-database": NOGET,
     "platform-list": LIST, "platform-new": ADMIN, "platform-detail": obj(), "platform-task": obj(**ADMIN_ONLY_TASK),
-    "platform-delete-record": ADMIN,
+    "platform-delete-record": ADMIN, "aegir-import": ADMIN,
     "server-list": LIST, "server-detail": obj(), "server-task": obj(**ADMIN_ONLY_TASK),
     "task-list": LIST, "task-export": LIST, "task-bulk-cancel": NOGET,
     "task-detail": obj(), "task-log": obj(), "task-log-text": obj(), "task-control": obj(**ACTING),
