@@ -75,6 +75,7 @@ class Plan:
     known_sites: list[str] = field(default_factory=list)  # imported by an earlier run
     clients_new: list[str] = field(default_factory=list)
     clients_existing: list[str] = field(default_factory=list)
+    client_titles: dict[str, str] = field(default_factory=dict)  # name -> Aegir's client_name
     skipped: list[Skipped] = field(default_factory=list)
 
     @property
@@ -155,6 +156,10 @@ def _platform(plan: Plan, ctx: aegir.AegirPlatform, usable: set[str], taken: set
     if not path.is_dir():
         skip(f"platform root gone: {path} is not a directory")
         return None
+    same = next((p for p in plan.platforms if p.path == str(path)), None)
+    if same is not None:
+        skip(f"same root as {same.context}, which is imported")
+        return None
     record = Platform.objects.exclude(status=Platform.DELETED).filter(path=str(path)).first()
     if record is not None:
         if record.server_id != plan.server.pk:
@@ -193,6 +198,7 @@ def _sites(plan: Plan, found: aegir.Installation, platforms: dict[str, PlannedPl
                 bucket = plan.clients_existing if name in clients else plan.clients_new
                 if name not in bucket:
                     bucket.append(name)
+                    plan.client_titles[name] = ctx.client_name[:200]
         for other in plan.platforms:
             if other is not site.platform and (other.docroot / "sites" / site.domain).is_dir():
                 site.notes.append(f"also on disk on platform {other.name}: its verify asks which copy is the site")

@@ -60,7 +60,7 @@ def record(plan: Plan, *, by: Actor, address: str | None = None) -> Outcome:
         clients = {c.name: c for c in Client.objects.filter(name__in=plan.clients_new + plan.clients_existing)}
         for name in plan.clients_new:
             if name not in clients:
-                clients[name] = Client.objects.create(name=name, title=name)
+                clients[name] = Client.objects.create(name=name, title=plan.client_titles.get(name, name))
                 outcome.clients.append(clients[name])
         records: dict[str, Platform] = {}
         for planned in plan.platforms:

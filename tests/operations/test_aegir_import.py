@@ -94,7 +94,7 @@ def test_import_records_once_verifies_and_changes_nothing_on_disk(aegir: AegirIn
     one, two, three = sites["one.example.test"], sites["two.example.test"], sites["three.example.test"]
     assert one.imported and one.aegir["context"] == "one.example.test" and one.aegir["https"] == "required"
     assert one.aliases == ["www.one.example.test"] and one.client.name == "acme"
-    assert two.status == Site.DISABLED and two.client.name == "globex-corp"
+    assert two.status == Site.DISABLED and two.client.name == "globex-corp" and two.client.title == "Globex Corp"
     assert three.platform.aegir["context"] == "platform_drupal7b"
     assert not one.db_name and not one.db_file  # recorded by the verify, after it reaches it
     events = AuditEvent.objects.filter(action="aegir.imported")
@@ -166,6 +166,8 @@ def test_hostile_context_files(aegir: AegirInstall, tmp_path: Path) -> None:
     aegir.platform("platform_outside", root=Path("/usr/share/outside"), build=False)
     aegir.site("path.example.test", "platform_drupal7", build=False, uri="path.example.test/blog")
     aegir.context("typed", {"context_type": "site", "uri": {0: "not", 1: "a string"}})
+    aegir.context("platform_twin", {"context_type": "platform", "server": "@server_master",
+                                    "root": str(aegir.platforms["platform_drupal7"])})
     plan = plan_json(aegir)
     reasons = skipped(plan)
     assert reasons[str(drush / "evil.alias.drushrc.php")].startswith("line 3: 'exec' is not data")
@@ -175,6 +177,7 @@ def test_hostile_context_files(aegir: AegirInstall, tmp_path: Path) -> None:
     assert "root outside HARBORMASTER_ROOTS" in reasons["platform_outside"]
     assert "uri with a path" in reasons["path.example.test/blog"]  # the uri is named
     assert "not a string" in reasons[str(drush / "typed.alias.drushrc.php")]
+    assert reasons["platform_twin"] == "same root as platform_drupal7, which is imported"
     assert {s["domain"] for s in plan["sites"]} == {"one.example.test", "two.example.test", "three.example.test"}
     command(str(drush))
     assert not Site.objects.filter(domain__startswith="path").exists()
