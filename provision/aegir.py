@@ -120,14 +120,20 @@ def _context(name: str, file: str, ctx: dict) -> AegirServer | AegirPlatform | A
                              makefile=_text(ctx, "makefile"))
     if kind == "site":
         aliases = ctx.get("aliases", {})
-        if aliases is False or aliases is None:
+        if aliases is False or aliases is None or aliases == "":
             aliases = {}
+        if isinstance(aliases, str):  # as provision's --aliases option takes them: comma-separated
+            aliases = dict(enumerate(a.strip() for a in aliases.split(",") if a.strip()))
         if not isinstance(aliases, dict) or not all(isinstance(a, str) for a in values(aliases)):
             raise _Bad("'aliases' is not an array of strings")
         enabled = ctx.get("site_enabled", True)
         if not isinstance(enabled, (bool, int)):
             raise _Bad("'site_enabled' is not a boolean")
+        # provision: a boolean (the aliases redirect to the uri); hosting_alias in Aegir 3 may
+        # name the domain they redirect to instead.
         redirection = ctx.get("redirection", False)
+        if redirection is True or redirection == 1:
+            redirection = _text(ctx, "uri")
         return AegirSite(name, file, uri=_text(ctx, "uri"), platform=ref(_text(ctx, "platform")),
                          root=_text(ctx, "root"), site_path=_text(ctx, "site_path"),
                          db_server=ref(_text(ctx, "db_server")), server=ref(_text(ctx, "server")),

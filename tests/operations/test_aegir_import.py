@@ -34,7 +34,8 @@ def aegir(tmp_path: Path, local) -> AegirInstall:
     install.platform("platform_remote", server="server_db2", build=False, root=tmp_path / "remote")
     install.site("one.example.test", "platform_drupal7", client="acme", aliases=("www.one.example.test",),
                  redirection="one.example.test", https=2)
-    install.site("two.example.test", "platform_drupal7", client="Globex Corp", enabled=False)
+    install.site("two.example.test", "platform_drupal7", client="Globex Corp", enabled=False, redirection=True,
+                 aliases=("2.example.test",))
     install.site("three.example.test", "platform_drupal7b", client="acme", https=1)
     install.copy_site("three.example.test", "platform_drupal7")
     install.site("orphan.example.test", "platform_gone", build=False)
@@ -65,6 +66,8 @@ def test_dry_run_prints_the_plan_and_records_nothing(aegir: AegirInstall) -> Non
     one = next(s for s in plan["sites"] if s["domain"] == "one.example.test")
     assert one["aliases"] == ["www.one.example.test"] and one["redirection"] == "one.example.test"
     assert one["https"] == "required" and one["client"] == "acme"
+    two = next(s for s in plan["sites"] if s["domain"] == "two.example.test")
+    assert two["redirection"] == "two.example.test" and two["aliases"] == ["2.example.test"]
     three = next(s for s in plan["sites"] if s["domain"] == "three.example.test")
     assert any("also on disk on platform drupal7" in n for n in three["notes"])
     assert plan["clients"]["new"] == ["acme", "globex-corp"]
