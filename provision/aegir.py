@@ -7,6 +7,8 @@ of the wrong type is a refused context, not a guess. Nothing here touches a data
 """
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,3 +190,24 @@ def read_drushrc(site_dir: Path) -> dict[str, Any]:
     if not path.exists() and not path.is_symlink():
         return {}
     return {str(k): v for k, v in read_file(path).get("options", {}).items()}
+
+
+CLOAKED_HINT = ("settings.php takes its database from the web server's environment (Aegir's cloaked "
+                "credentials): set $options['provision_db_cloaking'] = FALSE; in ~aegir/.drush/drushrc.php, "
+                "verify the site in Aegir (it writes the credentials into settings.php), then import again")
+
+
+def cloaked(settings: Path, limit: int = 256 * 1024) -> bool:
+    """Whether the settings.php at SETTINGS reads its credentials from $_SERVER, as Aegir writes it
+    with provision_db_cloaking (a link or anything but a regular file: False, it is not read)."""
+    try:
+        fd = os.open(settings, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.read(fd, limit)
+    finally:
+        os.close(fd)
+    return b"$_SERVER['db_name']" in head

@@ -66,6 +66,16 @@ class AegirInstall:
         self.sites[domain] = values
         return values
 
+    def cloak(self, domain: str) -> None:
+        """settings.php as Aegir writes it with cloaked credentials (from the vhost's environment)."""
+        root = self.platforms[self.sites[domain]["platform"][1:]]
+        (root / "sites" / domain / "settings.php").write_text(
+            "<?php\nif (isset($_SERVER['db_name'])) {\n  $databases['default']['default'] = array(\n"
+            "    'driver' => $_SERVER['db_type'],\n    'database' => $_SERVER['db_name'],\n"
+            "    'username' => $_SERVER['db_user'],\n    'password' => $_SERVER['db_passwd'],\n"
+            "    'host' => $_SERVER['db_host'],\n    'port' => (string) $_SERVER['db_port'],\n  );\n}\n",
+            encoding="utf-8")
+
     def copy_site(self, domain: str, to_platform: str) -> None:
         """The same site directory on a second platform (a copy left by hand)."""
         source = self.platforms[self.sites[domain]["platform"][1:]] / "sites" / domain

@@ -251,7 +251,10 @@ def _site(plan: Plan, ctx: aegir.AegirSite, platforms: dict[str, PlannedPlatform
         skip(f"sites/{domain} {scans[platform.docroot].get(f'skip:{domain}', 'has no settings.php')}", domain)
         return None
     if disk.db is None:
-        skip(disk.note or "settings.php has no database that can be read without PHP", domain)
+        if aegir.cloaked(directory / "settings.php"):
+            skip(aegir.CLOAKED_HINT, domain)
+        else:
+            skip(disk.note or "settings.php has no database that can be read without PHP", domain)
         return None
     found = ownership.claim(disk.db, server=plan.server, directory=directory, domain=domain, confirmed=True)
     if found.problem:

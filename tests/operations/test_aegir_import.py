@@ -168,6 +168,8 @@ def test_hostile_context_files(aegir: AegirInstall, tmp_path: Path) -> None:
     (drush / "link.alias.drushrc.php").symlink_to(tmp_path / "elsewhere.php")
     aegir.platform("platform_outside", root=Path("/usr/share/outside"), build=False)
     aegir.site("path.example.test", "platform_drupal7", build=False, uri="path.example.test/blog")
+    aegir.site("cloaked.example.test", "platform_drupal7b")
+    aegir.cloak("cloaked.example.test")
     aegir.context("typed", {"context_type": "site", "uri": {0: "not", 1: "a string"}})
     aegir.context("platform_twin", {"context_type": "platform", "server": "@server_master",
                                     "root": str(aegir.platforms["platform_drupal7"])})
@@ -178,6 +180,7 @@ def test_hostile_context_files(aegir: AegirInstall, tmp_path: Path) -> None:
     assert "larger than" in reasons[str(drush / "huge.alias.drushrc.php")]
     assert "link" in reasons[str(drush / "link.alias.drushrc.php")]
     assert "root outside HARBORMASTER_ROOTS" in reasons["platform_outside"]
+    assert "provision_db_cloaking" in reasons["cloaked.example.test"]
     assert "uri with a path" in reasons["path.example.test/blog"]  # the uri is named
     assert "not a string" in reasons[str(drush / "typed.alias.drushrc.php")]
     assert reasons["platform_twin"] == "same root as platform_drupal7, which is imported"
