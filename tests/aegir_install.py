@@ -66,6 +66,33 @@ class AegirInstall:
         self.sites[domain] = values
         return values
 
+    def site_on_server(self, domain: str, platform: str, driver: Any, name: str, **context: Any) -> dict[str, Any]:
+        """A site whose database NAME (user NAME) is on a database server, made as Aegir makes
+        it (outside Harbormaster), with settings.php holding the credentials literally."""
+        import os
+        import secrets
+
+        from provision.settings_php import render_settings_php, write_settings_php
+        from provision.standin_db import Database, install_schema
+
+        password = secrets.token_urlsafe(16)
+        driver.create_database(name)
+        driver.create_user(name, password)
+        driver.grant(name, name)
+        db = driver.settings_for(name, name, password)
+        docroot = find_docroot(self.platforms[platform])
+        site = docroot / "sites" / domain
+        (site / "files").mkdir(parents=True)
+        (site / "private").mkdir(mode=0o770)
+        install_schema(Database(db, docroot), site_name=domain, account_name="admin", account_pass=password,
+                       account_mail="admin@example.test", profile="standard", drupal=7)
+        write_settings_php(site / "settings.php", render_settings_php(
+            db, drupal=7, hash_salt=secrets.token_urlsafe(48), file_public_path=f"sites/{domain}/files",
+            file_private_path=str(site / "private")))
+        os.chmod(site / "files", 0o2775)
+        (site / "drushrc.php").write_text(export_file("options", {"db_name": name, "db_user": name}), encoding="utf-8")
+        return self.site(domain, platform, build=False, **context)
+
     def cloak(self, domain: str) -> None:
         """settings.php as Aegir writes it with cloaked credentials (from the vhost's environment)."""
         root = self.platforms[self.sites[domain]["platform"][1:]]

@@ -193,3 +193,36 @@ def test_hostile_context_files(aegir: AegirInstall, tmp_path: Path) -> None:
 def test_a_directory_that_is_not_one_is_refused(tmp_path: Path, local) -> None:
     with pytest.raises(CommandError, match="not a directory"):
         command(str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize("db_engine", ["mysql", "postgresql"])
+def test_sites_on_a_database_server_take_their_database_through_their_verify(db_engine, make_server, tmp_path,
+                                                                            domains) -> None:
+    """Aegir's sites live on MariaDB (or PostgreSQL): databases Harbormaster did not create. The
+    import's confirmation lets each verify record its own, and never another record's."""
+    from hosting.engine.worker import execute
+    from hosting.operations import resources
+
+    server = make_server(db_engine)
+    install = make_aegir(tmp_path, None)
+    install.server()
+    install.platform("platform_d7")
+    driver = resources.db_driver(server)
+    install.site_on_server("db1.example.test", "platform_d7", driver, f"{domains.prefix}one", client="acme")
+    install.site_on_server("db2.example.test", "platform_d7", driver, f"{domains.prefix}two")
+    other = Platform.objects.create(name="other", server=server, path=str(tmp_path / "other"))
+    Site.objects.create(domain="owner.example.test", platform=other, status=Site.ENABLED,
+                        db_name=f"{domains.prefix}two", db_user=f"{domains.prefix}two")
+    plan = plan_json(install)
+    assert "belongs to owner.example.test" in skipped(plan)["db2.example.test"]
+    command(str(install.drush))
+    for task in Task.objects.order_by("pk"):
+        execute(task.pk)
+        task.refresh_from_db()
+        assert task.state in ("succeeded", "warning"), log_of(task)
+    site = Site.objects.get(domain="db1.example.test")
+    assert (site.db_name, site.db_user, site.attention) == (f"{domains.prefix}one", f"{domains.prefix}one", "")
+    # The platform's verify finds the skipped site on disk and records it as it records any site
+    # it finds: without the database, which is another record's, and needing attention.
+    taken = Site.objects.get(domain="db2.example.test")
+    assert (taken.db_name, taken.aegir, bool(taken.attention)) == ("", {}, True)
