@@ -39,6 +39,8 @@ def test_an_admin_reads_the_plan_then_imports(as_admin, install, server):
     assert Site.objects.get().aegir["context"] == "a.example.test"
     assert Task.objects.filter(kind="verify").count() == 2
     assert AuditEvent.objects.filter(action="aegir.imported").count() == 1
+    audit = as_admin.get(reverse("audit-list"))
+    assert audit.status_code == 200 and "aegir.imported" in audit.content.decode()
 
 
 def test_a_directory_outside_the_roots_is_refused(as_admin, install, server):
