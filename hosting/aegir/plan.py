@@ -111,7 +111,12 @@ def local_names(server: Server) -> set[str]:
 def build(directory: Path, server: Server) -> Plan:
     """The plan of importing the Aegir installation whose context files are in DIRECTORY onto SERVER."""
     plan = Plan(directory=str(directory), server=server)
-    found = aegir.read_contexts(directory)
+    try:
+        found = aegir.read_contexts(directory)
+    except OSError as exc:
+        from hosting.inventory import InventoryError
+
+        raise InventoryError(f"Cannot read {directory}: {exc.strerror}.") from None
     for refused in found.refused:
         plan.skipped.append(Skipped("file", refused.file, refused.reason))
     local = local_names(server)

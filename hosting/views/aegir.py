@@ -37,12 +37,12 @@ def aegir_import(request: AuthenticatedHttpRequest) -> HttpResponse:
         server = form.cleaned_data["server"] or local_server()
         try:
             path = directory(form.cleaned_data["directory"])
+            if request.POST.get("confirm") == "import":
+                outcome = run(path, server, by=request.user, address=client_address(request))
+                context.update(plan=as_data(outcome.plan), done=outcome.counts())
+            else:
+                context["plan"] = as_data(aegir_plan.build(path, server))
         except InventoryError as exc:
             form.add_error("directory", str(exc))
             return render(request, "aegir/import.html", context, status=400)
-        if request.POST.get("confirm") == "import":
-            outcome = run(path, server, by=request.user, address=client_address(request))
-            context.update(plan=as_data(outcome.plan), done=outcome.counts())
-        else:
-            context["plan"] = as_data(aegir_plan.build(path, server))
     return render(request, "aegir/import.html", context, status=status)

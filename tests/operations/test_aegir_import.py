@@ -190,9 +190,17 @@ def test_hostile_context_files(aegir: AegirInstall, tmp_path: Path) -> None:
     assert not Platform.objects.filter(path__startswith="/usr").exists()
 
 
-def test_a_directory_that_is_not_one_is_refused(tmp_path: Path, local) -> None:
+def test_a_directory_that_is_not_one_or_cannot_be_read_is_refused(tmp_path: Path, local, monkeypatch) -> None:
     with pytest.raises(CommandError, match="not a directory"):
         command(str(tmp_path / "missing"))
+
+    def refused(directory: Path) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("provision.aegir.read_contexts", refused)
+    with pytest.raises(CommandError, match="Cannot read .*: Permission denied"):
+        command(str(tmp_path), "--dry-run")
+    assert not AuditEvent.objects.filter(action="aegir.imported").exists()
 
 
 @pytest.mark.parametrize("db_engine", ["mysql", "postgresql"])

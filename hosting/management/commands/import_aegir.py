@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from hosting.aegir import plan as aegir_plan
 from hosting.aegir.record import run
 from hosting.aegir.show import as_data, as_text
-from hosting.inventory import local_server
+from hosting.inventory import InventoryError, local_server
 from hosting.management.taskcli import actor, as_json
 from hosting.models import Server
 
@@ -35,11 +35,14 @@ class Command(BaseCommand):
             if found is None:
                 raise CommandError(f"No server named {server!r}.")
             target = found
-        if dry_run:
-            plan = aegir_plan.build(path.resolve(), target)
-            self.stdout.write(as_json(as_data(plan)) if json else as_text(plan))
-            return
-        outcome = run(path.resolve(), target, by=actor())
+        try:
+            if dry_run:
+                plan = aegir_plan.build(path.resolve(), target)
+                self.stdout.write(as_json(as_data(plan)) if json else as_text(plan))
+                return
+            outcome = run(path.resolve(), target, by=actor())
+        except InventoryError as exc:
+            raise CommandError(str(exc)) from None
         if json:
             self.stdout.write(as_json({**as_data(outcome.plan), "counts": outcome.counts(),
                                        "tasks": [t.pk for t in outcome.tasks]}))
