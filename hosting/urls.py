@@ -5,6 +5,7 @@ from django.urls import path
 from hosting.api import api
 from hosting.views import (
                            account,
+                           aegir,
                            audit,
                            auth,
                            backups,
@@ -54,6 +55,7 @@ urlpatterns = [
 
     path("platforms/", platforms.platform_list, name="platform-list"),
     path("platforms/new/", create.platform_new, name="platform-new"),
+    path("platforms/import-aegir/", aegir.aegir_import, name="aegir-import"),
     path("platforms/<int:platform_id>/", platforms.platform_detail, name="platform-detail"),
     path("platforms/<int:platform_id>/tasks/<slug:kind>/", nodetasks.node_task, {"target_type": "platform"},
          name="platform-task"),

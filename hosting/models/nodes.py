@@ -169,6 +169,8 @@ class Platform(Node):
     status = models.CharField(max_length=16, choices=STATUSES, default=QUEUED)
     # Empty: open to every client. Otherwise only these clients may create sites on it.
     clients = models.ManyToManyField(Client, blank=True, related_name="platforms")
+    # What an Aegir import brought: {"context": <Aegir's context name>, ...}. Empty: not from Aegir.
+    aegir = models.JSONField(default=dict, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -234,6 +236,10 @@ class Site(Node):
     HTTPS_MODES = [(HTTPS_OFF, "Off"), (HTTPS_ON, "On (HTTP and HTTPS)"), (HTTPS_REQUIRED, "Required (HTTP redirects)")]
     https_mode = models.CharField(max_length=16, choices=HTTPS_MODES, default=HTTPS_OFF)
     https_hsts = models.BooleanField(default=False, help_text="Send Strict-Transport-Security over HTTPS.")
+    # What an Aegir import brought: {"context": <Aegir's context name>, "redirection": <domain>,
+    # "https": disabled|enabled|required, "language": ...}, kept until the features that apply
+    # them read it. Empty: not imported from Aegir.
+    aegir = models.JSONField(default=dict, blank=True)
     files_symlink = models.CharField(max_length=16, choices=FILES_SYMLINK, default=FILES_FOLLOW)
     disk_files_bytes = models.PositiveBigIntegerField(default=0)
     disk_db_bytes = models.PositiveBigIntegerField(default=0)

@@ -46,6 +46,7 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("post", "/api/v1/sites/{site_id}/adopt-database"): ADMIN_WRITE,
     ("get", "/api/v1/sites/{site_id}/domains"): READ, ("post", "/api/v1/sites/{site_id}/aliases"): ACT,
     ("delete", "/api/v1/sites/{site_id}/aliases/{alias}"): ACT, ("patch", "/api/v1/sites/{site_id}/redirects"): ACT,
+    ("post", "/api/v1/aegir-import"): ADMIN_WRITE,
     ("get", "/api/v1/status"): READ, ("get", "/api/v1/audit"): READ,
     # The cast's backup file is not inside the backup store: the download and the delete are
     # refused with 409 once the caller's rights are settled.
@@ -85,6 +86,7 @@ def body_for(method: str, path: str, role: str, objects: dict[str, int], world) 
         "/api/v1/servers/{server_id}": {"max_sites": 50}, "/api/v1/clients/{client_id}": {"max_sites": 50},
         "/api/v1/sites/{site_id}/aliases/{alias}": {},
         "/api/v1/sites/{site_id}/https": {"mode": "on"},
+        "/api/v1/aegir-import": {"directory": str(world["root"])},
     }
     return bodies.get(path, {"type": "verify"})
 

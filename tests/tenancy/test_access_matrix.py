@@ -51,6 +51,7 @@ ROUTES: dict[str, object] = {
     "platform-delete-record": ADMIN,
     "server-list": LIST, "server-new": ADMIN, "server-edit": obj(**ADMIN_ONLY_EDIT),
     "server-detail": obj(), "server-task": obj(**ADMIN_ONLY_TASK),
+    "aegir-import": ADMIN,
     "task-list": LIST, "task-export": LIST, "task-bulk-cancel": NOGET,
     "task-detail": obj(), "task-log": obj(), "task-log-text": obj(), "task-control": obj(**ACTING),
     "lock-list": LIST, "lock-unlock": ADMIN,
