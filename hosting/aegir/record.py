@@ -21,6 +21,7 @@ from hosting.actor import Actor, Operator, name_of
 from hosting.aegir.plan import Plan, build
 from hosting.models import Client, Platform, Server, Site, Task
 from hosting.starting import start_task
+from provision.domains import ALIASES_REDIRECT
 
 
 class ImportRefused(Exception):
@@ -75,7 +76,7 @@ def record(plan: Plan, *, by: Actor, address: str | None = None) -> Outcome:
             made_site = Site.objects.create(
                 domain=site.domain, platform=records[site.platform.context], status=site.status, imported=True,
                 client=clients.get(site.client) if site.client else None, profile=site.profile,
-                aliases=site.aliases, aegir=site.aegir)
+                aliases=site.aliases, aegir=site.aegir, **carried_over(site.domain, site.aegir))
             outcome.sites.append(made_site)
         audit.record(by, "aegir.imported", None, address=address, after=outcome.counts(),
                      detail=f"Imported from the Aegir contexts in {plan.directory}: "
@@ -86,3 +87,17 @@ def record(plan: Plan, *, by: Actor, address: str | None = None) -> Outcome:
             data: dict[str, Any] = {"adopt_database": planned_site.adopt} if planned_site.adopt else {}
             outcome.tasks.append(start_task(starter, made_site, "verify", data, address=address))
     return outcome
+
+
+AEGIR_HTTPS = {"enabled": Site.HTTPS_ON, "required": Site.HTTPS_REQUIRED}
+
+
+def carried_over(domain: str, aegir: dict[str, Any]) -> dict[str, str]:
+    """The site's redirects and HTTPS mode as Aegir had them: aliases that redirect to the
+    site's own domain (Aegir's `redirection`; a redirection to another name stays in the `aegir`
+    field, as Harbormaster redirects to the domain only), and HTTPS on or required (the renewal
+    schedule then obtains the site's certificate, hosting.renewals.without_certificate)."""
+    fields = {"https_mode": AEGIR_HTTPS.get(str(aegir.get("https", "")), Site.HTTPS_OFF)}
+    if aegir.get("redirection") == domain:
+        fields["alias_mode"] = ALIASES_REDIRECT
+    return fields

@@ -237,8 +237,8 @@ class Site(Node):
     https_mode = models.CharField(max_length=16, choices=HTTPS_MODES, default=HTTPS_OFF)
     https_hsts = models.BooleanField(default=False, help_text="Send Strict-Transport-Security over HTTPS.")
     # What an Aegir import brought: {"context": <Aegir's context name>, "redirection": <domain>,
-    # "https": disabled|enabled|required, "language": ...}, kept until the features that apply
-    # them read it. Empty: not imported from Aegir.
+    # "https": disabled|enabled|required, "language": ...}, as Aegir had it (the import sets
+    # alias_mode and https_mode from it: hosting.aegir.record.carried_over). Empty: not imported.
     aegir = models.JSONField(default=dict, blank=True)
     files_symlink = models.CharField(max_length=16, choices=FILES_SYMLINK, default=FILES_FOLLOW)
     disk_files_bytes = models.PositiveBigIntegerField(default=0)

@@ -97,6 +97,10 @@ def test_import_records_once_verifies_and_changes_nothing_on_disk(aegir: AegirIn
     one, two, three = sites["one.example.test"], sites["two.example.test"], sites["three.example.test"]
     assert one.imported and one.aegir["context"] == "one.example.test" and one.aegir["https"] == "required"
     assert one.aliases == ["www.one.example.test"] and one.client.name == "acme"
+    # Aegir's redirect to the site's own domain and its HTTPS setting carry over (the renewal
+    # schedule obtains the certificates).
+    assert (one.alias_mode, one.https_mode) == ("redirect", "required")
+    assert (two.alias_mode, three.alias_mode, three.https_mode) == ("redirect", "serve", "on")
     assert two.status == Site.DISABLED and two.client.name == "globex-corp" and two.client.title == "Globex Corp"
     assert three.platform.aegir["context"] == "platform_drupal7b"
     assert not one.db_name and not one.db_file  # recorded by the verify, after it reaches it
