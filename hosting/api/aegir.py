@@ -29,8 +29,8 @@ def aegir_import(request: HttpRequest, payload: AegirImportIn) -> dict[str, Any]
     """The plan of importing the Aegir contexts in DIRECTORY (inside the roots); with dry_run false,
     recorded, and a verify queued for every platform and site imported."""
     access.require_admin(request.user)
-    server = access.access_server(request.user, payload.server) if payload.server else local_server()
     path = aegir_directory(payload.directory)
+    server = access.access_server(request.user, payload.server) if payload.server else local_server()
     if payload.dry_run:
         return as_data(aegir_plan.build(path, server))
     outcome = run(path, server, by=request.user, address=address(request))
