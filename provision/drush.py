@@ -74,6 +74,10 @@ def cache_rebuild(runner: Runner, platform_root: Path, docroot: Path, domain: st
     runner.run([*_base(platform_root, docroot, domain), "cache:rebuild"], cwd=docroot)
 
 
+def cron(runner: Runner, platform_root: Path, docroot: Path, domain: str) -> None:
+    runner.run([*_base(platform_root, docroot, domain), "core:cron"], cwd=docroot)
+
+
 def status(runner: Runner, platform_root: Path, docroot: Path, domain: str) -> None:
     runner.run([*_base(platform_root, docroot, domain), "status"], cwd=docroot)
 

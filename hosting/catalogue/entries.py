@@ -64,6 +64,20 @@ register(TaskType(
     SITE, "login-reset", "Login link", 300, True, MEMBER, NO_QUOTA,
     form=F + "SiteTaskForm", refusal=R + "site_login_reset", build=OP + "site_state.login_plan"))
 
+# Maintenance: drush on an installed site (hosting.operations.site_maintenance).
+register(TaskType(
+    SITE, "cache-rebuild", "Rebuild caches", 900, True, MEMBER, NO_QUOTA,
+    form=F + "SiteTaskForm", refusal=R + "site_installed", build=OP + "site_maintenance.cache_plan"))
+register(TaskType(
+    SITE, "updatedb", "Run database updates", 3600, False, MEMBER, GROWS_DISK,
+    form=F + "SiteTaskForm", refusal=R + "site_installed", build=OP + "site_maintenance.updatedb_plan",
+    confirm=True,
+    explain="drush updatedb applies the pending database updates of the site's code, then rebuilds caches. "
+            "The database is backed up first, and loaded back from that backup if the updates fail."))
+register(TaskType(
+    SITE, "cron", "Run cron", 900, True, MEMBER, NO_QUOTA,
+    form=F + "SiteTaskForm", refusal=R + "site_installed", build=OP + "site_maintenance.cron_plan"))
+
 # --- Platforms ------------------------------------------------------------------------------
 register(TaskType(
     PLATFORM, "verify", "Verify", 1800, True, ADMIN, NO_QUOTA,

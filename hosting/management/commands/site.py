@@ -1,7 +1,10 @@
 """`manage.py site add DOMAIN --platform NAME [--client NAME]`: record a site and queue its install.
 `manage.py site resolve-duplicate DOMAIN --platform NAME`: say which copy of a site is the site.
 `manage.py site adopt-database DOMAIN --database NAME`: confirm that the database its settings.php
-names (and no record does) is the site's."""
+names (and no record does) is the site's.
+`manage.py site cache-rebuild|updatedb|cron DOMAIN [--wait]`: queue a maintenance task (drush
+cache:rebuild; updatedb after a database backup; core:cron) through hosting.starting, as the
+site page's buttons do."""
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
@@ -10,6 +13,10 @@ from hosting.api.nodes import site_out
 from hosting.inventory import InventoryError, add_site
 from hosting.management.taskcli import as_json, table
 from hosting.models import Client, Platform, Site
+
+MAINTENANCE = {"cache-rebuild": "Rebuild the site's caches (drush cache:rebuild).",
+               "updatedb": "Back up the database, then run its pending updates (drush updatedb).",
+               "cron": "Run the site's cron now (drush core:cron)."}
 
 
 class Command(BaseCommand):
@@ -33,6 +40,11 @@ class Command(BaseCommand):
                                "names: confirm it is the site's (a verify records it).")
         adopt.add_argument("domain", help="The site's domain.")
         adopt.add_argument("--database", required=True, help="The database name the site's attention gives.")
+        for kind, text in MAINTENANCE.items():
+            task = sub.add_parser(kind, help=text)
+            task.add_argument("domain", help="The site's domain.")
+            task.add_argument("--wait", action="store_true", help="Wait for it; exit non-zero unless it succeeds.")
+            task.add_argument("--timeout", type=float, default=0, help="With --wait: give up after this many seconds.")
 
     def handle(self, *args, action: str, **options) -> None:
         if action == "list":
@@ -42,6 +54,9 @@ class Command(BaseCommand):
                 return
             self.stdout.write(table(["DOMAIN", "PLATFORM", "CLIENT", "STATUS"], (
                 [s.domain, s.platform.name, s.client.name if s.client else "-", s.status] for s in sites)))
+            return
+        if action in MAINTENANCE:
+            self.maintenance(action, options["domain"], options["wait"], float(options["timeout"] or 0))
             return
         if action == "adopt-database":
             self.adopt_database(options["domain"], options["database"])
@@ -85,6 +100,25 @@ class Command(BaseCommand):
         except TaskRefused as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{site.domain}: database {name} adopted; verify queued as task {task.pk}")
+
+    def maintenance(self, kind: str, domain: str, wait: bool, timeout: float) -> None:
+        from django.core.exceptions import PermissionDenied
+
+        from hosting.management.commands.tasks import Command as Tasks
+        from hosting.management.taskcli import actor
+        from hosting.refused import TaskRefused
+        from hosting.starting import ArgumentsInvalid, start_task
+
+        site = _live_site(domain)
+        try:
+            task = start_task(actor(), site, kind, {})
+        except (TaskRefused, PermissionDenied, ArgumentsInvalid) as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"{site.domain}: {kind} queued as task {task.pk}")
+        if wait:
+            waiter = Tasks()
+            waiter.stdout, waiter.stderr = self.stdout, self.stderr
+            waiter.wait(task, timeout)
 
 
 def _live_site(domain: str) -> Site:
