@@ -59,7 +59,8 @@ def test_it_offers_node_delete_to_an_admin(as_admin, site):
 def test_it_shows_a_button_for_every_site_task_type(as_admin, site, backup):
     buttons = as_admin.get(reverse("site-detail", args=[site.pk])).context["buttons"]
     assert [b.kind for b in buttons] == ["install", "verify", "backup", "restore", "clone", "migrate",
-                                         "disable", "enable", "delete", "login-reset", "cache-rebuild", "updatedb", "cron"]
+                                         "disable", "enable", "delete", "login-reset",
+                                         "cache-rebuild", "updatedb", "cron"]
     reasons = {b.kind: b.reason for b in buttons}
     assert reasons["install"] == "The site is installed already."
     assert reasons["enable"] == "The site is enabled already."

@@ -1,0 +1,36 @@
+"""Maintenance from the site page, end to end: a browser, the live server, a real worker and the
+stand-in drush."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from hosting.models import Task
+from tests.e2e.conftest import wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_it_rebuilds_caches_from_the_site_page(page, live_server, demo):
+    site = demo["site"]
+    page.goto(f"{live_server.url}/sites/{site.pk}/")
+    page.get_by_role("button", name="Rebuild caches").click()
+    notice = page.locator("#work .notice.ok")
+    expect(notice).to_contain_text("Rebuild caches queued as task #")
+    task = Task.objects.get(kind="cache-rebuild", site=site)
+    notice.get_by_role("link", name=f"task #{task.pk}").click()
+    page.wait_for_url(f"**/tasks/{task.pk}/")
+    expect(page.locator("#task-state")).to_contain_text("succeeded", timeout=30_000)
+    expect(page.locator("#log")).to_contain_text("Cache rebuild complete.")
+
+
+def test_it_runs_database_updates_after_a_confirmation(page, live_server, demo):
+    site = demo["site"]
+    page.goto(f"{live_server.url}/sites/{site.pk}/")
+    page.get_by_role("link", name="Run database updates").click()
+    expect(page.locator("main")).to_contain_text("The database is backed up first")
+    page.get_by_role("button", name="Run database updates").click()
+    task = wait_for(lambda: Task.objects.filter(kind="updatedb", site=site).first(), what="the updatedb task")
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    expect(page.locator("#task-state")).to_contain_text("succeeded", timeout=30_000)
+    expect(page.locator("#log")).to_contain_text("No pending updates.")
