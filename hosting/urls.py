@@ -17,6 +17,7 @@ from hosting.views import (
                            notifications,
                            platforms,
                            servers,
+                           sitecron,
                            sites,
                            status,
                            tasks,
@@ -36,6 +37,7 @@ urlpatterns = [
     path("sites/<int:site_id>/delete-record/", nodes.site_delete_record, name="site-delete-record"),
     path("sites/<int:site_id>/resolve-duplicate/", sites.site_resolve_duplicate, name="site-resolve-duplicate"),
     path("sites/<int:site_id>/adopt-database/", sites.site_adopt_database, name="site-adopt-database"),
+    path("sites/<int:site_id>/cron/", sitecron.site_cron_interval, name="site-cron-interval"),
 
     path("platforms/", platforms.platform_list, name="platform-list"),
     path("platforms/new/", create.platform_new, name="platform-new"),

@@ -33,7 +33,7 @@ ROUTES: dict[str, object] = {
     "site-list": LIST, "site-new": ACTORS,
     "site-detail": obj(), "site-task": obj(admin=302, manager=302, member=302, viewer=403),
     "site-delete-record": ADMIN, "site-resolve-duplicate": NOGET,
-    "site-adopt-database": NOGET,
+    "site-adopt-database": NOGET, "site-cron-interval": NOGET,
     "platform-list": LIST, "platform-new": ADMIN, "platform-detail": obj(), "platform-task": obj(**ADMIN_ONLY_TASK),
     "platform-delete-record": ADMIN,
     "server-list": LIST, "server-detail": obj(), "server-task": obj(**ADMIN_ONLY_TASK),

@@ -62,4 +62,4 @@ def test_it_costs_the_same_queries_for_5_and_50_rows(who, as_admin, as_member, a
     cache.clear()  # the dashboard's figures of the first round are still fresh: count them again
     counts_big = {name: queries(client, reverse(name, args=args(big))) for name, args in PAGES}
     assert counts_big == counts_small
-    assert max(counts_small.values()) <= 14, counts_small
+    assert max(counts_small.values()) <= 15, counts_small  # the dashboard: 15 with its failing-cron list
