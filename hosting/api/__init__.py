@@ -105,6 +105,9 @@ def _register() -> None:
     api.add_router("/", nodes.router)
     api.add_router("/", members.router)
     api.add_router("/", tasks.router)
+    from hosting.api import cron
+
+    api.add_router("/", cron.router)
 
 
 _register()

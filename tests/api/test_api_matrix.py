@@ -42,6 +42,7 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("post", "/api/v1/sites/{site_id}/resolve-duplicate"): ADMIN_WRITE,
     ("post", "/api/v1/sites/{site_id}/adopt-database"): ADMIN_WRITE,
     ("get", "/api/v1/status"): READ, ("get", "/api/v1/audit"): READ,
+    ("get", "/api/v1/sites/{site_id}/cron"): READ, ("post", "/api/v1/sites/{site_id}/cron"): ACT,
 }
 
 
@@ -66,6 +67,7 @@ def body_for(method: str, path: str, role: str, objects: dict[str, int], world) 
         "/api/v1/clients/{client_id}/invitations": {"email": f"i{n}@{role}.test", "role": "member"},
         "/api/v1/sites/{site_id}/resolve-duplicate": {"platform": objects["platform_id"]},
         "/api/v1/sites/{site_id}/adopt-database": {"database": "theirs"},
+        "/api/v1/sites/{site_id}/cron": {"interval": 30},
     }
     return bodies.get(path, {"type": "verify"})
 

@@ -39,3 +39,22 @@ def test_the_panel_hides_another_clients_site(client, outsider, site, kind):
     response = client.post(reverse("site-task", args=[site.pk, kind]), {"confirm": "1"})
     assert response.status_code == 404
     assert not Task.objects.filter(site=site, kind=kind).exists()
+
+
+def test_a_member_reads_and_sets_the_sites_cron(api_as, member, site):
+    http = api_as(member)
+    body = http.get(f"/api/v1/sites/{site.pk}/cron").json()
+    assert body["interval"] == 60 and body["own_interval"] is None and body["runs"] == []
+    response = http.post(f"/api/v1/sites/{site.pk}/cron", {"interval": 0}, content_type="application/json")
+    assert response.status_code == 200 and response.json()["interval"] == 0
+    response = http.post(f"/api/v1/sites/{site.pk}/cron", {"interval": 2}, content_type="application/json")
+    assert response.status_code == 400 and response.json()["code"] == "bad_input"
+
+
+def test_another_clients_cron_is_not_found(api_as, outsider, site):
+    http = api_as(outsider)
+    assert http.get(f"/api/v1/sites/{site.pk}/cron").status_code == 404
+    response = http.post(f"/api/v1/sites/{site.pk}/cron", {"interval": 30}, content_type="application/json")
+    assert response.status_code == 404
+    from hosting.models import SiteCron
+    assert not SiteCron.objects.filter(site=site).exists()
