@@ -34,3 +34,24 @@ def test_it_runs_database_updates_after_a_confirmation(page, live_server, demo):
     page.goto(f"{live_server.url}/tasks/{task.pk}/")
     expect(page.locator("#task-state")).to_contain_text("succeeded", timeout=30_000)
     expect(page.locator("#log")).to_contain_text("No pending updates.")
+
+
+def test_it_sets_the_cron_interval_and_shows_the_last_run(page, live_server, demo):
+    from hosting import cron
+
+    site = demo["site"]
+    page.goto(f"{live_server.url}/sites/{site.pk}/")
+    section = page.locator("#cron")
+    expect(section).to_contain_text("never")
+    page.get_by_label("Interval in minutes").fill("30")
+    page.get_by_role("button", name="Save interval").click()
+    expect(page.locator("body")).to_contain_text(f"Cron of {site.domain}: every 30 minutes.")
+    expect(section).to_contain_text("every 30 minutes")
+
+    task_id = cron.start(site)  # as the scheduler does when the site's slot comes
+    assert task_id is not None
+    wait_for(lambda: Task.objects.get(pk=task_id).is_final, what="the scheduled cron run")
+    assert cron.fold() == 1
+    page.reload()
+    expect(page.locator("#cron-last")).to_contain_text("Succeeded")
+    expect(page.locator("#cron-runs")).to_contain_text("Done: 1 step.")
