@@ -77,6 +77,12 @@ register(TaskType(
 register(TaskType(
     SITE, "cron", "Run cron", 900, True, MEMBER, NO_QUOTA,
     form=F + "SiteTaskForm", refusal=R + "site_installed", build=OP + "site_maintenance.cron_plan"))
+register(TaskType(
+    SITE, "drush", "Run drush", 1800, False, MEMBER, NO_QUOTA,
+    form=F + "DrushForm", refusal=R + "site_installed", build=OP + "site_maintenance.drush_plan",
+    arguments=True,
+    explain="Runs one drush command on the site, its output in the task log. Administrators may run any "
+            "command; clients the commands their administrator allows."))
 
 # --- Platforms ------------------------------------------------------------------------------
 register(TaskType(

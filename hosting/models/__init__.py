@@ -1,7 +1,7 @@
 from hosting.models.api import ApiToken
 from hosting.models.audit import AuditEvent
 from hosting.models.clusters import Cluster
-from hosting.models.cron import CronRun, SiteCron
+from hosting.models.cron import CronRun, DrushCommand, SiteCron
 from hosting.models.integrity import StoreCheck
 from hosting.models.invitations import Invitation
 from hosting.models.nodes import Backup, Client, Membership, Platform, Server, Site
@@ -9,8 +9,8 @@ from hosting.models.ops import BackupSchedule, NotificationPreference, StaleBack
 from hosting.models.tasks import Lock, Task, TaskLog, TaskStep
 
 __all__ = [
-    "ApiToken", "AuditEvent", "Backup", "BackupSchedule", "Client", "Cluster", "CronRun", "Invitation", "Lock",
-    "Membership",
+    "ApiToken", "AuditEvent", "Backup", "BackupSchedule", "Client", "Cluster", "CronRun", "DrushCommand",
+    "Invitation", "Lock", "Membership",
     "NotificationPreference", "Platform", "Server", "Site", "StaleBackupAlert", "Task", "TaskLog",
     "SiteCron", "StoreCheck", "TaskStep", "TaskWatch", "Webhook",
 ]

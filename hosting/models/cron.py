@@ -39,3 +39,15 @@ class CronRun(models.Model):
 
     def __str__(self) -> str:
         return f"cron of site {self.site_id} at {self.started_at:%Y-%m-%d %H:%M}: {self.outcome}"
+
+
+class DrushCommand(models.Model):
+    """A drush command that a client's managers and members may run on their sites (the
+    administrator keeps the list in Django admin; administrators may run any command)."""
+
+    name = models.CharField(max_length=64, unique=True, help_text="The command as drush names it: watchdog:show, "
+                                                                  "state:get, ... (its aliases are not matched).")
+    note = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return self.name

@@ -5,6 +5,7 @@ updatedb:      backup (database only, kept as "Before database updates") -> upda
                updatedb --yes; undo: the database reloaded from that backup) -> cache (drush
                cache:rebuild, as drush does after updates).
 cron:          drush (core:cron).
+drush:         drush (the command's argument list, checked again by hosting.drushcommands).
 
 Each refuses a site that is not installed or needs attention, and writes settings.php's database
 check first (database_of): drush reads settings.php itself, so it must name the database the
@@ -74,6 +75,23 @@ def updatedb_undo(ctx: Context) -> None:
     ctx.info("The database is back as it was before the updates.")
     ctx.state.pop("updating")
     ctx.save_state()
+
+
+def run_command(ctx: Context) -> None:
+    from hosting import drushcommands
+
+    argv = (ctx.task.args or {}).get("argv")
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        raise ProvisionError('A drush task needs its command: args {"argv": [...]}.')
+    try:
+        drushcommands.check(argv)
+    except drushcommands.Refused as exc:
+        raise ProvisionError(str(exc)) from None
+    drush.command(ctx.runner, *_drush_args(ctx), argv)
+
+
+def drush_plan(task: Task) -> Plan:
+    return Plan([step("drush", run_command, label="Run the drush command")])
 
 
 def cache_plan(task: Task) -> Plan:

@@ -58,3 +58,21 @@ def test_another_clients_cron_is_not_found(api_as, outsider, site):
     assert response.status_code == 404
     from hosting.models import SiteCron
     assert not SiteCron.objects.filter(site=site).exists()
+
+
+def test_drush_from_the_api_is_held_to_the_allowlist(api_as, member, outsider, site):
+    from hosting.models import DrushCommand
+
+    body = {"type": "drush", "command": "watchdog:show --count=3"}
+    as_member = api_as(member)
+    response = api_as(outsider).post(f"/api/v1/sites/{site.pk}/tasks", body, content_type="application/json")
+    assert response.status_code == 404
+    response = as_member.post(f"/api/v1/sites/{site.pk}/tasks", body, content_type="application/json")
+    assert response.status_code == 400 and "not among the commands" in response.json()["message"]
+    DrushCommand.objects.create(name="watchdog:show")
+    response = as_member.post(f"/api/v1/sites/{site.pk}/tasks", {**body, "command": "watchdog:show -l x"},
+                              content_type="application/json")
+    assert response.status_code == 400 and "not allowed" in response.json()["message"]
+    response = as_member.post(f"/api/v1/sites/{site.pk}/tasks", body, content_type="application/json")
+    assert response.status_code == 202, response.content
+    assert Task.objects.get(pk=response.json()["id"]).args["argv"] == ["watchdog:show", "--count=3"]

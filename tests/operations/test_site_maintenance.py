@@ -100,3 +100,54 @@ def test_the_command_line_queues_them(installed, capsys):
         task = Task.objects.filter(site=site, kind=kind).latest("pk")
         assert task.state == Task.QUEUED
         task.delete()
+
+
+def _drush(site, line: str, by):
+    from hosting.engine.worker import execute
+    from hosting.starting import start_task
+
+    task = start_task(by, site, "drush", {"command": line})
+    execute(task.pk)
+    task.refresh_from_db()
+    return task
+
+
+def test_an_administrator_runs_any_drush_command_as_an_argument_list(installed, admin_user):
+    site = installed()
+    task = _drush(site, "watchdog:show --count=20", admin_user)
+    assert task.state == Task.SUCCEEDED, log_of(task)
+    assert task.args["argv"] == ["watchdog:show", "--count=20"]
+    assert "No log messages available." in log_of(task)
+    # A shell would run the second command; drush gets one more argument and refuses it.
+    task = _drush(site, "watchdog:show --count='1; touch /tmp/hm-owned'", admin_user)
+    assert task.state == Task.FAILED and not Path("/tmp/hm-owned").exists()
+    task = _drush(site, "no:such-command", admin_user)
+    assert task.state == Task.FAILED and 'Command "no:such-command" is not defined' in log_of(task)
+
+
+@pytest.mark.parametrize("line", ["watchdog:show --uri=other.example.test", "@prod status", "status -l other",
+                                  "status --root=/", "", "rm -rf /; status", "'unclosed"])
+def test_it_refuses_what_would_leave_the_site(installed, admin_user, line):
+    from hosting.starting import ArgumentsInvalid, start_task
+
+    site = installed()
+    with pytest.raises(ArgumentsInvalid):
+        start_task(admin_user, site, "drush", {"command": line})
+    assert not Task.objects.filter(site=site, kind="drush").exists()
+
+
+def test_a_client_runs_only_the_allowed_commands(installed, django_user_model):
+    from hosting.models import Client, DrushCommand
+    from hosting.starting import ArgumentsInvalid, start_task
+    from tests.conftest import user_in
+
+    client = Client.objects.create(name="acme")
+    site = installed(client=client)
+    member = user_in(django_user_model, "member", client, "member")
+    with pytest.raises(ArgumentsInvalid, match="not among the commands"):
+        start_task(member, site, "drush", {"command": "watchdog:show"})
+    DrushCommand.objects.create(name="watchdog:show")
+    task = _drush(site, "watchdog:show --count=5", member)
+    assert task.state == Task.SUCCEEDED, log_of(task)
+    with pytest.raises(ArgumentsInvalid, match="not among the commands"):
+        start_task(member, site, "drush", {"command": "sql:query 'DROP TABLE users'"})

@@ -60,7 +60,7 @@ def test_it_shows_a_button_for_every_site_task_type(as_admin, site, backup):
     buttons = as_admin.get(reverse("site-detail", args=[site.pk])).context["buttons"]
     assert [b.kind for b in buttons] == ["install", "verify", "backup", "restore", "clone", "migrate",
                                          "disable", "enable", "delete", "login-reset",
-                                         "cache-rebuild", "updatedb", "cron"]
+                                         "cache-rebuild", "updatedb", "cron", "drush"]
     reasons = {b.kind: b.reason for b in buttons}
     assert reasons["install"] == "The site is installed already."
     assert reasons["enable"] == "The site is enabled already."
@@ -73,7 +73,7 @@ def test_it_disables_every_button_while_a_task_runs_on_the_site(as_admin, site):
     response = as_admin.get(reverse("site-detail", args=[site.pk]))
     assert all(b.reason for b in response.context["buttons"])
     assert f"#{running.pk}</a> is running on this site".encode() in response.content
-    assert response.content.count(b"disabled title=") == 13
+    assert response.content.count(b"disabled title=") == 14
 
 
 def test_it_says_why_restore_cannot_run_without_a_backup(as_member, site):
