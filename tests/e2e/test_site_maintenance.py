@@ -55,3 +55,16 @@ def test_it_sets_the_cron_interval_and_shows_the_last_run(page, live_server, dem
     page.reload()
     expect(page.locator("#cron-last")).to_contain_text("Succeeded")
     expect(page.locator("#cron-runs")).to_contain_text("Done: 1 step.")
+
+
+def test_it_runs_a_drush_command_from_the_site_page(page, live_server, demo):
+    site = demo["site"]
+    page.goto(f"{live_server.url}/sites/{site.pk}/")
+    page.get_by_role("link", name="Run drush").click()
+    page.get_by_label("drush command").fill("watchdog:show --count=5")
+    page.get_by_role("button", name="Run drush").click()
+    task = wait_for(lambda: Task.objects.filter(kind="drush", site=site).first(), what="the drush task")
+    assert task.args["argv"] == ["watchdog:show", "--count=5"]
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    expect(page.locator("#task-state")).to_contain_text("succeeded", timeout=30_000)
+    expect(page.locator("#log")).to_contain_text("No log messages available.")
