@@ -151,3 +151,15 @@ def test_a_client_runs_only_the_allowed_commands(installed, django_user_model):
     assert task.state == Task.SUCCEEDED, log_of(task)
     with pytest.raises(ArgumentsInvalid, match="not among the commands"):
         start_task(member, site, "drush", {"command": "sql:query 'DROP TABLE users'"})
+
+
+def test_the_command_line_runs_drush(installed, capsys):
+    site = installed()
+    call_command("site", "drush", site.domain, "--", "watchdog:show", "--count=2")
+    assert "drush queued as task" in capsys.readouterr().out
+    from hosting.engine.worker import execute
+
+    task = Task.objects.get(site=site, kind="drush")
+    execute(task.pk)
+    task.refresh_from_db()
+    assert task.state == Task.SUCCEEDED and task.args["argv"] == ["watchdog:show", "--count=2"]

@@ -4,8 +4,11 @@
 names (and no record does) is the site's.
 `manage.py site cache-rebuild|updatedb|cron DOMAIN [--wait]`: queue a maintenance task (drush
 cache:rebuild; updatedb after a database backup; core:cron) through hosting.starting, as the
-site page's buttons do."""
+site page's buttons do. `manage.py site drush DOMAIN [--wait] -- COMMAND [ARG ...]`: any drush
+command (an argument list, held to hosting.drushcommands)."""
 from __future__ import annotations
+
+import shlex
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -16,7 +19,8 @@ from hosting.models import Client, Platform, Site
 
 MAINTENANCE = {"cache-rebuild": "Rebuild the site's caches (drush cache:rebuild).",
                "updatedb": "Back up the database, then run its pending updates (drush updatedb).",
-               "cron": "Run the site's cron now (drush core:cron)."}
+               "cron": "Run the site's cron now (drush core:cron).",
+               "drush": "Run a drush command on the site (after --: the command and its arguments)."}
 
 
 class Command(BaseCommand):
@@ -45,6 +49,8 @@ class Command(BaseCommand):
             task.add_argument("domain", help="The site's domain.")
             task.add_argument("--wait", action="store_true", help="Wait for it; exit non-zero unless it succeeds.")
             task.add_argument("--timeout", type=float, default=0, help="With --wait: give up after this many seconds.")
+            if kind == "drush":
+                task.add_argument("argv", nargs="+", metavar="ARG", help="The drush command and its arguments.")
 
     def handle(self, *args, action: str, **options) -> None:
         if action == "list":
@@ -56,7 +62,8 @@ class Command(BaseCommand):
                 [s.domain, s.platform.name, s.client.name if s.client else "-", s.status] for s in sites)))
             return
         if action in MAINTENANCE:
-            self.maintenance(action, options["domain"], options["wait"], float(options["timeout"] or 0))
+            data = {"command": shlex.join(options["argv"])} if action == "drush" else {}
+            self.maintenance(action, options["domain"], options["wait"], float(options["timeout"] or 0), data)
             return
         if action == "adopt-database":
             self.adopt_database(options["domain"], options["database"])
@@ -101,7 +108,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{site.domain}: database {name} adopted; verify queued as task {task.pk}")
 
-    def maintenance(self, kind: str, domain: str, wait: bool, timeout: float) -> None:
+    def maintenance(self, kind: str, domain: str, wait: bool, timeout: float, data: dict[str, str]) -> None:
         from django.core.exceptions import PermissionDenied
 
         from hosting.management.commands.tasks import Command as Tasks
@@ -111,7 +118,7 @@ class Command(BaseCommand):
 
         site = _live_site(domain)
         try:
-            task = start_task(actor(), site, kind, {})
+            task = start_task(actor(), site, kind, data)
         except (TaskRefused, PermissionDenied, ArgumentsInvalid) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{site.domain}: {kind} queued as task {task.pk}")
