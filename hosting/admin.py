@@ -239,3 +239,11 @@ class NotificationPreferenceAdmin(AuditedAdmin):
 class WebhookAdmin(AuditedAdmin):
     list_display = ("name", "url", "client", "events", "active")
     # The secret is write-only in lists: only the change form shows it.
+
+
+@admin.register(m.DrushCommand)
+class DrushCommandAdmin(AuditedAdmin):
+    """The drush commands clients may run on their sites (site.drush)."""
+
+    list_display = ("name", "note")
+    search_fields = ("name",)

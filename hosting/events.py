@@ -55,7 +55,9 @@ def after_change(task: Task) -> None:
     """Side effects of a change: notifications, retention. Failures are logged, never raised:
     the change is recorded as seen and must not be retried forever."""
     try:
-        if task.state in NOTIFY_STATES:
+        # A scheduled cron run notifies through its failure streak instead (hosting.cron).
+        scheduled_cron = task.kind == "cron" and (task.args or {}).get("scheduled")
+        if task.state in NOTIFY_STATES and not scheduled_cron:
             from hosting import notify
 
             notify.notify(notify.task_event(task))

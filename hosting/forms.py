@@ -315,3 +315,31 @@ class TaskFilterForm(forms.Form):
         if data.get("until"):
             tasks = tasks.filter(created_at__lt=datetime.combine(data["until"] + timedelta(days=1), time.min, zone))
         return tasks
+
+
+class DrushForm(SiteTaskForm):
+    """site.drush: a drush command line, split into an argument list (hosting.drushcommands)."""
+
+    command = forms.CharField(label="drush command", max_length=1000,
+                              help_text="For example: watchdog:show --count=20. Clients may run the commands "
+                                        "their administrator allows.")
+
+    def clean_command(self) -> list[str]:
+        from hosting import access, drushcommands
+        from hosting.actor import is_operator
+
+        try:
+            argv = drushcommands.split(self.cleaned_data["command"])
+        except drushcommands.Refused as exc:
+            raise forms.ValidationError(str(exc)) from None
+        admin = is_operator(self.viewer) or access.is_admin(self.viewer)
+        if not admin and not drushcommands.allowed(argv[0]):
+            raise forms.ValidationError(f"drush {argv[0]} is not among the commands your administrator allows.")
+        return argv
+
+    def task_args(self) -> dict[str, Any]:
+        # The line too, so that a retry is checked again against the retrying user's rights.
+        import shlex
+
+        argv = self.cleaned_data["command"]
+        return {"command": shlex.join(argv), "argv": argv}

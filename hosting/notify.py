@@ -30,7 +30,7 @@ _logger = logging.getLogger("hosting.notify")
 
 @dataclass(frozen=True)
 class Event:
-    event: str            # task.failed | task.paused | backup.stale
+    event: str            # task.failed | task.paused | backup.stale | cron.failing
     task: int | None      # the task id (None for backup.stale)
     type: str             # "site.backup"; "" for backup.stale
     target: str           # the domain, platform or server name
@@ -64,6 +64,13 @@ def stale_event(site: Site, last: datetime | None, allowed: str) -> Event:
                f"its schedule allows {allowed}."
                if last else f"{site.domain} has no backup; its schedule allows {allowed}.")
     return Event("backup.stale", None, "", site.domain, "stale", summary,
+                 _url(reverse("site-detail", args=[site.pk])), _iso(timezone.now()),
+                 site.client.name if site.client is not None else None)
+
+
+def cron_event(site: Site, failures: int, summary: str) -> Event:
+    return Event("cron.failing", None, "site.cron", site.domain, "failed",
+                 f"The cron of {site.domain} failed {failures} times in a row. Last: {summary}",
                  _url(reverse("site-detail", args=[site.pk])), _iso(timezone.now()),
                  site.client.name if site.client is not None else None)
 

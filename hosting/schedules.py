@@ -32,6 +32,7 @@ SCHEDULES: list[dict[str, Any]] = [
     {"name": "harbormaster: audit retention", "func": "hosting.auditprune.run_scheduled", "minutes": 60},
     {"name": "harbormaster: backup store scrub", "func": "hosting.scrub.run_scheduled", "minutes": 10},
     {"name": "harbormaster: certificate renewals", "func": "hosting.renewals.run_due_renewals", "minutes": 60},
+    {"name": "harbormaster: site cron", "func": "hosting.cron.tick", "minutes": 1},
 ]
 _logger = logging.getLogger("hosting.schedules")
 

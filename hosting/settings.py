@@ -199,6 +199,15 @@ HARBORMASTER_STOP_GRACE = config.get_number("HARBORMASTER_STOP_GRACE", 20.0, min
 HARBORMASTER_SERVER_CONCURRENCY = config.get_int("HARBORMASTER_SERVER_CONCURRENCY", 4, minimum=1, maximum=1000)
 HARBORMASTER_CLIENT_CONCURRENCY = config.get_int("HARBORMASTER_CLIENT_CONCURRENCY", 2, minimum=1, maximum=1000)
 # The queue of the server this host runs workers for (a qcluster serves one server).
+# Cron of every site (hosting.cron): the default interval in minutes (0: off unless a site sets
+# its own), the shortest a site may set, how many cron runs a server runs at once (below its
+# task limit, so cron never takes every slot from a backup), how many failures in a row notify,
+# and how many compact runs each site keeps.
+HARBORMASTER_CRON_INTERVAL = config.get_int("HARBORMASTER_CRON_INTERVAL", 60, minimum=0, maximum=10080)
+HARBORMASTER_CRON_MIN_INTERVAL = config.get_int("HARBORMASTER_CRON_MIN_INTERVAL", 15, minimum=1, maximum=10080)
+HARBORMASTER_CRON_CONCURRENCY = config.get_int("HARBORMASTER_CRON_CONCURRENCY", 2, minimum=1, maximum=1000)
+HARBORMASTER_CRON_FAILURES = config.get_int("HARBORMASTER_CRON_FAILURES", 3, minimum=1, maximum=1000)
+HARBORMASTER_CRON_HISTORY = config.get_int("HARBORMASTER_CRON_HISTORY", 20, minimum=1, maximum=1000)
 HARBORMASTER_QUEUE = config.get_str("HARBORMASTER_QUEUE", "local")
 HARBORMASTER_WORKERS = config.get_int("HARBORMASTER_WORKERS", 2, minimum=1, maximum=64)
 # What one task's log holds at most: its first three quarters and last quarter of these are kept,

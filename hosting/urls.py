@@ -22,6 +22,7 @@ from hosting.views import (
                            people,
                            platforms,
                            servers,
+                           sitecron,
                            sites,
                            status,
                            tasks,
@@ -46,6 +47,7 @@ urlpatterns = [
     path("sites/<int:site_id>/delete-record/", nodes.site_delete_record, name="site-delete-record"),
     path("sites/<int:site_id>/resolve-duplicate/", sites.site_resolve_duplicate, name="site-resolve-duplicate"),
     path("sites/<int:site_id>/adopt-database/", sites.site_adopt_database, name="site-adopt-database"),
+    path("sites/<int:site_id>/cron/", sitecron.site_cron_interval, name="site-cron-interval"),
 
     path("sites/<int:site_id>/backups/", backups.site_backups, name="site-backups"),
     path("backups/", backups.backup_list, name="backup-list"),

@@ -74,6 +74,16 @@ def cache_rebuild(runner: Runner, platform_root: Path, docroot: Path, domain: st
     runner.run([*_base(platform_root, docroot, domain), "cache:rebuild"], cwd=docroot)
 
 
+def cron(runner: Runner, platform_root: Path, docroot: Path, domain: str) -> None:
+    runner.run([*_base(platform_root, docroot, domain), "core:cron"], cwd=docroot)
+
+
+def command(runner: Runner, platform_root: Path, docroot: Path, domain: str, argv: list[str]) -> None:
+    """Any drush command, as an argument list after the site's own --root and --uri; its output
+    goes to the task log."""
+    runner.run([*_base(platform_root, docroot, domain), *argv], cwd=docroot)
+
+
 def status(runner: Runner, platform_root: Path, docroot: Path, domain: str) -> None:
     runner.run([*_base(platform_root, docroot, domain), "status"], cwd=docroot)
 

@@ -6,7 +6,8 @@ a login link, exit codes and messages. demo.make_platform() installs it as vendo
 Fault injection, so tests can exercise failures and timeouts through the real path:
 `<platform>/.standin/fail-<command>` makes <command> print the file to stderr and exit 1;
 `<platform>/.standin/sleep-<command>` makes it sleep that many seconds first.
-(<command> is the canonical name: status, site:install, user:login, updatedb, cache:rebuild.)"""
+(<command> is the canonical name: status, site:install, user:login, updatedb, cache:rebuild,
+core:cron.)"""
 from __future__ import annotations
 
 import dataclasses
@@ -32,10 +33,13 @@ ALIASES = {
     "updb": "updatedb", "updatedb": "updatedb",
     "cr": "cache:rebuild", "cache-rebuild": "cache:rebuild", "rebuild": "cache:rebuild",
     "cache:rebuild": "cache:rebuild", "version": "version",
+    "cron": "core:cron", "core-cron": "core:cron", "core:cron": "core:cron",
+    "ws": "watchdog:show", "wd-show": "watchdog:show", "watchdog-show": "watchdog:show",
+    "watchdog:show": "watchdog:show",
 }
 # Options that take a value, so `--uri example.com` works as well as `--uri=example.com`.
 VALUE_OPTIONS = {"root", "uri", "db-url", "site-name", "site-mail", "account-name", "account-pass",
-                 "account-mail", "sites-subdir", "format", "field", "name", "uid", "locale",
+                 "account-mail", "sites-subdir", "format", "field", "name", "uid", "locale", "count",
                  "db-prefix", "db-su", "db-su-pw"}
 SHORT_OPTIONS = {"-l": "uri", "-r": "root"}
 STATUS_LABELS = {
@@ -264,10 +268,15 @@ def cmd_updatedb(ctx: Context) -> int:
     if not pending:
         _say("success", "No pending updates.")
         return 0
+    if any(not _PENDING.match(update) for update in pending):
+        raise Failure(f"Invalid update name in {pending_file}.")
+    _pending_table(pending)
+    if not ctx.call.options.get("yes"):
+        raise Failure("Cancelled: updatedb asks for confirmation (pass --yes).")
+    print("\n // Do you wish to run the specified pending updates?: yes.\n", flush=True)
     for update in pending:
         m = _PENDING.match(update)
-        if not m:
-            raise Failure(f"Invalid update name {update!r} in {pending_file}.")
+        assert m is not None
         _say("notice", f"Update started: {update}")
         module, number = m.groups()
         db.execute([f"DELETE FROM {db.prefix}key_value WHERE collection = 'system.schema' "
@@ -281,6 +290,17 @@ def cmd_updatedb(ctx: Context) -> int:
     return 0
 
 
+def _pending_table(pending: list[str]) -> None:
+    """The table drush prints before it runs the updates."""
+    rule = " -------- ----------- --------------- -----------------------"
+    print(rule + "\n  Module   Update ID   Type            Description\n" + rule)
+    for update in pending:
+        m = _PENDING.match(update)
+        assert m is not None
+        print(f"  {m.group(1):<8} {m.group(2):<11} hook_update_n   {m.group(2)} - Update {update}.")
+    print(rule, flush=True)
+
+
 def cmd_cache_rebuild(ctx: Context) -> int:
     db = ctx.database(ctx.site_dir())
     if _installed(db):
@@ -290,8 +310,37 @@ def cmd_cache_rebuild(ctx: Context) -> int:
     return 0
 
 
+def cmd_core_cron(ctx: Context) -> int:
+    """Like Drupal's cron: it needs a bootstrapped site and records system.cron_last in state."""
+    site = ctx.site_dir()
+    db = ctx.database(site)
+    if not _installed(db):
+        raise Failure(f"Drupal is not installed at {site.relative_to(ctx.docroot)}: core:cron needs a "
+                      "fully bootstrapped site.")
+    assert db is not None
+    db.execute([f"DELETE FROM {db.prefix}key_value WHERE collection = 'state' AND name = 'system.cron_last'",
+                f"INSERT INTO {db.prefix}key_value (collection, name, value) VALUES "
+                f"('state', 'system.cron_last', {db.literal(str(int(time.time())))})"])
+    _say("notice", "Cron run completed.")
+    return 0
+
+
+def cmd_watchdog_show(ctx: Context) -> int:
+    """The stand-in keeps no watchdog table: it answers as drush does for an empty log, after the
+    checks a real run makes (a bootstrapped site, a numeric --count)."""
+    site = ctx.site_dir()
+    if not _installed(ctx.database(site)):
+        raise Failure(f"Drupal is not installed at {site.relative_to(ctx.docroot)}.")
+    count = ctx.call.opt("count", "10")
+    if not count.isdigit():
+        raise Failure(f"--count must be a number, not {count!r}.")
+    _say("notice", "No log messages available.")
+    return 0
+
+
 COMMANDS = {"status": cmd_status, "site:install": cmd_site_install, "user:login": cmd_user_login,
-            "updatedb": cmd_updatedb, "cache:rebuild": cmd_cache_rebuild}
+            "updatedb": cmd_updatedb, "cache:rebuild": cmd_cache_rebuild, "core:cron": cmd_core_cron,
+            "watchdog:show": cmd_watchdog_show}
 
 
 def main(argv: list[str], *, script: str) -> int:

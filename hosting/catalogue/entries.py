@@ -94,6 +94,25 @@ register(TaskType(
     arguments=True,
     explain="Whether the site's aliases serve it or redirect (301) to its domain, and whether the www. name "
             "redirects to the bare domain or the reverse."))
+# Maintenance: drush on an installed site (hosting.operations.site_maintenance).
+register(TaskType(
+    SITE, "cache-rebuild", "Rebuild caches", 900, True, MEMBER, NO_QUOTA,
+    form=F + "SiteTaskForm", refusal=R + "site_installed", build=OP + "site_maintenance.cache_plan"))
+register(TaskType(
+    SITE, "updatedb", "Run database updates", 3600, False, MEMBER, GROWS_DISK,
+    form=F + "SiteTaskForm", refusal=R + "site_installed", build=OP + "site_maintenance.updatedb_plan",
+    confirm=True,
+    explain="drush updatedb applies the pending database updates of the site's code, then rebuilds caches. "
+            "The database is backed up first, and loaded back from that backup if the updates fail."))
+register(TaskType(
+    SITE, "cron", "Run cron", 900, True, MEMBER, NO_QUOTA,
+    form=F + "SiteTaskForm", refusal=R + "site_installed", build=OP + "site_maintenance.cron_plan"))
+register(TaskType(
+    SITE, "drush", "Run drush", 1800, False, MEMBER, NO_QUOTA,
+    form=F + "DrushForm", refusal=R + "site_installed", build=OP + "site_maintenance.drush_plan",
+    arguments=True,
+    explain="Runs one drush command on the site, its output in the task log. Administrators may run any "
+            "command; clients the commands their administrator allows."))
 
 # --- Platforms ------------------------------------------------------------------------------
 register(TaskType(

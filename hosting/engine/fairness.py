@@ -18,6 +18,9 @@ from django.db.models import F, Q
 from hosting.models import Client, Server, Task
 
 _NEVER = datetime.min
+# Cron runs have their own cap per server (HARBORMASTER_CRON_CONCURRENCY, below the server's),
+# so a server's slots are never all taken by cron while a backup waits.
+CRON = "cron"
 
 
 def server_cap(server: Server) -> int:
@@ -30,6 +33,10 @@ def client_cap(client: Client) -> int:
 
 def running_on_server(server_id: int) -> int:
     return Task.objects.filter(server_id=server_id, state=Task.RUNNING).count()
+
+
+def running_cron(server_id: int) -> int:
+    return Task.objects.filter(server_id=server_id, state=Task.RUNNING, kind=CRON).count()
 
 
 def running_of_client(client_id: int) -> int:
@@ -51,6 +58,10 @@ def obstacle(task: Task) -> tuple[str | None, int | None, list[int]]:
     server = task.server
     if server is None:
         return None, None, []
+    if task.kind == CRON:
+        crons = running_cron(server.pk)
+        if crons >= settings.HARBORMASTER_CRON_CONCURRENCY:
+            return f"server {server.name} runs {crons} cron runs, their limit", None, []
     running = running_on_server(server.pk)
     free = server_cap(server) - running
     if free <= 0:
@@ -84,10 +95,10 @@ def fair_picks(server_id: int, slots: int, *, including: Task | None = None) -> 
     if slots <= 0:
         return []
     # client_id and waiting_on_id may be None (the stubs say int).
-    rows: list[tuple[int, int | None, int | None]] = list(
+    rows: list[tuple[int, int | None, int | None]] = _without_capped_cron(server_id, list(
         Task.objects.filter(server_id=server_id, state=Task.QUEUED, waited_at__isnull=False)
-        .order_by("pk").values_list("pk", "client_id", "waiting_on_id")[:5000]
-    )
+        .order_by("pk").values_list("pk", "client_id", "waiting_on_id", "kind")[:5000]
+    ))
     if including is not None and all(r[0] != including.pk for r in rows):
         rows.append((including.pk, including.client_id, None))
         rows.sort()
@@ -118,6 +129,22 @@ def fair_picks(server_id: int, slots: int, *, including: Task | None = None) -> 
         if not progressed:
             break
     return picks
+
+
+def _without_capped_cron(server_id: int, rows: list[tuple[int, int | None, int | None, str]]
+                         ) -> list[tuple[int, int | None, int | None]]:
+    """ROWS without the cron runs beyond the server's free cron slots: they cannot start, and a
+    turn given to them would keep a backup waiting."""
+    room = settings.HARBORMASTER_CRON_CONCURRENCY - running_cron(server_id) \
+        if any(r[3] == CRON for r in rows) else 0
+    kept = []
+    for pk, client_id, waiting_on, kind in rows:
+        if kind == CRON:
+            if room <= 0:
+                continue
+            room -= 1
+        kept.append((pk, client_id, waiting_on))
+    return kept
 
 
 def _client_room(client_ids: list[int]) -> dict[int | None, int]:

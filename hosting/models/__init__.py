@@ -2,6 +2,7 @@ from hosting.models.api import ApiToken
 from hosting.models.audit import AuditEvent
 from hosting.models.certificates import Certificate
 from hosting.models.clusters import Cluster
+from hosting.models.cron import CronRun, DrushCommand, SiteCron
 from hosting.models.integrity import StoreCheck
 from hosting.models.invitations import Invitation
 from hosting.models.nodes import Backup, Client, Membership, Platform, Server, Site
@@ -9,7 +10,7 @@ from hosting.models.ops import BackupSchedule, NotificationPreference, StaleBack
 from hosting.models.tasks import Lock, Task, TaskLog, TaskStep
 
 __all__ = [
-    "ApiToken", "AuditEvent", "Backup", "BackupSchedule", "Certificate", "Client", "Cluster", "Invitation", "Lock",
-    "Membership",    "NotificationPreference", "Platform", "Server", "Site", "StaleBackupAlert", "Task", "TaskLog",
-    "StoreCheck", "TaskStep", "TaskWatch", "Webhook",
+    "ApiToken", "AuditEvent", "Backup", "BackupSchedule", "Certificate", "Client", "Cluster", "CronRun",
+    "DrushCommand", "Invitation", "Lock", "Membership", "NotificationPreference", "Platform", "Server", "Site",
+    "SiteCron", "StaleBackupAlert", "StoreCheck", "Task", "TaskLog", "TaskStep", "TaskWatch", "Webhook",
 ]

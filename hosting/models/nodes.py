@@ -316,10 +316,10 @@ class Site(Node):
 
 
 class Backup(models.Model):
-    MANUAL, PRE_DELETE, PRE_MIGRATE, PRE_RESTORE, SCHEDULED = (
-        "manual", "pre-delete", "pre-migrate", "pre-restore", "scheduled")
+    MANUAL, PRE_DELETE, PRE_MIGRATE, PRE_RESTORE, SCHEDULED, PRE_UPDATE = (
+        "manual", "pre-delete", "pre-migrate", "pre-restore", "scheduled", "pre-update")
     KINDS = [(MANUAL, "Manual"), (PRE_DELETE, "Before delete"), (PRE_MIGRATE, "Before migrate"),
-             (PRE_RESTORE, "Before restore"), (SCHEDULED, "Scheduled")]
+             (PRE_RESTORE, "Before restore"), (SCHEDULED, "Scheduled"), (PRE_UPDATE, "Before database updates")]
 
     # A backup outlives its site's record: the domain is kept beside the (nullable) link.
     site = models.ForeignKey(Site, on_delete=models.SET_NULL, null=True, blank=True, related_name="backups")

@@ -9,7 +9,8 @@ from django.db import models
 from django.db.models import Q
 
 EVENTS = [("task.failed", "A task failed"), ("task.paused", "A task paused (needs a human)"),
-          ("backup.stale", "A site's last good backup is older than its schedule allows")]
+          ("backup.stale", "A site's last good backup is older than its schedule allows"),
+          ("cron.failing", "A site's cron failed several times in a row")]
 EVENT_NAMES = [name for name, _ in EVENTS]
 
 

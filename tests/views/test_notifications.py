@@ -10,7 +10,7 @@ from hosting.notify import Event, recipients
 def test_it_shows_an_admin_every_event_chosen_by_default(client, admin_user):
     client.force_login(admin_user)
     page = client.get(reverse("notification-preferences")).content.decode()
-    assert page.count("checked") == 3
+    assert page.count("checked") == 4
 
 
 def test_it_saves_a_members_choice_and_notify_follows_it(client, member, acme):

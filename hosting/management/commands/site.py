@@ -5,8 +5,14 @@ names (and no record does) is the site's.
 `manage.py site alias add|remove|list DOMAIN [ALIAS]`, `manage.py site redirect DOMAIN [...]`: its
 names (hosting.management.domaincli).
 `manage.py site https DOMAIN [--mode off|on|required] [--hsts] [--renew]`: show the site's HTTPS,
-or queue its https task with a new mode."""
+or queue its https task with a new mode.
+`manage.py site cache-rebuild|updatedb|cron DOMAIN [--wait]`: queue a maintenance task (drush
+cache:rebuild; updatedb after a database backup; core:cron) through hosting.starting, as the
+site page's buttons do. `manage.py site drush DOMAIN [--wait] -- COMMAND [ARG ...]`: any drush
+command (an argument list, held to hosting.drushcommands)."""
 from __future__ import annotations
+
+import shlex
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -15,6 +21,11 @@ from hosting.inventory import InventoryError, add_site
 from hosting.management import domaincli
 from hosting.management.taskcli import as_json, table
 from hosting.models import Client, Platform, Site
+
+MAINTENANCE = {"cache-rebuild": "Rebuild the site's caches (drush cache:rebuild).",
+               "updatedb": "Back up the database, then run its pending updates (drush updatedb).",
+               "cron": "Run the site's cron now (drush core:cron).",
+               "drush": "Run a drush command on the site (after --: the command and its arguments)."}
 
 
 class Command(BaseCommand):
@@ -46,6 +57,13 @@ class Command(BaseCommand):
                            help="off; on (HTTP and HTTPS); required (HTTP redirects to HTTPS).")
         https.add_argument("--hsts", action="store_true", help="Send Strict-Transport-Security over HTTPS.")
         https.add_argument("--renew", action="store_true", help="A new certificate even if the current one is good.")
+        for kind, text in MAINTENANCE.items():
+            task = sub.add_parser(kind, help=text)
+            task.add_argument("domain", help="The site's domain.")
+            task.add_argument("--wait", action="store_true", help="Wait for it; exit non-zero unless it succeeds.")
+            task.add_argument("--timeout", type=float, default=0, help="With --wait: give up after this many seconds.")
+            if kind == "drush":
+                task.add_argument("argv", nargs="+", metavar="ARG", help="The drush command and its arguments.")
 
     def handle(self, *args, action: str, **options) -> None:
         if action == "list":
@@ -58,6 +76,10 @@ class Command(BaseCommand):
             return
         if action in ("alias", "redirect"):
             self.stdout.write(domaincli.alias(options) if action == "alias" else domaincli.redirect(options))
+            return
+        if action in MAINTENANCE:
+            data = {"command": shlex.join(options["argv"])} if action == "drush" else {}
+            self.maintenance(action, options["domain"], options["wait"], float(options["timeout"] or 0), data)
             return
         if action == "adopt-database":
             self.adopt_database(options["domain"], options["database"])
@@ -104,6 +126,25 @@ class Command(BaseCommand):
         except TaskRefused as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{site.domain}: database {name} adopted; verify queued as task {task.pk}")
+
+    def maintenance(self, kind: str, domain: str, wait: bool, timeout: float, data: dict[str, str]) -> None:
+        from django.core.exceptions import PermissionDenied
+
+        from hosting.management.commands.tasks import Command as Tasks
+        from hosting.management.taskcli import actor
+        from hosting.refused import TaskRefused
+        from hosting.starting import ArgumentsInvalid, start_task
+
+        site = _live_site(domain)
+        try:
+            task = start_task(actor(), site, kind, data)
+        except (TaskRefused, PermissionDenied, ArgumentsInvalid) as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"{site.domain}: {kind} queued as task {task.pk}")
+        if wait:
+            waiter = Tasks()
+            waiter.stdout, waiter.stderr = self.stdout, self.stderr
+            waiter.wait(task, timeout)
 
 
     def https(self, domain: str, mode: str | None, *, hsts: bool, renew: bool) -> None:
