@@ -10,7 +10,8 @@ from django import forms
 from hosting.inputs import parse_int
 from hosting.models import Client, Platform, Server
 
-SERVER_FIELDS = ["name", "hostname", "queue", "http", "web_conf_dir", "web_listen", "php_fastcgi",
+SERVER_FIELDS = ["name", "hostname", "queue", "http", "web_conf_dir", "web_listen", "web_tls_listen",
+                 "php_fastcgi",
                  "web_main_config", "web_prefix", "db_engine", "db_host", "db_port", "db_admin_user",
                  "db_admin_password", "sqlite_dir", "db_user_host", "max_running_tasks"]
 # The queue is the workers' cluster name: changing it on a server would strand the tasks queued
@@ -31,6 +32,7 @@ class ServerForm(forms.ModelForm):
         widgets = {"db_admin_password": forms.PasswordInput(render_value=False)}
         labels = {
             "http": "Web server", "web_conf_dir": "Vhost directory", "web_listen": "Listen on",
+            "web_tls_listen": "Listen on for HTTPS",
             "php_fastcgi": "PHP-FPM address", "web_main_config": "Web server main config",
             "web_prefix": "Web server prefix", "db_engine": "Database server", "db_host": "Database host",
             "db_port": "Database port", "db_admin_user": "Database admin user",
@@ -41,6 +43,7 @@ class ServerForm(forms.ModelForm):
             "name": "Lowercase letters, digits and dashes.",
             "web_conf_dir": "Where its vhosts are written (absolute path).",
             "web_listen": "nginx listen values or Apache addresses, comma-separated (e.g. 80).",
+            "web_tls_listen": "Where sites with a certificate answer HTTPS, comma-separated (e.g. 443).",
             "db_admin_password": "Stored, never shown. Editing: leave empty to keep the current one.",
             "sqlite_dir": "SQLite: the directory of the sites' databases (absolute path).",
         }

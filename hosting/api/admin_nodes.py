@@ -33,6 +33,7 @@ class ServerIn(Schema):
     http: WebKind = "none"
     web_conf_dir: str = ""
     web_listen: str = "80"
+    web_tls_listen: str = "443"
     php_fastcgi: str = "unix:/run/php/php-fpm.sock"
     web_main_config: str = ""
     web_prefix: str = ""
@@ -54,6 +55,7 @@ class ServerPatch(Schema):
     http: WebKind | None = None
     web_conf_dir: str | None = None
     web_listen: str | None = None
+    web_tls_listen: str | None = None
     php_fastcgi: str | None = None
     web_main_config: str | None = None
     web_prefix: str | None = None

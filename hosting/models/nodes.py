@@ -106,10 +106,20 @@ class Server(models.Model):
         return self.name
 
     def clean(self) -> None:
-        # Checked here too, not only when the first vhost is written: an nginx listen value
-        # such as "443 ssl" means nothing in an Apache <VirtualHost>.
+        # Checked here too, not only when the first vhost is written: a value a vhost cannot hold
+        # (";", braces) is refused for every web server, and an nginx listen value such as
+        # "443 ssl" means nothing in an Apache <VirtualHost>.
+        from provision.errors import ProvisionError
+        from provision.web.base import check_listen
+
+        for field in ("web_listen", "web_tls_listen"):
+            try:
+                for value in str(getattr(self, field) or "").split(","):
+                    if value.strip():
+                        check_listen(value.strip())
+            except ProvisionError as exc:
+                raise ValidationError({field: str(exc)}) from None
         if self.http == "apache":
-            from provision.errors import ProvisionError
             from provision.web.apache import vhost_addresses
 
             try:

@@ -36,6 +36,12 @@ _LISTEN = re.compile(r"^[A-Za-z0-9.:\[\]_ *]+$")  # `*:80`: every address, in ng
 _LOCK_WAIT = 120.0  # seconds to wait for another worker's vhost change before giving up
 
 
+def check_listen(value: str) -> None:
+    """A ProvisionError unless VALUE (one listen value or address) can go into a vhost as it is."""
+    if not _LISTEN.match(value):
+        raise ProvisionError(f"{value[:50]!r} is not a listen address a vhost can hold.")
+
+
 def config_path(value: Path | str, what: str) -> Path:
     """VALUE as an absolute path that can go into a server config, or a ProvisionError."""
     text = os.fspath(value)
@@ -139,8 +145,7 @@ class WebConfig:
         if self.challenge_dir is not None:
             object.__setattr__(self, "challenge_dir", config_path(self.challenge_dir, "ACME challenge directory"))
         for value in (*self.listen, *self.tls_listen):
-            if not _LISTEN.match(value):
-                raise ProvisionError(f"{value[:50]!r} is not a listen address a vhost can hold.")
+            check_listen(value)
 
     @property
     def pages(self) -> Path:

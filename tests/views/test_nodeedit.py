@@ -145,3 +145,16 @@ def test_a_change_while_a_verify_waits_to_start_is_applied_by_that_verify(as_adm
     assert response.status_code == 302 and response.url.endswith(f"?new={waiting.pk}")
     server.refresh_from_db()
     assert server.web_listen == "8080" and Task.objects.filter(server=server).count() == 1
+
+
+def test_the_https_listen_address_is_edited_with_the_server(as_admin, server):
+    form = as_admin.get(reverse("server-edit", args=[server.pk])).context["form"]
+    data = {k: ("" if v is None else v) for k, v in form.initial.items() if k in form.fields}
+    assert data["web_tls_listen"] == "443"
+    bad = as_admin.post(reverse("server-edit", args=[server.pk]), {**data, "web_tls_listen": "443; include /x"})
+    assert bad.status_code == 400 and "web_tls_listen" in bad.context["form"].errors
+    good = as_admin.post(reverse("server-edit", args=[server.pk]), {**data, "web_tls_listen": "8443"})
+    assert good.status_code == 302
+    server.refresh_from_db()
+    assert server.web_tls_listen == "8443"
+    assert Task.objects.filter(server=server, kind="verify", state="queued").count() == 1
