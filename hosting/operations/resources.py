@@ -134,6 +134,8 @@ def vhost_spec(domain: str, aliases: list[str], platform: Platform, *, alias_mod
 
 def site_vhost_spec(site: Site, platform: Platform | None = None, *, tls: TlsSpec | None | bool = True) -> VhostSpec:
     """SITE's vhost as its record says (its aliases, redirects and HTTPS), on PLATFORM (default its own)."""
+    if tls is True and site.https_mode == Site.HTTPS_OFF:
+        tls = None  # no certificate to look up: HTTP only
     return vhost_spec(site.domain, site.aliases, platform or site.platform, alias_mode=site.alias_mode,
                       www_redirect=site.www_redirect, tls=tls)
 

@@ -30,7 +30,8 @@ def test_a_member_changes_their_password_and_logs_in_with_it(chromium, live_serv
     page.set_default_timeout(20_000)
     _log_in(page, base, "sailor", "sailor-pass-1")
     page.wait_for_url(f"{base}/")
-    page.locator("header").get_by_role("link", name="Password").click()
+    page.locator("header").get_by_role("link", name="sailor").click()  # the account's pages
+    page.get_by_role("navigation", name="Your account").get_by_role("link", name="Password").click()
     page.get_by_label("Old password").fill("sailor-pass-1")
     page.get_by_label("New password", exact=True).fill("tide-table-2718")
     page.get_by_label("New password confirmation").fill("tide-table-2718")

@@ -31,8 +31,12 @@ def test_it_refuses_a_change_with_the_wrong_old_password(as_member, member):
     assert member.check_password("member-pass-1")
 
 
-def test_the_account_menu_links_the_password_page(as_member):
-    assert reverse("password-change").encode() in as_member.get(reverse("dashboard")).content
+def test_the_account_pages_link_the_password_page(as_member):
+    # The header's user name leads to the account's pages, which link each other.
+    assert reverse("token-list").encode() in as_member.get(reverse("dashboard")).content
+    for name in ("token-list", "notification-preferences", "password-change"):
+        page = as_member.get(reverse(name)).content
+        assert reverse("password-change").encode() in page and reverse("notification-preferences").encode() in page
 
 
 def test_the_login_page_links_the_reset(client, db):
