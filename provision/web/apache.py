@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from provision.errors import ProvisionError
 from provision.web import tls_templates as tls
-from provision.web.base import VhostSpec, WebConfig, WebServer, redirect_target
+from provision.web.base import VhostSpec, WebConfig, WebServer
 from provision.web.templates import APACHE_DISABLED, APACHE_REDIRECT, APACHE_SITE
 
 if TYPE_CHECKING:
@@ -118,22 +118,8 @@ class ApacheServer(WebServer):
         return plain + "\n" + tls.without_header(secure) + self._redirects(site)
 
     def _redirects(self, site: VhostSpec) -> str:
-        """The block of the names that redirect to the domain (over HTTPS too when the site has it)."""
-        if not site.redirect_names:
-            return ""
-        values = {
-            "domain": site.domain,
-            "addresses": self.addresses,
-            "redirect_names": " ".join(site.redirect_names),
-            "first_redirect": site.redirect_names[0],
-            "target": redirect_target(site, "%{REQUEST_SCHEME}", self.config.tls_listen),
-            "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
-        }
-        plain = self._render(APACHE_REDIRECT, values)
-        if site.tls is None:
-            return plain
-        return plain + self._render(APACHE_REDIRECT, {**values, "addresses": vhost_addresses(self.config.tls_listen),
-                                                      "tls_lines": tls.tls_lines(self.kind, site.tls)})
+        return self.redirect_blocks(site, APACHE_REDIRECT, "%{REQUEST_SCHEME}", {"addresses": self.addresses},
+                                    {"addresses": vhost_addresses(self.config.tls_listen)})
 
     def render_disabled(self, domain: str, names: Sequence[str], secure: tls.TlsSpec | None = None) -> str:
         values = {

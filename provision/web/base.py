@@ -182,6 +182,28 @@ class WebServer(abc.ABC):
     def reload(self) -> None:
         """Make the running server load the current configuration."""
 
+    def redirect_blocks(self, site: VhostSpec, template: str, scheme: str, plain: dict[str, str],
+                        secure: dict[str, str]) -> str:
+        """The block of SITE's names that redirect to its domain (none: ""), over HTTP with the
+        ACME challenge path (PLAIN: the driver's listen values), and over HTTPS with the site's
+        certificate when it has one (SECURE). SCHEME: the server's variable for the request's."""
+        if not site.redirect_names:
+            return ""
+        from provision.web import tls_templates as tls
+
+        values = {
+            "domain": site.domain,
+            "redirect_names": " ".join(site.redirect_names),
+            "first_redirect": site.redirect_names[0],
+            "target": redirect_target(site, scheme, self.config.tls_listen),
+            "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
+            **plain,
+        }
+        text = self._render(template, values)
+        if site.tls is None:
+            return text
+        return text + self._render(template, {**values, **secure, "tls_lines": tls.tls_lines(self.kind, site.tls)})
+
     def _render(self, template: str, values: dict[str, str]) -> str:
         from provision.web.templates import VhostTemplate
 

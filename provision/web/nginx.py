@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from provision.web import tls_templates as tls
-from provision.web.base import VhostSpec, WebServer, redirect_target
+from provision.web.base import VhostSpec, WebServer
 from provision.web.templates import NGINX_DISABLED, NGINX_REDIRECT, NGINX_SITE
 
 
@@ -52,22 +52,8 @@ class NginxServer(WebServer):
         return plain + "\n" + tls.without_header(secure) + self._redirects(site)
 
     def _redirects(self, site: VhostSpec) -> str:
-        """The block of the names that redirect to the domain (over HTTPS too when the site has it)."""
-        if not site.redirect_names:
-            return ""
-        values = {
-            "domain": site.domain,
-            "listen_lines": self._listen_lines(),
-            "redirect_names": " ".join(site.redirect_names),
-            "first_redirect": site.redirect_names[0],
-            "target": redirect_target(site, "$scheme", self.config.tls_listen),
-            "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
-        }
-        plain = self._render(NGINX_REDIRECT, values)
-        if site.tls is None:
-            return plain
-        return plain + self._render(NGINX_REDIRECT, {**values, "listen_lines": self._listen_lines(secure=True),
-                                                     "tls_lines": tls.tls_lines(self.kind, site.tls)})
+        return self.redirect_blocks(site, NGINX_REDIRECT, "$scheme", {"listen_lines": self._listen_lines()},
+                                    {"listen_lines": self._listen_lines(secure=True)})
 
     def render_disabled(self, domain: str, names: Sequence[str], secure: tls.TlsSpec | None = None) -> str:
         values = {
