@@ -16,7 +16,7 @@ import re
 import secrets
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from provision.certificates import private_tree, write_private
@@ -31,7 +31,7 @@ _TOKEN = re.compile(r"^[0-9]{1,12}-[0-9a-f]{32}$")
 @dataclass(frozen=True)
 class Checked:
     chain: bytes  # the certificates, leaf first, as PEM
-    key: bytes  # the private key, PKCS#8 PEM without a passphrase
+    key: bytes = field(repr=False)  # the private key, PKCS#8 PEM without a passphrase
     domains: tuple[str, ...]
     issuer: str
     not_before: datetime.datetime
@@ -129,9 +129,9 @@ def check_upload(chain_pem: bytes, key_pem: bytes, domains: Sequence[str],
     chain = _load_chain(chain_pem)
     key = _load_key(key_pem)
     leaf = chain[0]
-    if _public(key) != _public(leaf.public_key()):
-        raise _refuse("The private key does not belong to the certificate (their public keys differ).")
     _check_links(chain)
+    if _public(key.public_key()) != _public(leaf.public_key()):
+        raise _refuse("The private key does not belong to the certificate (their public keys differ).")
     if len(chain) == 1 and leaf.issuer == leaf.subject:
         try:
             leaf.verify_directly_issued_by(leaf)
