@@ -54,6 +54,17 @@ def without_certificate() -> QuerySet[Site]:
             .exclude(certificate__path__gt="").order_by("pk"))
 
 
+def _tidy_uploads() -> None:
+    """Staged uploads older than a day belong to no task that will still run: removed."""
+    from hosting.operations import resources
+    from provision import uploaded
+
+    try:
+        uploaded.tidy(resources.tls_dir())
+    except OSError as exc:
+        _logger.warning("staged certificate uploads not tidied: %s", exc)
+
+
 def run_due_renewals(now: datetime | None = None) -> list[int]:
     """Queue site.https for every live certificate within RENEW_DAYS of its end, and for every
     site that wants HTTPS and has no certificate, unless the site has an https task active or its

@@ -202,3 +202,19 @@ def install(tls_dir: Path, token: str, domain: str) -> Path:
     os.replace(source, target)
     os.chmod(target, 0o700)
     return target
+
+
+def tidy(tls_dir: Path, older_than: float = 86400.0) -> int:
+    """Remove staged pairs no task took within OLDER_THAN seconds (a cancelled or refused task's)."""
+    import time
+
+    base = tls_dir / "uploads"
+    if not base.is_dir() or base.is_symlink():
+        return 0
+    removed = 0
+    for child in base.iterdir():
+        if _TOKEN.match(child.name) and child.is_dir() and not child.is_symlink() \
+                and time.time() - child.stat().st_mtime > older_than:
+            shutil.rmtree(child, ignore_errors=True)
+            removed += 1
+    return removed

@@ -175,3 +175,18 @@ def test_rfc6125_wildcards():
     assert not names_match("w*.example.com", "www.example.com")
     assert not names_match("www.*.com", "www.example.com")
     assert names_match("Example.COM", "example.com")
+
+
+def test_staged_uploads_no_task_took_are_tidied_after_a_day(tmp_path):
+    import os
+    import time
+
+    from provision import uploaded
+
+    made = certs.bundle(["tidy.example.test"])
+    checked = uploaded.check_upload(made.chain, made.key, ["tidy.example.test"])
+    old, new = uploaded.stage(tmp_path, checked, 7), uploaded.stage(tmp_path, checked, 7)
+    stale = uploaded.staged_dir(tmp_path, old)
+    os.utime(stale, (time.time() - 90000, time.time() - 90000))
+    assert uploaded.tidy(tmp_path) == 1
+    assert not stale.exists() and uploaded.staged_dir(tmp_path, new).is_dir()
