@@ -98,15 +98,31 @@ class HttpsForm(SiteTaskForm):
                               help_text="Browsers are told to use HTTPS only for a year (Strict-Transport-Security).")
     renew = forms.BooleanField(required=False, label="New certificate now",
                                help_text="Even when the current one is good for more than 30 days.")
+    # The reference of a checked, staged upload (hosting.certupload); never the PEM itself.
+    upload = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["mode"].initial = self.site.https_mode
         self.fields["hsts"].initial = self.site.https_hsts
 
+    def clean(self) -> dict[str, Any]:
+        from provision.uploaded import valid_token
+
+        data = super().clean() or {}
+        upload = data.get("upload") or ""
+        if upload and not valid_token(upload, self.site.pk):
+            raise forms.ValidationError("The uploaded certificate is not this site's.")
+        if upload and data.get("mode") == Site.HTTPS_OFF:
+            raise forms.ValidationError("An uploaded certificate needs HTTPS on or required.")
+        return data
+
     def task_args(self) -> dict[str, Any]:
         data = self.cleaned_data
-        return {"mode": data["mode"], "hsts": bool(data.get("hsts")), "renew": bool(data.get("renew"))}
+        args = {"mode": data["mode"], "hsts": bool(data.get("hsts")), "renew": bool(data.get("renew"))}
+        if data.get("upload"):
+            args["upload"] = data["upload"]
+        return args
 
 
 class CloneForm(SiteTaskForm):

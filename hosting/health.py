@@ -276,7 +276,8 @@ def certificates() -> Check:
 
         soon = list(expiring(ALARM_DAYS)[:6])
         if soon:
-            shown = "; ".join(f"{c.site.domain} on {c.not_after:%Y-%m-%d %H:%M} UTC" for c in soon[:5])
+            shown = "; ".join(f"{c.site.domain}{' (uploaded: upload a new one)' if c.uploaded else ''} on "
+                              f"{c.not_after:%Y-%m-%d %H:%M} UTC" for c in soon[:5])
             raise RuntimeError(f"certificate(s) expiring within {ALARM_DAYS} days: {shown}"
                                f"{' and more' if len(soon) > 5 else ''}. Their last renewal attempt is on "
                                "the site's page")

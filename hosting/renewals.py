@@ -7,7 +7,10 @@ carries its original's mode and gets its own certificate this way) through
 hosting.starting.start_task, as the scheduler: refusals, locks and the engine's per-server and
 per-client caps apply, so many renewals do not all run at once. A failed renewal is tried again
 after a backoff that doubles with each failure (1 h, 2 h, ... at most a day), and fails the
-task, which notifies as every failed task does; the dashboard lists certificates expiring within
+task, which notifies as every failed task does; when the ACME server limited the rate (429,
+rateLimited, Retry-After) nothing is tried before the time it gave (Certificate.retry_not_before).
+Uploaded certificates are never renewed here, only listed and alarmed about: the dashboard
+lists certificates expiring within
 EXPIRING_DAYS and `ping` fails while one expires within ALARM_DAYS."""
 from __future__ import annotations
 
@@ -51,6 +54,17 @@ def without_certificate() -> QuerySet[Site]:
             .exclude(certificate__path__gt="").order_by("pk"))
 
 
+def _tidy_uploads() -> None:
+    """Staged uploads older than a day belong to no task that will still run: removed."""
+    from hosting.operations import resources
+    from provision import uploaded
+
+    try:
+        uploaded.tidy(resources.tls_dir())
+    except OSError as exc:
+        _logger.warning("staged certificate uploads not tidied: %s", exc)
+
+
 def run_due_renewals(now: datetime | None = None) -> list[int]:
     """Queue site.https for every live certificate within RENEW_DAYS of its end, and for every
     site that wants HTTPS and has no certificate, unless the site has an https task active or its
@@ -59,7 +73,8 @@ def run_due_renewals(now: datetime | None = None) -> list[int]:
     from hosting.starting import ArgumentsInvalid, start_task
 
     now = now or timezone.now()
-    due = [c.site for c in expiring(RENEW_DAYS, now)[: PER_RUN * 2]]
+    # An uploaded certificate is the user's to replace: listed and alarmed about, never renewed.
+    due = [c.site for c in expiring(RENEW_DAYS, now).exclude(source="uploaded")[: PER_RUN * 2]]
     due += list(without_certificate()[: PER_RUN * 2])
     attempts = {c.site_id: c for c in Certificate.objects.filter(site__in=due)}
     busy = set(Task.objects.filter(site_id__in=[s.pk for s in due], kind="https", state__in=Task.ACTIVE)
@@ -72,6 +87,8 @@ def run_due_renewals(now: datetime | None = None) -> list[int]:
         if site.pk in busy or (cert and cert.failures and cert.last_attempt_at
                                and now - cert.last_attempt_at < backoff(cert.failures)):
             continue
+        if cert and cert.retry_not_before and now < cert.retry_not_before:
+            continue  # the ACME server's rate limit (Retry-After) has not passed
         try:
             task = start_task(SCHEDULER, site, "https", {"mode": site.https_mode, "hsts": site.https_hsts})
         except (TaskRefused, ArgumentsInvalid, ValueError) as exc:

@@ -35,6 +35,39 @@ class AcmeServer:
     timeout: float = 120.0  # seconds for the whole order (validation and finalisation)
 
 
+class RateLimited(ProvisionError):
+    """The ACME server refused for now (429, rateLimited, or a Retry-After): not before NOT_BEFORE."""
+
+    def __init__(self, message: str, not_before: datetime.datetime) -> None:
+        super().__init__(message, permanent=False)
+        self.not_before = not_before
+
+
+RATE_LIMIT_DEFAULT = datetime.timedelta(hours=1)  # rateLimited without a Retry-After
+RATE_LIMIT_MAX = datetime.timedelta(days=7)  # a later Retry-After is taken as this
+
+
+def retry_after(value: str | None, now: datetime.datetime) -> datetime.datetime | None:
+    """A Retry-After header (delta-seconds or an HTTP-date) as an aware UTC time, None if absent
+    or unreadable; never more than RATE_LIMIT_MAX ahead."""
+    from email.utils import parsedate_to_datetime
+
+    if not value:
+        return None
+    value = value.strip()
+    when: datetime.datetime | None
+    if value.isdigit():
+        when = now + datetime.timedelta(seconds=min(int(value), int(RATE_LIMIT_MAX.total_seconds())))
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+    return max(now, min(when, now + RATE_LIMIT_MAX))
+
+
 @dataclass(frozen=True)
 class Issued:
     """A certificate installed in its version directory."""
@@ -131,14 +164,31 @@ def _account_key(tls_dir: Path, server: AcmeServer):  # -> josepy.JWK
     return jose.JWKRSA(key=key)
 
 
+def _network():  # -> a ClientNetwork class that remembers the last refusal's status and Retry-After
+    from acme import client
+
+    class Network(client.ClientNetwork):
+        last_status: int = 0
+        last_retry_after: str | None = None
+
+        def _send_request(self, method: str, url: str, *args, **kwargs):
+            response = super()._send_request(method, url, *args, **kwargs)
+            if not response.ok:
+                self.last_status = response.status_code
+                self.last_retry_after = response.headers.get("Retry-After")
+            return response
+
+    return Network
+
+
 def _client(tls_dir: Path, server: AcmeServer, log: Log):  # -> (acme.client.ClientV2, JWK)
     from acme import client, errors, messages
 
     key = _account_key(tls_dir, server)
     # verify_ssl goes to requests' `verify`, which takes a CA bundle's path as well as a bool.
-    net = client.ClientNetwork(key, user_agent="harbormaster",
-                               verify_ssl=server.ca_bundle or True,  # type: ignore[arg-type]
-                               timeout=30)
+    net = _network()(key, user_agent="harbormaster",
+                     verify_ssl=server.ca_bundle or True,
+                     timeout=30)
     try:
         acme = client.ClientV2(client.ClientV2.get_directory(server.directory, net), net=net)
         registration = messages.NewRegistration.from_data(email=server.email or None,
@@ -149,14 +199,22 @@ def _client(tls_dir: Path, server: AcmeServer, log: Log):  # -> (acme.client.Cli
         except errors.ConflictError as exc:  # the key has an account already
             net.account = messages.RegistrationResource(body=messages.Registration(), uri=exc.location)
     except Exception as exc:  # noqa: BLE001 - requests, acme and josepy each have their own
-        raise _refused(server, exc) from None
+        raise _refused(server, exc, net) from None
     return acme, key
 
 
-def _refused(server: AcmeServer, exc: BaseException) -> ProvisionError:
+def _refused(server: AcmeServer, exc: BaseException, net=None) -> ProvisionError:
     text = str(exc).strip() or type(exc).__name__
-    return ProvisionError(f"The ACME server {server.directory} did not issue the certificate: {text[:600]}",
-                          permanent=False)
+    if text.startswith("<Response ["):  # requests' Response, for a refusal that is not a problem document
+        text = f"HTTP {getattr(net, 'last_status', 0) or text}"
+    message = f"The ACME server {server.directory} did not issue the certificate: {text[:600]}"
+    status = getattr(net, "last_status", 0)
+    limited = status == 429 or getattr(exc, "code", None) == "rateLimited"
+    now = datetime.datetime.now(datetime.UTC)
+    when = retry_after(getattr(net, "last_retry_after", None), now)
+    if limited or when is not None:
+        return RateLimited(message, when or now + RATE_LIMIT_DEFAULT)
+    return ProvisionError(message, permanent=False)
 
 
 def issue(tls_dir: Path, challenge_dir: Path, server: AcmeServer, domains: Sequence[str], log: Log) -> Issued:
@@ -173,6 +231,7 @@ def issue(tls_dir: Path, challenge_dir: Path, server: AcmeServer, domains: Seque
     challenge_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(challenge_dir, 0o755)  # read by the web server's workers; holds nothing secret
     acme, account = _client(tls_dir, server, log)
+    net = acme.net
     key = ec.generate_private_key(ec.SECP256R1())
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
@@ -200,7 +259,7 @@ def issue(tls_dir: Path, challenge_dir: Path, server: AcmeServer, domains: Seque
     except ProvisionError:
         raise
     except Exception as exc:  # noqa: BLE001 - the library's errors carry the server's reason
-        raise _refused(server, exc) from None
+        raise _refused(server, exc, net) from None
     finally:
         for path in written:
             path.unlink(missing_ok=True)

@@ -21,6 +21,10 @@ class Certificate(models.Model):
     last_ok = models.BooleanField(default=False)
     last_outcome = models.TextField(blank=True)
     failures = models.PositiveIntegerField(default=0, help_text="Failed attempts since the last success.")
+    # "acme", or "uploaded" (the user's own pair: the schedule never renews it, it only warns).
+    source = models.CharField(max_length=16, default="acme", blank=True)
+    # The ACME server said "not before" (429 / rateLimited / Retry-After): no attempt before this.
+    retry_not_before = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -28,6 +32,10 @@ class Certificate(models.Model):
 
     def __str__(self) -> str:
         return f"certificate of site {self.site_id}"
+
+    @property
+    def uploaded(self) -> bool:
+        return self.source == "uploaded"
 
     @property
     def issued(self) -> bool:

@@ -27,6 +27,7 @@ from hosting.operations.common import flag, step
 from hosting.operations.site_common import refuse_attention, site_of
 from provision import certificates
 from provision.errors import ProvisionError
+from provision.uploaded import names_match as uploaded_match
 from provision.web.tls_templates import TlsSpec
 
 RENEW_DAYS = 30  # a certificate closer than this to its end is renewed
@@ -52,14 +53,59 @@ def _good(cert: Certificate | None, names: list[str]) -> bool:
     return set(names) <= set(cert.domains) and (spec / "fullchain.pem").is_file() and (spec / "privkey.pem").is_file()
 
 
-def _failed(ctx: Context, site: Site, outcome: str) -> None:
-    """Record a failed attempt (the renewal schedule backs off by the count of failures)."""
+def _failed(ctx: Context, site: Site, outcome: str, not_before: datetime.datetime | None = None) -> None:
+    """Record a failed attempt (the renewal schedule backs off by the count of failures, and
+    waits for the ACME server's "not before" when it gave one)."""
     from django.db.models import F
 
     with ctx.recording():
         cert, _ = Certificate.objects.get_or_create(site=site)
         Certificate.objects.filter(pk=cert.pk).update(last_attempt_at=timezone.now(), last_ok=False,
-                                                      last_outcome=outcome[:2000], failures=F("failures") + 1)
+                                                      last_outcome=outcome[:2000], failures=F("failures") + 1,
+                                                      retry_not_before=not_before)
+
+
+def _retry_note(site: Site, exc: ProvisionError) -> tuple[str, datetime.datetime | None]:
+    """When the schedule tries again, said in the task's message (and its not-before time)."""
+    from hosting.renewals import backoff
+
+    cert = Certificate.objects.filter(site=site).first()
+    failures = (cert.failures if cert else 0) + 1
+    at = timezone.now() + backoff(failures)
+    not_before = getattr(exc, "not_before", None)
+    if not_before is not None and not_before > at:
+        at = not_before
+    note = (f" The ACME server asks to wait: retried not before {not_before:%Y-%m-%d %H:%M} UTC."
+            if not_before is not None else "")
+    return note + f" The renewal schedule tries again from {at:%Y-%m-%d %H:%M} UTC.", not_before
+
+
+def _take_upload(ctx: Context, site: Site, token: str) -> None:
+    """The user's own certificate, checked again here (the names may have changed since the
+    upload), moved into a new version directory."""
+    from provision import uploaded
+
+    where = uploaded.staged_dir(resources.tls_dir(), token)
+    if not uploaded.valid_token(token, site.pk):
+        raise ProvisionError("The uploaded certificate is not this site's.", permanent=True)
+    names = [site.domain, *[a for a in site.aliases if a != site.domain]]
+    try:
+        checked = uploaded.check_upload((where / "fullchain.pem").read_bytes(), (where / "privkey.pem").read_bytes(),
+                                        names)
+    except FileNotFoundError:
+        raise ProvisionError("The uploaded certificate is no longer there (already applied, or removed); "
+                             "upload it again.", permanent=True) from None
+    except ProvisionError:
+        uploaded.discard(resources.tls_dir(), token)
+        raise
+    version = uploaded.install(resources.tls_dir(), token, site.domain)
+    flag(ctx, "new_version", str(version))
+    ctx.state["version"] = str(version)
+    ctx.state["issued"] = {"domains": list(checked.domains), "issuer": checked.issuer, "source": "uploaded",
+                           "not_before": checked.not_before.isoformat(), "not_after": checked.not_after.isoformat()}
+    ctx.save_state()
+    ctx.info(f"Uploaded certificate issued by {checked.issuer} for {', '.join(checked.domains[:10])}, "
+             f"valid until {checked.not_after:%Y-%m-%d %H:%M} UTC.")
 
 
 def obtain(ctx: Context) -> None:
@@ -72,8 +118,19 @@ def obtain(ctx: Context) -> None:
     if mode == Site.HTTPS_OFF:
         ctx.info(f"HTTPS is off for {site.domain}: its vhost serves HTTP only.")
         return
+    token = str((ctx.task.args or {}).get("upload") or "")
+    if token:
+        _take_upload(ctx, site, token)
+        return
     names = [site.domain, *[a for a in site.aliases if a != site.domain]]
     cert = Certificate.objects.filter(site=site).first()
+    if cert is not None and cert.uploaded and cert.issued and not (ctx.task.args or {}).get("renew") \
+            and Path(cert.path).is_dir() and all(
+                any(uploaded_match(p, n) for p in cert.domains) for n in names) \
+            and not cert.expires_within(0):
+        ctx.state["version"] = cert.path
+        ctx.info(f"The uploaded certificate of {site.domain} (until {cert.not_after:%Y-%m-%d}) is kept.")
+        return
     if _good(cert, names) and not (ctx.task.args or {}).get("renew"):
         assert cert is not None
         ctx.state["version"] = cert.path
@@ -82,8 +139,9 @@ def obtain(ctx: Context) -> None:
     try:
         issued = certificates.issue(resources.tls_dir(), resources.challenge_dir(), acme_server(), names, ctx.info)
     except ProvisionError as exc:
-        _failed(ctx, site, str(exc))
-        raise ProvisionError(f"No certificate for {site.domain}: the site serves as before. {exc}",
+        note, not_before = _retry_note(site, exc)
+        _failed(ctx, site, str(exc) + note, not_before)
+        raise ProvisionError(f"No certificate for {site.domain}: the site serves as before. {exc}{note}",
                              permanent=exc.permanent) from None
     flag(ctx, "new_version", str(issued.version))
     ctx.state["version"] = str(issued.version)
@@ -137,12 +195,15 @@ def record(ctx: Context) -> None:
     with ctx.recording():
         Site.objects.filter(pk=site.pk).update(https_mode=mode, https_hsts=hsts)
         if issued:
+            source = issued.get("source", "acme")
             Certificate.objects.update_or_create(site=site, defaults={
-                "domains": issued["domains"], "issuer": issued["issuer"],
+                "domains": issued["domains"], "issuer": issued["issuer"], "source": source,
+                "retry_not_before": None,
                 "not_before": datetime.datetime.fromisoformat(issued["not_before"]),
                 "not_after": datetime.datetime.fromisoformat(issued["not_after"]),
                 "path": ctx.state["version"], "last_attempt_at": timezone.now(), "last_ok": True,
-                "failures": 0, "last_outcome": f"Issued by {issued['issuer']}."})
+                "failures": 0, "last_outcome": (f"Uploaded; issued by {issued['issuer']}." if source == "uploaded"
+                                                else f"Issued by {issued['issuer']}.")})
     if issued:
         ctx.state.pop("new_version", None)  # it is the site's certificate now: kept on any undo
         ctx.save_state()
@@ -153,7 +214,7 @@ def record(ctx: Context) -> None:
 
 def https_plan(task: Task) -> Plan:
     return Plan([
-        step("certificate", obtain, obtain_undo, label="Obtain a certificate (ACME HTTP-01)"),
+        step("certificate", obtain, obtain_undo, label="Obtain a certificate (ACME HTTP-01) or take the uploaded one"),
         step("vhost", vhost, vhost_undo, label="Write the vhost with HTTPS, test and reload"),
         step("record", record, label="Record the HTTPS mode and the certificate"),
     ])

@@ -54,6 +54,7 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("post", "/api/v1/backups/{backup_id}/restore-deleted"): MANAGE,
     ("get", "/api/v1/sites/{site_id}/backup-schedule"): READ, ("put", "/api/v1/sites/{site_id}/backup-schedule"): ACT,
     ("get", "/api/v1/sites/{site_id}/https"): READ, ("patch", "/api/v1/sites/{site_id}/https"): ACT,
+    ("post", "/api/v1/sites/{site_id}/https/upload"): ACT,
     ("get", "/api/v1/sites/{site_id}/cron"): READ, ("post", "/api/v1/sites/{site_id}/cron"): ACT,
 }
 
@@ -71,6 +72,13 @@ def body_for(method: str, path: str, role: str, objects: dict[str, int], world) 
         return None
     n = len(world["calls"])
     world["calls"].append(path)
+    if path == "/api/v1/sites/{site_id}/https/upload":
+        from hosting.models import Site
+        from tests import certs
+
+        site = Site.objects.get(pk=objects["site_id"])
+        made = certs.bundle([site.domain, *site.aliases])
+        return {"certificate": made.chain.decode(), "key": made.key.decode()}
     bodies = {
         "/api/v1/servers": {"name": f"srv{n}", "queue": f"q{n}"},
         "/api/v1/platforms": {"name": f"p{n}", "path": str(world["root"] / f"p{n}")},

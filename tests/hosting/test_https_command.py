@@ -46,3 +46,29 @@ def test_it_refuses_an_unknown_site_or_a_busy_one(live):
     with pytest.raises(CommandError):
         run("site", "https", live.domain, "--mode", "off")
     assert Task.objects.filter(kind="https").count() == 1
+
+
+def test_it_uploads_a_certificate_from_files(live, tmp_path, hm_dirs):
+    from tests import certs
+
+    made = certs.bundle([live.domain])
+    (tmp_path / "chain.pem").write_bytes(made.chain)
+    (tmp_path / "key.pem").write_bytes(made.key)
+    out = run("site", "https", live.domain, "--certificate", str(tmp_path / "chain.pem"),
+              "--key", str(tmp_path / "key.pem"), "--mode", "required")
+    task = Task.objects.get(pk=int(re.search(r"task (\d+)", out).group(1)))
+    assert task.args["upload"] and task.args["mode"] == "required" and "PRIVATE" not in out
+
+
+def test_it_refuses_a_key_of_another_certificate(live, tmp_path, hm_dirs):
+    from tests import certs
+
+    (tmp_path / "chain.pem").write_bytes(certs.bundle([live.domain]).chain)
+    (tmp_path / "key.pem").write_bytes(certs.bundle([live.domain]).key)
+    with pytest.raises(CommandError, match="does not belong to the certificate"):
+        run("site", "https", live.domain, "--certificate", str(tmp_path / "chain.pem"),
+            "--key", str(tmp_path / "key.pem"))
+    assert not Task.objects.filter(kind="https").exists()
+    with pytest.raises(CommandError, match="not a file"):
+        run("site", "https", live.domain, "--certificate", str(tmp_path / "missing.pem"),
+            "--key", str(tmp_path / "key.pem"))

@@ -47,3 +47,47 @@ def test_an_outsider_cannot_reach_another_clients_https(as_outsider, site):
     assert as_outsider.get(url).status_code == 404
     assert as_outsider.post(url, {"mode": "on"}).status_code == 404
     assert not Task.objects.filter(kind="https").exists()
+
+
+def test_a_member_uploads_a_certificate_from_the_https_page(as_member, site, hm_dirs):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests import certs
+
+    site.status = "enabled"
+    site.save()
+    assert b"own-certificate" in as_member.get(reverse("site-task", args=[site.pk, "https"])).content
+    url = reverse("site-https-upload", args=[site.pk])
+    assert b'name="key_file"' in as_member.get(url).content
+    made = certs.bundle([site.domain, *site.aliases])
+    response = as_member.post(url, {"certificate_file": SimpleUploadedFile("chain.pem", made.chain),
+                                    "key_file": SimpleUploadedFile("key.pem", made.key), "mode": "on"})
+    assert response.status_code in (302, 303), response.content[:800]
+    task = Task.objects.get(site=site, kind="https")
+    assert task.args["upload"].startswith(f"{site.pk}-") and task.args["mode"] == "on"
+
+
+def test_a_refused_upload_says_why_and_never_shows_the_key_again(as_member, site, hm_dirs):
+    from tests import certs
+
+    site.status = "enabled"
+    site.save()
+    made = certs.bundle(["elsewhere.example.test"])
+    response = as_member.post(reverse("site-https-upload", args=[site.pk]),
+                              {"certificate": made.chain.decode(), "key": made.key.decode(), "mode": "on"})
+    page = response.content.decode()
+    assert response.status_code == 400 and "does not cover" in page
+    assert "PRIVATE KEY" not in page and "BEGIN CERTIFICATE" not in page
+    assert not Task.objects.filter(kind="https").exists()
+    assert not (hm_dirs / "data" / "tls").exists() or not any((hm_dirs / "data" / "tls").rglob("*.pem"))
+
+
+def test_an_outsider_cannot_upload_to_another_clients_site(as_outsider, site, hm_dirs):
+    from tests import certs
+
+    made = certs.bundle([site.domain, *site.aliases])
+    url = reverse("site-https-upload", args=[site.pk])
+    assert as_outsider.get(url).status_code == 404
+    response = as_outsider.post(url, {"certificate": made.chain.decode(), "key": made.key.decode(), "mode": "on"})
+    assert response.status_code == 404
+    assert not Task.objects.filter(kind="https").exists()

@@ -5,7 +5,8 @@ names (and no record does) is the site's.
 `manage.py site alias add|remove|list DOMAIN [ALIAS]`, `manage.py site redirect DOMAIN [...]`: its
 names (hosting.management.domaincli).
 `manage.py site https DOMAIN [--mode off|on|required] [--hsts] [--renew]`: show the site's HTTPS,
-or queue its https task with a new mode.
+or queue its https task with a new mode; with `--certificate CHAIN.pem --key KEY.pem` the site's own
+certificate instead of the ACME server's (hosting.certupload: checked before anything is written).
 `manage.py site cache-rebuild|updatedb|cron DOMAIN [--wait]`: queue a maintenance task (drush
 cache:rebuild; updatedb after a database backup; core:cron) through hosting.starting, as the
 site page's buttons do. `manage.py site drush DOMAIN [--wait] -- COMMAND [ARG ...]`: any drush
@@ -57,6 +58,9 @@ class Command(BaseCommand):
                            help="off; on (HTTP and HTTPS); required (HTTP redirects to HTTPS).")
         https.add_argument("--hsts", action="store_true", help="Send Strict-Transport-Security over HTTPS.")
         https.add_argument("--renew", action="store_true", help="A new certificate even if the current one is good.")
+        https.add_argument("--certificate", metavar="PATH", help="Your own PEM chain (the site's certificate "
+                           "first) instead of the ACME server's; needs --key.")
+        https.add_argument("--key", metavar="PATH", help="The PEM private key of --certificate (no passphrase).")
         for kind, text in MAINTENANCE.items():
             task = sub.add_parser(kind, help=text)
             task.add_argument("domain", help="The site's domain.")
@@ -85,6 +89,10 @@ class Command(BaseCommand):
             self.adopt_database(options["domain"], options["database"])
             return
         if action == "https":
+            if options["certificate"] or options["key"]:
+                self.upload(options["domain"], options["certificate"], options["key"], options["mode"] or "on",
+                            hsts=options["hsts"])
+                return
             self.https(options["domain"], options["mode"], hsts=options["hsts"], renew=options["renew"])
             return
         platform = Platform.objects.exclude(status=Platform.DELETED).filter(name=options["platform"]).first()
@@ -160,8 +168,12 @@ class Command(BaseCommand):
             cert = out["certificate"]
             self.stdout.write(f"{site.domain}: HTTPS {out['mode']}{' with HSTS' if out['hsts'] else ''}")
             if cert and cert["not_after"]:
-                self.stdout.write(f"Certificate: {', '.join(cert['domains'])}, issued by {cert['issuer']}, "
+                source = " (uploaded)" if cert["source"] == "uploaded" else ""
+                self.stdout.write(f"Certificate{source}: {', '.join(cert['domains'])}, issued by {cert['issuer']}, "
                                   f"expires {cert['not_after']:%Y-%m-%d %H:%M} UTC")
+            if cert and cert["retry_not_before"]:
+                self.stdout.write(f"The ACME server limited the rate: no attempt before "
+                                  f"{cert['retry_not_before']:%Y-%m-%d %H:%M} UTC")
             if cert and cert["last_attempt_at"]:
                 outcome = "succeeded" if cert["last_ok"] else "failed"
                 self.stdout.write(f"Last attempt {cert['last_attempt_at']:%Y-%m-%d %H:%M} UTC {outcome}: "
@@ -172,6 +184,35 @@ class Command(BaseCommand):
         except (TaskRefused, ArgumentsInvalid, PermissionDenied) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{site.domain}: HTTPS {mode} queued as task {task.pk}")
+
+    def upload(self, domain: str, certificate: str | None, key: str | None, mode: str, *, hsts: bool) -> None:
+        from pathlib import Path
+
+        from django.core.exceptions import PermissionDenied
+
+        from hosting.certupload import MAX_BYTES, UploadRefused, start_upload
+        from hosting.management.taskcli import actor
+        from hosting.starting import ArgumentsInvalid, TaskRefused
+
+        if not certificate or not key:
+            raise CommandError("--certificate and --key go together.")
+        site = _live_site(domain)
+        data = []
+        for what, name in (("certificate", certificate), ("key", key)):
+            path = Path(name)
+            try:
+                if not path.is_file():
+                    raise CommandError(f"The {what} {name} is not a file.")
+                if path.stat().st_size > MAX_BYTES:
+                    raise CommandError(f"The {what} {name} is too large: at most {MAX_BYTES // 1024} KiB.")
+                data.append(path.read_bytes())
+            except OSError as exc:
+                raise CommandError(f"The {what} {name} cannot be read: {exc.strerror}.") from None
+        try:
+            task = start_upload(actor(), site, data[0], data[1], mode=mode, hsts=hsts)
+        except (UploadRefused, TaskRefused, ArgumentsInvalid, PermissionDenied) as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"{site.domain}: HTTPS {mode} with the uploaded certificate queued as task {task.pk}")
 
 
 def _live_site(domain: str) -> Site:
