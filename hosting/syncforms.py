@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from hosting import access
 from hosting.forms import SiteTaskForm
@@ -21,13 +21,16 @@ class SourceChoice(forms.ModelChoiceField):
         return obj.domain
 
 
+def same_client(site: Site) -> Q:
+    """The sites of SITE's client (of no client: the provider's own, for a site of none)."""
+    return Q(client_id=site.client_id) if site.client_id is not None else Q(client__isnull=True)
+
+
 def sync_sources(viewer: Any, target: Site) -> QuerySet[Site]:
     """The sites VIEWER may see that TARGET may be synced from: the same client, the same server,
-    installed, not TARGET itself."""
-    if target.client_id is None:
-        return Site.objects.none()
+    installed, not TARGET itself. Sites of no client (the provider's own) sync among themselves."""
     return (access.sites(viewer)
-            .filter(client_id=target.client_id, platform__server_id=target.platform.server_id,
+            .filter(same_client(target), platform__server_id=target.platform.server_id,
                     status__in=(Site.ENABLED, Site.DISABLED))
             .exclude(pk=target.pk).order_by("domain"))
 
@@ -42,7 +45,22 @@ class SyncForm(SiteTaskForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        cast(SourceChoice, self.fields["source"]).queryset = sync_sources(self.viewer, self.site)
+        field = cast(SourceChoice, self.fields["source"])
+        # Any site of the client the viewer sees is accepted here, so that naming this site, one
+        # on another server or one not installed gets its own reason (clean_source); the list
+        # offers only those that can be chosen. Another client's site is not accepted at all.
+        field.queryset = (access.sites(self.viewer).filter(same_client(self.site))
+                          .select_related("platform"))
+        field.widget.choices = [(s.pk, s.domain) for s in sync_sources(self.viewer, self.site)]
+
+    def clean_source(self) -> Site:
+        from hosting.operations.site_sync import source_refusal
+
+        source = self.cleaned_data["source"]
+        reason = source_refusal(self.site, source)
+        if reason:
+            raise forms.ValidationError(reason)
+        return source
 
     def task_args(self) -> dict[str, Any]:
         what = self.cleaned_data["what"]

@@ -106,3 +106,25 @@ def test_the_engine_refuses_what_the_form_would(pair, run, installed, make_platf
         task = run(target, "sync", {"source": source_id, "database": True, "files": True})
         assert task.state == Task.FAILED and words in log_of(task), log_of(task)
     assert rows(target, "hm_drill") == [("0", "staging-only")]
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_the_command_line_syncs(pair, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from hosting.engine.worker import execute
+
+    source, target = pair
+    call_command("site", "sync", target.domain, "--from", source.domain, "--database")
+    assert f"{target.domain}: sync from {source.domain} (database) queued as task" in capsys.readouterr().out
+    task = Task.objects.get(site=target, kind="sync")
+    assert task.args == {"source": source.pk, "database": True, "files": False}
+    execute(task.pk)
+    task.refresh_from_db()
+    assert task.state == Task.SUCCEEDED, log_of(task)
+    assert rows(target, "hm_drill") == [("0", "from-production")]
+    with pytest.raises(CommandError, match="cannot be synced from itself"):
+        call_command("site", "sync", target.domain, "--from", target.domain)
+    with pytest.raises(CommandError, match="No site 'nowhere.test'"):
+        call_command("site", "sync", target.domain, "--from", "nowhere.test")

@@ -9,7 +9,9 @@ or queue its https task with a new mode.
 `manage.py site cache-rebuild|updatedb|cron DOMAIN [--wait]`: queue a maintenance task (drush
 cache:rebuild; updatedb after a database backup; core:cron) through hosting.starting, as the
 site page's buttons do. `manage.py site drush DOMAIN [--wait] -- COMMAND [ARG ...]`: any drush
-command (an argument list, held to hosting.drushcommands)."""
+command (an argument list, held to hosting.drushcommands).
+`manage.py site sync TARGET --from SOURCE [--database] [--files] [--wait]`: another site's database
+and/or files copied onto TARGET (hosting.management.synccli)."""
 from __future__ import annotations
 
 import shlex
@@ -18,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from hosting.api.nodes import site_out
 from hosting.inventory import InventoryError, add_site
-from hosting.management import domaincli
+from hosting.management import domaincli, synccli
 from hosting.management.taskcli import as_json, table
 from hosting.models import Client, Platform, Site
 
@@ -57,6 +59,7 @@ class Command(BaseCommand):
                            help="off; on (HTTP and HTTPS); required (HTTP redirects to HTTPS).")
         https.add_argument("--hsts", action="store_true", help="Send Strict-Transport-Security over HTTPS.")
         https.add_argument("--renew", action="store_true", help="A new certificate even if the current one is good.")
+        synccli.add_arguments(sub)
         for kind, text in MAINTENANCE.items():
             task = sub.add_parser(kind, help=text)
             task.add_argument("domain", help="The site's domain.")
@@ -76,6 +79,9 @@ class Command(BaseCommand):
             return
         if action in ("alias", "redirect"):
             self.stdout.write(domaincli.alias(options) if action == "alias" else domaincli.redirect(options))
+            return
+        if action == "sync":
+            synccli.sync(self, options)
             return
         if action in MAINTENANCE:
             data = {"command": shlex.join(options["argv"])} if action == "drush" else {}
