@@ -128,3 +128,24 @@ def test_the_command_line_syncs(pair, capsys):
         call_command("site", "sync", target.domain, "--from", target.domain)
     with pytest.raises(CommandError, match="No site 'nowhere.test'"):
         call_command("site", "sync", target.domain, "--from", "nowhere.test")
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_it_waits_while_another_task_holds_the_source(pair, run):
+    from hosting.actions import queue_task
+    from hosting.engine.worker import execute
+    from hosting.models import Lock
+
+    source, target = pair
+    holder = queue_task(source, "backup")
+    Lock.objects.create(key=f"site:{source.pk}", task=holder)
+    task = queue_task(target, "sync", args={"source": source.pk, "database": True, "files": True})
+    execute(task.pk)
+    task.refresh_from_db()
+    assert task.state == Task.QUEUED and f"site:{source.pk}" in task.waiting_reason
+    assert rows(target, "hm_drill") == [("0", "staging-only")]
+    Lock.objects.filter(task=holder).delete()
+    execute(task.pk)
+    task.refresh_from_db()
+    assert task.state == Task.SUCCEEDED, log_of(task)
+    assert not Lock.objects.filter(key__in=[f"site:{source.pk}", f"site:{target.pk}"]).exists()
