@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -186,8 +187,7 @@ def copy_files(ctx: Context, source: Path, target: Path, skip: set[Path], keep: 
                 links += 1
                 ctx.warning(f"{here / name} is a link; it is not followed nor copied.")
             else:
-                (out / name).mkdir(exist_ok=True)
-                shutil.copymode(here / name, out / name)
+                _make_dir(out / name, (here / name).stat().st_mode)
         for name in filenames:
             path = here / name
             if path.is_symlink():
@@ -196,9 +196,44 @@ def copy_files(ctx: Context, source: Path, target: Path, skip: set[Path], keep: 
             elif path.resolve() in skip or (out / name).resolve() in keep:
                 continue
             elif path.is_file():
-                shutil.copy2(path, out / name, follow_symlinks=False)
-                copied += 1
+                copied += _copy_file(path, out / name)
     return copied, links
+
+
+NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _make_dir(path: Path, mode: int) -> None:
+    """PATH as a real directory (a link put there meanwhile is refused, not written through)."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        if path.is_symlink() or not path.is_dir():
+            raise ProvisionError(f"{path} changed while the files were copied (it is not a directory); "
+                                 "the sync is undone.") from None
+    os.chmod(path, mode & 0o777, follow_symlinks=False)
+
+
+def _copy_file(src: Path, dst: Path) -> int:
+    """Copy the regular file SRC to DST. Neither is followed if it is a link by the time it is
+    opened (the sites' own code may write both directories while the sync runs); DST is created
+    new, after whatever stood there was removed."""
+    if os.path.lexists(dst):
+        sitefiles.remove(dst) if dst.is_dir() and not dst.is_symlink() else dst.unlink()
+    try:
+        fin = os.open(src, os.O_RDONLY | os.O_NONBLOCK | NOFOLLOW)
+    except OSError:
+        return 0  # gone or a link meanwhile: not copied
+    with os.fdopen(fin, "rb") as reader:
+        info = os.fstat(reader.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return 0
+        fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
+        with os.fdopen(fout, "wb") as writer:
+            shutil.copyfileobj(reader, writer, 1 << 20)
+            os.fchmod(writer.fileno(), info.st_mode & 0o777)
+            os.utime(writer.fileno(), ns=(info.st_atime_ns, info.st_mtime_ns))
+    return 1
 
 
 def copy_clear(directory: Path, keep: set[Path]) -> None:
@@ -225,7 +260,6 @@ def files(ctx: Context) -> None:
         raise ProvisionError(f"{source.domain} has no files/ directory; nothing was changed.")
     flag(ctx, "files_replaced")
     copied, links = copy_files(ctx, src, dst, _kept(ctx, source), _kept(ctx, target))
-    sitefiles.tighten_settings(resources.site_dir(target))
     ctx.info(f"{copied} files of {source.domain} copied into {dst}" + (f"; {links} links left out." if links else "."))
 
 

@@ -149,3 +149,19 @@ def test_it_waits_while_another_task_holds_the_source(pair, run):
     task.refresh_from_db()
     assert task.state == Task.SUCCEEDED, log_of(task)
     assert not Lock.objects.filter(key__in=[f"site:{source.pk}", f"site:{target.pk}"]).exists()
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_a_link_planted_in_the_targets_files_is_not_written_through(pair, run, tmp_path):
+    source, target = pair
+    outside = tmp_path / "victim"
+    outside.mkdir()
+    (outside / "logo.png").write_text("must stay")
+    os.symlink(outside / "logo.png", _files(target) / "logo.png")
+    os.symlink(outside, _files(target) / "sub")
+    task = run(target, "sync", {"source": source.pk, "database": False, "files": True})
+    assert task.state == Task.WARNING, log_of(task)  # the backup says it left the links out
+    assert (outside / "logo.png").read_text() == "must stay" and sorted(os.listdir(outside)) == ["logo.png"]
+    assert not (_files(target) / "logo.png").is_symlink()
+    assert (_files(target) / "logo.png").read_bytes() == b"production logo"
+    assert (_files(target) / "sub" / "doc.txt").read_text() == "a document"

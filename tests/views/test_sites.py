@@ -60,7 +60,8 @@ def test_it_shows_a_button_for_every_site_task_type(as_admin, site, backup):
     buttons = as_admin.get(reverse("site-detail", args=[site.pk])).context["buttons"]
     assert [b.kind for b in buttons] == ["install", "verify", "backup", "restore", "clone", "migrate",
                                          "disable", "enable", "delete", "https", "login-reset", "alias-add",
-                                         "alias-remove", "redirects", "cache-rebuild", "updatedb", "cron", "drush", "sync"]
+                                         "alias-remove", "redirects", "cache-rebuild", "updatedb", "cron", "drush",
+                                         "sync"]
     reasons = {b.kind: b.reason for b in buttons}
     assert reasons["alias-remove"] == "The site has no aliases."
     assert reasons["install"] == "The site is installed already."
