@@ -165,3 +165,39 @@ def test_a_link_planted_in_the_targets_files_is_not_written_through(pair, run, t
     assert not (_files(target) / "logo.png").is_symlink()
     assert (_files(target) / "logo.png").read_bytes() == b"production logo"
     assert (_files(target) / "sub" / "doc.txt").read_text() == "a document"
+
+
+@pytest.fixture
+def imported_pair(make_platform, local, run):
+    """Two sites imported by a platform verify, each with its SQLite file inside its directory."""
+    from hosting.engine.worker import execute
+
+    platform = make_platform(local, "d10i", sites=2, verified=False, status="queued")
+    assert run(platform, "verify").state == Task.SUCCEEDED
+    for verify in Task.objects.filter(kind="verify", target_type="site", state=Task.QUEUED):
+        execute(verify.pk)
+    source, target = Site.objects.filter(platform=platform).order_by("domain")
+    assert source.db_file == target.db_file == "private/db.sqlite"
+    write_rows(source, ["from-production"])
+    write_rows(target, ["staging-only"])
+    (_files(source) / "logo.png").write_bytes(b"production logo")
+    return source, target
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+@pytest.mark.parametrize("fault", [None, "cache"])
+def test_a_site_with_its_sqlite_file_inside_gets_its_own_file_loaded(imported_pair, run, settings, fault):
+    source, target = imported_pair
+    db_file = site_paths(target)[1] / "private" / "db.sqlite"
+    before = snapshot(target)
+    settings.HARBORMASTER_FAULTS = {"site.sync": fault} if fault else {}
+    task = run(target, "sync", {"source": source.pk, "database": True, "files": True})
+    if fault:
+        assert task.state == Task.FAILED, log_of(task)
+        assert rows(target, "hm_drill") == [("0", "staging-only")] and snapshot(target)["rows"] == before["rows"]
+        return
+    assert task.state in (Task.SUCCEEDED, Task.WARNING), log_of(task)
+    assert rows(target, "hm_drill") == [("0", "from-production")]
+    assert db_file.is_file() and rows(source, "hm_drill") == [("0", "from-production")]
+    assert (_files(target) / "logo.png").read_bytes() == b"production logo"
+    assert (site_paths(target)[1] / "settings.php").read_text() == before["settings"]
