@@ -113,6 +113,14 @@ register(TaskType(
     arguments=True,
     explain="Runs one drush command on the site, its output in the task log. Administrators may run any "
             "command; clients the commands their administrator allows."))
+# Sync between sites of one client on one server (hosting.operations.site_sync).
+register(TaskType(
+    SITE, "sync", "Sync from another site", 7200, False, MEMBER, GROWS_DISK,
+    form="hosting.syncforms.SyncForm", refusal=R + "site_sync", build=OP + "site_sync.sync_plan",
+    arguments=True, confirm=True,
+    explain="This site's database and/or files are replaced with a copy of another site's (production to "
+            "staging). Its own database name, user and settings.php are kept. A backup of this site is taken "
+            "first, and put back if anything fails; database updates and a cache rebuild run after."))
 
 # --- Platforms ------------------------------------------------------------------------------
 register(TaskType(

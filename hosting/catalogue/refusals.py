@@ -116,3 +116,11 @@ def platform_delete(s: Situation, kind: str) -> str:
 
 def server_any(s: Situation, kind: str) -> str:
     return s.conflict
+
+
+def site_sync(s: Situation, kind: str) -> str:
+    """An installed site with another installed site of its client on its server to copy from."""
+    from hosting.syncforms import sync_sources
+
+    none = "No other installed site of this client is on this site's server to copy from."
+    return site_installed(s, kind) or ("" if sync_sources(s.viewer, _site(s)).exists() else none)

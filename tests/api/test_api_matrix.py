@@ -56,6 +56,7 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("get", "/api/v1/sites/{site_id}/https"): READ, ("patch", "/api/v1/sites/{site_id}/https"): ACT,
     ("post", "/api/v1/sites/{site_id}/https/upload"): ACT,
     ("get", "/api/v1/sites/{site_id}/cron"): READ, ("post", "/api/v1/sites/{site_id}/cron"): ACT,
+    ("post", "/api/v1/sites/{site_id}/sync"): ACT,
 }
 
 
@@ -97,6 +98,7 @@ def body_for(method: str, path: str, role: str, objects: dict[str, int], world) 
         "/api/v1/sites/{site_id}/https": {"mode": "on"},
         "/api/v1/aegir-import": {"directory": str(world["root"])},
         "/api/v1/sites/{site_id}/cron": {"interval": 30},
+        "/api/v1/sites/{site_id}/sync": {"source": objects["site_id"]},
     }
     return bodies.get(path, {"type": "verify"})
 

@@ -60,13 +60,15 @@ def test_it_shows_a_button_for_every_site_task_type(as_admin, site, backup):
     buttons = as_admin.get(reverse("site-detail", args=[site.pk])).context["buttons"]
     assert [b.kind for b in buttons] == ["install", "verify", "backup", "restore", "clone", "migrate",
                                          "disable", "enable", "delete", "https", "login-reset", "alias-add",
-                                         "alias-remove", "redirects", "cache-rebuild", "updatedb", "cron", "drush"]
+                                         "alias-remove", "redirects", "cache-rebuild", "updatedb", "cron", "drush",
+                                         "sync"]
     reasons = {b.kind: b.reason for b in buttons}
     assert reasons["alias-remove"] == "The site has no aliases."
     assert reasons["install"] == "The site is installed already."
     assert reasons["enable"] == "The site is enabled already."
     assert reasons["migrate"] == "No other platform is open for new sites of this client."
     assert reasons["backup"] == reasons["restore"] == ""
+    assert reasons["sync"] == "No other installed site of this client is on this site's server to copy from."
 
 
 def test_it_disables_every_button_while_a_task_runs_on_the_site(as_admin, site):
@@ -74,8 +76,8 @@ def test_it_disables_every_button_while_a_task_runs_on_the_site(as_admin, site):
     response = as_admin.get(reverse("site-detail", args=[site.pk]))
     assert all(b.reason for b in response.context["buttons"])
     assert f"#{running.pk}</a> is running on this site".encode() in response.content
-    # 18 task buttons; the Domains section's Add alias and Save redirects point at one sentence.
-    assert response.content.count(b"disabled title=") == 18
+    # 19 task buttons; the Domains section's Add alias and Save redirects point at one sentence.
+    assert response.content.count(b"disabled title=") == 19
     assert response.content.count(b'disabled aria-describedby="domains-why"') == 2
 
 

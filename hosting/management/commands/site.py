@@ -10,7 +10,9 @@ certificate instead of the ACME server's (hosting.certupload: checked before any
 `manage.py site cache-rebuild|updatedb|cron DOMAIN [--wait]`: queue a maintenance task (drush
 cache:rebuild; updatedb after a database backup; core:cron) through hosting.starting, as the
 site page's buttons do. `manage.py site drush DOMAIN [--wait] -- COMMAND [ARG ...]`: any drush
-command (an argument list, held to hosting.drushcommands)."""
+command (an argument list, held to hosting.drushcommands).
+`manage.py site sync TARGET --from SOURCE [--database] [--files] [--wait]`: another site's database
+and/or files copied onto TARGET (hosting.management.synccli)."""
 from __future__ import annotations
 
 import shlex
@@ -19,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from hosting.api.nodes import site_out
 from hosting.inventory import InventoryError, add_site
-from hosting.management import domaincli
+from hosting.management import domaincli, synccli
 from hosting.management.taskcli import as_json, table
 from hosting.models import Client, Platform, Site
 
@@ -61,6 +63,7 @@ class Command(BaseCommand):
         https.add_argument("--certificate", metavar="PATH", help="Your own PEM chain (the site's certificate "
                            "first) instead of the ACME server's; needs --key.")
         https.add_argument("--key", metavar="PATH", help="The PEM private key of --certificate (no passphrase).")
+        synccli.add_arguments(sub)
         for kind, text in MAINTENANCE.items():
             task = sub.add_parser(kind, help=text)
             task.add_argument("domain", help="The site's domain.")
@@ -80,6 +83,9 @@ class Command(BaseCommand):
             return
         if action in ("alias", "redirect"):
             self.stdout.write(domaincli.alias(options) if action == "alias" else domaincli.redirect(options))
+            return
+        if action == "sync":
+            synccli.sync(self, options)
             return
         if action in MAINTENANCE:
             data = {"command": shlex.join(options["argv"])} if action == "drush" else {}
