@@ -23,6 +23,7 @@ from hosting.views import (
                            platforms,
                            servers,
                            sitecron,
+                           sitelogs,
                            sites,
                            status,
                            tasks,
@@ -48,6 +49,7 @@ urlpatterns = [
     path("sites/<int:site_id>/resolve-duplicate/", sites.site_resolve_duplicate, name="site-resolve-duplicate"),
     path("sites/<int:site_id>/adopt-database/", sites.site_adopt_database, name="site-adopt-database"),
     path("sites/<int:site_id>/cron/", sitecron.site_cron_interval, name="site-cron-interval"),
+    path("sites/<int:site_id>/logs/", sitelogs.site_logs, name="site-logs"),
 
     path("sites/<int:site_id>/backups/", backups.site_backups, name="site-backups"),
     path("backups/", backups.backup_list, name="backup-list"),

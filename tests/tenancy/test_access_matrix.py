@@ -40,6 +40,8 @@ ROUTES: dict[str, object] = {
     "site-detail": obj(), "site-task": obj(admin=302, manager=302, member=302, viewer=403),
     "site-delete-record": ADMIN, "site-resolve-duplicate": NOGET,
     "site-adopt-database": NOGET, "site-cron-interval": NOGET,
+    # Logs: whoever sees the site reads its logs (the page says why a log cannot be read).
+    "site-logs": obj(),
     # Backups: everyone who sees the site sees and downloads them (the cast's backup file is not
     # in the backup store: 409); deleting and restoring is for whoever may start work.
     "site-backups": obj(), "backup-list": LIST,

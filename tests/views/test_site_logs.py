@@ -1,0 +1,59 @@
+"""The log viewer page, its htmx part and its text download: whoever sees the site reads its
+logs, another client's site is 404, lines are escaped, client members see no server path."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from hosting.operations import resources
+
+HOSTILE = '198.51.100.7 - - [07/Dec/2026:10:00:00 +0000] "GET /<script>alert(1)</script> HTTP/1.1" 404 9 "-" "x"'
+OK = '198.51.100.7 - - [07/Dec/2026:10:00:01 +0000] "GET /node/1 HTTP/1.1" 200 9 "-" "x\x1b[31m"'
+
+
+@pytest.fixture
+def logged(site, hm_dirs, tmp_path):
+    server = site.platform.server
+    server.http, server.web_conf_dir = "nginx", str(tmp_path / "vhosts")
+    server.save()
+    docroot = Path(site.platform.path)
+    docroot.mkdir(parents=True, exist_ok=True)
+    site.platform.docroot = str(docroot)
+    site.platform.save()
+    access, error = resources.web_config(server).site_logs(site.domain)
+    access.parent.mkdir(parents=True)
+    access.write_text(HOSTILE + "\n" + OK + "\n")
+    error.write_text("2026/12/07 10:00:00 [error] 12#12: *1 open() failed <b>bold</b>\n")
+    return access
+
+
+def test_the_viewer_shows_escaped_lines_and_filters(as_admin, site, logged):
+    url = reverse("site-logs", args=[site.pk])
+    body = as_admin.get(url).content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "<script>alert" not in body
+    assert "/node/1" in body and "\x1b" not in body
+    assert str(logged) in body  # an administrator sees where the file is
+    only_404 = as_admin.get(url, {"status": "404"}).content.decode()
+    assert "&lt;script&gt;" in only_404 and "/node/1" not in only_404
+    assert "/node/1" in as_admin.get(url, {"status": "2xx"}).content.decode()
+    assert "&lt;b&gt;bold&lt;/b&gt;" in as_admin.get(url, {"log": "error"}).content.decode()
+    part = as_admin.get(url, {"part": "lines", "grep": "node"}, HTTP_HX_REQUEST="true").content.decode()
+    assert part.lstrip().startswith('<div id="lines"') and "/node/1" in part and "<h1>" not in part
+    bad = as_admin.get(url, {"status": "abc"}).content.decode()
+    assert "The status filter is a code" in bad
+
+
+def test_a_member_reads_the_lines_without_paths(as_member, site, logged):
+    body = as_member.get(reverse("site-logs", args=[site.pk])).content.decode()
+    assert "/node/1" in body and str(logged.parent) not in body
+    text = as_member.get(reverse("site-logs", args=[site.pk]), {"format": "text"})
+    assert text["Content-Type"].startswith("text/plain") and "attachment" in text["Content-Disposition"]
+    content = text.content.decode()
+    assert "/node/1" in content and "\x1b" not in content
+
+
+def test_another_clients_site_logs_are_not_found(as_outsider, site, logged):
+    assert as_outsider.get(reverse("site-logs", args=[site.pk])).status_code == 404
+    assert as_outsider.get(reverse("site-logs", args=[site.pk]), {"format": "text"}).status_code == 404
