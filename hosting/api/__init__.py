@@ -100,7 +100,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _register() -> None:
-    from hosting.api import admin_nodes, aegir, backups, cron, domains, https, members, nodes, people, tasks
+    from hosting.api import admin_nodes, aegir, backups, cron, domains, https, logs, members, nodes, people, tasks
 
     assert admin_nodes.router is nodes.router  # its operations join the nodes' paths
     api.add_router("/", nodes.router)
@@ -112,6 +112,7 @@ def _register() -> None:
     api.add_router("/", https.router)
     api.add_router("/", aegir.router)
     api.add_router("/", cron.router)
+    api.add_router("/", logs.router)
 
 
 _register()

@@ -5,6 +5,8 @@ untrusted: the template escapes them (autoescape), provision.logtail has already
 removed control characters; the download is plain text with the same lines."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
@@ -22,7 +24,7 @@ def site_logs(request: AuthenticatedHttpRequest, site_id: int) -> HttpResponse:
         kind = "access"
     grep = request.GET.get("grep", "")[:200]
     status = request.GET.get("status", "")
-    context = {"site": site, "kind": kind, "grep": grep, "status": status, "lines_wanted": request.GET.get("lines", ""),
+    context: dict[str, Any] = {"site": site, "kind": kind, "grep": grep, "status": status, "lines_wanted": request.GET.get("lines", ""),
                "is_admin": access.is_admin(request.user), "error": "", "log": None,
                "may_watchdog": access.may_queue(request.user, site, "drush")}
     try:
@@ -32,9 +34,9 @@ def site_logs(request: AuthenticatedHttpRequest, site_id: int) -> HttpResponse:
     except (ValueError, sitelogs.LogUnavailable) as exc:
         context["error"] = str(exc)
     if request.GET.get("format") == "text":
-        body = "\n".join(context["log"].lines) + "\n" if context["log"] else context["error"] + "\n"
-        response = HttpResponse(body, content_type="text/plain; charset=utf-8",
-                                status=200 if context["log"] else 400)
+        found: sitelogs.SiteLog | None = context["log"]
+        body = "\n".join(found.lines) + "\n" if found else f"{context['error']}\n"
+        response = HttpResponse(body, content_type="text/plain; charset=utf-8", status=200 if found else 400)
         response["Content-Disposition"] = f'attachment; filename="{site.domain}.{kind}.log"'
         response["X-Content-Type-Options"] = "nosniff"
         return response

@@ -55,6 +55,8 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("get", "/api/v1/sites/{site_id}/backup-schedule"): READ, ("put", "/api/v1/sites/{site_id}/backup-schedule"): ACT,
     ("get", "/api/v1/sites/{site_id}/https"): READ, ("patch", "/api/v1/sites/{site_id}/https"): ACT,
     ("get", "/api/v1/sites/{site_id}/cron"): READ, ("post", "/api/v1/sites/{site_id}/cron"): ACT,
+    # The cast's server runs no web server: its logs are a 409 once the caller's rights are settled.
+    ("get", "/api/v1/sites/{site_id}/logs"): READ_FILE,
 }
 
 

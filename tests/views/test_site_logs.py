@@ -57,3 +57,32 @@ def test_a_member_reads_the_lines_without_paths(as_member, site, logged):
 def test_another_clients_site_logs_are_not_found(as_outsider, site, logged):
     assert as_outsider.get(reverse("site-logs", args=[site.pk])).status_code == 404
     assert as_outsider.get(reverse("site-logs", args=[site.pk]), {"format": "text"}).status_code == 404
+
+
+def test_the_api_gives_the_lines_and_the_path_to_administrators_only(admin_user, member, outsider, site, logged):
+    from tests.tenancy.conftest import api_client as api_as
+
+    as_admin, as_member = api_as(admin_user), api_as(member)
+    url = f"/api/v1/sites/{site.pk}/logs"
+    body = as_member.get(url, {"status": "404"}).json()
+    assert body["kind"] == "access" and len(body["lines"]) == 1 and "<script>" in body["lines"][0]
+    assert body.get("path") is None
+    assert as_admin.get(url, {"log": "error"}).json()["path"] == str(logged.parent / "www.acme.test.error.log")
+    assert as_member.get(url, {"lines": "5000"}).status_code == 400
+    assert api_as(outsider).get(url).status_code == 404
+
+
+def test_the_command_prints_the_end_of_the_log(site, logged):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = StringIO()
+    call_command("site", "logs", site.domain, "--lines", "1", stdout=out)
+    assert out.getvalue().strip().endswith('"x\ufffd[31m"') and "/node/1" in out.getvalue()
+    out = StringIO()
+    call_command("site", "logs", site.domain, "--error", "--grep", "BOLD", stdout=out)
+    assert "open() failed" in out.getvalue()
+    with pytest.raises(CommandError, match="status filter"):
+        call_command("site", "logs", site.domain, "--status", "4")

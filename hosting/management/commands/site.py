@@ -9,7 +9,9 @@ or queue its https task with a new mode.
 `manage.py site cache-rebuild|updatedb|cron DOMAIN [--wait]`: queue a maintenance task (drush
 cache:rebuild; updatedb after a database backup; core:cron) through hosting.starting, as the
 site page's buttons do. `manage.py site drush DOMAIN [--wait] -- COMMAND [ARG ...]`: any drush
-command (an argument list, held to hosting.drushcommands)."""
+command (an argument list, held to hosting.drushcommands).
+`manage.py site logs DOMAIN [--error] [--lines N] [--grep TEXT] [--status CODE]`: the end of its
+web server log (hosting.management.logcli)."""
 from __future__ import annotations
 
 import shlex
@@ -18,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from hosting.api.nodes import site_out
 from hosting.inventory import InventoryError, add_site
-from hosting.management import domaincli
+from hosting.management import domaincli, logcli
 from hosting.management.taskcli import as_json, table
 from hosting.models import Client, Platform, Site
 
@@ -50,6 +52,7 @@ class Command(BaseCommand):
         adopt.add_argument("domain", help="The site's domain.")
         adopt.add_argument("--database", required=True, help="The database name the site's attention gives.")
         domaincli.add_arguments(sub)
+        logcli.add_arguments(sub)
         https = sub.add_parser("https", help="Show a site's HTTPS and certificate, or queue its https task "
                                "with --mode.")
         https.add_argument("domain", help="The site's domain.")
@@ -76,6 +79,9 @@ class Command(BaseCommand):
             return
         if action in ("alias", "redirect"):
             self.stdout.write(domaincli.alias(options) if action == "alias" else domaincli.redirect(options))
+            return
+        if action == "logs":
+            self.stdout.write(logcli.logs(_live_site(options["domain"]), options))
             return
         if action in MAINTENANCE:
             data = {"command": shlex.join(options["argv"])} if action == "drush" else {}
