@@ -24,7 +24,8 @@ def site_logs(request: AuthenticatedHttpRequest, site_id: int) -> HttpResponse:
         kind = "access"
     grep = request.GET.get("grep", "")[:200]
     status = request.GET.get("status", "")
-    context: dict[str, Any] = {"site": site, "kind": kind, "grep": grep, "status": status, "lines_wanted": request.GET.get("lines", ""),
+    context: dict[str, Any] = {"site": site, "kind": kind, "grep": grep, "status": status,
+                               "lines_wanted": request.GET.get("lines", ""),
                "is_admin": access.is_admin(request.user), "error": "", "log": None,
                "may_watchdog": access.may_queue(request.user, site, "drush")}
     try:
