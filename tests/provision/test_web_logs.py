@@ -62,11 +62,11 @@ def test_a_log_directory_inside_a_docroot_is_refused(tmp_path: Path) -> None:
     config = WebConfig("nginx", vhost_dir=tmp_path / "vhosts", log_dir=spec.docroot / "sites" / "logs")
     with pytest.raises(ProvisionError, match="inside the docroot"):
         config.site_logs(spec.domain, spec.docroot)
-    from provision.web import web_server_for
     from provision.runner import Runner
+    from provision.web import web_server_for
 
     with pytest.raises(ProvisionError, match="inside the docroot"):
         web_server_for(config, Runner(lambda level, line: None)).render_site(
             VhostSpec(spec.domain, [], spec.docroot, spec.site_dir))
     with pytest.raises(ProvisionError, match="log directory"):
-        WebConfig("nginx", vhost_dir=tmp_path, log_dir=Path("/var/log/a b")).logs
+        assert WebConfig("nginx", vhost_dir=tmp_path, log_dir=Path("/var/log/a b")).logs
