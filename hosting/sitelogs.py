@@ -57,7 +57,7 @@ def log_path(site: Site, kind: str) -> Path:
     if server.http == "none":
         raise LogUnavailable("This site's server runs no web server: there are no web logs.")
     if server.queue != settings.HARBORMASTER_QUEUE:
-        raise LogUnavailable(f"This site's logs are on server {server.name}'s host; "
+        raise LogUnavailable("This site's logs are on its server's own host; "
                              "the panel reads the logs of its own host only.")
     try:
         config = resources.web_config(server)

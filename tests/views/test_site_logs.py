@@ -86,3 +86,13 @@ def test_the_command_prints_the_end_of_the_log(site, logged):
     assert "open() failed" in out.getvalue()
     with pytest.raises(CommandError, match="status filter"):
         call_command("site", "logs", site.domain, "--status", "4")
+
+
+def test_a_log_that_cannot_be_read_here_says_why_and_is_not_polled(as_member, site, settings):
+    body = as_member.get(reverse("site-logs", args=[site.pk])).content.decode()
+    assert "no web server" in body and 'hx-trigger="every 2s"' not in body
+    server = site.platform.server
+    server.http, server.queue = "nginx", "elsewhere"
+    server.save()
+    body = as_member.get(reverse("site-logs", args=[site.pk])).content.decode()
+    assert "the panel reads the logs of its own host only" in body
