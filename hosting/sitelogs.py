@@ -62,8 +62,9 @@ def log_path(site: Site, kind: str) -> Path:
     try:
         config = resources.web_config(server)
         access, error = config.site_logs(site.domain, resources.docroot(site.platform))
-    except ProvisionError as exc:
-        raise LogUnavailable(f"The logs cannot be read: {exc}") from None
+    except ProvisionError:  # its message holds server paths: not for a client's eyes
+        raise LogUnavailable("The logs cannot be read: the server's web or log directory is not "
+                             "usable (an administrator's verify of the server says why).") from None
     return access if kind == "access" else error
 
 
