@@ -24,6 +24,7 @@ from hosting.views import (
                            servers,
                            sitecert,
                            sitecron,
+                           sitelogs,
                            sites,
                            status,
                            tasks,
@@ -50,6 +51,7 @@ urlpatterns = [
     path("sites/<int:site_id>/adopt-database/", sites.site_adopt_database, name="site-adopt-database"),
     path("sites/<int:site_id>/cron/", sitecron.site_cron_interval, name="site-cron-interval"),
     path("sites/<int:site_id>/https/upload/", sitecert.site_https_upload, name="site-https-upload"),
+    path("sites/<int:site_id>/logs/", sitelogs.site_logs, name="site-logs"),
 
     path("sites/<int:site_id>/backups/", backups.site_backups, name="site-backups"),
     path("backups/", backups.backup_list, name="backup-list"),

@@ -104,6 +104,7 @@ class ApacheServer(WebServer):
             "php_handler": php_handler(site.php_fastcgi),
             "pages_dir": str(self.config.pages),
             "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
+            "log_lines": self._log_lines(site.domain, site.docroot),
         }
         if site.tls is None:
             return self._render(template, values) + self._redirects(site)
@@ -129,6 +130,7 @@ class ApacheServer(WebServer):
             "addresses": self.addresses,
             "pages_dir": str(self.config.pages),
             "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
+            "log_lines": self._log_lines(domain),
         }
         plain = self._render(APACHE_DISABLED, values)
         if secure is None:

@@ -140,6 +140,9 @@ class WebConfig:
     timeout: float = 60.0
     tls_listen: tuple[str, ...] = ("443",)  # where a site with a certificate answers HTTPS
     challenge_dir: Path | None = None  # served at /.well-known/acme-challenge/ by every vhost
+    # Each vhost's access and error log (<domain>.access.log, <domain>.error.log); default
+    # <vhost_dir>/harbormaster-logs. Never inside a docroot: a site's client writes there.
+    log_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.challenge_dir is not None:
@@ -150,6 +153,25 @@ class WebConfig:
     @property
     def pages(self) -> Path:
         return config_path(self.pages_dir or self.vhost_dir / "harbormaster-pages", "pages directory")
+
+    @property
+    def logs(self) -> Path:
+        return config_path(self.log_dir or self.vhost_dir / "harbormaster-logs", "log directory")
+
+    def access_log(self, domain: str) -> Path:
+        return self.logs / f"{normalise_domain(domain)}.access.log"
+
+    def error_log(self, domain: str) -> Path:
+        return self.logs / f"{normalise_domain(domain)}.error.log"
+
+    def site_logs(self, domain: str, docroot: Path | None = None) -> tuple[Path, Path]:
+        """DOMAIN's access and error log; a ProvisionError when the log directory is inside
+        DOCROOT (the site's client could then replace a log by a link to another file)."""
+        logs = self.logs
+        if docroot is not None and (logs == docroot or logs.is_relative_to(docroot)):
+            raise ProvisionError(f"The log directory {logs} is inside the docroot {docroot}: "
+                                 "a site's files cannot hold its web server's logs.")
+        return self.access_log(domain), self.error_log(domain)
 
 
 class WebServer(abc.ABC):
@@ -298,6 +320,14 @@ class WebServer(abc.ABC):
             return path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+
+    def _log_lines(self, domain: str, docroot: Path | None = None) -> str:
+        """The vhost's own access and error log lines (provision.web.templates.log_lines)."""
+        from provision.web.templates import log_lines
+
+        access, error = self.config.site_logs(domain, docroot)
+        access.parent.mkdir(parents=True, exist_ok=True)  # the server opens them at its test
+        return log_lines(self.kind, access, error)
 
     def _write_page(self) -> None:
         from provision.web.templates import DISABLED_PAGE

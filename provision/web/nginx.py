@@ -39,6 +39,7 @@ class NginxServer(WebServer):
             "php": site.php_fastcgi,
             "pages_dir": str(self.config.pages),
             "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
+            "log_lines": self._log_lines(site.domain, site.docroot),
         }
         if site.tls is None:
             return self._render(template, values) + self._redirects(site)
@@ -63,6 +64,7 @@ class NginxServer(WebServer):
             "listen_lines": self._listen_lines(),
             "pages_dir": str(self.config.pages),
             "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
+            "log_lines": self._log_lines(domain),
         }
         plain = self._render(NGINX_DISABLED, values)
         if secure is None:

@@ -3,7 +3,8 @@ An operator may pass their own template text (WebConfig.template) with the same 
 %%domain, %%names (the names the site serves: domain then the aliases that serve it,
 space-separated), %%all_names (every name, those that redirect too), %%docroot, %%site_dir, %%php (the
 PHP-FPM address), %%pages_dir and %%tls_lines (the ACME challenge path in an HTTP block, the
-certificate in a TLS one: provision.web.tls_templates); nginx's also %%listen_lines, Apache's %%addresses (of the
+certificate in a TLS one: provision.web.tls_templates), %%log_lines (the vhost's own access and
+error log: a template without it logs where the server's main configuration says); nginx's also %%listen_lines, Apache's %%addresses (of the
 <VirtualHost>) and %%php_handler (mod_proxy_fcgi's SetHandler target)."""
 from __future__ import annotations
 
@@ -12,6 +13,23 @@ import string
 
 class VhostTemplate(string.Template):
     delimiter = "%%"
+
+
+# Each vhost logs to its own files in the server's log directory (WebConfig.logs): the combined
+# format, the same for both servers, so that the viewer finds the status in the same place.
+NGINX_LOGS = """\
+    access_log %%access combined;
+    error_log %%error warn;"""
+APACHE_LOGS = """\
+    CustomLog "%%access" "%h %l %u %t \\"%r\\" %>s %O \\"%{Referer}i\\" \\"%{User-Agent}i\\""
+    ErrorLog "%%error"
+"""[:-1]
+
+
+def log_lines(kind: str, access: object, error: object) -> str:
+    """The log directives of one server block (paths already checked by config_path)."""
+    template = APACHE_LOGS if kind == "apache" else NGINX_LOGS
+    return template.replace("%%access", str(access)).replace("%%error", str(error))
 
 
 # The first line is read back by disable(): it is how a disabled vhost learns its names
@@ -23,6 +41,7 @@ NGINX_SITE = HEADER + r"""# Written by Harbormaster for %%domain and rewritten o
 server {
 %%listen_lines
     server_name %%names;
+%%log_lines
     root %%docroot;
     index index.php index.html;
     client_max_body_size 64m;
@@ -93,6 +112,7 @@ NGINX_DISABLED = HEADER + r"""# %%domain is disabled: every request gets the "si
 server {
 %%listen_lines
     server_name %%names;
+%%log_lines
 %%tls_lines
     root %%pages_dir;
     error_page 503 /site-disabled.html;
@@ -113,6 +133,7 @@ APACHE_SITE = HEADER + r"""# Written by Harbormaster for %%domain and rewritten 
 <VirtualHost %%addresses>
     ServerName %%domain
     ServerAlias %%names
+%%log_lines
     DocumentRoot "%%docroot"
     DirectoryIndex index.php index.html
     # No version in Apache's own pages (ServerTokens Prod belongs to the main configuration).
@@ -172,6 +193,7 @@ APACHE_DISABLED = HEADER + r"""# %%domain is disabled: every request gets the "s
 <VirtualHost %%addresses>
     ServerName %%domain
     ServerAlias %%names
+%%log_lines
     DocumentRoot "%%pages_dir"
     <Directory "%%pages_dir">
         AllowOverride None

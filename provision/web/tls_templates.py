@@ -75,6 +75,7 @@ server {
 %%listen_lines
     server_name %%names;
     server_tokens off;
+%%log_lines
 %%tls_lines
     location / {
         return 301 https://$host%%https_port$request_uri;
@@ -109,6 +110,7 @@ APACHE_REDIRECT = HEADER + """# HTTPS is required for %%domain: HTTP answers wit
     ServerName %%domain
     ServerAlias %%names
     ServerSignature Off
+%%log_lines
 %%tls_lines
     RewriteCond %{REQUEST_URI} !^/\\.well-known/acme-challenge/
     RewriteRule ^ https://%{SERVER_NAME}%%https_port%{REQUEST_URI} [R=301,L]

@@ -57,6 +57,8 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("post", "/api/v1/sites/{site_id}/https/upload"): ACT,
     ("get", "/api/v1/sites/{site_id}/cron"): READ, ("post", "/api/v1/sites/{site_id}/cron"): ACT,
     ("post", "/api/v1/sites/{site_id}/sync"): ACT,
+    # The cast's server runs no web server: its logs are a 409 once the caller's rights are settled.
+    ("get", "/api/v1/sites/{site_id}/logs"): READ_FILE,
 }
 
 

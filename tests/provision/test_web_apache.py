@@ -96,7 +96,8 @@ def test_it_puts_the_old_vhost_back_when_apache_refuses_the_new_one(served: Serv
     assert "bogus_directive" in str(caught.value) and "previous configuration is back" in str(caught.value)
     assert web.vhost_path("example.test").read_text() == before
     # No temporary or kept-aside file is left behind.
-    assert sorted(p.name for p in apache.vhosts.iterdir()) == [".harbormaster.lock", "example.test.conf"]
+    assert sorted(p.name for p in apache.vhosts.iterdir()) == [".harbormaster.lock", "example.test.conf",
+                                                               "harbormaster-logs"]
     web.test()  # the configuration on disk is valid again
     apache.wait_for("/hello.txt", "example.test", 200, "still the old config")
 

@@ -181,9 +181,9 @@ def test_it_puts_the_old_vhost_back_when_nginx_refuses_the_new_one(nginx: Nginx,
         web_server_for(broken, nginx.web.runner).write_vhost(good)
     assert "bogus_directive" in str(caught.value) and "previous configuration is back" in str(caught.value)
     assert nginx.web.vhost_path("example.test").read_text() == before
-    # No temporary or kept-aside file is left behind.
+    # No temporary or kept-aside file is left behind (the log directory is the vhosts' own).
     assert sorted(p.name for p in (nginx.prefix / "vhosts").iterdir()) == [".harbormaster.lock",
-                                                                         "example.test.conf"]
+                                                                         "example.test.conf", "harbormaster-logs"]
     nginx.web.test()  # the configuration on disk is valid again
     nginx.wait_for("/hello.txt", "example.test", 200, "still the old config")
 

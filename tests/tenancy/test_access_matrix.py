@@ -41,6 +41,8 @@ ROUTES: dict[str, object] = {
     "site-delete-record": ADMIN, "site-resolve-duplicate": NOGET,
     "site-adopt-database": NOGET, "site-cron-interval": NOGET,
     "site-https-upload": obj(viewer=403),
+    # Logs: whoever sees the site reads its logs (the page says why a log cannot be read).
+    "site-logs": obj(),
     # Backups: everyone who sees the site sees and downloads them (the cast's backup file is not
     # in the backup store: 409); deleting and restoring is for whoever may start work.
     "site-backups": obj(), "backup-list": LIST,

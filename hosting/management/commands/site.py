@@ -12,7 +12,9 @@ cache:rebuild; updatedb after a database backup; core:cron) through hosting.star
 site page's buttons do. `manage.py site drush DOMAIN [--wait] -- COMMAND [ARG ...]`: any drush
 command (an argument list, held to hosting.drushcommands).
 `manage.py site sync TARGET --from SOURCE [--database] [--files] [--wait]`: another site's database
-and/or files copied onto TARGET (hosting.management.synccli)."""
+and/or files copied onto TARGET (hosting.management.synccli).
+`manage.py site logs DOMAIN [--error] [--lines N] [--grep TEXT] [--status CODE]`: the end of its
+web server log (hosting.management.logcli)."""
 from __future__ import annotations
 
 import shlex
@@ -21,7 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from hosting.api.nodes import site_out
 from hosting.inventory import InventoryError, add_site
-from hosting.management import domaincli, synccli
+from hosting.management import domaincli, logcli, synccli
 from hosting.management.taskcli import as_json, table
 from hosting.models import Client, Platform, Site
 
@@ -53,6 +55,7 @@ class Command(BaseCommand):
         adopt.add_argument("domain", help="The site's domain.")
         adopt.add_argument("--database", required=True, help="The database name the site's attention gives.")
         domaincli.add_arguments(sub)
+        logcli.add_arguments(sub)
         https = sub.add_parser("https", help="Show a site's HTTPS and certificate, or queue its https task "
                                "with --mode.")
         https.add_argument("domain", help="The site's domain.")
@@ -86,6 +89,9 @@ class Command(BaseCommand):
             return
         if action == "sync":
             synccli.sync(self, options)
+            return
+        if action == "logs":
+            self.stdout.write(logcli.logs(_live_site(options["domain"]), options))
             return
         if action in MAINTENANCE:
             data = {"command": shlex.join(options["argv"])} if action == "drush" else {}
