@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from provision.errors import ProvisionError
 from provision.web import tls_templates as tls
 from provision.web.base import VhostSpec, WebConfig, WebServer
+from provision.web.redirects import redirect_blocks
 from provision.web.templates import APACHE_DISABLED, APACHE_REDIRECT, APACHE_SITE
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ class ApacheServer(WebServer):
         return plain + "\n" + tls.without_header(secure) + self._redirects(site)
 
     def _redirects(self, site: VhostSpec) -> str:
-        return self.redirect_blocks(site, APACHE_REDIRECT, "%{REQUEST_SCHEME}", {"addresses": self.addresses},
+        return redirect_blocks(self, site, APACHE_REDIRECT, "%{REQUEST_SCHEME}", {"addresses": self.addresses},
                                     {"addresses": vhost_addresses(self.config.tls_listen)})
 
     def render_disabled(self, domain: str, names: Sequence[str], secure: tls.TlsSpec | None = None) -> str:

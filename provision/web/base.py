@@ -51,16 +51,6 @@ def config_path(value: Path | str, what: str) -> Path:
     return Path(text)
 
 
-def redirect_target(site: VhostSpec, scheme: str, tls_listen: Sequence[str]) -> str:
-    """Where a name that redirects sends a request: the domain, on the request's own SCHEME (the
-    server's variable for it), or straight to HTTPS when the site requires it."""
-    if site.tls is not None and site.tls.required:
-        from provision.web.tls_templates import https_port_suffix
-
-        return f"https://{site.domain}{https_port_suffix(tls_listen)}"
-    return f"{scheme}://{site.domain}"
-
-
 @dataclass(frozen=True)
 class VhostSpec:
     """One site as the web server sees it. Names are normalised and every value is checked
@@ -204,28 +194,6 @@ class WebServer(abc.ABC):
     def reload(self) -> None:
         """Make the running server load the current configuration."""
 
-    def redirect_blocks(self, site: VhostSpec, template: str, scheme: str, plain: dict[str, str],
-                        secure: dict[str, str]) -> str:
-        """The block of SITE's names that redirect to its domain (none: ""), over HTTP with the
-        ACME challenge path (PLAIN: the driver's listen values), and over HTTPS with the site's
-        certificate when it has one (SECURE). SCHEME: the server's variable for the request's."""
-        if not site.redirect_names:
-            return ""
-        from provision.web import tls_templates as tls
-
-        values = {
-            "domain": site.domain,
-            "redirect_names": " ".join(site.redirect_names),
-            "first_redirect": site.redirect_names[0],
-            "target": redirect_target(site, scheme, self.config.tls_listen),
-            "tls_lines": tls.challenge_lines(self.kind, self.config.challenge_dir),
-            **plain,
-        }
-        text = self._render(template, values)
-        if site.tls is None:
-            return text
-        return text + self._render(template, {**values, **secure, "tls_lines": tls.tls_lines(self.kind, site.tls)})
-
     def _render(self, template: str, values: dict[str, str]) -> str:
         from provision.web.templates import VhostTemplate
 
@@ -234,6 +202,8 @@ class WebServer(abc.ABC):
         except (KeyError, ValueError) as exc:
             raise ProvisionError(f"The vhost template has an unknown or malformed placeholder: "
                                  f"{exc}. Known: {', '.join('%%' + k for k in sorted(values))}.") from None
+
+    render = _render  # for the pieces every driver shares (provision.web.redirects)
 
     # -- the interface -------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from provision.web import tls_templates as tls
 from provision.web.base import VhostSpec, WebServer
+from provision.web.redirects import redirect_blocks
 from provision.web.templates import NGINX_DISABLED, NGINX_REDIRECT, NGINX_SITE
 
 
@@ -53,7 +54,7 @@ class NginxServer(WebServer):
         return plain + "\n" + tls.without_header(secure) + self._redirects(site)
 
     def _redirects(self, site: VhostSpec) -> str:
-        return self.redirect_blocks(site, NGINX_REDIRECT, "$scheme", {"listen_lines": self._listen_lines()},
+        return redirect_blocks(self, site, NGINX_REDIRECT, "$scheme", {"listen_lines": self._listen_lines()},
                                     {"listen_lines": self._listen_lines(secure=True)})
 
     def render_disabled(self, domain: str, names: Sequence[str], secure: tls.TlsSpec | None = None) -> str:
