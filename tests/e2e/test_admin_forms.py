@@ -39,7 +39,7 @@ def test_an_admin_creates_a_server_and_its_verify_runs(page, live_server, worker
     # A change of its settings is applied by a new verify.
     page.goto(f"{live_server.url}/servers/{server.pk}/")
     page.get_by_role("link", name="Edit settings").click()
-    page.get_by_label("Listen on").fill("8080")
+    page.get_by_label("Listen on", exact=True).fill("8080")
     page.get_by_role("button", name="Save and verify").click()
     expect(page.locator("main")).to_contain_text("changed; the verify that applies it is queued")
     assert Server.objects.get(pk=server.pk).web_listen == "8080"

@@ -32,7 +32,9 @@ def test_nginx_writes_the_sites_own_logs(nginx: Nginx, tmp_path: Path) -> None: 
     (spec.docroot / "index.php").write_text("<?php\n")
     nginx.web.write_vhost(spec)
     nginx.wait_for("/hello.txt", "example.test", 200, "hello")
-    nginx.get("/missing.txt?<script>", "www.example.test")  # index.php: no PHP-FPM there (502)
+    # index.php: no PHP-FPM there (502). Until the reload's old worker is gone it may answer with
+    # the default server (404, in the main log): wait for the new vhost's answer.
+    nginx.wait_for("/missing.txt?<script>", "www.example.test", 502, "")
     access, error = nginx.web.config.site_logs("example.test")
     assert access == nginx.prefix / "vhosts" / "harbormaster-logs" / "example.test.access.log"
     found = lines_of(access, "/missing.txt")
