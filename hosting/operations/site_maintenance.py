@@ -63,8 +63,10 @@ def updatedb(ctx: Context) -> None:
     drush.updatedb(ctx.runner, *args)
 
 
-def updatedb_undo(ctx: Context) -> None:
-    if not ctx.state.get("updating"):
+def reload_from_backup(ctx: Context, mark: str, said: str) -> None:
+    """Undo: when the step set MARK, load the site's recorded database back from the backup this
+    task took first (ctx.state["backup_path"]), say SAID, and clear MARK."""
+    if not ctx.state.get(mark):
         return
     site = site_of(ctx)
     handle = ownership.recorded(site, resources.site_dir(site))
@@ -72,9 +74,13 @@ def updatedb_undo(ctx: Context) -> None:
         raise ProvisionError(f"No database is recorded for {site.domain}.")
     reload_from_archive(resources.roots().inside(ctx.state["backup_path"]), handle.driver, handle.name,
                         ctx.runner, owner=handle.user or None)
-    ctx.info("The database is back as it was before the updates.")
-    ctx.state.pop("updating")
+    ctx.info(said)
+    ctx.state.pop(mark)
     ctx.save_state()
+
+
+def updatedb_undo(ctx: Context) -> None:
+    reload_from_backup(ctx, "updating", "The database is back as it was before the updates.")
 
 
 def run_command(ctx: Context) -> None:

@@ -34,6 +34,7 @@ from hosting.operations.site_common import (
     refuse_attention,
     site_of,
 )
+from hosting.operations.site_maintenance import reload_from_backup
 from provision import drush, sitefiles
 from provision.backup import restore_backup
 from provision.errors import ProvisionError
@@ -132,17 +133,8 @@ def database(ctx: Context) -> None:
 
 
 def database_undo(ctx: Context) -> None:
-    if not ctx.state.get("db_replaced"):
-        return
-    target = site_of(ctx)
-    handle = ownership.recorded(target, resources.site_dir(target))
-    if handle is None:
-        raise ProvisionError(f"No database is recorded for {target.domain}.")
-    reload_from_archive(resources.roots().inside(ctx.state["backup_path"]), handle.driver, handle.name,
-                        ctx.runner, owner=handle.user or None)
-    ctx.info(f"The database of {target.domain} is back as it was before the sync.")
-    ctx.state.pop("db_replaced")
-    ctx.save_state()
+    reload_from_backup(ctx, "db_replaced",
+                       f"The database of {site_of(ctx).domain} is back as it was before the sync.")
 
 
 # -- files ---------------------------------------------------------------------------------
