@@ -56,15 +56,21 @@ def open_archive(backup: Backup) -> tuple[Any, Path]:
     return open(path, "rb"), path
 
 
-def export_archive(backup: Backup) -> tuple[Iterator[bytes], str]:
-    """BACKUP as one plain tar (its files from the object store included) as a stream of
-    chunks, and a file name for it (TaskRefused when its file is gone or outside the store)."""
-    from provision.backup.export import export_tar
+def export_archive(backup: Backup, compression: str = "tar", *, threads: int = 0) -> tuple[Iterator[bytes], str]:
+    """BACKUP as one standard archive (its files from the object store included) as a stream
+    of chunks, and a file name for it; COMPRESSION "zst", "gz" or "tar" (none). TaskRefused
+    when its file is gone, outside the store, or its members are refused (before any chunk)."""
+    from provision.backup.export import EXTENSIONS, export_stream
+    from provision.errors import ProvisionError
 
     path = backup_file(backup)
     if not path.is_file():
         raise TaskRefused(f"The file of backup #{backup.pk} is gone.")
-    return export_tar(path), path.name.removesuffix(".zst").removesuffix(".tar") + ".tar"
+    try:
+        chunks = export_stream(path, compression, threads=threads)
+    except ProvisionError as exc:
+        raise TaskRefused(f"Backup #{backup.pk} cannot be exported: {exc}") from None
+    return chunks, path.name.removesuffix(".zst").removesuffix(".tar") + EXTENSIONS[compression]
 
 
 def site_gone(backup: Backup) -> bool:

@@ -15,24 +15,30 @@ from hosting.api.auth import ApiProblem
 from hosting.api.common import Id, address, responses
 from hosting.models import Site
 from hosting.refused import TaskRefused
+from provision.backup.export import CONTENT_TYPES
 
 router = Router()
+EXPORTS = {"tar": "tar", "tar.zst": "zst", "tar.gz": "gz"}
 
 
 @router.get("/backups/{backup_id}/download", response=responses(bytes), tags=["backups"])
-def download_backup(request: HttpRequest, backup_id: Id, as_: Literal["", "tar"] = Query("", alias="as")):
+def download_backup(request: HttpRequest, backup_id: Id,
+                    as_: Literal["", "tar", "tar.zst", "tar.gz"] = Query("", alias="as")):
     """The backup's archive as stored (`application/zstd`: the database dump and the manifest; a
-    backup's files are in the backup store), or with `as=tar` one plain tar holding the site's
-    files and its database dump. 409 when its file is gone or not inside the backup store."""
+    backup's files are in the backup store), or with `as=tar.zst` (`tar.gz`, `tar`) the standard
+    archive that plain tar extracts: `site/` (settings.php, files) and `database.sql`, streamed
+    and compressed as it is sent. 409 when its file is gone, not inside the backup store, or its
+    manifest names what an export refuses (paths out of the site, members below a link)."""
     backup = access.access_backup(request.user, backup_id)
-    if as_ == "tar":
-        chunks, name = backupactions.export_archive(backup)
+    kind = EXPORTS.get(as_)
+    if kind is not None:
+        chunks, name = backupactions.export_archive(backup, kind)
     else:
         handle, path = backupactions.open_archive(backup)
     audit.record(request.user, "backup.downloaded", backup, client=backup.client, address=address(request),
-                 detail="as a plain tar" if as_ == "tar" else "")
-    if as_ == "tar":
-        response = StreamingHttpResponse(chunks, content_type="application/x-tar")
+                 detail=f"as {name}" if kind is not None else "")
+    if kind is not None:
+        response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[kind])
         response["Content-Disposition"] = content_disposition_header(True, name)
         return response
     return FileResponse(handle, as_attachment=True, filename=path.name, content_type="application/zstd")

@@ -17,7 +17,7 @@ from hosting.models import Backup, Site
 from hosting.refused import TaskRefused
 from hosting.starting import ArgumentsInvalid, start_task
 
-ACTIONS = ("download", "delete", "restore-deleted", "schedule")
+ACTIONS = ("download", "export", "delete", "restore-deleted", "schedule")
 
 
 def add_parsers(sub: Any) -> None:
@@ -28,6 +28,13 @@ def add_parsers(sub: Any) -> None:
     download.add_argument("--tar", action="store_true",
                           help="Write one plain tar with the site's files and its database dump, not the "
                                "stored archive (whose files are in the backup store).")
+    export = sub.add_parser("export", help="Write a backup as one .tar.zst or .tar.gz that plain tar extracts: "
+                                           "site/ (settings.php, files) and database.sql.")
+    export.add_argument("id", type=int, metavar="ID", help="The backup id (as `backups list` shows).")
+    export.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="Where to write: a name ending .tar.zst, .tar.gz or .tar chooses the "
+                             "compression; - writes .tar.zst to standard output.")
+    export.add_argument("--force", action="store_true", help="Overwrite FILE if it exists.")
     delete = sub.add_parser("delete", help="Delete a backup: its archive and its record.")
     delete.add_argument("id", type=int, metavar="ID", help="The backup id.")
     delete.add_argument("--yes", action="store_true", help="Confirm: without it nothing is deleted.")
@@ -112,6 +119,8 @@ def _handle(command: BaseCommand, action: str, options: dict[str, Any]) -> None:
         except OSError as exc:
             raise CommandError(f"Cannot write {target}: {exc}.") from None
         command.stdout.write(f"Backup #{backup.pk} ({name}, {target.stat().st_size} bytes) written to {target}.")
+    elif action == "export":
+        _export(command, _backup(options["id"]), options["output"], options["force"])
     elif action == "delete":
         backup = _backup(options["id"])
         if not options["yes"]:
@@ -128,6 +137,22 @@ def _handle(command: BaseCommand, action: str, options: dict[str, Any]) -> None:
         command.stdout.write(f"Queued task #{task.pk}: restore {site.domain} from backup #{backup.pk}.")
     else:
         _schedule(command, by, options)
+
+
+def _export(command: BaseCommand, backup: Backup, output: str, force: bool) -> None:
+    """The standard archive, written by the same code the panel streams and
+    `python -m provision.backup.export` runs without the panel."""
+    from provision.backup.export import compression_of, write_export
+    from provision.errors import ProvisionError
+
+    try:
+        kind = "zst" if output == "-" else compression_of(output)
+        chunks, name = backupactions.export_archive(backup, kind, threads=-1)
+        size = write_export(chunks, output, force=force)
+    except ProvisionError as exc:
+        raise CommandError(str(exc)) from None
+    if output != "-":
+        command.stdout.write(f"Backup #{backup.pk} exported as {name} ({size} bytes) to {output}.")
 
 
 def _schedule(command: BaseCommand, by: Any, options: dict[str, Any]) -> None:

@@ -23,6 +23,9 @@ from hosting.models import Backup, BackupSchedule, Site
 from hosting.refused import TaskRefused
 from hosting.views.common import AuthenticatedHttpRequest, client_address, int_param, paginate
 from hosting.views.queueing import queued_response, start_or_refuse
+from provision.backup.export import CONTENT_TYPES
+
+EXPORTS = {"tar": "tar", "tar.zst": "zst", "tar.gz": "gz"}
 
 
 class ScheduleForm(forms.ModelForm):
@@ -96,21 +99,24 @@ def site_backups(request: AuthenticatedHttpRequest, site_id: int) -> HttpRespons
 @login_required
 @require_GET
 def backup_download(request: AuthenticatedHttpRequest, backup_id: int) -> HttpResponseBase:
-    """The archive of one backup, streamed as an attachment, to whoever may see its site."""
+    """The archive of one backup, streamed as an attachment, to whoever may see its site; with
+    `?as=tar.zst` (`tar.gz`, `tar`) the standard archive of site and database, compressed as it
+    is sent (no copy of the site is written anywhere)."""
     backup = access.access_backup(request.user, backup_id)
-    plain = request.GET.get("as") == "tar"
+    kind = EXPORTS.get(request.GET.get("as", ""))
+    plain = kind is not None
     try:
-        if plain:
-            chunks, name = backupactions.export_archive(backup)
+        if kind is not None:
+            chunks, name = backupactions.export_archive(backup, kind)
         else:
             handle, path = backupactions.open_archive(backup)
     except TaskRefused as exc:
         return render(request, "backups/unavailable.html", {"backup": backup, "reason": str(exc)}, status=409)
     audit.record(request.user, "backup.downloaded", backup, client=backup.client, address=client_address(request),
-                 detail="as a plain tar" if plain else "")
+                 detail=f"as {name}" if plain else "")
     response: HttpResponseBase
-    if plain:
-        response = StreamingHttpResponse(chunks, content_type="application/x-tar")
+    if kind is not None:
+        response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[kind])
         response["Content-Disposition"] = content_disposition_header(True, name)
     else:
         response = FileResponse(handle, as_attachment=True, filename=path.name, content_type="application/zstd")

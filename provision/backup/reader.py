@@ -3,7 +3,9 @@ restore: loose or packed, the content checked against the object's name, and dam
 way marked (provision.backup.damage)."""
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -122,6 +124,62 @@ class Reader:
             self._mark(sha256, where, problem)
             raise ProvisionError(f"The object {sha256} in {self.store} is damaged: {problem}.")
 
+    def chunks(self, sha256: str, size: int, piece: int = 1 << 20) -> Iterator[bytes]:
+        """The content of object SHA256 in pieces, for a stream that cannot wait for the whole
+        object (provision.backup.export): checked as it goes, it is exactly SIZE bytes whose
+        sha256 is SHA256, or ProvisionError is raised after the last piece (damage marked)."""
+        while True:
+            place = self._located(sha256)
+            where = place[0].name if place is not None else damage.LOOSE
+            if self.known.is_bad(sha256, where):
+                if self._read_again():
+                    continue
+                raise ProvisionError(f"The object {sha256} in {self.store} is damaged.")
+            try:
+                raw, loose = self._raw(sha256, place)
+                break
+            except FileNotFoundError:
+                if place is not None and self._read_again():
+                    continue  # garbage collection rewrote that pack after the indexes were read
+                raise ProvisionError(f"The object {sha256} is missing from {self.store}.") from None
+        digest, got, problem = hashlib.sha256(), 0, None
+        try:
+            stream = zstandard.ZstdDecompressor().stream_reader(raw, read_size=1 << 20)
+            while chunk := stream.read(piece):
+                digest.update(chunk)
+                got += len(chunk)
+                if got <= size:
+                    yield chunk  # past SIZE, only hashed: is the object damaged or the size wrong?
+        except zstandard.ZstdError as exc:
+            problem = f"it does not decompress: {exc}"
+        finally:
+            if loose is not None:
+                loose.close()
+        if problem is None and digest.hexdigest() != sha256:
+            problem = f"its content has sha256 {digest.hexdigest()}"
+        if problem is not None:
+            self._mark(sha256, where, problem)
+            raise ProvisionError(f"The object {sha256} in {self.store} is damaged: {problem}.")
+        if got != size:  # a good object, a manifest that does not match it: nothing to mark
+            raise ProvisionError(f"The object {sha256} holds {got} bytes, not the {size} the manifest says.")
+
+    def _raw(self, sha256: str, place: tuple[Path, int, int] | None) -> tuple[Any, IO[bytes] | None]:
+        """The object's frame as a readable stream, and the handle to close after (a loose one)."""
+        if place is None:
+            loose = open(object_path(self.store, sha256), "rb")  # noqa: SIM115 - closed by chunks()
+            return loose, loose
+        pack, offset, length = place
+        handle = self._pack(pack)
+        if offset + length > self._sizes[pack]:
+            return _Broken(), None
+        return packs.Bounded(handle, offset, length), None
+
+    def _pack(self, pack: Path) -> IO[bytes]:
+        if pack not in self._open:
+            self._open[pack] = open(pack, "rb")  # noqa: SIM115 - closed by __exit__
+            self._sizes[pack] = os.fstat(self._open[pack].fileno()).st_size
+        return self._open[pack]
+
     def _decompress(self, sha256: str, place: tuple[Path, int, int] | None, runner: Runner | None,
                     sink: IO[bytes] | None) -> tuple[int, str]:
         from provision.backup.archive import hash_stream
@@ -130,10 +188,7 @@ class Reader:
             with open(object_path(self.store, sha256), "rb") as loose:
                 return hash_stream(zstandard.ZstdDecompressor().stream_reader(loose, read_size=1 << 20), runner, sink)
         pack, offset, length = place
-        if pack not in self._open:
-            self._open[pack] = open(pack, "rb")  # noqa: SIM115 - closed by __exit__
-            self._sizes[pack] = os.fstat(self._open[pack].fileno()).st_size
-        handle = self._open[pack]
+        handle = self._pack(pack)
         if offset + length > self._sizes[pack]:
             raise zstandard.ZstdError("the pack ends before the object does")
         raw: Any = packs.Bounded(handle, offset, length)
@@ -146,3 +201,10 @@ class Reader:
             pass  # a read-only store: the damage is still reported by whoever reads it
         self._known = None
 
+
+
+class _Broken:
+    """A frame that runs past the end of its pack: reading it fails as damage does."""
+
+    def read(self, size: int = -1) -> bytes:
+        raise zstandard.ZstdError("the pack ends before the object does")

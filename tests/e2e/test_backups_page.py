@@ -3,7 +3,7 @@
 back from its pre-delete backup, found under "Deleted sites with backups"."""
 from __future__ import annotations
 
-import tarfile
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -50,10 +50,16 @@ def test_it_downloads_deletes_and_restores_a_deleted_site_from_the_backups_page(
     assert info.value.suggested_filename == Path(first.path).name
     with page.expect_download() as info:
         page.locator(f"#backup-{first.pk} a.download-tar").click()
-    plain = tmp_path / "plain.tar"
+    assert info.value.suggested_filename.endswith(".tar.zst")
+    plain = tmp_path / "plain.tar.zst"
     info.value.save_as(plain)
-    with tarfile.open(plain) as tar:
-        assert {"database.sql", "site/settings.php"} <= set(tar.getnames())
+    (tmp_path / "out").mkdir()
+    subprocess.run(["tar", "--zstd", "-xf", str(plain), "-C", str(tmp_path / "out")], check=True)
+    assert (tmp_path / "out" / "database.sql").is_file()
+    from hosting.operations import resources
+
+    assert (tmp_path / "out" / "site" / "settings.php").read_bytes() == \
+        (resources.site_dir(site) / "settings.php").read_bytes()
 
     page.locator(f"#backup-{second.pk} a.delete").click()
     page.wait_for_url(f"**/backups/{second.pk}/delete/")

@@ -1,5 +1,5 @@
 """`manage.py backups list [--site DOMAIN] [--deleted]`, `backups verify [ID ...|--all]`,
-`backups scrub [--site DOMAIN ...]`, `backups download ID PATH`, `backups delete ID --yes`,
+`backups scrub [--site DOMAIN ...]`, `backups download ID PATH`, `backups export ID -o FILE`, `backups delete ID --yes`,
 `backups restore-deleted ID` and `backups schedule show|set DOMAIN` (hosting.management.backupcli).
 
 verify reads every archive whole (sha256 of the file, then every member against its manifest,
