@@ -88,7 +88,7 @@ def test_only_a_backup_archive_inside_the_directory_is_exported(tmp_path: Path, 
     assert archive_in(folder, result.path.name) == result.path
 
 
-def tamper(archive: Path, change) -> None:  # type: ignore[no-untyped-def]
+def tamper(archive: Path, change) -> None:
     """Rewrite ARCHIVE's manifest through CHANGE(members) (as someone with the disk could)."""
     manifest = json.loads(stored_member(archive, MANIFEST) or b"")
     change(manifest["members"])
@@ -104,7 +104,7 @@ def tamper(archive: Path, change) -> None:  # type: ignore[no-untyped-def]
     archive.write_bytes(zstandard.ZstdCompressor().compress(buffer.getvalue()))
 
 
-def _file(members: list[dict]) -> dict:  # type: ignore[type-arg]
+def _file(members: list[dict]) -> dict:
     return next(m for m in members if m["type"] == "file" and m["path"].endswith("a.txt"))
 
 
