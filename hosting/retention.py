@@ -111,7 +111,7 @@ def _collect(site: Site) -> None:
     """Remove the store objects that no remaining archive of the site names. Skipped (and
     done at a later run) while a backup of the site holds the store."""
     from hosting.operations import resources
-    from provision.backup.store import collect_garbage
+    from provision.backup.collect import collect_garbage
 
     try:
         done = collect_garbage(resources.backup_dir(site.domain))

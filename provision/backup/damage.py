@@ -178,7 +178,7 @@ def settle(store: Path) -> tuple[list[str], list[str]]:
 def archives_naming(archive_dir: Path, shas: set[str]) -> list[str]:
     """The names of the archives in ARCHIVE_DIR whose manifest names any of SHAS (or cannot be
     read), oldest first. Reads every manifest: only for when damage is known."""
-    from provision.backup.store import references
+    from provision.backup.collect import references
     from provision.errors import ProvisionError
 
     found = []

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from provision.backup import damage, links, packs
 from provision.backup import store as objects
 from provision.backup.archive import DATABASE, MANIFEST, SITE, TarWriter, hash_stream
+from provision.backup.collect import collect_pending
 from provision.backup.create import BackupResult, _create_exclusive, _publish, _walk, backup_name
 from provision.domains import normalise_domain
 from provision.errors import ProvisionError
@@ -122,6 +123,9 @@ def create_incremental(*, domain: str, site_dir: Path, dest_dir: Path, runner: R
             raise
         finally:
             dump.unlink(missing_ok=True)
+    gone = collect_pending(dest_dir)  # backups deleted while this one held the store
+    if gone is not None and gone.removed:
+        runner.log("info", f"Removed {gone.removed} objects ({gone.freed} bytes) that only deleted backups named.")
     totals = manifest["totals"]
     runner.log("info", f"Backup written: {final.name} ({size} bytes; {totals['files']} files, "
                        f"{totals['reused_files']} unchanged and not read, {totals['stored_bytes']} bytes "

@@ -20,6 +20,7 @@ import zstandard
 from provision.backup import damage, packs
 from provision.backup import store as objects
 from provision.backup.archive import hash_stream
+from provision.backup.collect import references
 from provision.errors import ProvisionError
 from provision.sitefiles import disk_usage
 
@@ -163,7 +164,7 @@ def assess(archive_dir: Path, archives: Iterable[str] | None = None) -> Assessme
         if "/" in name or not path.is_file():
             continue
         try:
-            gone = objects.references(path) - usable
+            gone = references(path) - usable
         except ProvisionError:
             bad_archives.append(name)
             continue

@@ -24,11 +24,9 @@ import json
 import os
 import secrets
 import stat
-import tarfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -43,6 +41,7 @@ if TYPE_CHECKING:
 OBJECTS = "objects"
 INDEX = "index.json"
 LOCK = ".lock"
+PENDING = ".collect"  # a deletion found the store busy: collect its garbage after the backup
 CHUNK = 4 << 20
 WHOLE = 16 << 20  # files up to this size are read and compressed in one call each
 _HEX = "0123456789abcdef"
@@ -312,87 +311,8 @@ def __getattr__(name: str) -> Any:
         from provision.backup import reader
 
         return getattr(reader, name)
+    if name in ("Collected", "references", "collect_garbage", "collect_pending", "forget_marks"):
+        from provision.backup import collect  # garbage collection lives there (it imports this module)
+
+        return getattr(collect, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# -- garbage collection ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Collected:
-    removed: int
-    freed: int  # bytes
-    kept: int
-
-
-def references(archive: Path) -> set[str]:
-    """The objects the archive at ARCHIVE names. A format-2 archive starts with its manifest;
-    a format-1 archive (everything inside) names none."""
-    from provision.backup.archive import MANIFEST, SITE, _parse_manifest
-
-    try:
-        with open(archive, "rb") as raw:
-            reader = zstandard.ZstdDecompressor().stream_reader(raw, read_size=1 << 20)
-            with tarfile.open(fileobj=reader, mode="r|", bufsize=64 << 10) as tar:
-                first = next(iter(tar), None)
-                if first is None or first.name != MANIFEST:
-                    return set()
-                source = tar.extractfile(first)
-                assert source is not None
-                manifest = _parse_manifest(source.read(), str(archive))
-    except (OSError, zstandard.ZstdError, tarfile.TarError, EOFError, AssertionError) as exc:
-        raise ProvisionError(f"Could not read the manifest of {archive}: {exc}") from None
-    return {m["sha256"] for m in manifest["members"]
-            if m.get("type") == "file" and str(m.get("path", "")).startswith(SITE + "/")}
-
-
-def collect_garbage(archive_dir: Path) -> Collected | None:
-    """Remove the objects no remaining archive in ARCHIVE_DIR names. Returns None, removing
-    nothing, when a backup holds the store or an archive's manifest cannot be read (an object
-    only it names would be lost)."""
-    store = store_of(archive_dir)
-    if not store.is_dir():
-        return Collected(0, 0, 0)
-    with locked(store, wait=False) as got:
-        if not got:
-            return None
-        wanted: set[str] = set()
-        for archive in Path(archive_dir).glob("*.tar.zst"):
-            try:
-                wanted |= references(archive)
-            except ProvisionError:
-                return None
-        removed = freed = kept = 0
-        for entry in _loose_entries(store):  # packs/ is collected below
-            if entry.name in wanted:
-                kept += 1
-                continue
-            freed += entry.stat(follow_symlinks=False).st_size
-            os.unlink(entry.path)
-            removed += 1
-        known = damage.load(store)
-        in_packs = packs.collect(packs.folder_of(store), wanted, known.is_bad if known.copies else None)
-        if known.copies:
-            forget_marks(store, wanted)
-        return Collected(removed + in_packs[0], freed + in_packs[1], kept + in_packs[2])
-
-
-def forget_marks(store: Path, wanted: set[str]) -> None:
-    """After garbage collection: forget the damage of objects no archive names any more, and
-    note the damaged copies that went with their pack (the object is then missing until a
-    backup stores its content again)."""
-    folder = packs.folder_of(store)
-
-    def change(known: damage.Damage) -> bool:
-        changed = False
-        for sha, entry in list(known.copies.items()):
-            where = entry.get("where") or ""
-            if sha not in wanted:
-                del known.copies[sha]
-                changed = True
-            elif where and where != damage.LOOSE and not (folder / where).exists():
-                entry["where"] = ""
-                changed = True
-        return changed
-
-    damage.update(store, change)

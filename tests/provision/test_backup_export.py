@@ -208,19 +208,22 @@ def test_collection_keeps_what_remaining_backups_need_and_frees_the_rest(tmp_pat
         (site / "files" / "a.txt").write_text(f"version {step}\n")
         taken.append((backup(site, dest, None, minutes=step), snapshot(site)))
     store = objects.store_of(dest)
-    with objects.locked(store):
-        assert objects.collect_garbage(dest) is None  # a backup holds the store: nothing is touched
     before = du(store)
     for result, _seen in (taken[0], taken[2], taken[3]):
         result.path.unlink()
-    gone = objects.collect_garbage(dest)
-    assert gone is not None and gone.removed > 0 and gone.freed > 0
+    with objects.locked(store):  # as a backup running now holds it
+        assert objects.collect_garbage(dest) is None  # nothing is touched, the store is marked
+    assert du(store) == before and (store / objects.PENDING).exists()
+    last = backup(site, dest, None, minutes=9)  # collects once it lets the store go
+    taken.append((last, snapshot(site)))
+    assert not (store / objects.PENDING).exists()
     # new-0 and new-2 were deleted from the site and only deleted backups named them: their
     # 800 KB (incompressible) are freed on disk, not only counted.
     assert before - du(store) > 700_000
-    for result, seen in (taken[1], taken[4]):
+    again = objects.collect_garbage(dest)
+    assert again is not None and again.freed == 0  # nothing left to free (a pack mostly alive keeps a dead object)
+    for result, seen in (taken[1], taken[4], taken[5]):
         into = tmp_path / f"restored-{result.path.name}"
-        (into.parent).mkdir(exist_ok=True)
         restore_backup(result.path, into, None, None, quiet())
         assert snapshot(into) == seen
         shutil.rmtree(into, ignore_errors=True)
