@@ -147,7 +147,7 @@ def _export(command: BaseCommand, backup: Backup, output: str, force: bool) -> N
 
     try:
         kind = "zst" if output == "-" else compression_of(output)
-        chunks, name = backupactions.export_archive(backup, kind, threads=-1)
+        chunks, name = backupactions.export_archive(backup, kind)
         size = write_export(chunks, output, force=force)
     except ProvisionError as exc:
         raise CommandError(str(exc)) from None

@@ -14,7 +14,8 @@ under `site/` (or manifest.json, database.sql), no name twice, nothing below a s
 the links a restore may create (provision.backup.links; `site/files` may point outside, into
 the files root, with nothing below it). So a tampered manifest can make an export neither read
 outside the store (objects are named by their sha256 only) nor write outside the directory
-`tar -x` runs in. Compression: the `zstandard` module (level 3) or zlib (gzip level 6).
+`tar -x` runs in. Compression: the `zstandard` module in this process (level 3, one thread: a multi-threaded
+compressor held 50 MiB more and was no faster on 2 loaded CPUs) or zlib (gzip level 1).
 
 Also a command that needs no panel (README, "Disaster recovery"):
     python -m provision.backup.export BACKUP_DIR ARCHIVE -o FILE [--force]"""
@@ -165,7 +166,8 @@ def plan(archive: Path) -> Plan:
                     listed = [_entry(raw) for raw in manifest["members"]]
                     check_members(listed)
                     store = [e for e in listed if e.name == SITE or e.name.startswith(SITE + "/")]
-                    if any(e.name != DATABASE or e.kind != "file" for e in listed if e not in store):
+                    if any(e.name != DATABASE or e.kind != "file" for e in listed
+                           if not (e.name == SITE or e.name.startswith(SITE + "/"))):
                         raise ProvisionError("Its manifest lists members outside site/ other than the database dump.")
                     dump = next((e for e in listed if e.name == DATABASE), None)
                     return Plan(2, manifest, store_members=store, dump=dump)
@@ -248,7 +250,7 @@ def _compressed(chunks: Iterator[bytes], compression: str, threads: int) -> Iter
         zobj = zstandard.ZstdCompressor(level=3, threads=threads).compressobj()
         compress, finish = zobj.compress, lambda: zobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
     elif compression == "gz":
-        gobj = zlib.compressobj(6, zlib.DEFLATED, 31)
+        gobj = zlib.compressobj(1, zlib.DEFLATED, 31)
         compress, finish = gobj.compress, gobj.flush
     else:
         compress, finish = bytes, bytes
@@ -347,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         archive = archive_in(Path(options.backup_dir), options.archive)
         compression = "zst" if options.output == "-" else compression_of(options.output)
-        size = write_export(export_stream(archive, compression, threads=-1), options.output, force=options.force)
+        size = write_export(export_stream(archive, compression), options.output, force=options.force)
     except ProvisionError as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 1
