@@ -148,6 +148,48 @@ def export(dest: Path, archive: Path, out: Path) -> int:
     return usage.ru_maxrss
 
 
+def one_round(r: Path, rnd: int, site: Path, dump: Path, password: Path, times: dict[str, list[float]],
+              sizes: dict[str, int], rss: list[int]) -> None:
+    r.mkdir()
+    borg_env = {"BORG_BASE_DIR": str(r / "borg-base"), "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes",
+                "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes"}
+    restic = ["restic", "--repo", str(r / "restic"), "--password-file", str(password), "--quiet"]
+    restic_env = {"RESTIC_CACHE_DIR": str(r / "restic-cache")}
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("tar|zstd -T0", lambda: tar_zstd(site, dump, r / "tar.tar.zst")),
+        ("ours first", lambda: ours(site, dump, r / "ours", 0)),
+        ("ours second", lambda: ours(site, dump, r / "ours", 1)),
+        ("borg first", lambda: (run(["borg", "init", "-e", "none", str(r / "borg")], borg_env),
+                                run(["borg", "create", "--compression", "zstd,3", f"{r / 'borg'}::first",
+                                     str(site), str(dump)], borg_env))),
+        ("borg second", lambda: run(["borg", "create", "--compression", "zstd,3", f"{r / 'borg'}::second",
+                                     str(site), str(dump)], borg_env)),
+        ("restic first", lambda: (run([*restic, "init"], restic_env),
+                                  run([*restic, "backup", str(site), str(dump)], restic_env))),
+        ("restic second", lambda: run([*restic, "backup", str(site), str(dump)], restic_env)),
+    ]
+    if rnd % 2:  # the others first in odd rounds: neither side always gets the fresher cache
+        steps = steps[3:] + steps[:3]
+    for name, step in steps:
+        times.setdefault(name, []).append(timed(step))
+    first = min((r / "ours").glob("*.tar.zst"))
+    out = r / "export.tar.zst"
+    settle()
+    started = time.perf_counter()
+    rss.append(export(r / "ours", first, out))
+    times.setdefault("export (.tar.zst)", []).append(time.perf_counter() - started)
+    (r / "restored").mkdir()
+    (r / "untarred").mkdir()
+    times.setdefault("restore ours", []).append(
+        timed(lambda: restore_backup(first, r / "restored" / DOMAIN, None, None, QUIET)))
+    times.setdefault("tar -x of the export", []).append(
+        timed(lambda: run(["tar", "--zstd", "-xf", str(out), "-C", str(r / "untarred")])))
+    for name, path in (("tar|zstd -T0", r / "tar.tar.zst"), ("ours", r / "ours"), ("borg", r / "borg"),
+                       ("restic", r / "restic"), ("export", out)):
+        sizes[name] = du(path) if path.is_dir() else path.stat().st_size
+    shutil.rmtree(r, ignore_errors=True)
+
+
 def fmt(times: list[float]) -> str:
     return f"{median(times):6.2f} s ({min(times):.2f}-{max(times):.2f})"
 
@@ -175,45 +217,7 @@ def main() -> None:
         tar_zstd(site, dump, work / "warm.tar.zst")  # the page cache, for all
         (work / "warm.tar.zst").unlink()
         for rnd in range(args.rounds):
-            r = work / f"round-{rnd}"
-            r.mkdir()
-            borg_env = {"BORG_BASE_DIR": str(r / "borg-base"), "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes",
-                        "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes"}
-            restic = ["restic", "--repo", str(r / "restic"), "--password-file", str(password), "--quiet"]
-            restic_env = {"RESTIC_CACHE_DIR": str(r / "restic-cache")}
-            steps: list[tuple[str, Callable[[], Any]]] = [
-                ("tar|zstd -T0", lambda: tar_zstd(site, dump, r / "tar.tar.zst")),
-                ("ours first", lambda: ours(site, dump, r / "ours", 0)),
-                ("ours second", lambda: ours(site, dump, r / "ours", 1)),
-                ("borg first", lambda: (run(["borg", "init", "-e", "none", str(r / "borg")], borg_env),
-                                        run(["borg", "create", "--compression", "zstd,3", f"{r / 'borg'}::first",
-                                             str(site), str(dump)], borg_env))),
-                ("borg second", lambda: run(["borg", "create", "--compression", "zstd,3", f"{r / 'borg'}::second",
-                                             str(site), str(dump)], borg_env)),
-                ("restic first", lambda: (run([*restic, "init"], restic_env),
-                                          run([*restic, "backup", str(site), str(dump)], restic_env))),
-                ("restic second", lambda: run([*restic, "backup", str(site), str(dump)], restic_env)),
-            ]
-            if rnd % 2:  # the others first in odd rounds: neither side always gets the fresher cache
-                steps = steps[3:] + steps[:3]
-            for name, step in steps:
-                times.setdefault(name, []).append(timed(step))
-            first = min((r / "ours").glob("*.tar.zst"))
-            out = r / "export.tar.zst"
-            settle()
-            started = time.perf_counter()
-            rss.append(export(r / "ours", first, out))
-            times.setdefault("export (.tar.zst)", []).append(time.perf_counter() - started)
-            (r / "restored").mkdir()
-            (r / "untarred").mkdir()
-            times.setdefault("restore ours", []).append(
-                timed(lambda: restore_backup(first, r / "restored" / DOMAIN, None, None, QUIET)))
-            times.setdefault("tar -x of the export", []).append(
-                timed(lambda: run(["tar", "--zstd", "-xf", str(out), "-C", str(r / "untarred")])))
-            for name, path in (("tar|zstd -T0", r / "tar.tar.zst"), ("ours", r / "ours"), ("borg", r / "borg"),
-                               ("restic", r / "restic"), ("export", out)):
-                sizes[name] = du(path) if path.is_dir() else path.stat().st_size
-            shutil.rmtree(r, ignore_errors=True)
+            one_round(work / f"round-{rnd}", rnd, site, dump, password, times, sizes, rss)
         mb = data_bytes / 1e6
         print(f"data: {data_bytes:,} bytes ({args.files + 153} files, dump {dump.stat().st_size:,} bytes); "
               f"rounds: {args.rounds}; load average at the end: {os.getloadavg()}")
