@@ -39,6 +39,9 @@ def download_backup(request: HttpRequest, backup_id: Id,
                  detail=f"as {name}" if kind is not None else "")
     if kind is not None:
         response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[kind])
+        # nginx in front (deploy/nginx-panel.conf) would otherwise spool a slow client's download
+        # into its temporary files: a copy of the whole site on disk after all.
+        response["X-Accel-Buffering"] = "no"
         response["Content-Disposition"] = content_disposition_header(True, name)
         return response
     return FileResponse(handle, as_attachment=True, filename=path.name, content_type="application/zstd")

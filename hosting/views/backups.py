@@ -117,6 +117,9 @@ def backup_download(request: AuthenticatedHttpRequest, backup_id: int) -> HttpRe
     response: HttpResponseBase
     if kind is not None:
         response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[kind])
+        # nginx in front (deploy/nginx-panel.conf) would otherwise spool a slow client's download
+        # into its temporary files: a copy of the whole site on disk after all.
+        response["X-Accel-Buffering"] = "no"
         response["Content-Disposition"] = content_disposition_header(True, name)
     else:
         response = FileResponse(handle, as_attachment=True, filename=path.name, content_type="application/zstd")

@@ -78,7 +78,7 @@ def test_the_panel_and_the_api_stream_it_compressed_to_the_sites_client_only(bac
         browser.force_login(user)
         response = browser.get(f"/backups/{backup.pk}/download/?as=tar.zst")
         assert response.status_code == 200 and response.streaming
-        assert response["Content-Type"] == "application/zstd"
+        assert response["Content-Type"] == "application/zstd" and response["X-Accel-Buffering"] == "no"
         assert response["Content-Disposition"].endswith('.tar.zst"')
         data = b"".join(response.streaming_content)
         assert _tar_names(zstandard.ZstdDecompressor().decompressobj().decompress(data)) == expected
