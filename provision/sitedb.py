@@ -11,11 +11,11 @@ import tarfile
 import tempfile
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import zstandard
 
-from provision.backup.archive import CHUNK, DATABASE
+from provision.backup.archive import CHUNK, DATABASE, MANIFEST, MAX_MANIFEST, in_store
 from provision.db.base import CONNECT_TIMEOUT, DatabaseServer, redact
 from provision.db.sqlite import SQLiteDriver
 from provision.errors import ProvisionError
@@ -119,9 +119,10 @@ def _check_pgsql(settings: DatabaseSettings) -> None:
 
 def reload_from_archive(archive: Path, driver: DatabaseDriver, name: str, runner: Runner, *,
                         owner: str | None = None) -> None:
-    """Replace database NAME with the dump inside the backup ARCHIVE (dropped, created, loaded).
-    The dump is the archive's first member, so only the archive's head is decompressed; it is
-    copied to a private temporary file first, so a damaged archive is found before the drop."""
+    """Replace database NAME with the dump of the backup ARCHIVE (dropped, created, loaded). The
+    dump is the archive's first member, or an object of the store that its manifest (first)
+    names, so only the archive's head is decompressed; it is copied to a private temporary file
+    first, so a damaged archive or object is found before the drop."""
     workdir = archive.parent
     fd, tmp_name = tempfile.mkstemp(prefix=".reload-", suffix=".sql", dir=workdir)
     tmp = Path(tmp_name)
@@ -139,12 +140,36 @@ def reload_from_archive(archive: Path, driver: DatabaseDriver, name: str, runner
         tmp.unlink(missing_ok=True)
 
 
+def _dump_from_store(archive: Path, manifest: IO[bytes] | None, out: Any, runner: Runner) -> bool:
+    """Copy the dump into OUT from the store beside ARCHIVE when its MANIFEST says it is an
+    object there (provision.backup.archive.in_store); False when it is in the archive."""
+    import json
+
+    from provision.backup.reader import Reader
+    from provision.backup.store import store_of
+
+    try:
+        parsed = json.loads(manifest.read(MAX_MANIFEST + 1)) if manifest is not None else None
+    except ValueError:
+        return False
+    database = parsed.get("database") if isinstance(parsed, dict) else None
+    if not (isinstance(parsed, dict) and in_store(parsed, {"path": DATABASE}) and isinstance(database, dict)):
+        return False
+    with Reader(store_of(archive.parent)) as reader:
+        for chunk in reader.chunks(str(database.get("sha256", "")), int(database.get("size") or 0)):
+            out.write(chunk)
+            runner.check_stop()
+    return True
+
+
 def _extract_dump(archive: Path, out: object, runner: Runner) -> None:
     try:
         with open(archive, "rb") as raw:
             reader = zstandard.ZstdDecompressor().stream_reader(raw, read_size=CHUNK)
             with tarfile.open(fileobj=reader, mode="r|", bufsize=64 << 10) as tar:
                 for info in tar:
+                    if info.name == MANIFEST and _dump_from_store(archive, tar.extractfile(info), out, runner):
+                        return
                     if info.name != DATABASE:
                         continue
                     source = tar.extractfile(info)

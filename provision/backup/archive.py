@@ -218,6 +218,20 @@ class TarWriter:
 # -- reading -----------------------------------------------------------------------------
 
 
+def in_store(manifest: dict[str, Any], entry: Any) -> bool:
+    """Is ENTRY of a format-2 MANIFEST's members an object of the store: a file under site/, or
+    the database dump when the manifest says it was stored there (`database.in_store`, backups
+    since 2026-12-08: an unchanged dump is then not written again)? Earlier dumps are in the
+    archive."""
+    if not isinstance(entry, dict):
+        return False
+    path = str(entry.get("path", ""))
+    if path == SITE or path.startswith(SITE + "/"):
+        return True
+    database = manifest.get("database")
+    return path == DATABASE and isinstance(database, dict) and database.get("in_store") is True
+
+
 def check_member_name(name: str) -> None:
     """Refuse any member but manifest.json, database.sql and a clean path under site/."""
     clean = posixpath.normpath(name) if name else ""

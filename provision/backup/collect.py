@@ -24,9 +24,9 @@ class Collected:
 
 
 def references(archive: Path) -> set[str]:
-    """The objects the archive at ARCHIVE names. A format-2 archive starts with its manifest;
-    a format-1 archive (everything inside) names none."""
-    from provision.backup.archive import MANIFEST, SITE, _parse_manifest
+    """The objects the archive at ARCHIVE names (archive.in_store). A format-2 archive starts
+    with its manifest; a format-1 archive (everything inside) names none."""
+    from provision.backup.archive import MANIFEST, _parse_manifest, in_store
 
     try:
         with open(archive, "rb") as raw:
@@ -40,8 +40,8 @@ def references(archive: Path) -> set[str]:
                 manifest = _parse_manifest(source.read(), str(archive))
     except (OSError, zstandard.ZstdError, tarfile.TarError, EOFError, AssertionError) as exc:
         raise ProvisionError(f"Could not read the manifest of {archive}: {exc}") from None
-    return {m["sha256"] for m in manifest["members"]
-            if m.get("type") == "file" and str(m.get("path", "")).startswith(SITE + "/")}
+    # The site's files, and the database dump when it was stored as an object too.
+    return {m["sha256"] for m in manifest["members"] if m.get("type") == "file" and in_store(manifest, m)}
 
 
 def collect_garbage(archive_dir: Path) -> Collected | None:

@@ -38,7 +38,7 @@ import zstandard
 
 from provision.backup import links
 from provision.backup import store as objects
-from provision.backup.archive import DATABASE, MANIFEST, MAX_MANIFEST, SITE, check_member_name
+from provision.backup.archive import DATABASE, MANIFEST, MAX_MANIFEST, SITE, check_member_name, in_store
 from provision.backup.reader import Reader
 from provision.errors import ProvisionError
 
@@ -78,7 +78,7 @@ class Plan:
     manifest: dict[str, Any] | None
     archive_members: list[Entry] = field(default_factory=list)  # in the archive file, in order
     store_members: list[Entry] = field(default_factory=list)  # from the object store (format 2)
-    dump: Entry | None = None  # the database dump as the manifest lists it (format 2)
+    dump: Entry | None = None  # the database dump in the archive, as the manifest lists it (format 2)
 
 
 def _int(value: Any, what: str, name: str) -> int:
@@ -93,7 +93,8 @@ def _entry(raw: Any) -> Entry:
     name, kind = str(raw.get("path", "")), raw.get("type")
     if kind not in KINDS:
         raise ProvisionError(f"The manifest lists {name[:200]!r} as a {str(kind)[:50]!r}.")
-    entry = Entry(name, kind, mode=_int(raw.get("mode", 0o644), "mode", name) & 0o777,
+    mode = 0o600 if name == DATABASE else 0o644  # a dump listed without one: private, as in the archive
+    entry = Entry(name, kind, mode=_int(raw.get("mode", mode), "mode", name) & 0o777,
                   mtime=_int(raw.get("mtime", 0), "time", name))
     if kind == "file":
         entry.size = _int(raw.get("size"), "size", name)
@@ -165,12 +166,13 @@ def plan(archive: Path) -> Plan:
                 if manifest.get("format") == 2:
                     listed = [_entry(raw) for raw in manifest["members"]]
                     check_members(listed)
-                    store = [e for e in listed if e.name == SITE or e.name.startswith(SITE + "/")]
                     if any(e.name != DATABASE or e.kind != "file" for e in listed
                            if not (e.name == SITE or e.name.startswith(SITE + "/"))):
                         raise ProvisionError("Its manifest lists members outside site/ other than the database dump.")
                     dump = next((e for e in listed if e.name == DATABASE), None)
-                    return Plan(2, manifest, store_members=store, dump=dump)
+                    dump_in_store = in_store(manifest, {"path": DATABASE})
+                    store = [e for e in listed if e.name != DATABASE or dump_in_store]
+                    return Plan(2, manifest, store_members=store, dump=None if dump_in_store else dump)
             found.append(entry)
         check_members(found)
         return Plan(1, manifest, archive_members=found)
@@ -220,7 +222,8 @@ def _tar(archive: Path, chosen: Plan) -> Iterator[bytes]:
     expected = iter(chosen.archive_members)
     for entry, info, tar in _archive_entries(archive):
         if chosen.format == 2:
-            if entry.name not in (MANIFEST, DATABASE) or entry.kind != "file":
+            if entry.name not in (MANIFEST, DATABASE) or entry.kind != "file" or (
+                    entry.name == DATABASE and chosen.dump is None):
                 raise ProvisionError(f"The backup holds {entry.name[:200]!r} beside its manifest.")
         elif next(expected, None) != entry:
             raise ProvisionError(f"The backup {archive.name} changed while it was exported.")

@@ -92,7 +92,11 @@ def create_incremental(*, domain: str, site_dir: Path, dest_dir: Path, runner: R
             check_space(dest_dir, needed, f"The backup of {normalise_domain(domain)}")
             objects.prepare(store)
             database = _dump(db_driver, db_name, dump, runner)
+            if database:
+                database.update(mode=0o600, mtime=int(when.timestamp()))  # as tar writes it out (export)
+            dump_stored = _store_dump(store, dump, database, present) if database else 0
             new_index, stored = _store(store, entries, jobs, present, runner, started_ns)
+            stored += dump_stored
             if include_files and set(damage.load(store).copies) - marked:
                 # Verify or the scrub (which take no store lock) marked damage while this backup
                 # ran: the files named by those objects are read again, or this backup would name them.
@@ -110,7 +114,7 @@ def create_incremental(*, domain: str, site_dir: Path, dest_dir: Path, runner: R
                                  reused=len([e for e in entries if e["type"] == "file"]) - len(jobs), stored=stored)
             if skipped:
                 manifest["skipped_links"] = skipped
-            size, sha256 = _write_archive(partial, manifest, dump, when, runner)
+            size, sha256 = _write_archive(partial, manifest, when, runner)
             final = _publish(partial, dest_dir, name)
             objects.save_index(store, {"files": new_index if include_files else old,
                                        "database_size": database["size"] if database else 0})
@@ -283,14 +287,24 @@ def _read_one(pack_set: packs.PackSet, job: Job, present: set[str]) -> tuple[int
         return None
 
 
-def _write_archive(partial: Path, manifest: dict[str, Any], dump: Path, when: dt.datetime,
-                   runner: Runner) -> tuple[int, str]:
+def _store_dump(store: Path, dump: Path, database: dict[str, Any], present: set[str]) -> int:
+    """Put the database dump into the store as an object (archive.in_store): a dump unchanged
+    since an earlier backup is then neither compressed nor written again. Returns the bytes
+    written."""
+    if database["sha256"] in present:
+        return 0
+    with packs.PackSet(store) as pack_set:
+        size, sha256, written = objects.store_file(pack_set, str(dump), present)
+    if (size, sha256) != (database["size"], database["sha256"]):
+        raise ProvisionError("The database dump changed while it was being stored.")
+    return written
+
+
+def _write_archive(partial: Path, manifest: dict[str, Any], when: dt.datetime, runner: Runner) -> tuple[int, str]:
+    """The archive: the manifest alone (the files and the dump are objects of the store)."""
     with _create_exclusive(partial) as raw, TarWriter(raw, runner) as writer:
         writer.add_bytes(MANIFEST, json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode(),
                          when.timestamp())
-        if manifest["database"] is not None:
-            with open(dump, "rb") as source:
-                writer.add_file(DATABASE, source, os.fstat(source.fileno()).st_size, 0o600, when.timestamp())
         size, sha256 = writer.close()
         raw.flush()
         os.fsync(raw.fileno())
@@ -313,7 +327,7 @@ def _manifest(domain: str, when: dt.datetime, database: dict[str, Any] | None, e
         "files_included": include_files,
         "database": None if database is None or db_driver is None else {
             "engine": db_driver.server.engine, "name": db_name, "member": DATABASE,
-            "size": database["size"], "sha256": database["sha256"]},
+            "size": database["size"], "sha256": database["sha256"], "in_store": True},
         "files_symlink": files_link,
         "members": ([database] if database else []) + entries,
         "totals": {

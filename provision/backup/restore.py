@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from provision.backup import links
 from provision.backup import store as objects
-from provision.backup.archive import DATABASE, SITE, Member, check_member_name, compare, scan
+from provision.backup.archive import DATABASE, SITE, Member, check_member_name, compare, in_store, scan
 from provision.backup.reader import Reader
 from provision.errors import Cancelled, ProvisionError
 
@@ -78,7 +78,7 @@ def _from_store(archive_dir: Path, manifest: dict[str, Any], runner: Runner | No
     found: list[Member] = []
     with Reader(objects.store_of(archive_dir)) as reader:
         for entry in manifest["members"]:
-            if not (isinstance(entry, dict) and str(entry.get("path", "")).startswith(SITE)):
+            if not in_store(manifest, entry):
                 continue
             try:
                 found.append(_member(entry, reader, runner, extractor))

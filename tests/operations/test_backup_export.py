@@ -17,19 +17,9 @@ from django.test import Client as HttpClient
 
 from hosting.models import AuditEvent, Backup
 from tests.operations.conftest import site_paths, tree_checksums, write_rows
+from tests.provision.test_backup_export import dump_of
 
 pytestmark = pytest.mark.parametrize("engine", ["sqlite"])
-
-
-def stored_dump(backup: Backup) -> bytes:
-    with open(backup.path, "rb") as raw, tarfile.open(fileobj=zstandard.ZstdDecompressor().stream_reader(raw),
-                                                      mode="r|") as tar:
-        for info in tar:
-            if info.name == "database.sql":
-                source = tar.extractfile(info)
-                assert source is not None
-                return source.read()
-    raise AssertionError("no database.sql")
 
 
 @pytest.fixture
@@ -52,7 +42,7 @@ def test_backups_export_writes_what_plain_tar_extracts_byte_for_byte(backed_up, 
         subprocess.run(["tar", flag, "-xf", str(target), "-C", str(into)], check=True)
         assert tree_checksums(into / "site") == tree_checksums(directory)
         dump = (into / "database.sql").read_bytes()
-        assert dump == stored_dump(backup) and b"exported row" in dump
+        assert dump == dump_of(Path(backup.path)) and b"exported row" in dump
     with pytest.raises(CommandError, match="exists"):
         call_command("backups", "export", str(backup.pk), "-o", str(tmp_path / "site.tar.zst"), stdout=StringIO())
     with pytest.raises(CommandError, match="tar.zst"):

@@ -17,6 +17,7 @@ import pytest
 import zstandard
 
 from provision.backup import create_incremental, restore_backup, verify_backup
+from provision.backup import store as objects
 from provision.backup.archive import TarWriter
 from provision.db import DatabaseServer, driver_for
 from provision.db.base import DatabaseDriver
@@ -126,7 +127,9 @@ def test_it_writes_one_named_private_archive_with_a_full_manifest(tmp_path: Path
     with open(result.path, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as reader, \
             tarfile.open(fileobj=reader, mode="r|") as tar:
         names = [m.name for m in tar]
-    assert names == ["manifest.json", "database.sql"]
+    # The dump is an object of the store too (since 2026-12-08): an unchanged one is not written again.
+    assert names == ["manifest.json"] and result.manifest["database"]["in_store"] is True
+    assert result.manifest["database"]["sha256"] in objects.present(tmp_path / "backups" / "objects")
 
     m = result.manifest
     assert (m["format"], m["domain"], m["created"]) == (2, "example.com", "2025-01-02T03:04:05Z")
