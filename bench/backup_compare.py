@@ -4,9 +4,11 @@ the standard export, and restore throughput against `tar -x` of that export.
 Builds a Drupal-shaped site (web/sites/bench.example.com: settings.php, files/ with styles/,
 inline-images/ and --files files totalling --size-mb, half incompressible like images, half text
 like CSS/JS; mtimes a minute back) and a --dump-mb SQL dump beside it (INSERT lines, as mysqldump
-writes). Every tool gets the same two inputs, the site directory and the dump file: ours through
-a database driver that copies the dump file (the dump's own cost is the engine's, not the
-backup's, and is the same for everyone). Per round, each into a new, empty repository:
+writes). Every tool backs up the site directory and a fresh dump of the same bytes: before each
+run of tar, borg and restic the dump file is written again (as a backup script dumps the
+database each time; their caches see a new file), and ours gets it through a database driver
+that copies the same file (one copy each: the engine's own dump cost is left out for everyone).
+Per round, each into a new, empty repository:
 
   tar|zstd   tar -cf - SITE DUMP | zstd -T0 -3
   ours       provision.backup.create_incremental (what site.backup runs), first, then a second
@@ -48,7 +50,8 @@ QUIET = Runner(lambda level, line: None)
 
 
 class DumpFile:
-    """A database driver whose dump is an existing file (ours gets the dump the others get)."""
+    """A database driver whose dump is a copy of an existing file: ours dumps the same bytes the
+    others get, at the cost of one copy, as theirs (fresh_dump)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -76,7 +79,7 @@ def build(work: Path, size_mb: int, count: int, dump_mb: int) -> tuple[Path, Pat
     (site / "settings.php").write_text("<?php\n$databases['default']['default'] = ['database' => 'bench'];\n"
                                        "$settings['hash_salt'] = 'x';\n")
     (site / "services.yml").write_text("parameters: {}\n")
-    dump = work / "dump" / "database.sql"
+    dump = work / "master" / "database.sql"
     dump.parent.mkdir()
     with open(dump, "wb") as out:
         out.write(b"-- MariaDB dump\nCREATE TABLE `node_field_data` (`nid` int, `title` varchar(255), "
@@ -96,6 +99,13 @@ def build(work: Path, size_mb: int, count: int, dump_mb: int) -> tuple[Path, Pat
         for name in names:
             os.utime(os.path.join(folder, name), (past, past))
     return site, dump
+
+
+def fresh_dump(master: Path, dump: Path) -> None:
+    """What a backup script does before borg, restic or tar: dump the database again (same
+    content, a new file: their caches see it changed and read it again, as in real use)."""
+    dump.unlink(missing_ok=True)
+    shutil.copyfile(master, dump)
 
 
 def settle() -> None:
@@ -155,18 +165,22 @@ def one_round(r: Path, rnd: int, site: Path, dump: Path, password: Path, times: 
                 "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes"}
     restic = ["restic", "--repo", str(r / "restic"), "--password-file", str(password), "--quiet"]
     restic_env = {"RESTIC_CACHE_DIR": str(r / "restic-cache")}
+    fresh = dump.parent.parent / "dump" / "database.sql"  # what tar, borg and restic archive
+    fresh.parent.mkdir(exist_ok=True)
     steps: list[tuple[str, Callable[[], Any]]] = [
-        ("tar|zstd -T0", lambda: tar_zstd(site, dump, r / "tar.tar.zst")),
+        ("tar|zstd -T0", lambda: (fresh_dump(dump, fresh), tar_zstd(site, fresh, r / "tar.tar.zst"))),
         ("ours first", lambda: ours(site, dump, r / "ours", 0)),
         ("ours second", lambda: ours(site, dump, r / "ours", 1)),
-        ("borg first", lambda: (run(["borg", "init", "-e", "none", str(r / "borg")], borg_env),
+        ("borg first", lambda: (run(["borg", "init", "-e", "none", str(r / "borg")], borg_env), fresh_dump(dump, fresh),
                                 run(["borg", "create", "--compression", "zstd,3", f"{r / 'borg'}::first",
-                                     str(site), str(dump)], borg_env))),
-        ("borg second", lambda: run(["borg", "create", "--compression", "zstd,3", f"{r / 'borg'}::second",
-                                     str(site), str(dump)], borg_env)),
-        ("restic first", lambda: (run([*restic, "init"], restic_env),
-                                  run([*restic, "backup", str(site), str(dump)], restic_env))),
-        ("restic second", lambda: run([*restic, "backup", str(site), str(dump)], restic_env)),
+                                     str(site), str(fresh)], borg_env))),
+        ("borg second", lambda: (fresh_dump(dump, fresh),
+                                 run(["borg", "create", "--compression", "zstd,3", f"{r / 'borg'}::second",
+                                      str(site), str(fresh)], borg_env))),
+        ("restic first", lambda: (run([*restic, "init"], restic_env), fresh_dump(dump, fresh),
+                                  run([*restic, "backup", str(site), str(fresh)], restic_env))),
+        ("restic second", lambda: (fresh_dump(dump, fresh),
+                                   run([*restic, "backup", str(site), str(fresh)], restic_env))),
     ]
     if rnd % 2:  # the others first in odd rounds: neither side always gets the fresher cache
         steps = steps[3:] + steps[:3]
