@@ -220,11 +220,13 @@ def _checked(chunks: Iterator[bytes], sha256: str) -> Iterator[bytes]:
 
 def _tar(archive: Path, chosen: Plan) -> Iterator[bytes]:
     expected = iter(chosen.archive_members)
+    seen: set[str] = set()
     for entry, info, tar in _archive_entries(archive):
         if chosen.format == 2:
-            if entry.name not in (MANIFEST, DATABASE) or entry.kind != "file" or (
+            if entry.name not in (MANIFEST, DATABASE) or entry.kind != "file" or entry.name in seen or (
                     entry.name == DATABASE and chosen.dump is None):
                 raise ProvisionError(f"The backup holds {entry.name[:200]!r} beside its manifest.")
+            seen.add(entry.name)
         elif next(expected, None) != entry:
             raise ProvisionError(f"The backup {archive.name} changed while it was exported.")
         dump = chosen.dump if entry.name == DATABASE else None
@@ -236,6 +238,8 @@ def _tar(archive: Path, chosen: Plan) -> Iterator[bytes]:
             assert source is not None
             content = _read(source, entry.size)
             yield from _padded(_checked(content, dump.sha256) if dump else content, entry.size, entry.name)
+    if chosen.dump is not None and DATABASE not in seen:
+        raise ProvisionError(f"The backup {archive.name} lists a database dump that it does not hold.")
     if chosen.store_members:
         with Reader(objects.store_of(archive.parent)) as reader:
             for entry in chosen.store_members:

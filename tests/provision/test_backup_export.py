@@ -239,3 +239,26 @@ def test_collection_keeps_what_remaining_backups_need_and_frees_the_rest(tmp_pat
         restore_backup(result.path, into, None, None, quiet())
         assert snapshot(into) == seen
         shutil.rmtree(into, ignore_errors=True)
+
+
+def test_a_backup_holding_its_dump_inside_its_archive_exports_and_restores_too(tmp_path: Path,
+                                                                               db: DatabaseDriver) -> None:
+    """Backups written before the dump became an object keep it in the archive."""
+    site = make_site(tmp_path)
+    result = backup(site, tmp_path / "backups", db)
+    dump = dump_of(result.path)
+    manifest = json.loads(stored_member(result.path, MANIFEST) or b"")
+    del manifest["database"]["in_store"]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in ((MANIFEST, json.dumps(manifest).encode()), (DATABASE, dump)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    result.path.write_bytes(zstandard.ZstdCompressor().compress(buffer.getvalue()))
+    target = tmp_path / "legacy.tar.zst"
+    assert main([str(tmp_path / "backups"), result.path.name, "-o", str(target)]) == 0
+    extract(target, tmp_path / "out", "--zstd")
+    assert (tmp_path / "out" / DATABASE).read_bytes() == dump
+    restore_backup(result.path, tmp_path / "restored", None, None, quiet())
+    assert snapshot(tmp_path / "restored") == snapshot(site)
