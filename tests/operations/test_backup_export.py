@@ -56,6 +56,7 @@ def _tar_names(data: bytes) -> dict[str, bytes]:
 
 def test_the_panel_and_the_api_stream_it_compressed_to_the_sites_client_only(backed_up, tmp_path, member,
                                                                              outsider, admin_user):
+    """... and refuse a tampered backup with 409, never a partial download."""
     from tests.tenancy.conftest import api_client
 
     site, backup = backed_up
@@ -91,15 +92,12 @@ def test_the_panel_and_the_api_stream_it_compressed_to_the_sites_client_only(bac
     assert answer.status_code == 404 == api.get("/api/v1/backups/999999/download?as=tar.zst").status_code
     assert site.domain not in answer.content.decode()
 
-
-def test_a_tampered_backup_is_refused_with_409_not_a_partial_download(backed_up, admin_user):
+    # A tampered backup: 409 in the panel and the API, an error on the command line, never a
+    # partial download.
     from tests.provision.test_backup_export import tamper
-    from tests.tenancy.conftest import api_client
 
-    _site, backup = backed_up
     tamper(Path(backup.path), lambda ms: ms.extend([{"path": "site/out", "type": "symlink", "target": "/tmp"},
                                                     {"path": "site/out/x", "type": "dir"}]))
-    browser = HttpClient()
     browser.force_login(admin_user)
     response = browser.get(f"/backups/{backup.pk}/download/?as=tar.zst")
     assert response.status_code == 409 and "below a symlink" in response.content.decode()

@@ -262,3 +262,31 @@ def test_a_backup_holding_its_dump_inside_its_archive_exports_and_restores_too(t
     assert (tmp_path / "out" / DATABASE).read_bytes() == dump
     restore_backup(result.path, tmp_path / "restored", None, None, quiet())
     assert snapshot(tmp_path / "restored") == snapshot(site)
+
+
+def test_an_export_survives_garbage_collection_rewriting_packs_under_it(tmp_path: Path) -> None:
+    from provision.backup.export import _tar, plan
+
+    site = make_site(tmp_path)
+    dest = tmp_path / "backups"
+    for n in range(8):
+        (site / "files" / f"big-{n}.bin").write_bytes(os.urandom(200_000))
+    age(site)
+    first = backup(site, dest, None)  # one pack: the site's files and the big ones
+    for n in range(8):
+        (site / "files" / f"big-{n}.bin").unlink()
+    second = backup(site, dest, None, minutes=1)  # names the same pack's objects, but few of them
+    seen = snapshot(site)
+    packs_before = set((objects.store_of(dest) / "packs").glob("*.pack"))
+    stream = _tar(second.path, plan(second.path))
+    head = [next(stream) for _ in range(12)]  # under way: indexes read, the pack open
+    first.path.unlink()
+    gone = objects.collect_garbage(dest)
+    assert gone is not None and gone.freed > 1_000_000
+    assert not packs_before & set((objects.store_of(dest) / "packs").glob("*.pack"))  # the pack was rewritten
+    target = tmp_path / "during-gc.tar"
+    target.write_bytes(b"".join(head + list(stream)))
+    extract(target, tmp_path / "out")
+    assert snapshot(tmp_path / "out" / "site") == seen
+    # And one started after the rewrite reads the new pack.
+    assert b"".join(export_stream(second.path, "tar")) == target.read_bytes()
