@@ -28,6 +28,8 @@ from hosting.operations.common import roots
 from provision import gitrepo
 from provision.errors import ProvisionError, UnsafePath
 
+__all__ = ["ProvisionError", "next_build", "on_push", "start_build"]
+
 SIGNATURE_HEADER = "X-Harbormaster-Signature"  # as the outgoing webhooks (hosting.notify)
 
 
