@@ -178,7 +178,8 @@ def on_push(platform: Platform, payload: dict[str, Any]) -> tuple[str, Task | No
     """Queue the build a signed push asks for, unless it is already built or queued. Returns
     (what happened in words, the new task or None)."""
     ref = pushed_ref(payload)
-    after = payload.get("after") if isinstance(payload.get("after"), str) else ""
+    after = payload.get("after")
+    after = after if isinstance(after, str) else ""
     done = built_commit(platform.repository, after)
     if done is not None:
         return f"Commit {after} is built already as platform {done.name}.", None

@@ -47,9 +47,9 @@ def records():
 
 
 def test_it_builds_a_tag_then_the_next_version_and_locks_the_old_one(repo, local, settings, tmp_path):
+    from hosting.engine.worker import execute
     from hosting.models import Platform
     from hosting.platformbuild import build_dir, next_build
-    from hosting.engine.worker import execute
 
     settings.HARBORMASTER_LOCK_SUPERSEDED = True
     bare, work = repo
