@@ -33,7 +33,7 @@ class Command(BaseCommand):
         build.add_argument("repository", help="https://, ssh://, user@host:path, file:// or an absolute path.")
         build.add_argument("ref", help="The branch, tag or commit id to build.")
         build.add_argument("--name", default="", help="The platform's name (default: after the repository and ref).")
-        build.add_argument("--secret", default="", help="A token or deploy key (its name in the Git secrets directory).")
+        build.add_argument("--secret", default="", help="A token or deploy key: its name in the Git secrets dir.")
         build.add_argument("--server", help="Server name (default: this host's server).")
         build.add_argument("--webhook", action="store_true", help="Give it a secret for a signed push webhook.")
         nxt = sub.add_parser("next", help="Build the next version of a platform built from Git.")
