@@ -25,6 +25,7 @@ from hosting.inventory import InventoryError, local_server
 from hosting.models import Platform, Server, Task
 from hosting.models.fields import validate_node_name
 from hosting.operations.common import roots
+from hosting.refused import TaskRefused
 from provision import gitrepo
 from provision.errors import ProvisionError, UnsafePath
 
@@ -133,9 +134,9 @@ def next_build(by: Actor, platform: Platform, ref: str, *, name: str = "",
                address: str | None = None) -> tuple[Platform, Task]:
     """Build the next version of PLATFORM's repository from REF as a new platform."""
     if not platform.repository:
-        raise InventoryError(f"Platform {platform.name} was not built from a repository.")
+        raise TaskRefused(f"Platform {platform.name} was not built from a repository.")
     if platform.status == Platform.DELETED:
-        raise InventoryError(f"Platform {platform.name} is deleted.")
+        raise TaskRefused(f"Platform {platform.name} is deleted.")
     return start_build(by, repository=platform.repository, ref=ref, name=name, secret=platform.git_secret,
                        source=platform, address=address)
 

@@ -44,8 +44,8 @@ def build_platform(request: HttpRequest, payload: BuildIn):
 @router.post("/platforms/{platform_id}/next", response=responses(TaskOut, 202), tags=["platforms"])
 def next_platform(request: HttpRequest, platform_id: Id, payload: NextIn):
     """Build the next version of a platform built from Git: a new platform from REF."""
+    platform = access.access_platform(request.user, platform_id)  # 404 for what the caller cannot see
     access.require_admin(request.user)
-    platform = access.access_platform(request.user, platform_id)
     _new, task = platformbuild.next_build(request.user, platform, payload.ref, name=payload.name,
                                           address=address(request))
     return Status(202, task_out(task, request.user))

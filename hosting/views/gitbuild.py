@@ -50,8 +50,8 @@ def platform_new_git(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @login_required
 def platform_next(request: AuthenticatedHttpRequest, platform_id: int) -> HttpResponse:
-    access.require_admin(request.user)
     platform = access.access_platform(request.user, platform_id)
+    access.require_admin(request.user)
     form = NextBuildForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -96,8 +96,8 @@ def platform_webhook(request: HttpRequest, platform_id: int) -> HttpResponse:
 @require_POST
 def platform_webhook_secret(request: AuthenticatedHttpRequest, platform_id: int) -> HttpResponse:
     """A new webhook secret for a built platform (administrators); shown on its page."""
-    access.require_admin(request.user)
     platform = access.access_platform(request.user, platform_id)
+    access.require_admin(request.user)
     if not platform.repository:
         raise PermissionDenied("Only a platform built from Git has a webhook.")
     import secrets
