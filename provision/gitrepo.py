@@ -240,15 +240,44 @@ def refuse_links_leaving(root: Path) -> None:
                              + "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
 
 
-def composer_install(runner: Runner, root: Path, *, composer_home: Path, timeout: float | None = None) -> None:
+def local_repositories_leaving(root: Path) -> list[str]:
+    """The composer.json's path and artifact repositories that lie outside ROOT: composer would
+    copy (or link) files from anywhere on the worker into the platform."""
+    import json
+
+    try:
+        data = json.loads((root / "composer.json").read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError):
+        raise ProvisionError("composer.json is not valid JSON.") from None
+    repos = data.get("repositories") if isinstance(data, dict) else None
+    entries = list(repos.values()) if isinstance(repos, dict) else repos if isinstance(repos, list) else []
+    found = []
+    real_root = root.resolve()
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.get("type") not in ("path", "artifact"):
+            continue
+        url = str(entry.get("url") or "")
+        where = Path(os.path.normpath(root / url.removeprefix("file://")))
+        if os.path.isabs(url.removeprefix("file://")) or not where.resolve().is_relative_to(real_root):
+            found.append(url)
+    return found
+
+
+def composer_install(runner: Runner, root: Path, *, composer_home: Path, timeout: float | None = None,
+                     env: dict[str, str] | None = None) -> None:
     """`composer install --no-dev --no-interaction` in ROOT. The project's scripts do not run
-    (--no-scripts: they are shell commands from the repository); its allowed plugins do."""
+    (--no-scripts: they are shell commands from the repository); its allowed plugins do. ENV: the
+    git environment (protocols allowed), for packages that composer clones."""
     composer = shutil.which("composer")
     if composer is None:
         raise ProvisionError("The project has a composer.json but composer is not installed on the worker.")
+    outside = local_repositories_leaving(root)
+    if outside:
+        raise ProvisionError("composer.json names path repositories outside the checkout, refused: "
+                             + ", ".join(outside[:5]))
     composer_home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    env = {"COMPOSER_HOME": str(composer_home), "COMPOSER_NO_INTERACTION": "1", "COMPOSER_ALLOW_SUPERUSER": "1",
-           "COMPOSER_DISABLE_XDEBUG_WARN": "1", "GIT_TERMINAL_PROMPT": "0"}
+    env = {**(env or {}), "COMPOSER_HOME": str(composer_home), "COMPOSER_NO_INTERACTION": "1",
+           "COMPOSER_ALLOW_SUPERUSER": "1", "COMPOSER_DISABLE_XDEBUG_WARN": "1", "GIT_TERMINAL_PROMPT": "0"}
     runner.run([composer, "install", "--no-dev", "--no-interaction", "--no-progress", "--no-scripts",
                 "--working-dir", str(root)], cwd=root, env=env, timeout=timeout)
 

@@ -115,8 +115,12 @@ def composer(ctx: Context) -> None:
     if not (dest / "composer.json").is_file():
         ctx.info("No composer.json: composer does not run.")
         return
+    from hosting.platformbuild import protocols
+
     _base, data = _paths()
-    gitrepo.composer_install(ctx.runner, dest, composer_home=data / "composer",
+    # Packages composer clones obey the same protocol list; the clone's credential is not passed on.
+    env = {k: v for k, v in gitrepo.git_environment(protocols(), None).items() if k != "GIT_SSH_COMMAND"}
+    gitrepo.composer_install(ctx.runner, dest, composer_home=data / "composer", env=env,
                              timeout=settings.HARBORMASTER_COMPOSER_TIMEOUT)
     gitrepo.refuse_links_leaving(dest)
 

@@ -10,7 +10,6 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -165,3 +164,19 @@ def test_it_finds_links_leaving_the_checkout(tmp_path):
     os.symlink("sites/out", root / "web" / "chained")     # inside by its text, outside once resolved
     found = sorted(gitrepo.links_leaving(root))
     assert found == ["web/chained -> sites/out", "web/etc -> /etc", "web/sites/out -> ../../../outside"]
+
+
+def test_it_finds_composer_path_repositories_outside_the_checkout(tmp_path):
+    import json
+
+    root = tmp_path / "co"
+    root.mkdir()
+    (root / "composer.json").write_text(json.dumps({"repositories": [
+        {"type": "path", "url": "packages/*"}, {"type": "path", "url": "/etc"},
+        {"type": "path", "url": "../other-platform"}, {"type": "artifact", "url": "file:///srv/zips"},
+        {"type": "vcs", "url": "https://git.example.test/x.git"}]}))
+    assert gitrepo.local_repositories_leaving(root) == ["/etc", "../other-platform", "file:///srv/zips"]
+    runner = Runner(lambda level, line: None, home=str(tmp_path / "home"))
+    need_program("composer")
+    with pytest.raises(ProvisionError, match="outside the checkout"):
+        gitrepo.composer_install(runner, root, composer_home=tmp_path / "ch")
