@@ -176,3 +176,35 @@ def test_a_token_in_gits_output_is_redacted(repo, local, settings, tmp_path):
     text = log_of(task) + task.summary
     assert token not in text and "couldn't find remote ref release-[secret]" in text
     assert token not in repr(list(AuditEvent.objects.filter(action="task.failed").values()))
+
+
+def test_a_build_whose_worker_died_is_rolled_back_by_the_reaper(repo, local, monkeypatch):
+    import subprocess
+
+    from hosting.engine.reaper import Reaper
+    from hosting.engine.worker import execute
+    from hosting.models import Task
+    from hosting.operations import common
+    from hosting.platformbuild import start_build
+
+    class WorkerDied(BaseException):
+        """Stands for SIGKILL: nothing in the worker catches it."""
+
+    def fault(ctx, name: str) -> None:
+        if name == "inspect":
+            raise WorkerDied(name)
+
+    bare, _work = repo
+    platform, task = start_build("command line", repository=str(bare), ref="v1")
+    monkeypatch.setattr(common, "injected_fault", fault)
+    with pytest.raises(WorkerDied):
+        execute(task.pk)
+    monkeypatch.undo()
+    assert Path(platform.path, "index.php").is_file()  # cloned when the worker died
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    Task.objects.filter(pk=task.pk).update(owner_pid=dead.pid)
+    assert Reaper(report=lambda line: None).reap_one()
+    task.refresh_from_db()
+    assert task.state == Task.FAILED and "rolled back" in task.summary, log_of(task)
+    assert not Path(platform.path).exists() and records() == []
