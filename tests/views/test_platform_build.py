@@ -86,6 +86,10 @@ def test_the_api_and_the_command_line_start_builds(admin_user, bare, built):
     assert (answer.json()["type"], answer.json()["target_type"]) == ("build", "platform")
     answer = api.post(f"/api/v1/platforms/{built.pk}/next", {"ref": "v2"}, content_type="application/json")
     assert answer.status_code == 202
+    shown = api.get(f"/api/v1/platforms/{built.pk}/build").json()
+    assert shown["ref"] == "v1" and shown["webhook"]
+    assert shown["webhook_url"].endswith(f"/hooks/platforms/{built.pk}/build")
+    assert built.webhook_secret not in json.dumps(shown)
     bad = api.post("/api/v1/platforms/build", {"repository": bare, "ref": "-x"}, content_type="application/json")
     assert bad.status_code == 400
     out = StringIO()
