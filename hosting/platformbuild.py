@@ -178,14 +178,20 @@ def pushed_ref(payload: dict[str, Any]) -> str:
 def on_push(platform: Platform, payload: dict[str, Any]) -> tuple[str, Task | None]:
     """Queue the build a signed push asks for, unless it is already built or queued. Returns
     (what happened in words, the new task or None)."""
-    ref = pushed_ref(payload)
+    ref = gitrepo.check_ref(pushed_ref(payload))
+    if payload.get("deleted") is True:
+        return f"{ref} was deleted: nothing to build.", None
     after = payload.get("after")
     after = after if isinstance(after, str) else ""
-    done = built_commit(platform.repository, after)
-    if done is not None:
-        return f"Commit {after} is built already as platform {done.name}.", None
-    waiting = queued_build(platform.repository, gitrepo.check_ref(ref) if ref else ref)
-    if waiting is not None:
-        return f"A build of {ref} is queued already (task {waiting.pk}).", None
-    _new, task = next_build("webhook", platform, ref)
+    # One push at a time per platform: two deliveries at once must not both find no queued build
+    # (the row lock on PostgreSQL; SQLite's immediate transactions serialise writers).
+    with transaction.atomic():
+        Platform.objects.select_for_update().filter(pk=platform.pk).first()
+        done = built_commit(platform.repository, after)
+        if done is not None:
+            return f"Commit {after} is built already as platform {done.name}.", None
+        waiting = queued_build(platform.repository, ref)
+        if waiting is not None:
+            return f"A build of {ref} is queued already (task {waiting.pk}).", None
+        _new, task = next_build("webhook", platform, ref)
     return f"Build of {ref} queued as task {task.pk}.", task

@@ -82,7 +82,7 @@ def check_url(url: str, *, protocols: tuple[str, ...] = DEFAULT_PROTOCOLS, roots
             return _local(parts.path, "file", protocols, roots, url=url)
         if parts.password is not None or (scheme in ("https", "http") and parts.username):
             raise ProvisionError("Put no credentials in the URL: keep the token as a secret and name it.")
-        if not parts.hostname or parts.hostname.startswith("-"):
+        if not parts.hostname or parts.hostname.startswith("-") or (parts.username or "").startswith("-"):
             raise ProvisionError("The repository URL names no valid host.")
         return Source(url, scheme)
     found = _SCP_LIKE.match(url)

@@ -35,7 +35,8 @@ def test_it_accepts_the_usual_addresses(url):
     ("http://git.example.test/r.git", "not allowed"), ("git://git.example.test/r", "not allowed"),
     ("https://u:p@git.example.test/r.git", "no credentials"), ("https://tok@git.example.test/r.git", "no credentials"),
     ("gopher://x/y", "not allowed"), ("file://otherhost/srv/r.git", "local path"), ("relative/path", "Not a"),
-    ("ssh://-oProxyCommand=id/x", "no valid host"), ("-oProxyCommand=id:x", "must not start"),
+    ("ssh://-oProxyCommand=id/x", "no valid host"), ("ssh://-oProxyCommand=id@host/x", "no valid host"),
+    ("-oProxyCommand=id:x", "must not start"),
 ])
 def test_it_refuses_what_git_must_not_be_given(url, why):
     with pytest.raises(ProvisionError, match=why):

@@ -131,6 +131,8 @@ def test_the_webhook_queues_a_build_once_and_not_for_a_built_commit(built):
     # A replayed push of the commit the platform was built from builds nothing.
     replay = _push(web, built, {"ref": "refs/tags/v1", "after": "a" * 40}, secret=built.webhook_secret)
     assert replay.status_code == 200 and "built already" in replay.json()["detail"]
+    deleted = _push(web, built, {"ref": "refs/heads/old", "deleted": True}, secret=built.webhook_secret)
+    assert deleted.status_code == 200 and "nothing to build" in deleted.json()["detail"]
     hostile = _push(web, built, {"ref": "--upload-pack=touch /tmp/x"}, secret=built.webhook_secret)
     assert hostile.status_code == 400 and len(builds()) == 1
 
