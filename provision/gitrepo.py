@@ -336,6 +336,6 @@ def list_secrets(directory: Path) -> list[str]:
 
 def checkout_name(base: PathLike, name: str) -> Path:
     """The directory of platform NAME's checkout under BASE."""
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name):
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,62}", name):
         raise ProvisionError(f"{name!r} cannot name a directory.")
     return Path(base) / name

@@ -181,3 +181,10 @@ def test_it_finds_composer_path_repositories_outside_the_checkout(tmp_path):
     need_program("composer")
     with pytest.raises(ProvisionError, match="outside the checkout"):
         gitrepo.composer_install(runner, root, composer_home=tmp_path / "ch")
+
+
+def test_a_checkout_is_named_by_a_node_name_only(tmp_path):
+    assert gitrepo.checkout_name(tmp_path, "shop-v1.2_x") == tmp_path / "shop-v1.2_x"
+    for bad in ("..", ".", "a/b", "-x", "", "A"):
+        with pytest.raises(ProvisionError):
+            gitrepo.checkout_name(tmp_path, bad)
