@@ -142,3 +142,14 @@ def test_a_platform_without_a_webhook_secret_has_no_webhook(built):
     built.save()
     assert _push(HttpClient(), built, {"ref": "main"}, secret="").status_code == 404
     assert builds() == []
+
+
+def test_the_task_of_a_failed_build_still_shows_after_its_record_is_gone(client, admin_user, bare, server):
+    from hosting.platformbuild import start_build
+
+    platform, task = start_build(admin_user, repository=bare, ref="v1", name="gone")
+    platform.delete()  # what the build's undo does
+    client.force_login(admin_user)
+    page = client.get(reverse("task-detail", args=[task.pk]))
+    assert page.status_code == 200 and "gone" in page.content.decode()
+    assert client.get(reverse("platform-list")).status_code == 200
