@@ -43,18 +43,27 @@ class GitPlatformForm(forms.Form):
         cast(forms.ChoiceField, self.fields["secret"]).choices = [("", "None (public or local repository)")] + [
             (n, n) for n in names]
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("repository") and data.get("ref"):
-            try:
-                data["repository"], data["ref"] = check_source(data["repository"], data["ref"])
-            except InventoryError as exc:
-                self.add_error("repository" if "ref" not in str(exc).lower() else "ref", str(exc))
+    def clean_repository(self) -> str:
         try:
-            check_secret(data.get("secret") or "")
+            return check_source(self.cleaned_data["repository"], "HEAD")[0]
         except InventoryError as exc:
-            self.add_error("secret", str(exc))
-        return data
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_ref(self) -> str:
+        return _checked_ref(self.cleaned_data["ref"])
+
+    def clean_secret(self) -> str:
+        try:
+            return check_secret(self.cleaned_data.get("secret") or "")
+        except InventoryError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+def _checked_ref(ref: str) -> str:
+    try:
+        return gitrepo.check_ref(ref)
+    except gitrepo.ProvisionError as exc:
+        raise forms.ValidationError(str(exc)) from None
 
 
 class NextBuildForm(forms.Form):
@@ -62,7 +71,4 @@ class NextBuildForm(forms.Form):
     name = forms.CharField(max_length=63, required=False, help_text=NAME_HELP)
 
     def clean_ref(self) -> str:
-        try:
-            return gitrepo.check_ref(self.cleaned_data["ref"])
-        except gitrepo.ProvisionError as exc:
-            raise forms.ValidationError(str(exc)) from None
+        return _checked_ref(self.cleaned_data["ref"])
