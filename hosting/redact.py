@@ -23,7 +23,7 @@ MIN_SECRET = 6  # shorter values would redact ordinary words
 
 def known_secrets() -> set[str]:
     """Every secret value this installation knows of."""
-    from hosting.models import ApiToken, Server, Webhook
+    from hosting.models import ApiToken, Platform, Server, Webhook
 
     found = {str(settings.SECRET_KEY), str(getattr(settings, "EMAIL_HOST_PASSWORD", "") or "")}
     for db in settings.DATABASES.values():
@@ -33,6 +33,7 @@ def known_secrets() -> set[str]:
             found.add(urlsplit(url).password or "")
     found.update(Server.objects.exclude(db_admin_password="").values_list("db_admin_password", flat=True))
     found.update(Webhook.objects.values_list("secret", flat=True))
+    found.update(Platform.objects.exclude(webhook_secret="").values_list("webhook_secret", flat=True))
     found.update(ApiToken.objects.values_list("token_hash", flat=True))
     return {s for s in found if len(s) >= MIN_SECRET}
 

@@ -287,6 +287,16 @@ HARBORMASTER_FILES_ROOTS = config.get_roots("HARBORMASTER_FILES_ROOTS", [], BASE
 # this many bytes per run (every 10 minutes), each store once per HARBORMASTER_SCRUB_DAYS.
 HARBORMASTER_SCRUB_BYTES = config.get_int("HARBORMASTER_SCRUB_BYTES", 512 << 20, minimum=1 << 20)
 HARBORMASTER_SCRUB_DAYS = config.get_number("HARBORMASTER_SCRUB_DAYS", 7.0, minimum=0.01, maximum=365)
+# Platforms built from Git (hosting.operations.platform_build): where checkouts go (inside the
+# roots; empty: <data dir>/platforms), where the secrets a clone may name live (files, 0600;
+# empty: <data dir>/git-secrets), the protocols git may use, the time git and composer each get,
+# and whether a new build of a repository locks its older platforms to new sites.
+HARBORMASTER_PLATFORM_BUILD_DIR = config.get_str("HARBORMASTER_PLATFORM_BUILD_DIR", "")
+HARBORMASTER_GIT_SECRETS_DIR = config.get_str("HARBORMASTER_GIT_SECRETS_DIR", "")
+HARBORMASTER_GIT_PROTOCOLS = config.get_list("HARBORMASTER_GIT_PROTOCOLS", ["https", "ssh", "file"])
+HARBORMASTER_GIT_TIMEOUT = config.get_int("HARBORMASTER_GIT_TIMEOUT", 900, minimum=5, maximum=86400)
+HARBORMASTER_COMPOSER_TIMEOUT = config.get_int("HARBORMASTER_COMPOSER_TIMEOUT", 1800, minimum=5, maximum=86400)
+HARBORMASTER_LOCK_SUPERSEDED = config.get_bool("HARBORMASTER_LOCK_SUPERSEDED", False)
 _email = config.parse_email_url("EMAIL_URL", config.raw("EMAIL_URL") or "console://")
 EMAIL_BACKEND = _email.backend
 EMAIL_HOST, EMAIL_PORT = _email.host or "localhost", _email.port or 25

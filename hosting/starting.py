@@ -134,7 +134,8 @@ def buttons(by: Actor, situation: Situation) -> list[Button]:
     deleted = getattr(target, "status", "") == "deleted"
     return [Button(task_type(situation.target_type, kind), refusal(by, target, kind, situation))
             for kind in kinds_for(situation.target_type)
-            if may_start(by, target, kind) and task_type(situation.target_type, kind).revives == deleted]
+            if may_start(by, target, kind) and task_type(situation.target_type, kind).revives == deleted
+            and task_type(situation.target_type, kind).button]
 
 
 def button(by: Actor, target: Target, kind: str) -> Button:

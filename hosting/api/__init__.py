@@ -100,9 +100,24 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _register() -> None:
-    from hosting.api import admin_nodes, aegir, backups, cron, domains, https, logs, members, nodes, people, sync, tasks
+    from hosting.api import (
+        admin_nodes,
+        aegir,
+        backups,
+        cron,
+        domains,
+        gitbuild,
+        https,
+        logs,
+        members,
+        nodes,
+        people,
+        sync,
+        tasks,
+    )
 
     assert admin_nodes.router is nodes.router  # its operations join the nodes' paths
+    api.add_router("/", gitbuild.router)  # before nodes: /platforms/build is not /platforms/{id}
     api.add_router("/", nodes.router)
     api.add_router("/", backups.router)
     api.add_router("/", members.router)

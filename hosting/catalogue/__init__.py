@@ -55,6 +55,7 @@ class TaskType:
     danger: bool = False     # it destroys: the target's name is typed to confirm
     explain: str = ""        # what the confirmation or arguments page says it will do
     revives: bool = False    # it runs on a deleted record (a deleted site brought back)
+    button: bool = True      # a button on the target's page (False: started from elsewhere, as a build)
 
     @property
     def key(self) -> str:

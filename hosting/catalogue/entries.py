@@ -139,6 +139,12 @@ register(TaskType(
     form=F + "NodeDeleteTaskForm", refusal=R + "platform_delete", build=OP + "platform_delete.delete_plan",
     confirm=True, danger=True,
     explain="Deleting the platform removes its codebase from disk. It must have no sites left."))
+# A platform built from Git (+ composer); its record is made by hosting.platformbuild, which
+# starts this task on it; a failed build removes the checkout and the record.
+register(TaskType(
+    PLATFORM, "build", "Build from Git", 3600, False, ADMIN, NO_QUOTA,
+    form="hosting.gitforms.BuildTaskForm", refusal=R + "platform_build", build=OP + "platform_build.build_plan",
+    button=False))
 
 # --- Servers --------------------------------------------------------------------------------
 register(TaskType(

@@ -114,6 +114,16 @@ def platform_delete(s: Situation, kind: str) -> str:
         f"{s.live_sites} site(s) live on this platform: migrate or delete them first." if s.live_sites else "")
 
 
+def platform_build(s: Situation, kind: str) -> str:
+    """Only a platform recorded for a build that has not run: a built one builds its next version."""
+    platform = _platform(s)
+    if not platform.repository:
+        return "The platform has no repository to build from."
+    if platform.git_commit or platform.status != Platform.QUEUED:
+        return "The platform is built already: build the next version instead."
+    return platform_any(s, kind)
+
+
 def server_any(s: Situation, kind: str) -> str:
     return s.conflict
 

@@ -181,6 +181,17 @@ class Platform(Node):
     clients = models.ManyToManyField(Client, blank=True, related_name="platforms")
     # What an Aegir import brought: {"context": <Aegir's context name>, ...}. Empty: not from Aegir.
     aegir = models.JSONField(default=dict, blank=True)
+    # Built from Git (hosting.operations.platform_build): the repository and ref it was built
+    # from, the commit the build checked out, the name of the secret (a file in the Git secrets
+    # directory, never its value) that the clone used, and the key of its incoming webhook.
+    repository = models.CharField(max_length=1000, blank=True)
+    git_ref = models.CharField(max_length=200, blank=True)
+    git_commit = models.CharField(max_length=64, blank=True)
+    git_secret = models.CharField(max_length=63, blank=True)
+    webhook_secret = models.CharField(max_length=128, blank=True)
+    # The newer build of the same repository that locked this platform to new sites (the
+    # HARBORMASTER_LOCK_SUPERSEDED setting); unlocking it by hand is allowed.
+    superseded_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

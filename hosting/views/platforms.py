@@ -78,5 +78,10 @@ def platform_detail(request: AuthenticatedHttpRequest, platform_id: int) -> Http
     context["sites"] = sites[:SITES_SHOWN]
     context["sites_more"] = context["live_sites"] > SITES_SHOWN
     context["is_admin"] = access.is_admin(request.user)
+    if context["is_admin"] and platform.webhook_secret:
+        from django.conf import settings
+        from django.urls import reverse
+
+        context["webhook_url"] = settings.HARBORMASTER_BASE_URL + reverse("platform-webhook", args=[platform.pk])
     context["may_create"] = platform.status == Platform.ENABLED and may_create_sites(request.user)
     return render_page(request, "platforms/detail.html", context, parts=("work",))

@@ -27,6 +27,9 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("get", "/api/v1/users"): ADMIN_WRITE,
     ("get", "/api/v1/platforms"): READ, ("get", "/api/v1/platforms/{platform_id}"): READ,
     ("post", "/api/v1/platforms"): ADMIN_WRITE,
+    ("post", "/api/v1/platforms/build"): ADMIN_WRITE,
+    ("get", "/api/v1/platforms/{platform_id}/build"): ADMIN_WRITE,
+    ("post", "/api/v1/platforms/{platform_id}/next"): ADMIN_WRITE,
     ("get", "/api/v1/sites"): READ, ("get", "/api/v1/sites/{site_id}"): READ, ("post", "/api/v1/sites"): ACT,
     ("get", "/api/v1/clients"): READ, ("get", "/api/v1/clients/{client_id}"): READ,
     ("post", "/api/v1/clients"): ADMIN_WRITE,
@@ -85,6 +88,8 @@ def body_for(method: str, path: str, role: str, objects: dict[str, int], world) 
     bodies = {
         "/api/v1/servers": {"name": f"srv{n}", "queue": f"q{n}"},
         "/api/v1/platforms": {"name": f"p{n}", "path": str(world["root"] / f"p{n}")},
+        "/api/v1/platforms/build": {"repository": str(world["root"] / "r.git"), "ref": "main", "name": f"g{n}"},
+        "/api/v1/platforms/{platform_id}/next": {"ref": "main"},
         "/api/v1/sites": {"domain": f"n{n}.{role}.test", "platform": objects["platform_id"],
                           "client": objects["client_id"]},
         "/api/v1/clients": {"name": f"c{n}"},

@@ -42,8 +42,11 @@ def test_it_finds_the_routes_it_checks() -> None:
 def test_it_refuses_every_post_without_a_csrf_token(admin_user) -> None:
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(admin_user)
+    # Incoming webhooks (/hooks/) take no cookie: the sender signs the body instead, and an
+    # unsigned POST is refused before anything is read (tests/views/test_platform_build.py).
     accepted = [(url, r.status_code) for url in _routes()
-                if (r := browser.post(url, {"confirm": "x"})).status_code != 403]
+                if (r := browser.post(url, {"confirm": "x"})).status_code != 403
+                and not (url.startswith("/hooks/") and r.status_code in (401, 404))]
     assert accepted == []
 
 

@@ -52,6 +52,9 @@ ROUTES: dict[str, object] = {
     "platform-list": LIST, "platform-new": ADMIN, "platform-detail": obj(),
     "platform-clients": obj(**ADMIN_ONLY_EDIT), "platform-task": obj(**ADMIN_ONLY_TASK),
     "platform-delete-record": ADMIN,
+    # Built from Git: administrators build; the push webhook is a POST signed by the Git host.
+    "platform-new-git": ADMIN, "platform-next": obj(**ADMIN_ONLY_EDIT), "platform-webhook-secret": NOGET,
+    "platform-webhook": NOGET,
     "server-list": LIST, "server-new": ADMIN, "server-edit": obj(**ADMIN_ONLY_EDIT),
     "server-detail": obj(), "server-task": obj(**ADMIN_ONLY_TASK),
     "aegir-import": ADMIN,

@@ -1,4 +1,6 @@
 """`manage.py platform add NAME PATH [--server NAME]`: record a platform and queue its verify.
+`platform build REPOSITORY REF [--name N] [--secret S] [--server NAME] [--webhook]`: a platform built
+from Git; `platform next NAME REF [--name N]`: the next version of a built one.
 `platform clients NAME [--client C ...]`: the clients that may create sites on it (none: every client)."""
 from __future__ import annotations
 
@@ -27,6 +29,17 @@ class Command(BaseCommand):
         clients.add_argument("name", help="The platform's name.")
         clients.add_argument("--client", action="append", default=[], dest="clients",
                              help="A client that may use it (repeat for more). None given: every client.")
+        build = sub.add_parser("build", help="Build a new platform from a Git repository (clone, composer, verify).")
+        build.add_argument("repository", help="https://, ssh://, user@host:path, file:// or an absolute path.")
+        build.add_argument("ref", help="The branch, tag or commit id to build.")
+        build.add_argument("--name", default="", help="The platform's name (default: after the repository and ref).")
+        build.add_argument("--secret", default="", help="A token or deploy key: its name in the Git secrets dir.")
+        build.add_argument("--server", help="Server name (default: this host's server).")
+        build.add_argument("--webhook", action="store_true", help="Give it a secret for a signed push webhook.")
+        nxt = sub.add_parser("next", help="Build the next version of a platform built from Git.")
+        nxt.add_argument("platform", help="The built platform's name.")
+        nxt.add_argument("ref", help="The branch, tag or commit id to build.")
+        nxt.add_argument("--name", default="", help="The new platform's name (default: after the repository and ref).")
         listing = sub.add_parser("list", help="List platforms.")
         listing.add_argument("--json", action="store_true", help="A JSON list of platforms as the API gives them.")
 
@@ -38,6 +51,9 @@ class Command(BaseCommand):
                 return
             self.stdout.write(table(["NAME", "SERVER", "STATUS", "DRUPAL", "PATH"], (
                 [p.name, p.server.name, p.status, p.drupal_version or "-", p.path] for p in platforms)))
+            return
+        if action in ("build", "next"):
+            self._build(action, options)
             return
         if action == "clients":
             self._clients(options["name"], options["clients"])
@@ -53,6 +69,31 @@ class Command(BaseCommand):
         except InventoryError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Platform {platform.name} recorded; verify queued as task {task.pk}")
+
+    def _build(self, action: str, options: dict) -> None:
+        from django.core.exceptions import PermissionDenied
+
+        from hosting import platformbuild
+        from hosting.refused import TaskRefused
+
+        try:
+            if action == "next":
+                source = Platform.objects.exclude(status=Platform.DELETED).filter(name=options["platform"]).first()
+                if source is None:
+                    raise CommandError(f"No platform named {options['platform']!r}.")
+                platform, task = platformbuild.next_build(actor(), source, options["ref"], name=options["name"])
+            else:
+                server = None
+                if options["server"]:
+                    server = Server.objects.filter(name=options["server"]).first()
+                    if server is None:
+                        raise CommandError(f"No server named {options['server']!r}.")
+                platform, task = platformbuild.start_build(
+                    actor(), repository=options["repository"], ref=options["ref"], name=options["name"],
+                    secret=options["secret"], server=server, webhook=options["webhook"])
+        except (InventoryError, TaskRefused, PermissionDenied) as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"Platform {platform.name} recorded; build queued as task {task.pk}")
 
     def _clients(self, name: str, names: list[str]) -> None:
         platform = Platform.objects.exclude(status=Platform.DELETED).filter(name=name).first()
