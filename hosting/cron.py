@@ -12,12 +12,15 @@ compact records (hosting.models.cron). django-q2's scheduler calls `tick` every 
   HARBORMASTER_CRON_CONCURRENCY cron runs per server at once (hosting.engine.fairness).
 - A finished scheduled run becomes a CronRun row (its log kept only when it failed) and its Task
   row is deleted: the task list never pages through 240,000 cron runs a day.
-- HARBORMASTER_CRON_FAILURES failed runs in a row notify once (cron.failing), like a failed task."""
+- HARBORMASTER_CRON_FAILURES failed runs in a row notify once (cron.failing), like a failed task.
+- Audit: a run the scheduler starts writes no `task.queued` event; each tick that queued or
+  folded a failed run writes one `cron.tick` event (counts, the failed sites), and a failure
+  streak one `cron.failing` event on the site. Runs started by a person are audited as tasks."""
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -31,6 +34,7 @@ from hosting.models import CronRun, Lock, Site, SiteCron, Task
 KIND = "cron"
 SCHEDULED = "scheduled"
 LOG_TAIL = 200  # lines of a failed run's log kept in its CronRun
+AUDIT_FAILED_SITES = 50  # domains of failed runs named in a tick's audit event
 _logger = logging.getLogger("hosting.cron")
 
 
@@ -118,27 +122,44 @@ class TickResult:
     queued: list[int]
     skipped_busy: int
     folded: int
+    failed: list[str] = field(default_factory=list)  # domains whose folded run failed
 
 
 def tick(now: datetime | None = None) -> TickResult:
-    """Fold finished runs, then queue a run for every due, free site."""
+    """Fold finished runs, then queue a run for every due, free site; one audit event says what
+    the tick did (the runs themselves write none, see `start`)."""
     now = now or timezone.now()
-    folded = fold()
+    folded, failed = _fold()
     crons = {c.site_id: c for c in SiteCron.objects.all()}
     due = [s for s in candidates().select_related("platform__server", "client") if is_due(s.pk, crons.get(s.pk), now)]
     busy = busy_sites([s.pk for s in due])
     queued = [pk for site in due if site.pk not in busy and (pk := start(site, now)) is not None]
-    return TickResult(queued, len(busy), folded)
+    result = TickResult(queued, len(busy), folded, failed)
+    if queued or failed:
+        _audit_tick(result)
+    return result
+
+
+def _audit_tick(result: TickResult) -> None:
+    from hosting import audit
+
+    audit.record(SCHEDULER, "cron.tick", after={
+        "queued": len(result.queued), "skipped_busy": result.skipped_busy, "folded": result.folded,
+        "failed": len(result.failed), "failed_sites": result.failed[:AUDIT_FAILED_SITES]},
+        detail=f"Queued {len(result.queued)} scheduled cron runs; {len(result.failed)} of the "
+               f"{result.folded} finished runs failed.")
 
 
 def start(site: Site, now: datetime | None = None, *, by=SCHEDULER) -> int | None:
-    """Queue a scheduled cron run of SITE; None when it is refused (logged)."""
+    """Queue a scheduled cron run of SITE; None when it is refused (logged). A run the scheduler
+    starts writes no `task.queued` event (the tick's `cron.tick` counts them); one an operator
+    starts (`manage.py cron run --site`) is audited as any task."""
     from hosting.refused import TaskRefused
     from hosting.starting import ArgumentsInvalid, start_task
 
     try:
         with transaction.atomic():
-            task = start_task(by, site, KIND, {SCHEDULED: True})
+            task = start_task(by, site, KIND, {SCHEDULED: True}, audited=by is not SCHEDULER)
             SiteCron.objects.update_or_create(site=site, defaults={"queued_at": now or timezone.now()})
     except (TaskRefused, ArgumentsInvalid, ValueError) as exc:
         _logger.info("cron of %s not queued: %s", site.domain, exc)
@@ -152,7 +173,11 @@ def scheduled_runs() -> QuerySet[Task]:
 
 def fold(limit: int = 2000) -> int:
     """Turn finished scheduled runs into CronRun rows and delete their tasks. Returns how many."""
-    done = 0
+    return _fold(limit)[0]
+
+
+def _fold(limit: int = 2000) -> tuple[int, list[str]]:
+    done, failed = 0, []
     for task in scheduled_runs().filter(state__in=Task.FINAL).select_related("site")[:limit]:
         with transaction.atomic():
             ok = task.state in (Task.SUCCEEDED, Task.WARNING)
@@ -162,7 +187,9 @@ def fold(limit: int = 2000) -> int:
             if task.site is not None:
                 record(task, tail)
         done += 1
-    return done
+        if not ok:
+            failed.append(task.target_label)
+    return done, failed
 
 
 def _log_tail(task: Task) -> str:
@@ -191,6 +218,10 @@ def record(task: Task, tail: str = "") -> CronRun:
     if old:
         CronRun.objects.filter(pk__in=old).delete()
     if notify_now:
+        from hosting import audit
+
+        audit.record(SCHEDULER, "cron.failing", task.site, after={"failures": cron.failures},
+                     detail=run.summary)
         site, failures = task.site, cron.failures
         transaction.on_commit(lambda: _notify(site, failures, run.summary))
     return run
