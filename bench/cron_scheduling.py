@@ -105,8 +105,8 @@ def hour(fail_every: int) -> None:
     queued = sum(per_minute[:60])
     enabled = Site.objects.filter(status=Site.ENABLED).count()
     print(f"sites: {Site.objects.count()} ({enabled} enabled), database: {connection.vendor}")
-    print(f"runs queued in the hour: {queued} ({queued / enabled:.1%} of the enabled sites; the rest are "
-          "busy with a task, on a locked platform, or had their slot in the first tick's window)")
+    print(f"runs queued in the hour: {queued} ({queued / enabled:.1%} of the enabled sites: the first tick also "
+          "takes the slots of the 2 minutes before it, and a site busy with a task waits)")
     print(f"runs queued per minute: mean {statistics.mean(per_minute[:60]):.1f}, max {max(per_minute[:60])}, "
           f"min {min(per_minute[:60])}")
     print(f"tick: median {statistics.median(tick_seconds) * 1000:.0f} ms, max {max(tick_seconds) * 1000:.0f} ms "

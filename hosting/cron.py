@@ -130,14 +130,24 @@ def tick(now: datetime | None = None) -> TickResult:
     the tick did (the runs themselves write none, see `start`)."""
     now = now or timezone.now()
     folded, failed = _fold()
-    crons = {c.site_id: c for c in SiteCron.objects.all()}
-    due = [s for s in candidates().select_related("platform__server", "client") if is_due(s.pk, crons.get(s.pk), now)]
+    due = _due_sites(now)
     busy = busy_sites([s.pk for s in due])
     queued = [pk for site in due if site.pk not in busy and (pk := start(site, now)) is not None]
     result = TickResult(queued, len(busy), folded, failed)
     if queued or failed:
         _audit_tick(result)
     return result
+
+
+def _due_sites(now: datetime, chunk: int = 500) -> list[Site]:
+    """The due sites, read whole only once found due: the scan of every site reads three columns
+    of SiteCron and the ids of the candidates, not 10,000 sites with their platform, server and
+    client each minute."""
+    crons = {pk: SiteCron(site_id=pk, interval=interval, queued_at=queued)
+             for pk, interval, queued in SiteCron.objects.values_list("site_id", "interval", "queued_at")}
+    ids = [pk for pk in candidates().values_list("pk", flat=True) if is_due(pk, crons.get(pk), now)]
+    related = candidates().select_related("platform__server", "client").order_by("pk")
+    return [site for at in range(0, len(ids), chunk) for site in related.filter(pk__in=ids[at:at + chunk])]
 
 
 def _audit_tick(result: TickResult) -> None:
