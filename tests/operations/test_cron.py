@@ -175,3 +175,21 @@ def test_the_command_line_runs_and_shows_cron(installed, capsys):
     from django.core.management.base import CommandError
     with pytest.raises(CommandError, match="between"):
         call_command("cron", "set", site.domain, "--interval", "1")
+
+
+def test_the_fold_takes_finished_runs_in_batches_once_each(installed):
+    a, b = installed(), installed()
+    server = a.platform.server
+    finished = BASE - timedelta(minutes=1)
+    runs = [Task.objects.create(target_type="site", kind="cron", site=site, server=server, args={"scheduled": True},
+                                target_label=site.domain, state=state, started_at=BASE - timedelta(minutes=2),
+                                finished_at=finished)
+            for site, state in [(a, Task.SUCCEEDED), (b, Task.FAILED), (a, Task.SUCCEEDED), (b, Task.SUCCEEDED),
+                                (a, Task.FAILED)]]
+    still = Task.objects.create(target_type="site", kind="cron", site=a, server=server, args={"scheduled": True},
+                                state=Task.RUNNING)
+    assert cron._fold(batch=2) == (5, [b.domain, a.domain])
+    assert cron._fold(batch=2) == (0, [])  # nothing twice
+    assert sorted(CronRun.objects.values_list("task_id_was", flat=True)) == sorted(t.pk for t in runs)
+    assert list(Task.objects.filter(kind="cron").values_list("pk", flat=True)) == [still.pk]
+    assert SiteCron.objects.get(site=a).failures == 1 and SiteCron.objects.get(site=b).failures == 0
