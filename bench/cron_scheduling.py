@@ -51,6 +51,7 @@ def main() -> None:
         logging.getLogger("harbormaster.tasks").setLevel(logging.WARNING)  # one line per state change
         scale_data.generate(args.sites, args.tasks, args.tasks * 10)
         hour(args.fail_every)
+        scans()
         panel(args.runs)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
@@ -120,6 +121,31 @@ def hour(fail_every: int) -> None:
           f"({AuditEvent.objects.filter(action='task.queued', after__kind='cron').count()} task.queued of cron)")
     print(f"per day at this rate: {queued * 24} task rows written and deleted again, {added_audit * 24} audit "
           f"events, {queued * 24} compact runs written (capped at HARBORMASTER_CRON_HISTORY per site)")
+
+
+def scans(rounds: int = 7) -> None:
+    """Baseline in the same run: the due scan as it was (every site read whole with its platform,
+    server and client, every SiteCron whole) against hosting.cron._due_sites (ids first)."""
+    from django.utils import timezone
+
+    from hosting import cron
+    from hosting.models import SiteCron
+
+    def whole() -> None:
+        crons = {c.site_id: c for c in SiteCron.objects.all()}
+        now = timezone.now()
+        sites = cron.candidates().select_related("platform__server", "client")
+        [s for s in sites if cron.is_due(s.pk, crons.get(s.pk), now)]
+
+    times: dict[str, list[float]] = {"whole": [], "ids": []}
+    for _ in range(rounds):
+        for name, fn in (("whole", whole), ("ids", lambda: cron._due_sites(timezone.now()))):
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    old, new = statistics.median(times["whole"]), statistics.median(times["ids"])
+    print(f"due scan of every site, median of {rounds}: ids first {new * 1000:.0f} ms; reading every site whole "
+          f"(before) {old * 1000:.0f} ms; ratio {old / new:.1f}x")
 
 
 def panel(runs: int) -> None:
