@@ -117,11 +117,12 @@ def measure(factory, opts, sites) -> None:
           f"{len(sites) / opts.interval:.0f} runs a minute ({opts.represents} hourly sites' rate), {w} workers, "
           f"drush sleep {opts.drush_sleep} s; idle cluster CPU {idle_rate * 1000:.1f} ms/s ({load()})")
 
-    seeded = timezone.now()
+    # As if the scheduler had run until a minute ago: the first tick takes one minute's slots.
+    seeded = timezone.now() - timedelta(minutes=1)
     SiteCron.objects.bulk_create([SiteCron(site=s, queued_at=cron.slot_start(s.pk, opts.interval, seeded))
                                   for s in sites])
     rows0, cpu0, t0 = pg_rows(), cluster_cpu(cluster), time.monotonic()
-    due: dict[int, tuple[int, object]] = {}  # task id -> (site id, the slot it was queued for)
+    due: dict[int, tuple[int, object, int]] = {}  # task id -> (site id, the slot it was queued for)
     ticks, queued_per_tick = [], []
     first = seeded
     for minute in range(opts.minutes):
@@ -132,7 +133,7 @@ def measure(factory, opts, sites) -> None:
         queued_per_tick.append(len(result.queued))
         by_site = dict(Task.objects.filter(pk__in=result.queued).values_list("pk", "site_id"))
         for pk, site_id in by_site.items():
-            due[pk] = (site_id, cron.slot_start(site_id, opts.interval, now))
+            due[pk] = (site_id, cron.slot_start(site_id, opts.interval, now), minute)
         last = now
         time.sleep(max(0.0, t0 + 60 * (minute + 1) - time.monotonic()))
     while cron.scheduled_runs().filter(state__in=Task.ACTIVE).exists():
@@ -167,6 +168,11 @@ def report(opts, due, ticks, queued_per_tick, cpu, idle_rate, wall, first, last,
             expected += 1
             slot -= timedelta(minutes=opts.interval)
     total_cpu = sum(cpu.values()) - idle_rate * wall
+    begun = min(started for _p, started, _d, _o in runs)
+    ended = max(started + timedelta(seconds=d) for _p, started, d, _o in runs)
+    by_tick: dict[int, float] = {}
+    for (pk, *_rest), lag in zip(runs, after_slot, strict=True):
+        by_tick[due[pk][2]] = max(by_tick.get(due[pk][2], 0.0), lag)
     print(f"runs: {n} queued over {opts.minutes} ticks (per tick {queued_per_tick}), {failed} failed; "
           f"tick here median {statistics.median(ticks) * 1000:.0f} ms")
     print(f"slots begun between the seeding and the last tick: {expected}; runs queued for them: {n}")
@@ -174,6 +180,9 @@ def report(opts, due, ticks, queued_per_tick, cpu, idle_rate, wall, first, last,
     print(f"slot start -> run started: {describe(waits)}")
     print(f"slot start -> run finished: {describe(after_slot)}; later than the {opts.interval}-minute interval: "
           f"{late} of {n}")
+    print(f"throughput: {n / (ended - begun).total_seconds():.2f} runs/s from the first start to the last end "
+          f"(offered: {len(sites) / opts.interval / 60:.2f} runs/s); latest finish after its slot, by tick: "
+          + ", ".join(f"{by_tick[k]:.0f} s" for k in sorted(by_tick)))
     print(f"cluster CPU a run: {total_cpu / n * 1000:.1f} ms with the idle CPU taken out (workers "
           f"{cpu['workers'] / n * 1000:.1f}, their programs (drush) {cpu['programs'] / n * 1000:.1f}, rest "
           f"{cpu['rest'] / n * 1000:.1f} ms before that); wall {wall:.0f} s ({load()})")
