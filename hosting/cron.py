@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from hosting.actor import SCHEDULER
+from hosting.actor import SCHEDULER, operator_or_user
 from hosting.models import CronRun, Lock, Site, SiteCron, Task
 
 KIND = "cron"
@@ -169,7 +169,7 @@ def start(site: Site, now: datetime | None = None, *, by=SCHEDULER) -> int | Non
 
     try:
         with transaction.atomic():
-            task = start_task(by, site, KIND, {SCHEDULED: True}, audited=by is not SCHEDULER)
+            task = start_task(by, site, KIND, {SCHEDULED: True}, audited=operator_or_user(by) != SCHEDULER)
             SiteCron.objects.update_or_create(site=site, defaults={"queued_at": now or timezone.now()})
     except (TaskRefused, ArgumentsInvalid, ValueError) as exc:
         _logger.info("cron of %s not queued: %s", site.domain, exc)
