@@ -12,12 +12,15 @@ compact records (hosting.models.cron). django-q2's scheduler calls `tick` every 
   HARBORMASTER_CRON_CONCURRENCY cron runs per server at once (hosting.engine.fairness).
 - A finished scheduled run becomes a CronRun row (its log kept only when it failed) and its Task
   row is deleted: the task list never pages through 240,000 cron runs a day.
-- HARBORMASTER_CRON_FAILURES failed runs in a row notify once (cron.failing), like a failed task."""
+- HARBORMASTER_CRON_FAILURES failed runs in a row notify once (cron.failing), like a failed task.
+- Audit: a run the scheduler starts writes no `task.queued` event; each tick that queued or
+  folded a failed run writes one `cron.tick` event (counts, the failed sites), and a failure
+  streak one `cron.failing` event on the site. Runs started by a person are audited as tasks."""
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -25,12 +28,13 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from hosting.actor import SCHEDULER
+from hosting.actor import SCHEDULER, operator_or_user
 from hosting.models import CronRun, Lock, Site, SiteCron, Task
 
 KIND = "cron"
 SCHEDULED = "scheduled"
 LOG_TAIL = 200  # lines of a failed run's log kept in its CronRun
+AUDIT_FAILED_SITES = 50  # domains of failed runs named in a tick's audit event
 _logger = logging.getLogger("hosting.cron")
 
 
@@ -118,27 +122,54 @@ class TickResult:
     queued: list[int]
     skipped_busy: int
     folded: int
+    failed: list[str] = field(default_factory=list)  # domains whose folded run failed
 
 
 def tick(now: datetime | None = None) -> TickResult:
-    """Fold finished runs, then queue a run for every due, free site."""
+    """Fold finished runs, then queue a run for every due, free site; one audit event says what
+    the tick did (the runs themselves write none, see `start`)."""
     now = now or timezone.now()
-    folded = fold()
-    crons = {c.site_id: c for c in SiteCron.objects.all()}
-    due = [s for s in candidates().select_related("platform__server", "client") if is_due(s.pk, crons.get(s.pk), now)]
+    folded, failed = _fold()
+    due = _due_sites(now)
     busy = busy_sites([s.pk for s in due])
     queued = [pk for site in due if site.pk not in busy and (pk := start(site, now)) is not None]
-    return TickResult(queued, len(busy), folded)
+    result = TickResult(queued, len(busy), folded, failed)
+    if queued or failed:
+        _audit_tick(result)
+    return result
+
+
+def _due_sites(now: datetime, chunk: int = 500) -> list[Site]:
+    """The due sites, read whole only once found due: the scan of every site reads three columns
+    of SiteCron and the ids of the candidates, not 10,000 sites with their platform, server and
+    client each minute."""
+    crons = {pk: SiteCron(site_id=pk, interval=interval, queued_at=queued)
+             for pk, interval, queued in SiteCron.objects.values_list("site_id", "interval", "queued_at")}
+    ids = [pk for pk in candidates().values_list("pk", flat=True) if is_due(pk, crons.get(pk), now)]
+    related = candidates().select_related("platform__server", "client").order_by("pk")
+    return [site for at in range(0, len(ids), chunk) for site in related.filter(pk__in=ids[at:at + chunk])]
+
+
+def _audit_tick(result: TickResult) -> None:
+    from hosting import audit
+
+    audit.record(SCHEDULER, "cron.tick", after={
+        "queued": len(result.queued), "skipped_busy": result.skipped_busy, "folded": result.folded,
+        "failed": len(result.failed), "failed_sites": result.failed[:AUDIT_FAILED_SITES]},
+        detail=f"Queued {len(result.queued)} scheduled cron runs; {len(result.failed)} of the "
+               f"{result.folded} finished runs failed.")
 
 
 def start(site: Site, now: datetime | None = None, *, by=SCHEDULER) -> int | None:
-    """Queue a scheduled cron run of SITE; None when it is refused (logged)."""
+    """Queue a scheduled cron run of SITE; None when it is refused (logged). A run the scheduler
+    starts writes no `task.queued` event (the tick's `cron.tick` counts them); one an operator
+    starts (`manage.py cron run --site`) is audited as any task."""
     from hosting.refused import TaskRefused
     from hosting.starting import ArgumentsInvalid, start_task
 
     try:
         with transaction.atomic():
-            task = start_task(by, site, KIND, {SCHEDULED: True})
+            task = start_task(by, site, KIND, {SCHEDULED: True}, audited=operator_or_user(by) != SCHEDULER)
             SiteCron.objects.update_or_create(site=site, defaults={"queued_at": now or timezone.now()})
     except (TaskRefused, ArgumentsInvalid, ValueError) as exc:
         _logger.info("cron of %s not queued: %s", site.domain, exc)
@@ -152,17 +183,30 @@ def scheduled_runs() -> QuerySet[Task]:
 
 def fold(limit: int = 2000) -> int:
     """Turn finished scheduled runs into CronRun rows and delete their tasks. Returns how many."""
-    done = 0
-    for task in scheduled_runs().filter(state__in=Task.FINAL).select_related("site")[:limit]:
+    return _fold(limit)[0]
+
+
+def _fold(limit: int = 2000, batch: int = 200) -> tuple[int, list[str]]:
+    """Fold up to LIMIT finished runs, BATCH to a transaction: their tasks are deleted in one
+    statement per related table (steps, log, locks, watch, backups' reference), not one set per
+    run. A run another folder holds (PostgreSQL: a row lock; SQLite: IMMEDIATE transactions run
+    one at a time) is left to it, so no run is recorded twice."""
+    done, failed = 0, []
+    while done < limit:
         with transaction.atomic():
-            ok = task.state in (Task.SUCCEEDED, Task.WARNING)
-            tail = "" if ok else _log_tail(task)  # read before the delete takes the log with it
-            if Task.objects.filter(pk=task.pk).delete()[0] == 0:
-                continue  # another tick folded it
-            if task.site is not None:
-                record(task, tail)
-        done += 1
-    return done
+            tasks = list(scheduled_runs().filter(state__in=Task.FINAL).select_related("site")
+                         .select_for_update(skip_locked=True, of=("self",)).order_by("pk")[:min(batch, limit - done)])
+            if not tasks:
+                break
+            # Read before the delete takes the logs with it.
+            tails = {t.pk: _log_tail(t) for t in tasks if t.state not in (Task.SUCCEEDED, Task.WARNING)}
+            Task.objects.filter(pk__in=[t.pk for t in tasks]).delete()
+            for task in tasks:
+                if task.site is not None:
+                    record(task, tails.get(task.pk, ""))
+        done += len(tasks)
+        failed += [t.target_label for t in tasks if t.pk in tails]
+    return done, failed
 
 
 def _log_tail(task: Task) -> str:
@@ -191,6 +235,10 @@ def record(task: Task, tail: str = "") -> CronRun:
     if old:
         CronRun.objects.filter(pk__in=old).delete()
     if notify_now:
+        from hosting import audit
+
+        audit.record(SCHEDULER, "cron.failing", task.site, after={"failures": cron.failures},
+                     detail=run.summary)
         site, failures = task.site, cron.failures
         transaction.on_commit(lambda: _notify(site, failures, run.summary))
     return run

@@ -154,8 +154,9 @@ def _extras(data: Mapping[str, Any], form: forms.Form) -> dict[str, Any]:
 
 
 def start_task(by: Actor, target: Target, kind: str, data: Mapping[str, Any], *, address: str | None = None,
-               retry_of: Task | None = None) -> Task:
+               retry_of: Task | None = None, audited: bool = True) -> Task:
     """Start KIND on TARGET for BY with the arguments in DATA (see the module docstring).
+    AUDITED False is for the cron scheduler only (hosting.cron audits its runs once a tick).
     Raises ValueError (an unknown type), PermissionDenied, TaskRefused (and its QuotaExceeded)
     or ArgumentsInvalid; nothing is written then."""
     known = task_type(target_type_of(target), kind)
@@ -178,4 +179,4 @@ def start_task(by: Actor, target: Target, kind: str, data: Mapping[str, Any], *,
         args = {**_extras(retry_of.args or {}, form), **args}
     elif is_operator(by):
         args = {**_extras(data, form), **args}
-    return queue_task(target, kind, by=by, args=args, address=address, retry_of=retry_of)
+    return queue_task(target, kind, by=by, args=args, address=address, retry_of=retry_of, audited=audited)

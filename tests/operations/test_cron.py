@@ -14,7 +14,7 @@ from django.core.management import call_command
 from hosting import cron
 from hosting.engine import fairness
 from hosting.engine.worker import execute
-from hosting.models import CronRun, Lock, Site, SiteCron, Task
+from hosting.models import AuditEvent, CronRun, Lock, Site, SiteCron, Task
 from tests.operations.conftest import log_of
 
 pytestmark = pytest.mark.parametrize("engine", ["sqlite"])
@@ -69,6 +69,10 @@ def test_it_runs_due_sites_and_keeps_a_compact_record(installed):
     assert not Task.objects.filter(pk=task.pk).exists()  # folded into its record
     run = CronRun.objects.get(site=site)
     assert run.outcome == SiteCron.OK and run.log == "" and run.duration > 0
+    # Audit: one event for the tick that queued it, none for the run itself.
+    assert not AuditEvent.objects.filter(action="task.queued", after__kind="cron").exists()
+    (event,) = AuditEvent.objects.filter(action="cron.tick")
+    assert event.after["queued"] == 1 and event.actor_label == "system:schedule" and event.client is None
     state = SiteCron.objects.get(site=site)
     assert state.last_outcome == SiteCron.OK and state.failures == 0 and state.last_duration == run.duration
     # The next slot, an hour on, runs it again.
@@ -112,6 +116,12 @@ def test_failures_in_a_row_notify_once_and_show(installed, platform, settings, a
     assert "failed 3 times in a row" in mail.outbox[-1].body
     assert "the mail queue broke" in CronRun.objects.filter(site=site).latest("started_at").log
     assert list(cron.failing()) == [state]
+    # Audited: each tick names the sites whose runs failed, and the streak once, on the site.
+    ticks = AuditEvent.objects.filter(action="cron.tick").order_by("pk")
+    assert [e.after["failed_sites"] for e in ticks] == [[], [site.domain], [site.domain], [site.domain]]
+    (streak,) = AuditEvent.objects.filter(action="cron.failing")
+    assert streak.object_id == str(site.pk) and streak.after == {"failures": 3} and streak.client == site.client
+    assert not AuditEvent.objects.filter(action="task.queued", after__kind="cron").exists()
     # A good run ends the streak.
     (Path(platform.path) / ".standin" / "fail-core:cron").unlink()
     cron.tick(_in_slot(site) + timedelta(hours=5))
@@ -153,6 +163,9 @@ def test_the_command_line_runs_and_shows_cron(installed, capsys):
     assert "every 30 minutes" in capsys.readouterr().out
     call_command("cron", "run", "--site", site.domain)
     assert "cron queued as task" in capsys.readouterr().out
+    # A run an operator asked for is audited like any task (the scheduler's are counted per tick).
+    (queued,) = AuditEvent.objects.filter(action="task.queued", after__kind="cron")
+    assert queued.after["kind"] == "cron" and queued.actor_label.startswith("cli:")
     _run_queued()
     call_command("cron", "run")
     assert "Folded 1 finished runs" in capsys.readouterr().out
@@ -162,3 +175,21 @@ def test_the_command_line_runs_and_shows_cron(installed, capsys):
     from django.core.management.base import CommandError
     with pytest.raises(CommandError, match="between"):
         call_command("cron", "set", site.domain, "--interval", "1")
+
+
+def test_the_fold_takes_finished_runs_in_batches_once_each(installed):
+    a, b = installed(), installed()
+    server = a.platform.server
+    finished = BASE - timedelta(minutes=1)
+    runs = [Task.objects.create(target_type="site", kind="cron", site=site, server=server, args={"scheduled": True},
+                                target_label=site.domain, state=state, started_at=BASE - timedelta(minutes=2),
+                                finished_at=finished)
+            for site, state in [(a, Task.SUCCEEDED), (b, Task.FAILED), (a, Task.SUCCEEDED), (b, Task.SUCCEEDED),
+                                (a, Task.FAILED)]]
+    still = Task.objects.create(target_type="site", kind="cron", site=a, server=server, args={"scheduled": True},
+                                state=Task.RUNNING)
+    assert cron._fold(batch=2) == (5, [b.domain, a.domain])
+    assert cron._fold(batch=2) == (0, [])  # nothing twice
+    assert sorted(CronRun.objects.values_list("task_id_was", flat=True)) == sorted(t.pk for t in runs)
+    assert list(Task.objects.filter(kind="cron").values_list("pk", flat=True)) == [still.pk]
+    assert SiteCron.objects.get(site=a).failures == 1 and SiteCron.objects.get(site=b).failures == 0
