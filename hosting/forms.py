@@ -21,6 +21,7 @@ from hosting.catalogue.situation import new_site_platforms
 from hosting.inputs import MAX_SEARCH, IdField
 from hosting.inventory import InventoryError, check_domain_free, platform_refusal
 from hosting.models import Backup, Platform, Site, Task
+from hosting.packages import migrate_refusal
 from hosting.widgets import FastSelect
 
 
@@ -170,7 +171,7 @@ class MigrateForm(SiteTaskForm):
         platform = self.cleaned_data["platform"]
         if platform.pk == self.site.platform_id:
             raise forms.ValidationError("The site is on this platform already.")
-        reason = platform_refusal(platform, self.site.client)
+        reason = platform_refusal(platform, self.site.client) or migrate_refusal(self.site, platform)
         if reason:
             raise forms.ValidationError(reason)
         return platform

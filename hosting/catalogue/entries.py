@@ -139,6 +139,13 @@ register(TaskType(
     form=F + "NodeDeleteTaskForm", refusal=R + "platform_delete", build=OP + "platform_delete.delete_plan",
     confirm=True, danger=True,
     explain="Deleting the platform removes its codebase from disk. It must have no sites left."))
+register(TaskType(
+    PLATFORM, "migrate-sites", "Migrate all sites", 300, True, ADMIN, NO_QUOTA,
+    form="hosting.batchforms.MigrateSitesForm", refusal=R + "platform_migrate_sites",
+    build=OP + "platform_batch.batch_plan", arguments=True, confirm=True,
+    explain="Every installed site of this platform moves to the target platform, each by its own migrate "
+            "(database backup, move, updatedb, verify; back to this platform if anything fails). A site that "
+            "fails stays here, working; the batch stops starting sites after the failure limit."))
 
 # --- Servers --------------------------------------------------------------------------------
 register(TaskType(

@@ -181,6 +181,9 @@ class Platform(Node):
     clients = models.ManyToManyField(Client, blank=True, related_name="platforms")
     # What an Aegir import brought: {"context": <Aegir's context name>, ...}. Empty: not from Aegir.
     aegir = models.JSONField(default=dict, blank=True)
+    # The modules, themes and profiles its last verify found (Aegir's package list):
+    # {machine name: {"type": "module", "version": "2.1.0"}} (provision.packages).
+    packages = models.JSONField(default=dict, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -267,6 +270,9 @@ class Site(Node):
     # The database (a name on the site's server) that the site's settings.php names but that no
     # record says is the site's: an administrator may adopt it (hosting.actions.adopt_database).
     attention_database = models.CharField(max_length=255, blank=True)
+    # The modules and themes the site has enabled, as its last verify's drush pm:list said:
+    # {machine name: version}. Empty: not known (never verified since, or drush could not say).
+    packages = models.JSONField(default=dict, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

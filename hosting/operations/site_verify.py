@@ -179,8 +179,16 @@ def bootstrap(ctx: Context, site: Site) -> None:
         return
     if state != "Successful":
         ctx.warning(f"Drupal does not bootstrap for {site.domain} (drush status: {state or 'no answer'}).")
-    else:
-        ctx.info("Drupal bootstraps.")
+        return
+    ctx.info("Drupal bootstraps.")
+    try:
+        packages = drush.enabled_packages(ctx.runner, resources.platform_root(platform), resources.docroot(platform),
+                                          site.domain)
+    except ProvisionError as exc:
+        ctx.warning(f"drush pm:list failed: the modules the site uses are not known ({exc})")
+        return
+    ctx.state["packages"] = packages
+    ctx.info(f"{len(packages)} module(s) and theme(s) enabled.")
 
 
 def vhost(ctx: Context, site: Site) -> None:
@@ -213,6 +221,8 @@ def record(ctx: Context, site: Site) -> None:
     fields.update(ctx.state.get("adopted") or {})
     if ctx.state.get("db_bytes") is not None:
         fields["disk_db_bytes"] = ctx.state["db_bytes"]
+    if ctx.state.get("packages") is not None:
+        fields["packages"] = ctx.state["packages"]
     # The backup store's size changes only with backups and retention, which measure it: a verify
     # (bulk verifies of a thousand sites) does not walk it again.
     if site.status == Site.FAILED:
