@@ -13,7 +13,7 @@ from hosting import access, starting
 from hosting.catalogue.situation import Situation
 from hosting.createforms import may_create_sites
 from hosting.inputs import search_text
-from hosting.models import Platform, Site
+from hosting.models import MigrationBatch, Platform, Site
 from hosting.views.common import (
     AuthenticatedHttpRequest,
     int_param,
@@ -78,5 +78,7 @@ def platform_detail(request: AuthenticatedHttpRequest, platform_id: int) -> Http
     context["sites"] = sites[:SITES_SHOWN]
     context["sites_more"] = context["live_sites"] > SITES_SHOWN
     context["is_admin"] = access.is_admin(request.user)
+    if context["is_admin"]:
+        context["batches"] = MigrationBatch.objects.filter(source=platform).select_related("target")[:5]
     context["may_create"] = platform.status == Platform.ENABLED and may_create_sites(request.user)
     return render_page(request, "platforms/detail.html", context, parts=("work",))
