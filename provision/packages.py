@@ -111,6 +111,10 @@ def scan(docroot: Path, core_version: str = "") -> Scan:
                     found.problems.append(f"more than {MAX_FILES} info files: the scan stopped there")
                     return found
                 _record(found, path, name[: -len(".info.yml")], core_version, root)
+    if core_version:
+        # Core always carries its system module (every site enables it): a platform of an older
+        # core is a downgrade of it, which the comparison then says.
+        found.packages.setdefault("system", {"type": "module", "version": core_version})
     return found
 
 
