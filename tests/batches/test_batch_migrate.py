@@ -111,3 +111,4 @@ def test_a_missed_advance_is_made_up_by_the_reconciler(quick_site, platform, tar
         ending.ENDED.append(batches.child_ended)
     batch.refresh_from_db()
     assert batch.state == MigrationBatch.DONE and batch.summary == "2 moved, 0 failed."
+
