@@ -7,11 +7,13 @@
   ended and why;
 - POST /batches/{id}/pause, POST /batches/{id}/resume {"max_failures": n | null}.
 
-Anyone else gets 404, as for a batch that does not exist."""
+Anyone else gets 403, or 404 for a batch of a platform they cannot see (as for one that does not
+exist)."""
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 
@@ -49,21 +51,20 @@ class BatchOut(Schema):
 
 def _admin(request: HttpRequest) -> None:
     if not access.is_admin(request.user):
-        raise Http404
+        raise PermissionDenied("Batch migrates are for administrators.")
 
 
 def _batch(request: HttpRequest, batch_id: int) -> MigrationBatch:
-    _admin(request)
     found = MigrationBatch.objects.select_related("source", "target").filter(pk=batch_id).first()
-    if found is None:
+    if found is None or not access.platforms(request.user).filter(pk=found.source_id).exists():
         raise Http404
+    _admin(request)
     return found
 
 
 @router.post("/platforms/{platform_id}/migrate-sites", response=responses(TaskOut, 202), tags=["batches"])
 def migrate_sites(request: HttpRequest, platform_id: Id, payload: MigrateSitesIn):
     """Queue the migrate of every installed site of the platform to TARGET (same server)."""
-    _admin(request)
     platform = access.platform_for_action(request.user, platform_id, "migrate-sites")
     task = start_task(request.user, platform, "migrate-sites",
                       {"target": payload.target, "max_failures": payload.max_failures}, address=address(request))

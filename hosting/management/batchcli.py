@@ -34,12 +34,12 @@ def add_parsers(sub: Any) -> None:
     move.add_argument("--json", action="store_true", help="Print the task (and with --wait the batch) as JSON.")
     status = sub.add_parser("batch-status", help="A batch's progress and, per site, where it ended and why.")
     status.add_argument("batch", help="The batch's id, or #TASK for the task that planned it.")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="The batch as the API gives it.")
     pause = sub.add_parser("batch-pause", help="Start no more sites (those running finish).")
-    pause.add_argument("batch")
+    pause.add_argument("batch", help="The batch's id, or #TASK.")
     resume = sub.add_parser("batch-resume", help="Go on with a paused batch, or a stopped one with a higher limit.")
-    resume.add_argument("batch")
-    resume.add_argument("--max-failures", type=int)
+    resume.add_argument("batch", help="The batch's id, or #TASK.")
+    resume.add_argument("--max-failures", type=int, help="The batch's new failure limit.")
 
 
 def _platform(name: str) -> Platform:

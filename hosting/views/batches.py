@@ -5,6 +5,7 @@ start_task like every task)."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
@@ -16,12 +17,13 @@ from hosting.views.common import AuthenticatedHttpRequest, render_page
 
 
 def access_batch(user: object, batch_id: int) -> MigrationBatch:
-    """The batch for an administrator; 404 for anyone else, as for a batch that does not exist."""
-    if not access.is_admin(user):
-        raise Http404
+    """The batch for an administrator; 404 for a batch of a platform USER cannot see (as for one
+    that does not exist), 403 for one they can."""
     found = MigrationBatch.objects.select_related("source", "target").filter(pk=batch_id).first()
-    if found is None:
+    if found is None or not access.platforms(user).filter(pk=found.source_id).exists():
         raise Http404
+    if not access.is_admin(user):
+        raise PermissionDenied("Batch migrates are for administrators.")
     return found
 
 
