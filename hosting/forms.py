@@ -69,8 +69,16 @@ class VerifyForm(SiteTaskForm):
         help_text="When settings.php names another database than the one the site's record owns, write it "
                   "again from the record (a new database password for the site's own user).")
 
+    packages = forms.BooleanField(
+        required=False, label="List the enabled modules",
+        help_text="drush pm:list: the modules and themes the site uses, which a migrate compares with its "
+                  "target platform's.")
+
     def task_args(self) -> dict[str, Any]:
-        return {"repair_settings": True} if self.cleaned_data.get("repair_settings") else {}
+        found: dict[str, Any] = {"repair_settings": True} if self.cleaned_data.get("repair_settings") else {}
+        if self.cleaned_data.get("packages"):
+            found["packages"] = True
+        return found
 
 
 class ResolveDuplicateForm(forms.Form):

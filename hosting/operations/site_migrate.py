@@ -59,6 +59,15 @@ def prepare(ctx: Context) -> None:
         raise ProvisionError(f"Platform {new.name} is on server {new.server.name}, {site.domain} on "
                              f"{old.server.name}: a migrate stays on one server (clone across servers).")
     resources.usable_platform(new, for_new_site=True)
+    if new.packages:
+        # What the site uses now, not at its last verify: a module enabled since must be found.
+        from hosting.operations.site_verify import list_packages
+
+        listed = list_packages(ctx, site)
+        if listed is not None:
+            with ctx.recording():
+                target_rows(Site, site.pk).update(packages=listed)
+            site.packages = listed
     refused = migrate_refusal(site, new)
     if refused:
         raise ProvisionError(refused)

@@ -181,14 +181,27 @@ def bootstrap(ctx: Context, site: Site) -> None:
         ctx.warning(f"Drupal does not bootstrap for {site.domain} (drush status: {state or 'no answer'}).")
         return
     ctx.info("Drupal bootstraps.")
+    # The modules the site uses (a migrate compares them with its target's): listed when asked,
+    # and by the first verify once the platform has a package list to compare with. Not on every
+    # verify: a second drush run would double the cost of verifying a thousand sites; a migrate
+    # lists them again itself before it compares (hosting.operations.site_migrate.prepare).
+    if _args(ctx).get("packages") or (not site.packages and platform.packages):
+        packages = list_packages(ctx, site)
+        if packages is not None:
+            ctx.state["packages"] = packages
+
+
+def list_packages(ctx: Context, site: Site) -> dict[str, str] | None:
+    """drush pm:list of SITE where its record says it is, or None (a warning) if drush cannot say."""
+    platform = site.platform
     try:
         packages = drush.enabled_packages(ctx.runner, resources.platform_root(platform), resources.docroot(platform),
                                           site.domain)
     except ProvisionError as exc:
         ctx.warning(f"drush pm:list failed: the modules the site uses are not known ({exc})")
-        return
-    ctx.state["packages"] = packages
+        return None
     ctx.info(f"{len(packages)} module(s) and theme(s) enabled.")
+    return packages
 
 
 def vhost(ctx: Context, site: Site) -> None:
