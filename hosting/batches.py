@@ -193,6 +193,8 @@ def resume(batch: MigrationBatch, *, by: Actor, max_failures: int | None = None,
            address: str | None = None) -> MigrationBatch:
     """Go on with a paused batch, or with a stopped one whose sites were not all started (with a
     limit above its failures: MAX_FAILURES, or the setting)."""
+    if max_failures is not None and not 1 <= max_failures <= 100000:
+        raise TaskRefused("The failure limit is a number from 1 to 100000.")
     with transaction.atomic():
         batch = MigrationBatch.objects.select_for_update().get(pk=batch.pk)
         if max_failures is not None:

@@ -11,11 +11,12 @@ Anyone else gets 403, or 404 for a batch of a platform they cannot see (as for o
 exist)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
+from pydantic import Field
 
 from hosting import access, batches
 from hosting.api.common import Id, address, responses
@@ -27,12 +28,12 @@ router = Router()
 
 
 class MigrateSitesIn(Schema):
-    target: int
-    max_failures: int | None = None
+    target: Id
+    max_failures: Annotated[int, Field(ge=1, le=100000)] | None = None
 
 
 class ResumeIn(Schema):
-    max_failures: int | None = None
+    max_failures: Annotated[int, Field(ge=1, le=100000)] | None = None
 
 
 class BatchOut(Schema):
@@ -72,7 +73,7 @@ def migrate_sites(request: HttpRequest, platform_id: Id, payload: MigrateSitesIn
 
 
 @router.get("/batches", response=responses(list[BatchOut]), tags=["batches"])
-def list_batches(request: HttpRequest, platform: int | None = None, task: int | None = None):
+def list_batches(request: HttpRequest, platform: Id | None = None, task: Id | None = None):
     """The newest batches first (at most 100)."""
     _admin(request)
     found = MigrationBatch.objects.select_related("source", "target")
