@@ -23,8 +23,20 @@ class HostingConfig(AppConfig):
         # The schedules are rows of django_q's tables: written after every migrate of this app,
         # so a fresh install and an upgrade both get them without a separate step.
         post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="hosting.ensure_schedules")
+        _listen_for_batches()
         if sys.argv[1:2] == ["qcluster"]:
             # Wherever workers run, the engine's reaper runs too (hosting/engine/daemon.py).
             from hosting.engine.daemon import attach_to_qcluster
 
             attach_to_qcluster()
+
+
+def _listen_for_batches() -> None:
+    """Batch migrates go on when a child ends and once a beat (hosting.batches)."""
+    from hosting import batches
+    from hosting.engine import daemon, ending
+
+    if batches.child_ended not in ending.ENDED:
+        ending.ENDED.append(batches.child_ended)
+    if batches.reconcile not in daemon.RECONCILE:
+        daemon.RECONCILE.append(batches.reconcile)

@@ -21,6 +21,7 @@ from hosting.catalogue.situation import new_site_platforms
 from hosting.inputs import MAX_SEARCH, IdField
 from hosting.inventory import InventoryError, check_domain_free, platform_refusal
 from hosting.models import Backup, Platform, Site, Task
+from hosting.packages import migrate_refusal
 from hosting.widgets import FastSelect
 
 
@@ -68,8 +69,16 @@ class VerifyForm(SiteTaskForm):
         help_text="When settings.php names another database than the one the site's record owns, write it "
                   "again from the record (a new database password for the site's own user).")
 
+    packages = forms.BooleanField(
+        required=False, label="List the enabled modules",
+        help_text="drush pm:list: the modules and themes the site uses, which a migrate compares with its "
+                  "target platform's.")
+
     def task_args(self) -> dict[str, Any]:
-        return {"repair_settings": True} if self.cleaned_data.get("repair_settings") else {}
+        found: dict[str, Any] = {"repair_settings": True} if self.cleaned_data.get("repair_settings") else {}
+        if self.cleaned_data.get("packages"):
+            found["packages"] = True
+        return found
 
 
 class ResolveDuplicateForm(forms.Form):
@@ -170,7 +179,7 @@ class MigrateForm(SiteTaskForm):
         platform = self.cleaned_data["platform"]
         if platform.pk == self.site.platform_id:
             raise forms.ValidationError("The site is on this platform already.")
-        reason = platform_refusal(platform, self.site.client)
+        reason = platform_refusal(platform, self.site.client) or migrate_refusal(self.site, platform)
         if reason:
             raise forms.ValidationError(reason)
         return platform

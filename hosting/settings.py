@@ -208,6 +208,10 @@ HARBORMASTER_CRON_MIN_INTERVAL = config.get_int("HARBORMASTER_CRON_MIN_INTERVAL"
 HARBORMASTER_CRON_CONCURRENCY = config.get_int("HARBORMASTER_CRON_CONCURRENCY", 2, minimum=1, maximum=1000)
 HARBORMASTER_CRON_FAILURES = config.get_int("HARBORMASTER_CRON_FAILURES", 3, minimum=1, maximum=1000)
 HARBORMASTER_CRON_HISTORY = config.get_int("HARBORMASTER_CRON_HISTORY", 20, minimum=1, maximum=1000)
+# Batch migrates (hosting.batches): a batch stops starting sites after this many failures (a
+# batch may set its own), and keeps this many of its migrates queued or running at once.
+HARBORMASTER_BATCH_MAX_FAILURES = config.get_int("HARBORMASTER_BATCH_MAX_FAILURES", 5, minimum=1, maximum=100000)
+HARBORMASTER_BATCH_WINDOW = config.get_int("HARBORMASTER_BATCH_WINDOW", 2, minimum=1, maximum=1000)
 HARBORMASTER_QUEUE = config.get_str("HARBORMASTER_QUEUE", "local")
 HARBORMASTER_WORKERS = config.get_int("HARBORMASTER_WORKERS", 2, minimum=1, maximum=64)
 # What one task's log holds at most: its first three quarters and last quarter of these are kept,

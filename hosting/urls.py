@@ -9,6 +9,7 @@ from hosting.views import (
                            audit,
                            auth,
                            backups,
+                           batches,
                            clients,
                            create,
                            dashboard,
@@ -71,6 +72,8 @@ urlpatterns = [
     path("platforms/<int:platform_id>/", platforms.platform_detail, name="platform-detail"),
     path("platforms/<int:platform_id>/tasks/<slug:kind>/", nodetasks.node_task, {"target_type": "platform"},
          name="platform-task"),
+    path("batches/<int:batch_id>/", batches.batch_detail, name="batch-detail"),
+    path("batches/<int:batch_id>/<slug:action>/", batches.batch_control, name="batch-control"),
     path("platforms/<int:platform_id>/clients/", nodeedit.platform_clients, name="platform-clients"),
     path("platforms/<int:platform_id>/delete-record/", nodes.platform_delete_record, name="platform-delete-record"),
 

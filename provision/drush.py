@@ -104,3 +104,37 @@ def user_login(runner: Runner, platform_root: Path, docroot: Path, domain: str) 
     if not match:
         raise ProvisionError("drush user:login printed no login link.")
     return match.group(0)
+
+
+PACKAGES_LIMIT = 1024 * 1024
+MAX_PACKAGES = 2000
+
+
+def enabled_packages(runner: Runner, platform_root: Path, docroot: Path, domain: str) -> dict[str, str]:
+    """The site's enabled modules and themes, {machine name: version} ("" when drush gives none),
+    from `drush pm:list --status=enabled --format=json`. The answer is the site's (its code and
+    its database print it): bounded, and only names and versions that look like them are kept.
+    Raises ProvisionError when the answer is not drush's JSON."""
+    import json
+
+    from provision.packages import NAME, clean_version
+
+    out = _Bounded(PACKAGES_LIMIT)
+    runner.run([*_base(platform_root, docroot, domain), "pm:list", "--status=enabled", "--format=json"],
+               cwd=docroot, stdout=out, quiet=True)  # type: ignore[arg-type]
+    if out.more:
+        raise ProvisionError(f"drush pm:list printed more than {PACKAGES_LIMIT} bytes.")
+    try:
+        rows = json.loads(out.kept.decode("utf-8", "replace") or "{}")
+    except ValueError:
+        raise ProvisionError("drush pm:list did not print JSON.") from None
+    if isinstance(rows, list):  # an empty PHP array prints as []
+        rows = {} if not rows else None
+    if not isinstance(rows, dict):
+        raise ProvisionError("drush pm:list printed JSON of another shape.")
+    found: dict[str, str] = {}
+    for name, row in list(rows.items())[:MAX_PACKAGES]:
+        if not isinstance(name, str) or not NAME.match(name) or not isinstance(row, dict):
+            continue
+        found[name] = clean_version(row.get("version"), "")
+    return found

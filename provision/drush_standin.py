@@ -5,7 +5,8 @@ a login link, exit codes and messages. demo.make_platform() installs it as vendo
 
 Fault injection, so tests can exercise failures and timeouts through the real path:
 `<platform>/.standin/fail-<command>` makes <command> print the file to stderr and exit 1;
-`<platform>/.standin/sleep-<command>` makes it sleep that many seconds first.
+`<platform>/.standin/sleep-<command>` makes it sleep that many seconds first;
+`fail-<command>@<domain>` and `sleep-<command>@<domain>` do the same for one site only.
 (<command> is the canonical name: status, site:install, user:login, updatedb, cache:rebuild,
 core:cron.)"""
 from __future__ import annotations
@@ -36,11 +37,12 @@ ALIASES = {
     "cron": "core:cron", "core-cron": "core:cron", "core:cron": "core:cron",
     "ws": "watchdog:show", "wd-show": "watchdog:show", "watchdog-show": "watchdog:show",
     "watchdog:show": "watchdog:show",
+    "pm:list": "pm:list", "pml": "pm:list", "pm-list": "pm:list",
 }
 # Options that take a value, so `--uri example.com` works as well as `--uri=example.com`.
 VALUE_OPTIONS = {"root", "uri", "db-url", "site-name", "site-mail", "account-name", "account-pass",
                  "account-mail", "sites-subdir", "format", "field", "name", "uid", "locale", "count",
-                 "db-prefix", "db-su", "db-su-pw"}
+                 "db-prefix", "db-su", "db-su-pw", "status", "type"}
 SHORT_OPTIONS = {"-l": "uri", "-r": "root"}
 STATUS_LABELS = {
     "drupal-version": "Drupal version", "uri": "Site URI", "db-driver": "DB driver",
@@ -123,10 +125,13 @@ class Context:
         return sites / "default"
 
     def fault_file(self, kind: str, command: str) -> Path | None:
-        for base in (self.project, self.docroot):
-            path = base / ".standin" / f"{kind}-{command}"
-            if path.is_file():
-                return path
+        host = _host(self.call.opt("uri"))
+        names = ([f"{kind}-{command}@{host}"] if host else []) + [f"{kind}-{command}"]
+        for name in names:
+            for base in (self.project, self.docroot):
+                path = base / ".standin" / name
+                if path.is_file():
+                    return path
         return None
 
     def database(self, site: Path) -> Database | None:
@@ -338,9 +343,60 @@ def cmd_watchdog_show(ctx: Context) -> int:
     return 0
 
 
-COMMANDS = {"status": cmd_status, "site:install": cmd_site_install, "user:login": cmd_user_login,
-            "updatedb": cmd_updatedb, "cache:rebuild": cmd_cache_rebuild, "core:cron": cmd_core_cron,
-            "watchdog:show": cmd_watchdog_show}
+def _extensions(docroot: Path, core: str) -> dict[str, dict[str, str]]:
+    """Drupal's extension discovery, as far as pm:list shows it: every *.info.yml under the
+    docroot's extension places, its type and version lines (the stand-in runs without site
+    packages: no YAML library; Drupal would parse the file)."""
+    found: dict[str, dict[str, str]] = {}
+    for place in ("core", "modules", "themes", "profiles"):
+        for path in sorted((docroot / place).rglob("*.info.yml")) if (docroot / place).is_dir() else []:
+            if "tests" in path.parts or path.stat().st_size > 65536:
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")
+            kind = re.search(r"^type:\s*['\"]?(\w+)", text, re.MULTILINE)
+            version = re.search(r"^version:\s*['\"]?([^'\"\n]*)", text, re.MULTILINE)
+            value = version.group(1).strip() if version else ""
+            found.setdefault(path.name[: -len(".info.yml")], {
+                "type": kind.group(1) if kind else "module", "version": core if value == "VERSION" else value})
+    return found
+
+
+def cmd_pm_list(ctx: Context) -> int:
+    """drush pm:list: the extensions of the platform, each with its status on this site. A module
+    is enabled when the site's database holds its schema version (key_value system.schema, as
+    Drupal records it); its version and path come from its info.yml, like drush's."""
+    site = ctx.site_dir()
+    db = ctx.database(site)
+    if not _installed(db):
+        raise Failure(f"Drupal is not installed at {site.relative_to(ctx.docroot)}.")
+    assert db is not None
+    enabled = set(db.column(f"SELECT name FROM {db.prefix}key_value WHERE collection = 'system.schema'"))
+    core = drupal_version(ctx.docroot) or ""
+    found = _extensions(ctx.docroot, core)
+    found.setdefault("system", {"type": "module", "version": core})
+    wanted_status = ctx.call.opt("status").lower()
+    wanted_type = ctx.call.opt("type").lower()
+    rows: dict[str, dict[str, object]] = {}
+    for name, info in sorted(found.items()):
+        status = "Enabled" if name in enabled else "Disabled"
+        if wanted_status and status.lower() != wanted_status:
+            continue
+        if wanted_type and info["type"] != wanted_type:
+            continue
+        rows[name] = {"package": "Core" if name == "system" else "Other", "project": None,
+                      "display_name": f"{name.replace('_', ' ').title()} ({name})", "name": name,
+                      "type": info["type"], "path": "", "status": status, "version": info["version"] or None}
+    if ctx.call.opt("format") == "json":
+        print(json.dumps(rows, indent=4))
+    else:
+        for row in rows.values():
+            print(f"  {row['package']:<8} {row['display_name']:<40} {row['status']:<9} {row['version'] or ''}")
+    return 0
+
+
+COMMANDS = {"pm:list": cmd_pm_list, "status": cmd_status, "site:install": cmd_site_install,
+            "user:login": cmd_user_login, "updatedb": cmd_updatedb, "cache:rebuild": cmd_cache_rebuild,
+            "core:cron": cmd_core_cron, "watchdog:show": cmd_watchdog_show}
 
 
 def main(argv: list[str], *, script: str) -> int:

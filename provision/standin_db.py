@@ -123,6 +123,30 @@ class Database:
         lines = done.stdout.decode("utf-8", "replace").splitlines()
         return lines[0].strip() if lines else None
 
+    def column(self, sql: str) -> list[str]:
+        """The first column of every row, as text; [] when the query fails."""
+        if self.path is not None:
+            if not self.path.is_file():
+                return []
+            try:
+                uri = f"file:{urllib.parse.quote(str(self.path))}?mode=rw"
+                with sqlite3.connect(uri, uri=True, timeout=10) as conn:
+                    rows = conn.execute(sql).fetchall()
+                conn.close()
+            except sqlite3.Error:
+                return []
+            return [str(row[0]) for row in rows]
+        import subprocess
+
+        try:
+            argv, env = self._client(sql)
+            done = subprocess.run(argv, env=env, capture_output=True, timeout=_CLIENT_TIMEOUT, check=False)
+        except (ProvisionError, OSError, subprocess.TimeoutExpired):
+            return []
+        if done.returncode != 0:
+            return []
+        return [line.strip() for line in done.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
+
     def ping(self) -> bool:
         return self.scalar("SELECT 1") == "1"
 

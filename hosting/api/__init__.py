@@ -115,6 +115,7 @@ def _register() -> None:
         sync,
         tasks,
     )
+    from hosting.api import batches as batch_api
 
     assert admin_nodes.router is nodes.router  # its operations join the nodes' paths
     api.add_router("/", gitbuild.router)  # before nodes: /platforms/build is not /platforms/{id}
@@ -129,6 +130,7 @@ def _register() -> None:
     api.add_router("/", cron.router)
     api.add_router("/", sync.router)
     api.add_router("/", logs.router)
+    api.add_router("/", batch_api.router)
 
 
 _register()

@@ -145,6 +145,13 @@ register(TaskType(
     PLATFORM, "build", "Build from Git", 3600, False, ADMIN, NO_QUOTA,
     form="hosting.gitforms.BuildTaskForm", refusal=R + "platform_build", build=OP + "platform_build.build_plan",
     button=False))
+register(TaskType(
+    PLATFORM, "migrate-sites", "Migrate all sites", 300, True, ADMIN, NO_QUOTA,
+    form="hosting.batchforms.MigrateSitesForm", refusal=R + "platform_migrate_sites",
+    build=OP + "platform_batch.batch_plan", arguments=True, confirm=True,
+    explain="Every installed site of this platform moves to the target platform, each by its own migrate "
+            "(database backup, move, updatedb, verify; back to this platform if anything fails). A site that "
+            "fails stays here, working; the batch stops starting sites after the failure limit."))
 
 # --- Servers --------------------------------------------------------------------------------
 register(TaskType(

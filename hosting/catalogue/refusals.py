@@ -122,6 +122,22 @@ def platform_build(s: Situation, kind: str) -> str:
     if platform.git_commit or platform.status != Platform.QUEUED:
         return "The platform is built already: build the next version instead."
     return platform_any(s, kind)
+def platform_migrate_sites(s: Situation, kind: str) -> str:
+    """Installed sites to move, another enabled platform of the server to move them to, and no
+    other batch moving this platform's sites."""
+    from hosting.batchforms import batch_targets
+    from hosting.models import MigrationBatch
+
+    platform = _platform(s)
+    found = platform_any(s, kind)
+    if found:
+        return found
+    if not Site.objects.filter(platform=platform, status__in=(Site.ENABLED, Site.DISABLED)).exists():
+        return "No installed site is on this platform."
+    running = MigrationBatch.objects.filter(source=platform).exclude(state__in=MigrationBatch.FINAL).first()
+    if running is not None:
+        return f"Batch #{running.pk} is {running.state} on this platform: wait for it, or finish it first."
+    return "" if batch_targets(platform).exists() else "No other enabled platform is on this server."
 
 
 def server_any(s: Situation, kind: str) -> str:

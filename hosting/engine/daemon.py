@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from hosting.engine import clock, reconcile, reconnect, registry, shutdown, watchdog
@@ -24,6 +25,9 @@ from hosting.engine.routing import cluster_queue
 from hosting.models import Cluster, Task
 
 SWEEP_EVERY = 30.0
+# Called once a beat with the queue (and at a cluster's start): hosting.apps registers
+# hosting.batches.reconcile, which advances the batches whose advance a dead worker missed.
+RECONCILE: list[Callable[[str], object]] = []
 # Rows of clusters gone for an hour are removed this often (and when a cluster starts).
 CLEAN_UP_EVERY = 600.0
 _logger = logging.getLogger("hosting.engine")
@@ -83,6 +87,8 @@ class Housekeeping:
             if self.registration is not None:
                 registry.beat(self.registration)
             reconcile.reconcile(self.queue, started=self.started)
+            for listener in RECONCILE:
+                listener(self.queue)
             self.reconciled_at = now
             # After an outage the queue is judged as if the cluster had just started: nothing
             # could be fetched or claimed while the database was away.

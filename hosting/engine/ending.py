@@ -3,7 +3,7 @@ transaction, the release of its locks (DESIGN §4.6: locks of finished tasks are
 in the transaction that finishes them). Whoever waited on them is handed over after commit."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.db import transaction
 
@@ -13,6 +13,16 @@ from hosting.engine.fairness import wake_after
 from hosting.engine.loglimits import clean
 from hosting.engine.owner import Owner
 from hosting.models import Lock, Task
+
+# Called with a task's id after the transaction that ended it commits (hosting.apps registers
+# hosting.batches.child_ended): what waits on a task's end without the engine knowing what it is.
+ENDED: list[Callable[[int], None]] = []
+
+
+def _tell_ended(task_id: int) -> None:
+    for listener in ENDED:
+        listener(task_id)
+
 
 _LEVEL = {Task.SUCCEEDED: "info", Task.WARNING: "warning", Task.FAILED: "error",
           Task.CANCELLED: "warning", Task.PAUSED: "warning", Task.QUEUED: "warning"}
@@ -54,6 +64,8 @@ def end(task_id: int, state: str, summary: str, *, owner: Owner | None = None,
         # robust: the task has ended whatever happens to the wake-up; a missed one is made up
         # by the reconciler within a beat.
         transaction.on_commit(lambda: wake_after(task_id), robust=True)
+        # robust too: a listener's failure is made up by its own reconciliation (batches: a beat).
+        transaction.on_commit(lambda: _tell_ended(task_id), robust=True)
     return True
 
 

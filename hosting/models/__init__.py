@@ -1,5 +1,6 @@
 from hosting.models.api import ApiToken
 from hosting.models.audit import AuditEvent
+from hosting.models.batches import BatchItem, MigrationBatch
 from hosting.models.certificates import Certificate
 from hosting.models.clusters import Cluster
 from hosting.models.cron import CronRun, DrushCommand, SiteCron
@@ -10,7 +11,8 @@ from hosting.models.ops import BackupSchedule, NotificationPreference, StaleBack
 from hosting.models.tasks import Lock, Task, TaskLog, TaskStep
 
 __all__ = [
-    "ApiToken", "AuditEvent", "Backup", "BackupSchedule", "Certificate", "Client", "Cluster", "CronRun",
-    "DrushCommand", "Invitation", "Lock", "Membership", "NotificationPreference", "Platform", "Server", "Site",
-    "SiteCron", "StaleBackupAlert", "StoreCheck", "Task", "TaskLog", "TaskStep", "TaskWatch", "Webhook",
+    "ApiToken", "AuditEvent", "Backup", "BackupSchedule", "BatchItem", "Certificate", "Client", "Cluster",
+    "CronRun", "DrushCommand", "Invitation", "Lock", "Membership", "MigrationBatch", "NotificationPreference",
+    "Platform", "Server", "Site", "SiteCron", "StaleBackupAlert", "StoreCheck", "Task", "TaskLog", "TaskStep",
+    "TaskWatch", "Webhook",
 ]

@@ -192,6 +192,9 @@ class Platform(Node):
     # The newer build of the same repository that locked this platform to new sites (the
     # HARBORMASTER_LOCK_SUPERSEDED setting); unlocking it by hand is allowed.
     superseded_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # The modules, themes and profiles its last verify found (Aegir's package list):
+    # {machine name: {"type": "module", "version": "2.1.0"}} (provision.packages).
+    packages = models.JSONField(default=dict, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -278,6 +281,9 @@ class Site(Node):
     # The database (a name on the site's server) that the site's settings.php names but that no
     # record says is the site's: an administrator may adopt it (hosting.actions.adopt_database).
     attention_database = models.CharField(max_length=255, blank=True)
+    # The modules and themes the site has enabled, as its last verify's drush pm:list said:
+    # {machine name: version}. Empty: not known (never verified since, or drush could not say).
+    packages = models.JSONField(default=dict, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -15,6 +15,7 @@ from hosting.engine.steps import Context, Plan
 from hosting.models import Platform, Task
 from hosting.operations import platform_sites
 from hosting.operations.common import roots, step, target_rows
+from provision import packages
 from provision import platform as provision_platform
 from provision.errors import ProvisionError
 
@@ -32,9 +33,13 @@ def inspect(ctx: Context) -> None:
     ctx.info(f"Drupal {info.drupal_version} (major {info.major}), docroot {info.docroot}")
     ctx.info(f"Install profiles: {', '.join(sorted(info.profiles)) or 'none found'}")
     ctx.info(f"drush: {info.drush or 'not found (vendor/bin/drush or on PATH)'}")
+    found = packages.scan(Path(info.docroot), info.drupal_version)
+    for problem in found.problems[:20]:
+        ctx.warning(f"Package list: {problem}")
+    ctx.info(f"Packages: {len(found.packages)} module(s), theme(s) and profile(s) found.")
     with ctx.recording():
         Platform.objects.filter(pk=platform.pk).update(docroot=str(info.docroot), drupal_version=info.drupal_version,
-                                                        profiles=sorted(info.profiles))
+                                                        profiles=sorted(info.profiles), packages=found.packages)
     ctx.state["docroot"] = str(info.docroot)
 
 

@@ -32,6 +32,7 @@ from hosting.operations.site_common import (
     write_site_settings,
     write_vhost,
 )
+from hosting.packages import migrate_refusal
 from provision import drush, sitefiles
 from provision.errors import ProvisionError
 from provision.preflight import check_copy_space
@@ -58,6 +59,18 @@ def prepare(ctx: Context) -> None:
         raise ProvisionError(f"Platform {new.name} is on server {new.server.name}, {site.domain} on "
                              f"{old.server.name}: a migrate stays on one server (clone across servers).")
     resources.usable_platform(new, for_new_site=True)
+    if new.packages:
+        # What the site uses now, not at its last verify: a module enabled since must be found.
+        from hosting.operations.site_verify import list_packages
+
+        listed = list_packages(ctx, site)
+        if listed is not None:
+            with ctx.recording():
+                target_rows(Site, site.pk).update(packages=listed)
+            site.packages = listed
+    refused = migrate_refusal(site, new)
+    if refused:
+        raise ProvisionError(refused)
     source = resources.site_dir(site)
     target = resources.site_dir(site, new)
     if not source.is_dir():

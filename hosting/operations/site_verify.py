@@ -179,8 +179,29 @@ def bootstrap(ctx: Context, site: Site) -> None:
         return
     if state != "Successful":
         ctx.warning(f"Drupal does not bootstrap for {site.domain} (drush status: {state or 'no answer'}).")
-    else:
-        ctx.info("Drupal bootstraps.")
+        return
+    ctx.info("Drupal bootstraps.")
+    # The modules the site uses (a migrate compares them with its target's): listed when asked,
+    # and by the first verify once the platform has a package list to compare with. Not on every
+    # verify: a second drush run would double the cost of verifying a thousand sites; a migrate
+    # lists them again itself before it compares (hosting.operations.site_migrate.prepare).
+    if _args(ctx).get("packages") or (not site.packages and platform.packages):
+        packages = list_packages(ctx, site)
+        if packages is not None:
+            ctx.state["packages"] = packages
+
+
+def list_packages(ctx: Context, site: Site) -> dict[str, str] | None:
+    """drush pm:list of SITE where its record says it is, or None (a warning) if drush cannot say."""
+    platform = site.platform
+    try:
+        packages = drush.enabled_packages(ctx.runner, resources.platform_root(platform), resources.docroot(platform),
+                                          site.domain)
+    except ProvisionError as exc:
+        ctx.warning(f"drush pm:list failed: the modules the site uses are not known ({exc})")
+        return None
+    ctx.info(f"{len(packages)} module(s) and theme(s) enabled.")
+    return packages
 
 
 def vhost(ctx: Context, site: Site) -> None:
@@ -213,6 +234,8 @@ def record(ctx: Context, site: Site) -> None:
     fields.update(ctx.state.get("adopted") or {})
     if ctx.state.get("db_bytes") is not None:
         fields["disk_db_bytes"] = ctx.state["db_bytes"]
+    if ctx.state.get("packages") is not None:
+        fields["packages"] = ctx.state["packages"]
     # The backup store's size changes only with backups and retention, which measure it: a verify
     # (bulk verifies of a thousand sites) does not walk it again.
     if site.status == Site.FAILED:

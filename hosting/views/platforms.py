@@ -13,7 +13,7 @@ from hosting import access, starting
 from hosting.catalogue.situation import Situation
 from hosting.createforms import may_create_sites
 from hosting.inputs import search_text
-from hosting.models import Platform, Site
+from hosting.models import MigrationBatch, Platform, Site
 from hosting.views.common import (
     AuthenticatedHttpRequest,
     int_param,
@@ -83,5 +83,7 @@ def platform_detail(request: AuthenticatedHttpRequest, platform_id: int) -> Http
         from django.urls import reverse
 
         context["webhook_url"] = settings.HARBORMASTER_BASE_URL + reverse("platform-webhook", args=[platform.pk])
+    if context["is_admin"]:
+        context["batches"] = MigrationBatch.objects.filter(source=platform).select_related("target")[:5]
     context["may_create"] = platform.status == Platform.ENABLED and may_create_sites(request.user)
     return render_page(request, "platforms/detail.html", context, parts=("work",))

@@ -60,6 +60,9 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("post", "/api/v1/sites/{site_id}/https/upload"): ACT,
     ("get", "/api/v1/sites/{site_id}/cron"): READ, ("post", "/api/v1/sites/{site_id}/cron"): ACT,
     ("post", "/api/v1/sites/{site_id}/sync"): ACT,
+    ("post", "/api/v1/platforms/{platform_id}/migrate-sites"): ADMIN_WRITE, ("get", "/api/v1/batches"): ADMIN_WRITE,
+    ("get", "/api/v1/batches/{batch_id}"): ADMIN_WRITE, ("post", "/api/v1/batches/{batch_id}/pause"): ADMIN_WRITE,
+    ("post", "/api/v1/batches/{batch_id}/resume"): ADMIN_WRITE,
     # The cast's server runs no web server: its logs are a 409 once the caller's rights are settled.
     ("get", "/api/v1/sites/{site_id}/logs"): READ_FILE,
 }
@@ -106,6 +109,8 @@ def body_for(method: str, path: str, role: str, objects: dict[str, int], world) 
         "/api/v1/aegir-import": {"directory": str(world["root"])},
         "/api/v1/sites/{site_id}/cron": {"interval": 30},
         "/api/v1/sites/{site_id}/sync": {"source": objects["site_id"]},
+        "/api/v1/platforms/{platform_id}/migrate-sites": {"target": objects["platform_id"]},
+        "/api/v1/batches/{batch_id}/resume": {},
     }
     return bodies.get(path, {"type": "verify"})
 
@@ -131,7 +136,8 @@ def test_it_classifies_every_operation():
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_it_shows_and_lets_each_role_do_only_what_it_may(world, role, tmp_path):
+def test_it_shows_and_lets_each_role_do_only_what_it_may(world, role, tmp_path, settings):
+    settings.HARBORMASTER_API_RATE = (10_000, 60)  # every operation twice: more than a token's default minute
     world["calls"], world["root"] = [], tmp_path
     http = api_client(world["users"][role], "write", name=f"matrix-{role}")
     problems, seen = [], []

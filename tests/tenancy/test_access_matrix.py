@@ -68,6 +68,7 @@ ROUTES: dict[str, object] = {
     "audit-list": LIST, "audit-export": LIST,
     "token-list": LIST, "token-revoke": NOGET, "notification-preferences": LIST,
     "status": ADMIN, "status-json": PUBLIC,
+    "batch-detail": obj(**ADMIN_ONLY_EDIT), "batch-control": NOGET,
 }
 # Included URL sets covered elsewhere: Django's admin (staff only) and the API (tests/api).
 INCLUDES = {"admin/", "api/v1/"}

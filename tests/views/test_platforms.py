@@ -35,7 +35,7 @@ def test_it_shows_the_platform_its_sites_and_tasks(as_admin, platform, site, glo
     response = as_admin.get(reverse("platform-detail", args=[platform.pk]))
     body = response.content.decode()
     assert "www.acme.test" in body and "shop.globex.test" in body and f"/tasks/{task.pk}/" in body
-    assert [b.kind for b in response.context["buttons"]] == ["verify", "lock", "unlock", "delete"]
+    assert [b.kind for b in response.context["buttons"]] == ["verify", "lock", "unlock", "delete", "migrate-sites"]
 
 
 def test_it_shows_a_member_only_their_sites_and_no_platform_buttons(as_member, platform, site, globex_site):

@@ -1,13 +1,16 @@
 """`manage.py platform add NAME PATH [--server NAME]`: record a platform and queue its verify.
 `platform build REPOSITORY REF [--name N] [--secret S] [--server NAME] [--webhook]`: a platform built
 from Git; `platform next NAME REF [--name N]`: the next version of a built one.
-`platform clients NAME [--client C ...]`: the clients that may create sites on it (none: every client)."""
+`platform clients NAME [--client C ...]`: the clients that may create sites on it (none: every client).
+`platform migrate-sites SOURCE TARGET`, `batch-status`, `batch-pause`, `batch-resume`: batch migrates
+(hosting.management.batchcli)."""
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
 from hosting.api.nodes import platform_out
 from hosting.inventory import InventoryError, add_platform
+from hosting.management import batchcli
 from hosting.management.taskcli import actor, as_json, table
 from hosting.models import Client, Platform, Server
 from hosting.nodeadmin import set_platform_clients
@@ -42,8 +45,12 @@ class Command(BaseCommand):
         nxt.add_argument("--name", default="", help="The new platform's name (default: after the repository and ref).")
         listing = sub.add_parser("list", help="List platforms.")
         listing.add_argument("--json", action="store_true", help="A JSON list of platforms as the API gives them.")
+        batchcli.add_parsers(sub)
 
     def handle(self, *args, action: str, **options) -> None:
+        if action in batchcli.ACTIONS:
+            batchcli.handle(self, action, options)
+            return
         if action == "list":
             platforms = Platform.objects.exclude(status=Platform.DELETED).select_related("server").order_by("name")
             if options["json"]:
