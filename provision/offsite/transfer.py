@@ -72,7 +72,7 @@ def local_files(site_dir: Path, archives: set[str] | None) -> tuple[dict[str, in
 def remote_files(session: Session, remote_dir: str, runner: Runner, *, depth: int = 0) -> dict[str, int]:
     """Every file below REMOTE_DIR with its size ({} when the folder does not exist yet)."""
     listing = os.path.join(session.directory, f"list-{os.urandom(4).hex()}")
-    flags = ("-R", "--files-only", "--format", "sp", "--separator", "\t")
+    flags: tuple[str, ...] = ("-R", "--files-only", "--format", "sp", "--separator", "\t")
     if depth:
         flags += ("--max-depth", str(depth))
     with open(listing, "wb") as out:
