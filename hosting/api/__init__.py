@@ -100,7 +100,21 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _register() -> None:
-    from hosting.api import admin_nodes, aegir, backups, cron, domains, https, logs, members, nodes, people, sync, tasks
+    from hosting.api import (
+        admin_nodes,
+        aegir,
+        backups,
+        cron,
+        domains,
+        https,
+        logs,
+        members,
+        nodes,
+        people,
+        remotes,
+        sync,
+        tasks,
+    )
 
     assert admin_nodes.router is nodes.router  # its operations join the nodes' paths
     api.add_router("/", nodes.router)
@@ -114,6 +128,7 @@ def _register() -> None:
     api.add_router("/", cron.router)
     api.add_router("/", sync.router)
     api.add_router("/", logs.router)
+    api.add_router("/", remotes.router)
 
 
 _register()
