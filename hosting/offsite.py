@@ -29,12 +29,12 @@ _logger = logging.getLogger("hosting.offsite")
 
 
 def remotes(user: Actor | None) -> QuerySet[BackupRemote]:
-    """The remotes USER may see: every one for administrators (and operators), the remotes of
-    the clients they manage for managers."""
+    """The remotes USER may see: every one for administrators (and operators), their clients'
+    remotes for a client's people (only its managers change them: may_configure)."""
     qs = BackupRemote.objects.select_related("server", "client").order_by("server__name", "name")
     if is_operator(user) or access.is_admin(user):
         return qs
-    return qs.filter(client_id__in=access.client_ids(user, (Membership.MANAGER,)))
+    return qs.filter(client_id__in=access.client_ids(user))
 
 
 def servers_for(user: Actor | None, client: Client | None) -> QuerySet[Server]:

@@ -9,10 +9,9 @@ from typing import Literal
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
-from hosting import offsite
+from hosting import access, offsite
 from hosting.api.auth import ApiProblem
 from hosting.api.common import Id, address, responses
-from hosting.models import Client, Server
 from provision.offsite import RemoteInvalid
 
 router = Router()
@@ -59,8 +58,9 @@ def add_remote(request: HttpRequest, payload: RemoteIn):
     """Record a remote (`options`: host, port, user, path, host_key for sftp; endpoint, region,
     bucket, path, provider for s3. `secrets`: private_key or password; access_key_id and
     secret_access_key). 400 names the refused field."""
-    server = Server.objects.filter(pk=payload.server).first()
-    client = Client.objects.filter(pk=payload.client).first() if payload.client else None
+    # What the caller cannot see answers as what does not exist.
+    server = access.servers(request.user).filter(pk=payload.server).first()
+    client = access.clients(request.user).filter(pk=payload.client).first() if payload.client else None
     if server is None or (payload.client and client is None):
         raise ApiProblem("No such server or client.", code="not_found", status=404)
     try:
@@ -72,11 +72,13 @@ def add_remote(request: HttpRequest, payload: RemoteIn):
     return Status(201, remote_out(offsite.behind(remote)))
 
 
-@router.delete("/remotes/{remote_id}", response={204: None, **responses(dict)}, tags=["backups"])
+@router.delete("/remotes/{remote_id}", response=responses(RemoteOut), tags=["backups"])
 def remove_remote(request: HttpRequest, remote_id: Id):
-    """Forget the remote and its records of copies; what it holds stays there."""
+    """Forget the remote and its records of copies (answered with it as it was); what it holds
+    stays there. Its client's managers and administrators only (403 for its other members)."""
     remote = offsite.remotes(request.user).filter(pk=remote_id).first()
     if remote is None:
         raise ApiProblem("No such remote.", code="not_found", status=404)
+    gone = remote_out(offsite.behind(remote))
     offsite.remove_remote(request.user, remote, address=address(request))
-    return Status(204, None)
+    return gone

@@ -51,7 +51,9 @@ def remote_list(request: AuthenticatedHttpRequest) -> HttpResponse:
                 return redirect("remote-list")
         status = 400
     rows = [offsite.behind(r) for r in offsite.remotes(request.user)]
-    return render(request, "backups/remotes.html", {"rows": rows, "form": form}, status=status)
+    changeable = {b.remote.pk for b in rows if offsite.may_configure(request.user, b.remote.server, b.remote.client)}
+    return render(request, "backups/remotes.html", {"rows": rows, "form": form, "changeable": changeable},
+                  status=status)
 
 
 @login_required
