@@ -35,9 +35,9 @@ def add_parsers(sub: Any) -> None:
     listing = what.add_parser("list", help="Every remote, with how far behind it is.")
     listing.add_argument("--json", action="store_true", help="As JSON.")
     add = what.add_parser("add", help="Record a remote of a server (or of one client on it).")
-    add.add_argument("name", metavar="NAME")
+    add.add_argument("name", metavar="NAME", help="The remote's name (lower-case letters, digits, '_' or '-').")
     add.add_argument("--server", required=True, help="The server whose backups go there.")
-    add.add_argument("--kind", required=True, choices=["sftp", "s3"])
+    add.add_argument("--kind", required=True, choices=["sftp", "s3"], help="SFTP or S3-compatible storage.")
     add.add_argument("--client", help="Only this client's backups (its own storage).")
     add.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                      help="host, port, user, path, host_key (sftp); endpoint, region, bucket, path, provider (s3).")
@@ -45,10 +45,10 @@ def add_parsers(sub: Any) -> None:
                      help="private_key, password (sftp); access_key_id, secret_access_key (s3): read from PATH "
                           "(- for standard input), never given on the command line.")
     remove = what.add_parser("remove", help="Forget a remote (what it holds stays there).")
-    remove.add_argument("name", metavar="NAME")
-    remove.add_argument("--server", required=True)
+    remove.add_argument("name", metavar="NAME", help="The remote's name.")
+    remove.add_argument("--server", required=True, help="The remote's server.")
     replicate = sub.add_parser("replicate", help="Queue a replication of a server's backups to its remotes.")
-    replicate.add_argument("--server", required=True)
+    replicate.add_argument("--server", required=True, help="The server whose backups are copied.")
     replicate.add_argument("--remote", default="", help="Only this remote.")
 
 
