@@ -61,6 +61,8 @@ def add_remote(by: Actor | None, *, server: Server, client: Client | None, name:
     if not may_configure(by, server, client):
         raise PermissionDenied("You may not configure a remote for this server.")
     secrets = {k: v for k, v in secrets.items() if k in SECRET_NAMES.get(kind, ()) and v}
+    if "private_key" in secrets:  # a browser's textarea sends CRLF line ends
+        secrets["private_key"] = secrets["private_key"].replace("\r\n", "\n")
     options = {k: v for k, v in options.items() if k in OPTION_NAMES.get(kind, ()) and v not in (None, "")}
     checked = check_remote(name, kind, options, secrets)
     if BackupRemote.objects.filter(server=server, name=name).exists():
