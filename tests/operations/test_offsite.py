@@ -168,3 +168,34 @@ def test_ping_fails_while_a_remote_is_behind_too_long(installed, run, local, sft
     assert replicated(local).state == Task.SUCCEEDED
     assert health.offsite_remotes().ok
 
+
+
+@SQLITE
+def test_the_command_line_adds_a_remote_from_secret_files_and_lists_where_backups_are(installed, run, local,
+                                                                                       sftp_remote, tmp_path):
+    from django.core.management import CommandError
+
+    key = tmp_path / "key"
+    key.write_text(sftp_remote.private_key)
+    options = [f"--option={k}={v}" for k, v in sftp_remote.options().items()]
+    out = StringIO()
+    call_command("backups", "remote", "add", "far", "--server", local.name, "--kind", "sftp", *options,
+                 "--secret-file", f"private_key={key}", stdout=out)
+    assert "Added the remote far" in out.getvalue()
+    with pytest.raises(CommandError, match="path"):
+        call_command("backups", "remote", "add", "bad", "--server", local.name, "--kind", "sftp",
+                     *options, "--option=path=/srv/../etc", "--secret-file", f"private_key={key}")
+    site = installed()
+    assert run(site, "backup").state == Task.SUCCEEDED
+    assert replicated(local).state == Task.SUCCEEDED
+    out = StringIO()
+    call_command("backups", "list", stdout=out)
+    assert "local,far" in out.getvalue()
+    out = StringIO()
+    call_command("backups", "remote", "list", "--json", stdout=out)
+    listed = json.loads(out.getvalue())
+    assert listed[0]["name"] == "far" and listed[0]["behind"] == 0
+    assert "PRIVATE" not in out.getvalue()
+    out = StringIO()
+    call_command("backups", "replicate", "--server", local.name, stdout=out)
+    assert "Queued task #" in out.getvalue()
