@@ -65,6 +65,8 @@ def add_remote(by: Actor | None, *, server: Server, client: Client | None, name:
         secrets["private_key"] = secrets["private_key"].replace("\r\n", "\n")
     options = {k: v for k, v in options.items() if k in OPTION_NAMES.get(kind, ()) and v not in (None, "")}
     checked = check_remote(name, kind, options, secrets)
+    if not (is_operator(by) or access.is_admin(by)):
+        _refuse_inside(checked)
     if BackupRemote.objects.filter(server=server, name=name).exists():
         from provision.offsite import RemoteInvalid
 
@@ -76,6 +78,33 @@ def add_remote(by: Actor | None, *, server: Server, client: Client | None, name:
                      after={"server": server.name, "name": name, "kind": kind, "where": remote.where,
                             "secrets": sorted(secrets)})
     return remote
+
+
+def _refuse_inside(options: dict[str, str]) -> None:
+    """A remote a client configures is reached by the worker: it must not name the worker's own
+    host or its private network (the control database, Redis, a database server's port...).
+    Names are checked as written and as they resolve now."""
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    from provision.offsite import RemoteInvalid
+
+    field, host = ("host", options.get("host", "")) if "host" in options else \
+        ("endpoint", urlsplit(options.get("endpoint", "")).hostname or "")
+    if not host:
+        return  # S3 without an endpoint: AWS
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        addresses = set()
+    for address in addresses | ({host} if host.replace(".", "").isdigit() or ":" in host else set()):
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global:
+            raise RemoteInvalid(field, f"{host[:80]} is a local or private address: ask an administrator "
+                                       "to configure a remote inside the provider's network.")
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        raise RemoteInvalid(field, f"{host[:80]} is this host.")
 
 
 def remove_remote(by: Actor | None, remote: BackupRemote, *, address: str | None = None) -> None:

@@ -57,6 +57,9 @@ def test_a_manager_configures_only_its_clients_remote_on_its_servers(django_user
     as_manager = _logged_in(manager)
     assert as_manager.post(reverse("remote-list"), s3_post(server)).status_code == 400  # a client is required
     assert as_manager.post(reverse("remote-list"), s3_post(server, client=globex.pk)).status_code == 400
+    for inside in ("http://127.0.0.1:6379", "http://10.1.2.3", "http://localhost:5432", "http://[::1]:9000"):
+        response = as_manager.post(reverse("remote-list"), s3_post(server, client=acme.pk, endpoint=inside))
+        assert response.status_code == 400 and response.context["form"].errors.get("endpoint"), inside
     assert as_manager.post(reverse("remote-list"), s3_post(server, client=acme.pk)).status_code == 302
     remote = BackupRemote.objects.get()
     assert remote.client == acme
