@@ -18,7 +18,7 @@ from hosting.actor import Operator
 from hosting.engine.worker import execute
 from hosting.models import AuditEvent, Backup, BackupCopy, BackupRemote, Client, Site, Task, TaskLog
 from hosting.starting import start_task
-from tests.offsite_servers import Sftp, sftp_remote  # noqa: F401  (fixture)
+from tests.offsite_servers import S3, Sftp, s3_remote, sftp_remote  # noqa: F401  (fixtures)
 from tests.operations.conftest import log_of, rows, site_paths, tree_checksums, write_rows
 
 ADMIN = Operator("cli:test")
@@ -199,3 +199,24 @@ def test_the_command_line_adds_a_remote_from_secret_files_and_lists_where_backup
     out = StringIO()
     call_command("backups", "replicate", "--server", local.name, stdout=out)
     assert "Queued task #" in out.getvalue()
+
+
+@SQLITE
+def test_a_site_comes_back_from_an_s3_remote(installed, run, local, s3_remote):
+    offsite.add_remote(ADMIN, server=local, client=None, name="bucket", kind="s3", options=s3_remote.options(),
+                       secrets=S3.secrets())
+    site = installed()
+    write_rows(site, ["kept in the bucket"])
+    assert run(site, "backup").state == Task.SUCCEEDED
+    backup = Backup.objects.get(site=site, kind=Backup.MANUAL)
+    assert replicated(local).state == Task.SUCCEEDED
+    _, directory = site_paths(site)
+    files = tree_checksums(directory)
+    shutil.rmtree(settings.HARBORMASTER_BACKUP_DIR)
+    write_rows(site, ["lost"])
+    task = started(site, "restore", {"backup": backup.pk})
+    assert task.state == Task.SUCCEEDED, (task.summary, log_of(task))
+    assert [r[1] for r in rows(site, "hm_drill")] == ["kept in the bucket"]
+    assert tree_checksums(directory) == files
+    logged = "\n".join(TaskLog.objects.values_list("line", flat=True))
+    assert all(secret not in logged for secret in S3.secrets().values())
