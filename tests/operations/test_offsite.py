@@ -46,7 +46,7 @@ def started(target, kind: str, data: dict | None = None) -> Task:
     return task
 
 
-@pytest.mark.parametrize("engine", ["sqlite", "mysql"])
+@SQLITE
 def test_the_disaster_drill_brings_every_site_back_from_the_remote(installed, run, local, sftp_remote):
     remote = add_sftp(local, sftp_remote)
     sites = [installed() for _ in range(3)]

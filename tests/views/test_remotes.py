@@ -8,7 +8,9 @@ import json
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from hosting import offsite
 from hosting.models import AuditEvent, Backup, BackupCopy, BackupRemote
 from tests.conftest import user_in
 from tests.tenancy.conftest import api_client
@@ -113,3 +115,17 @@ def test_the_api_adds_lists_and_removes_remotes_without_secrets(admin_user, memb
     assert as_member.delete(f"/api/v1/remotes/{listed[0]['id']}").status_code == 404
     assert as_admin.delete(f"/api/v1/remotes/{listed[0]['id']}").status_code == 200
     assert not BackupRemote.objects.exists()
+
+
+def test_the_schedule_queues_one_replication_for_a_server_behind(server, site, backup):
+    from hosting.models import Task
+
+    assert offsite.run_due_replications() == []  # no remote: nothing to do
+    remote = BackupRemote.objects.create(server=server, name="far", kind="s3", options={"bucket": "hm-b"})
+    queued = offsite.run_due_replications()
+    assert len(queued) == 1 and Task.objects.get(pk=queued[0]).kind == "replicate"
+    assert offsite.run_due_replications() == []  # one is queued already
+    Task.objects.filter(pk=queued[0]).update(state=Task.SUCCEEDED)
+    BackupCopy.objects.create(backup=backup, remote=remote)
+    BackupRemote.objects.filter(pk=remote.pk).update(replicated_at=timezone.now())
+    assert offsite.run_due_replications() == []  # up to date and copied recently
