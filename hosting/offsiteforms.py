@@ -52,6 +52,7 @@ class RemoteForm(forms.Form):
     server = forms.ModelChoiceField(queryset=Server.objects.none(), empty_label=None,
                                     help_text="Whose backups go there.")
     client = forms.ModelChoiceField(queryset=Client.objects.none(), required=False,
+                                    empty_label="None: every backup of the server",
                                     help_text="Only this client's backups (its own storage).")
     host = forms.CharField(required=False, label="SFTP host")
     port = forms.CharField(required=False, label="SFTP port", initial="22")
