@@ -44,6 +44,9 @@ def test_an_admin_adds_a_remote_whose_secret_never_comes_back(as_admin, server):
     assert "s3://hm-backups" in page and SECRET not in page
     events = json.dumps([[e.before, e.after, e.detail] for e in AuditEvent.objects.all()])
     assert "backup_remote" in "".join(AuditEvent.objects.values_list("action", flat=True)) and SECRET not in events
+    from hosting.redact import known_secrets
+
+    assert SECRET in known_secrets()  # the debug bundle redacts it wherever it might appear
 
 
 @pytest.mark.parametrize(("extra", "field"), [({"path": "a/../../etc"}, "path"), ({"bucket": "--dump"}, "bucket"),
