@@ -225,7 +225,9 @@ def _install(staging: Path, store: Path, checked: dict[Path, dict[str, list[int]
     for pack, useful in checked.items():
         target = folder / pack.name
         if target.exists():
-            continue  # the same immutable pack, there already (its .idx may list more)
+            # The same pack is here, but its copies of these objects were missing or marked
+            # damaged: the fetched one goes in under a new name, naming only the checked objects.
+            target = folder / f"{os.urandom(8).hex()}.pack"
         os.replace(pack, target)
         packs.write_index(target, useful)
     for name in loose:

@@ -185,3 +185,19 @@ def test_the_secret_never_shows_in_ps_while_rclone_runs(tmp_path: Path, s3_remot
         for secret in S3.secrets().values():
             assert secret not in line
     assert os.environ.get("AWS_CA_BUNDLE") is None or "AWS_CA_BUNDLE" not in " ".join(seen)
+
+
+def test_a_fetch_repairs_objects_the_local_store_found_damaged(tmp_path: Path, sftp_remote: Sftp) -> None:
+    site, dest = tmp_path / "site", tmp_path / "b" / "example.com"
+    make_files(site, 10)
+    made = backup(site, dest)
+    with offsite.session(sftp(sftp_remote)) as session:
+        offsite.replicate_dir(session, dest, "web1", "example.com", runner())
+        for pack in (dest / "objects" / "packs").glob("*.pack"):
+            raw = bytearray(pack.read_bytes())
+            raw[len(raw) // 2] ^= 0xFF
+            pack.write_bytes(bytes(raw))
+        with pytest.raises(ProvisionError):
+            verify_backup(made.path)  # finds and marks the damage
+        offsite.fetch_backup(session, "web1", "example.com", dest, made.path.name, made.sha256, runner())
+    assert verify_backup(made.path)["domain"] == "example.com"
