@@ -285,6 +285,23 @@ def certificates() -> Check:
     return _timed("certificates", "certificates", probe)
 
 
+def offsite_remotes() -> Check:
+    """Off-site copies (hosting.offsite): failing while a remote's oldest backup not copied yet
+    is older than HARBORMASTER_OFFSITE_MAX_LAG minutes, or its last run failed."""
+    def probe() -> str:
+        from hosting.offsite import status
+
+        found = status()
+        if not found:
+            return "no remote"
+        late = [b for b in found if b.late or b.remote.last_error]
+        if late:
+            raise RuntimeError("; ".join(b.describe() + (f" (last run: {b.remote.last_error[:200]})"
+                                                         if b.remote.last_error else "") for b in late[:5]))
+        return "; ".join(b.describe() for b in found[:5]) + (f"; {len(found) - 5} more" if len(found) > 5 else "")
+    return _timed("off-site copies", "backups", probe)
+
+
 def run_all() -> list[Check]:
     """Every check. The ones in this process first, then the network ones in parallel."""
     servers = list(Server.objects.order_by("name"))
@@ -292,6 +309,7 @@ def run_all() -> list[Check]:
     checks += worker_checks()
     checks += [disk(s) for s in servers]
     checks.append(backup_stores())
+    checks.append(offsite_remotes())
     checks.append(certificates())
     remote = [(database_server, s) for s in servers] + [(web_server, s) for s in servers]
     if remote:

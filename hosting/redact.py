@@ -35,7 +35,25 @@ def known_secrets() -> set[str]:
     found.update(Webhook.objects.values_list("secret", flat=True))
     found.update(Platform.objects.exclude(webhook_secret="").values_list("webhook_secret", flat=True))
     found.update(ApiToken.objects.values_list("token_hash", flat=True))
+    found.update(_remote_secrets())
     return {s for s in found if len(s) >= MIN_SECRET}
+
+
+def _remote_secrets() -> set[str]:
+    """The off-site remotes' secrets (hosting.offsite), line by line for a private key."""
+    from hosting.models import BackupRemote
+    from hosting.sealed import Unsealable, unseal
+
+    found: set[str] = set()
+    for sealed in BackupRemote.objects.exclude(sealed_secrets="").values_list("sealed_secrets", flat=True):
+        try:
+            values = unseal(sealed).values()
+        except Unsealable:
+            continue
+        for value in values:
+            found.add(value.strip())
+            found.update(line.strip() for line in value.splitlines() if "PRIVATE KEY" not in line)
+    return found
 
 
 def text(value: str, secrets: set[str]) -> str:

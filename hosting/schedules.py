@@ -33,6 +33,7 @@ SCHEDULES: list[dict[str, Any]] = [
     {"name": "harbormaster: backup store scrub", "func": "hosting.scrub.run_scheduled", "minutes": 10},
     {"name": "harbormaster: certificate renewals", "func": "hosting.renewals.run_due_renewals", "minutes": 60},
     {"name": "harbormaster: site cron", "func": "hosting.cron.tick", "minutes": 1},
+    {"name": "harbormaster: off-site replication", "func": "hosting.offsite.run_due_replications", "minutes": 10},
 ]
 _logger = logging.getLogger("hosting.schedules")
 

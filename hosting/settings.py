@@ -17,6 +17,10 @@ DATA_DIR = config.get_dir("HARBORMASTER_DATA_DIR", BASE_DIR / "var", BASE_DIR)
 HARBORMASTER_DATA_DIR = DATA_DIR
 HARBORMASTER_ROOTS = config.get_roots("HARBORMASTER_ROOTS", [DATA_DIR], BASE_DIR)
 HARBORMASTER_BACKUP_DIR = config.get_dir("HARBORMASTER_BACKUP_DIR", DATA_DIR / "backups", BASE_DIR)
+# Off-site copies (hosting.offsite): a remote whose oldest backup not copied yet is older than
+# this many minutes makes `ping` fail and the dashboard warn; replication runs this often.
+HARBORMASTER_OFFSITE_MAX_LAG = config.get_int("HARBORMASTER_OFFSITE_MAX_LAG", 360, minimum=1, maximum=525600)
+HARBORMASTER_OFFSITE_INTERVAL = config.get_int("HARBORMASTER_OFFSITE_INTERVAL", 60, minimum=1, maximum=10080)
 
 DEBUG = config.get_bool("HARBORMASTER_DEBUG", False)
 ALLOWED_HOSTS = config.get_list("HARBORMASTER_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])

@@ -23,6 +23,7 @@ from hosting.views import (
                            passwords,
                            people,
                            platforms,
+                           remotes,
                            servers,
                            sitecert,
                            sitecron,
@@ -60,6 +61,8 @@ urlpatterns = [
     path("backups/<int:backup_id>/download/", backups.backup_download, name="backup-download"),
     path("backups/<int:backup_id>/delete/", backups.backup_delete, name="backup-delete"),
     path("backups/<int:backup_id>/restore-deleted/", backups.backup_restore_deleted, name="backup-restore-deleted"),
+    path("backups/remotes/", remotes.remote_list, name="remote-list"),
+    path("backups/remotes/<int:remote_id>/remove/", remotes.remote_delete, name="remote-delete"),
 
     path("platforms/", platforms.platform_list, name="platform-list"),
     path("platforms/new/", create.platform_new, name="platform-new"),

@@ -112,6 +112,7 @@ def _register() -> None:
         members,
         nodes,
         people,
+        remotes,
         sync,
         tasks,
     )
@@ -131,6 +132,7 @@ def _register() -> None:
     api.add_router("/", sync.router)
     api.add_router("/", logs.router)
     api.add_router("/", batch_api.router)
+    api.add_router("/", remotes.router)
 
 
 _register()

@@ -22,6 +22,7 @@ from hosting.api.common import (
 )
 from hosting.listing import sites_matching
 from hosting.models import Backup, Client, Platform, Server, Site
+from hosting.offsite import locations
 
 router = Router()
 
@@ -95,6 +96,7 @@ class BackupOut(Schema):
     kind: str
     created_at: datetime
     verified_at: datetime | None
+    locations: list[str]  # "local" when the archive is on the server's disk, then each remote holding a copy
 
 
 # A server's host name and queue, and a platform's path, are the provider's infrastructure: a
@@ -130,7 +132,8 @@ def client_out(c: Client) -> dict[str, Any]:
 def backup_out(b: Backup) -> dict[str, Any]:
     # The archive's path on the server is not shown: it is the host's layout, not the client's.
     return {"id": b.pk, "site": b.site_id, "domain": b.domain, "client": b.client_id, "size": b.size,
-            "sha256": b.sha256, "kind": b.kind, "created_at": b.created_at, "verified_at": b.verified_at}
+            "sha256": b.sha256, "kind": b.kind, "created_at": b.created_at, "verified_at": b.verified_at,
+            "locations": locations(b, list(b.copies.all()))}
 
 
 # --- Servers --------------------------------------------------------------------------------
@@ -292,7 +295,7 @@ def list_backups(request: HttpRequest, site: Id | None = None, client: Id | None
         qs = qs.filter(client_id=client)
     if kind:
         qs = qs.filter(kind=kind)
-    return paged(qs.order_by("-created_at", "-id"), page, per_page, backup_out)
+    return paged(qs.order_by("-created_at", "-id").prefetch_related("copies__remote"), page, per_page, backup_out)
 
 
 @router.get("/backups/{backup_id}", response=responses(BackupOut), tags=["backups"])

@@ -157,3 +157,12 @@ register(TaskType(
 register(TaskType(
     SERVER, "verify", "Verify", 300, True, ADMIN, NO_QUOTA,
     form=F + "NodeTaskForm", refusal=R + "server_any", build=OP + "server.verify_plan"))
+# Off-site copies of the server's backup stores (hosting.operations.offsite, hosting.offsite).
+register(TaskType(
+    SERVER, "replicate", "Replicate backups", 7200, True, ADMIN, NO_QUOTA,
+    form="hosting.offsiteforms.ReplicateForm", refusal=R + "server_offsite", build=OP + "offsite.replicate_plan"))
+register(TaskType(
+    SERVER, "verify-remote", "Verify remote copies", 7200, True, ADMIN, NO_QUOTA,
+    form="hosting.offsiteforms.VerifyRemoteForm", refusal=R + "server_offsite", build=OP + "offsite.verify_remote_plan",
+    arguments=True,
+    explain="Reads every backup on the remote back into a scratch store and re-hashes it against its manifest."))

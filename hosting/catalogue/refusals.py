@@ -144,6 +144,15 @@ def server_any(s: Situation, kind: str) -> str:
     return s.conflict
 
 
+def server_offsite(s: Situation, kind: str) -> str:
+    """A server with an enabled off-site remote (hosting.offsite)."""
+    from hosting.models import BackupRemote
+
+    if not BackupRemote.objects.filter(server_id=s.target.pk, enabled=True).exists():
+        return "This server has no off-site remote: add one on the Off-site remotes page."
+    return server_any(s, kind)
+
+
 def site_sync(s: Situation, kind: str) -> str:
     """An installed site with another installed site of its client on its server to copy from."""
     from hosting.syncforms import sync_sources

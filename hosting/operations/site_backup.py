@@ -19,9 +19,9 @@ from hosting.operations import ownership, resources
 from hosting.operations.backups import files_link_roots
 from hosting.operations.common import flag, step
 from hosting.operations.leftovers import clean_leftovers
+from hosting.operations.offsite import ensure_local
 from hosting.operations.site_common import (
     archive_site,
-    backup_path,
     database_of,
     make_backup,
     manifest_summary,
@@ -107,9 +107,7 @@ def check(ctx: Context) -> None:
     if backup.manifest.get("files_included") is False:
         raise ProvisionError(f"Backup #{backup.pk} holds only the database (made before a migrate, whose "
                              "files were moved, not changed): it cannot be restored as a whole site.")
-    path = backup_path(backup)
-    if not path.is_file():
-        raise ProvisionError(f"The file of backup #{backup.pk} is gone: {path}.")
+    path = ensure_local(ctx, backup)  # fetched from a remote when the local copy is gone
     if backup.size and path.stat().st_size != backup.size:
         raise ProvisionError(f"The file of backup #{backup.pk} is {path.stat().st_size} bytes, but "
                              f"{backup.size} were written: it is damaged.")

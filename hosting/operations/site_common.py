@@ -224,6 +224,9 @@ def record_backup(ctx: Context, site: Site, kind: str, path: Path, size: int, sh
             site=site, domain=site.domain, client=site.client, path=str(path), size=size, sha256=sha256,
             kind=kind, manifest=manifest_summary(manifest), task_id=ctx.task.pk, verified_at=None)
     ctx.info(f"Backup #{backup.pk} ({kind}): {path.name}, {size} bytes.")
+    from hosting.offsite import after_backup
+
+    after_backup(site)  # copied off-site once recorded (hosting.offsite)
     return backup
 
 

@@ -55,11 +55,9 @@ def check(ctx: Context) -> None:
         raise ProvisionError(f"Backup #{backup_id} is not a backup of {site.domain}.")
     if backup.manifest.get("files_included") is False:
         raise ProvisionError(f"Backup #{backup.pk} holds only the database: it cannot re-create the site.")
-    from hosting.backupactions import backup_file
+    from hosting.operations.offsite import ensure_local
 
-    path = backup_file(backup)
-    if not path.is_file():
-        raise ProvisionError(f"The file of backup #{backup.pk} is gone: {path}.")
+    path = ensure_local(ctx, backup)  # fetched from a remote when the local copy is gone
     directory = resources.site_dir(site)
     if directory.exists():
         raise ProvisionError(f"{directory} exists already; it is left alone. Verify the platform to import it, "

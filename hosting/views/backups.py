@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from hosting import access, audit, backupactions, starting
 from hosting.models import Backup, BackupSchedule, Site
+from hosting.offsite import locations
 from hosting.refused import TaskRefused
 from hosting.views.common import AuthenticatedHttpRequest, client_address, int_param, paginate
 from hosting.views.queueing import queued_response, start_or_refuse
@@ -42,6 +43,7 @@ def with_actions(user: Any, rows: list[Backup]) -> list[Backup]:
         site = b.site
         kind = "restore-deleted" if site is not None and site.status == Site.DELETED else "restore"
         b.may_restore = site is not None and starting.may_start(user, site, kind)  # type: ignore[attr-defined]
+        b.locations = locations(b, list(b.copies.all()))  # type: ignore[attr-defined]
     return rows
 
 
@@ -52,7 +54,8 @@ def deleted_sites_q() -> Q:
 @login_required
 def backup_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every backup the user may see, newest first; `?deleted=1`: those of deleted sites only."""
-    qs = access.backups(request.user).select_related("site", "client").order_by("-created_at", "-pk")
+    qs = (access.backups(request.user).select_related("site", "client").prefetch_related("copies__remote")
+          .order_by("-created_at", "-pk"))
     deleted = request.GET.get("deleted") == "1"
     if deleted:
         qs = qs.filter(deleted_sites_q())
@@ -87,7 +90,8 @@ def site_backups(request: AuthenticatedHttpRequest, site_id: int) -> HttpRespons
         values = governing["schedule"] or {}
         form = ScheduleForm(instance=own, initial=values if own is None else None)
     backups = with_actions(request.user, list(access.backups(request.user).filter(site=site)
-                                              .select_related("site", "client").order_by("-created_at", "-pk")))
+                                              .select_related("site", "client").prefetch_related("copies__remote")
+                                              .order_by("-created_at", "-pk")))
     context = {
         "site": site, "backups": backups, "form": form, "may_edit": may_edit, "source": governing["source"],
         "may_backup": starting.may_start(request.user, site, "backup"),

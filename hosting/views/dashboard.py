@@ -118,6 +118,13 @@ def expiring_certificates(user: Any, now: datetime) -> list[Any]:
     return list(expiring(EXPIRING_DAYS, now).filter(site__in=access.sites(user))[:20])
 
 
+def offsite_status(user: Any) -> list[Any]:
+    """How far behind each off-site remote USER may see is (hosting.offsite)."""
+    from hosting.offsite import status
+
+    return status(user)
+
+
 @login_required
 def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
@@ -131,5 +138,6 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
         "recent": access.tasks(user).select_related("created_by")[:RECENT],
         "stale_backups": stale_backups(user, now),
         "expiring_certificates": expiring_certificates(user, now),
+        "offsite": offsite_status(user),
     })
     return render_page(request, "dashboard.html", context)

@@ -65,6 +65,9 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("post", "/api/v1/batches/{batch_id}/resume"): ADMIN_WRITE,
     # The cast's server runs no web server: its logs are a 409 once the caller's rights are settled.
     ("get", "/api/v1/sites/{site_id}/logs"): READ_FILE,
+    # Off-site remotes: a client's remote is configured by its managers (and administrators).
+    ("get", "/api/v1/remotes"): READ, ("post", "/api/v1/remotes"): MANAGE,
+    ("delete", "/api/v1/remotes/{remote_id}"): MANAGE,
 }
 
 
@@ -111,12 +114,15 @@ def body_for(method: str, path: str, role: str, objects: dict[str, int], world) 
         "/api/v1/sites/{site_id}/sync": {"source": objects["site_id"]},
         "/api/v1/platforms/{platform_id}/migrate-sites": {"target": objects["platform_id"]},
         "/api/v1/batches/{batch_id}/resume": {},
+        "/api/v1/remotes": {"server": objects["server_id"], "client": objects["client_id"], "name": f"r{n}",
+                            "kind": "s3", "options": {"bucket": "hm-backups"},
+                            "secrets": {"access_key_id": "key-id-1", "secret_access_key": "secret-1"}},
     }
     return bodies.get(path, {"type": "verify"})
 
 
 def expected(kind: str, method: str, path: str, role: str, owner: str) -> set[int]:
-    has_object = "{" in path or method == "post" and path in ("/api/v1/sites", "/api/v1/backups")
+    has_object = "{" in path or method == "post" and path in ("/api/v1/sites", "/api/v1/backups", "/api/v1/remotes")
     if has_object and not owns(role, owner):
         return {404}
     if kind == READ:

@@ -23,7 +23,8 @@ def test_it_lists_backups(two_backups):
     out = StringIO()
     call_command("backups", "list", stdout=out)
     header, *lines = out.getvalue().splitlines()
-    assert header.split("\t") == ["ID", "DOMAIN", "SITE", "KIND", "CREATED", "SIZE", "VERIFIED", "PATH"]
+    assert header.split("\t") == ["ID", "DOMAIN", "SITE", "KIND", "CREATED", "SIZE", "VERIFIED", "WHERE", "PATH"]
+    assert all(line.split("\t")[7] == "local" for line in out.getvalue().splitlines()[1:])
     assert len(lines) == 2 and all(line.split("\t")[3::3] == ["manual", "never"] for line in lines)
     out = StringIO()
     call_command("backups", "list", "--json", stdout=out)

@@ -59,7 +59,7 @@ def world(hm_dirs, admin_user, manager, member, viewer, outsider, acme, globex, 
     server `local`, globex's on `globex-only` of server `gx`; a task, a lock, a backup, a token,
     an invitation and an audit event of each."""
     from hosting import audit, invitations
-    from hosting.models import ApiToken, Backup, Lock, Membership, MigrationBatch, Server, Site, Task
+    from hosting.models import ApiToken, Backup, BackupRemote, Lock, Membership, MigrationBatch, Server, Site, Task
 
     gx = Server.objects.create(name="gx", queue="gx", hostname="gx.example.test")
     globex_platform.server = gx
@@ -78,14 +78,18 @@ def world(hm_dirs, admin_user, manager, member, viewer, outsider, acme, globex, 
                  "membership_id": Membership.objects.get(user=member).pk,
                  "token_id": ApiToken.issue(member, "acme-token", "write")[0].pk,
                  "invitation_id": invitations.invite(acme, "new@acme.test", "member", by=manager)[0].pk,
-                 "batch_id": MigrationBatch.objects.create(source=platform, target=platform).pk},
+                 "batch_id": MigrationBatch.objects.create(source=platform, target=platform).pk,
+                 "remote_id": BackupRemote.objects.create(server=server, client=acme, name="acme-own", kind="s3",
+                                                          options={"bucket": "hm-acme"}).pk},
         "globex": {"site_id": globex_site.pk, "platform_id": globex_platform.pk, "server_id": gx.pk,
                    "task_id": globex_task.pk, "client_id": globex.pk, "backup_id": globex_backup.pk,
                    "lock_id": Lock.objects.create(key=f"site:{globex_site.pk}", task=globex_task).pk,
                    "membership_id": Membership.objects.get(user=outsider).pk,
                    "token_id": ApiToken.issue(outsider, "globex-token", "write")[0].pk,
                    "invitation_id": invitations.invite(globex, "new@globex.test", "member", by=admin_user)[0].pk,
-                   "batch_id": MigrationBatch.objects.create(source=globex_platform, target=globex_platform).pk},
+                   "batch_id": MigrationBatch.objects.create(source=globex_platform, target=globex_platform).pk,
+                   "remote_id": BackupRemote.objects.create(server=gx, client=globex, name="globex-own", kind="s3",
+                                                            options={"bucket": "hm-globex"}).pk},
     }
     users = {"admin": admin_user, "manager": manager, "member": member, "viewer": viewer, "outsider": outsider}
     return {"objects": objects, "users": users}

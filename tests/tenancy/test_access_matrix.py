@@ -45,7 +45,7 @@ ROUTES: dict[str, object] = {
     "site-logs": obj(),
     # Backups: everyone who sees the site sees and downloads them (the cast's backup file is not
     # in the backup store: 409); deleting and restoring is for whoever may start work.
-    "site-backups": obj(), "backup-list": LIST,
+    "site-backups": obj(), "backup-list": LIST, "remote-list": LIST, "remote-delete": NOGET,
     "backup-download": obj(admin=409, manager=409, member=409, viewer=409),
     "backup-delete": obj(viewer=403),
     "backup-restore-deleted": obj(admin=302, manager=302, member=302, viewer=403),

@@ -25,7 +25,8 @@ def test_it_shows_the_server_with_its_platforms_and_tasks(as_admin, server, plat
     task = make_task(site, "backup", "succeeded")
     response = as_admin.get(reverse("server-detail", args=[server.pk]))
     assert b"d10" in response.content and f"/tasks/{task.pk}/".encode() in response.content
-    assert [b.kind for b in response.context["buttons"]] == ["verify"]
+    assert [b.kind for b in response.context["buttons"]] == ["verify", "replicate", "verify-remote"]
+    assert all(b.reason.startswith("This server has no off-site remote") for b in response.context["buttons"][1:])
 
 
 def test_it_shows_a_member_only_their_tasks_on_the_server(as_member, server, site, globex_site):

@@ -46,7 +46,7 @@ def test_it_answers_json_for_monitoring_without_naming_anything(client, as_membe
         response = anyone.get(reverse("status-json"))
         data = json.loads(response.content)
         assert response.status_code == 200 and data["ok"] is True and data["failing"] == 0
-        assert data["checks"] == 8  # a count: names, hosts and paths are for admins
+        assert data["checks"] == 9  # a count: names, hosts and paths are for admins
 
 
 def test_it_lists_every_check_in_json_to_an_admin(as_admin, server):

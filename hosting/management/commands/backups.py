@@ -1,6 +1,7 @@
 """`manage.py backups list [--site DOMAIN] [--deleted]`, `backups verify [ID ...|--all]`,
 `backups scrub [--site DOMAIN ...]`, `backups download ID PATH`, `backups export ID -o FILE`, `backups delete ID --yes`,
-`backups restore-deleted ID` and `backups schedule show|set DOMAIN` (hosting.management.backupcli).
+`backups restore-deleted ID` and `backups schedule show|set DOMAIN` (hosting.management.backupcli);
+`backups remote ...`, `backups replicate`, `backups verify --remote NAME` (hosting.management.offsitecli).
 
 verify reads every archive whole (sha256 of the file, then every member against its manifest,
 and the links a restore would refuse) and exits 1 if any backup is missing or damaged, so it can
@@ -13,8 +14,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
 from hosting.api.nodes import backup_out
-from hosting.management import backupcli, taskcli
+from hosting.management import backupcli, offsitecli, taskcli
 from hosting.models import Backup, Site
+from hosting.offsite import locations
 from hosting.operations.backups import check_backup
 
 
@@ -38,17 +40,25 @@ class Command(BaseCommand):
         verify = sub.add_parser("verify", help="Verify archives; exit 1 if any is bad.")
         verify.add_argument("ids", nargs="*", type=int, metavar="ID", help="Backup ids (as `backups list` shows).")
         verify.add_argument("--all", action="store_true", help="Verify every recorded backup.")
+        offsitecli.add_verify_options(verify)
         scrub = sub.add_parser("scrub", help="Re-read whole backup stores now; exit 1 if damage is known.")
         scrub.add_argument("--site", action="append", default=[], metavar="DOMAIN",
                            help="Only this site's store (repeatable). Default: every store.")
         backupcli.add_parsers(sub)
+        offsitecli.add_parsers(sub)
 
     def handle(self, *args, action: str, **options) -> None:
         if action in backupcli.ACTIONS:
             backupcli.handle(self, action, options)
             return
+        if action in offsitecli.ACTIONS:
+            offsitecli.handle(self, action, options)
+            return
+        if action == "verify" and options.get("remote"):
+            offsitecli.verify_remote(self, options)
+            return
         if action == "list":
-            backups = Backup.objects.select_related("site")
+            backups = Backup.objects.select_related("site").prefetch_related("copies__remote")
             if options["site"]:
                 backups = backups.filter(domain=options["site"])
             if options["deleted"]:
@@ -56,10 +66,12 @@ class Command(BaseCommand):
             if options["json"]:
                 self.stdout.write(taskcli.as_json([backup_out(b) for b in backups]))
                 return
-            self.stdout.write(taskcli.table(["ID", "DOMAIN", "SITE", "KIND", "CREATED", "SIZE", "VERIFIED", "PATH"], (
-                [b.pk, b.domain, "deleted" if b.site is None or b.site.status == Site.DELETED else "live",
-                 b.kind, f"{b.created_at:%Y-%m-%d %H:%M:%S}", _size(b.size),
-                 f"{b.verified_at:%Y-%m-%d %H:%M}" if b.verified_at else "never", b.path] for b in backups)))
+            self.stdout.write(taskcli.table(
+                ["ID", "DOMAIN", "SITE", "KIND", "CREATED", "SIZE", "VERIFIED", "WHERE", "PATH"], (
+                    [b.pk, b.domain, "deleted" if b.site is None or b.site.status == Site.DELETED else "live",
+                     b.kind, f"{b.created_at:%Y-%m-%d %H:%M:%S}", _size(b.size),
+                     f"{b.verified_at:%Y-%m-%d %H:%M}" if b.verified_at else "never",
+                     ",".join(locations(b, list(b.copies.all()))) or "nowhere", b.path] for b in backups)))
             return
         if action == "scrub":
             self._scrub(options["site"])
