@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import select
 import time
 
 _logger = logging.getLogger("hosting.engine")
@@ -150,7 +151,17 @@ class PostgresBell(Bell):
         if self.conn is None:
             time.sleep(timeout)
             return True  # no wake-up: poll as django-q2 does
-        return any(True for _ in self.conn.notifies(timeout=timeout, stop_after=1))
+        # A plain select on the socket: psycopg's notifies(timeout=) polls in a busy loop (about
+        # 0.6 ms of CPU per 0.1 s wait, more than the SELECT it replaces).
+        readable, _, _ = select.select([self.conn.fileno()], [], [], timeout)
+        if not readable:
+            return False
+        pgconn = self.conn.pgconn
+        pgconn.consume_input()  # raises on a lost connection: wait() then reads and re-listens
+        rung = False
+        while pgconn.notifies() is not None:
+            rung = True
+        return rung
 
     def close(self) -> None:
         if self.conn is not None:
