@@ -22,8 +22,8 @@ import logging
 import time
 
 from django.db import DatabaseError
-from django_q.brokers import Broker, orm, redis_broker
 from django.utils import timezone
+from django_q.brokers import Broker, orm, redis_broker
 from django_q.conf import Conf
 
 from hosting.engine import doorbell, reconnect

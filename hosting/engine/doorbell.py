@@ -23,6 +23,7 @@ import logging
 import os
 import select
 import time
+from typing import Any
 
 _logger = logging.getLogger("hosting.engine")
 
@@ -91,7 +92,7 @@ class SQLiteBell(Bell):
     def __init__(self, path: str) -> None:
         super().__init__()
         self.path = path
-        self.conn = None
+        self.conn: Any = None
         self.version: int | None = None
 
     def _version(self) -> int:
@@ -122,7 +123,7 @@ class PostgresBell(Bell):
         super().__init__()
         self.alias = alias
         self.channel = channel(queue)
-        self.conn = None
+        self.conn: Any = None
         self.failed_at = 0.0
 
     def _listen(self):  # noqa: ANN202

@@ -8,9 +8,9 @@ import time
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
-from django.utils import timezone
 
 from hosting.engine import doorbell
 from hosting.engine.broker import ORM
