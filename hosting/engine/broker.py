@@ -6,7 +6,9 @@ only 10 s later: every database restart stopped deliveries for 10 s, long enough
 to take the quiet queue for a wedged one on short heartbeats. Its monitor dies when acknowledging
 a result fails, leaving the message fetched (locked for `retry`, hours) until the cluster
 restarts. Here the pusher waits and polls again, and the monitor waits for the database to
-acknowledge.
+acknowledge. An idle pusher does not SELECT every poll: it waits on a wake-up (NOTIFY on
+PostgreSQL, SQLite's data_version) and reads the queue when it rings, or every few seconds
+anyway (hosting.engine.doorbell).
 
 Redis: every key lives under the instance key (hosting.engine.instance), so two instances on one
 Redis never read each other's lists, whatever their queues are called.
