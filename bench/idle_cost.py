@@ -27,14 +27,26 @@ from fleet import BASE, cluster_env, instance
 
 
 def tree_cpu(root: psutil.Process) -> float:
-    total = 0.0
-    for proc in [root, *root.children(recursive=True)]:
+    return sum(per_process(root).values())
+
+
+def per_process(root: psutil.Process) -> dict[str, float]:
+    """CPU time (user + system, with reaped children's) of each process of ROOT's tree, by role.
+    django-q2's sentinel forks its workers, then the monitor, then the pusher: in pid order."""
+    found: dict[str, float] = {}
+    children = sorted(root.children(recursive=True), key=lambda p: p.pid)
+    sentinel = [p for p in children if p.ppid() == root.pid]
+    below = [p for p in children if p not in sentinel]
+    roles = [(root, "main"), *((p, "sentinel") for p in sentinel)]
+    roles += [(p, "worker" if i < len(below) - 2 else ("monitor", "pusher")[i - len(below) + 2])
+              for i, p in enumerate(below)]
+    for proc, role in roles:
         try:
             times = proc.cpu_times()
-            total += times.user + times.system + times.children_user + times.children_system
+            found[f"{role} {proc.pid}"] = times.user + times.system + times.children_user + times.children_system
         except psutil.Error:
             continue
-    return total
+    return found
 
 
 def beat_cost(beats: int, heartbeat: float) -> None:
@@ -84,10 +96,13 @@ def idle_cluster(seconds: float) -> None:
             time.sleep(0.2)
         time.sleep(5)  # workers forked and settled
         root = psutil.Process(proc.pid)
-        before, started = tree_cpu(root), time.monotonic()
+        before, started = per_process(root), time.monotonic()
         beat_before = Cluster.objects.get(pid=proc.pid).beat_at
         time.sleep(seconds)
-        used, took = tree_cpu(root) - before, time.monotonic() - started
+        after, took = per_process(root), time.monotonic() - started
+        used = sum(after.values()) - sum(before.get(name, 0.0) for name in after)
+        print("  by process: " + ", ".join(f"{name.split()[0]} {(cpu - before.get(name, 0.0)) / took * 100:.3f} %"
+                                             for name, cpu in sorted(after.items())))
         row = Cluster.objects.get(pid=proc.pid)
         beats = (row.beat_at - beat_before).total_seconds()
         print(f"idle cluster over {took:.0f} s: {used:.2f} s CPU = {used / took * 100:.2f} % of one core "

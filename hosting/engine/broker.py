@@ -6,7 +6,9 @@ only 10 s later: every database restart stopped deliveries for 10 s, long enough
 to take the quiet queue for a wedged one on short heartbeats. Its monitor dies when acknowledging
 a result fails, leaving the message fetched (locked for `retry`, hours) until the cluster
 restarts. Here the pusher waits and polls again, and the monitor waits for the database to
-acknowledge.
+acknowledge. An idle pusher does not SELECT every poll: it waits on a wake-up (NOTIFY on
+PostgreSQL, SQLite's data_version) and reads the queue when it rings, or every few seconds
+anyway (hosting.engine.doorbell).
 
 Redis: every key lives under the instance key (hosting.engine.instance), so two instances on one
 Redis never read each other's lists, whatever their queues are called.
@@ -22,10 +24,11 @@ import logging
 import time
 
 from django.db import DatabaseError
+from django.utils import timezone
 from django_q.brokers import Broker, orm, redis_broker
 from django_q.conf import Conf
 
-from hosting.engine import reconnect
+from hosting.engine import doorbell, reconnect
 
 # Between two polls of an unreachable database.
 PAUSE = 0.5
@@ -63,10 +66,39 @@ def readable(broker: Broker, queue: str, found: list | None, drop) -> list | Non
 
 class ORM(orm.ORM):
     _away = False
+    # This process's wake-up (hosting.engine.doorbell), made by the first dequeue: only the
+    # pusher dequeues, and it is a process of its own.
+    _bell: doorbell.Bell | None = None
+    _bell_made = False
+    # The last read found messages: read again at once (a burst is read at full speed).
+    _more = False
+
+    def enqueue(self, task):  # noqa: ANN001, ANN201 - django-q2's signature
+        ack_id = super().enqueue(task)
+        doorbell.ring(Conf.ORM, self.list_key or Conf.CLUSTER_NAME)
+        return ack_id
+
+    def _fetch(self):  # noqa: ANN202
+        """django-q2's dequeue without its sleep on an empty queue."""
+        tasks = self.get_connection().filter(key=self.list_key, lock__lt=timezone.now())[0:Conf.BULK]
+        return [(task.pk, task.payload) for task in tasks
+                if self.get_connection().filter(id=task.id, lock=task.lock).update(lock=self.timeout(task))]
 
     def dequeue(self):  # noqa: ANN201 - django-q2's signature
+        if not ORM._bell_made:
+            ORM._bell_made = True
+            ORM._bell = doorbell.bell(Conf.ORM, self.list_key)
+        bell = ORM._bell
+        # Between reads the pusher waits `poll` at a time on the wake-up, not on a query.
+        if bell is not None and not ORM._more and not bell.wait(Conf.POLL):
+            return None
         try:
-            found = super().dequeue()
+            if bell is not None:
+                bell.reading()
+            found = self._fetch() or None
+            ORM._more = found is not None
+            if found is None and bell is None:
+                time.sleep(Conf.POLL)  # as django-q2's own
         except DatabaseError as exc:
             if not reconnect.connection_lost(exc):
                 raise
