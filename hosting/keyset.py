@@ -109,7 +109,7 @@ def decode(cursor: str, keys: list[tuple[models.Field, bool]]) -> tuple[str, lis
         raise CursorInvalid("bad cursor")
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: "[[[[..." nested deep
         raise CursorInvalid("bad cursor") from None
     if not isinstance(data, list) or len(data) != len(keys) + 1 or data[0] not in (FORWARD, BACKWARD):
         raise CursorInvalid("bad cursor")

@@ -98,7 +98,7 @@ def _forged(*values) -> str:
     "garbage", "%%%", "W10", _forged("not a time", 1), _forged("2026-01-01T00:00:00", 1),  # naive time
     _forged("2026-01-01T00:00:00+00:00", "1"), _forged("2026-01-01T00:00:00+00:00", -1),
     _forged("2026-01-01T00:00:00+00:00", 10**30), _forged("2026-01-01T00:00:00+00:00"),
-    "A" * 5000, "é",
+    "A" * 5000, "é", base64.urlsafe_b64encode(b"[" * 740).decode(), _forged(["x"], {"a": 1}),
 ])
 def test_a_cursor_we_did_not_make_gives_the_first_page(as_member, site, globex_site, member, cursor):
     mine = _tasks(site, 3, by=member)
