@@ -34,7 +34,19 @@ def pages() -> list[tuple[str, str, str]]:
     """(label, who, url) for every page and API list, with real ids from the generated data."""
     from django.urls import reverse
 
-    from hosting.models import Client, Lock, Platform, Server, Site, Task, TaskLog
+    from hosting import keyset
+    from hosting.models import AuditEvent, Client, Lock, Platform, Server, Site, Task, TaskLog
+
+    def last(qs) -> str:
+        """?cursor= of the last page of QS (50 rows): the cursor after the 51st row from the end."""
+        keys = keyset.ordering(qs)
+        backwards = [("" if d else "-") + f.attname for f, d in keys]
+        row = qs.order_by(*backwards)[50]
+        return "cursor=" + keyset.encode(keyset.FORWARD, [getattr(row, f.attname) for f, _d in keys])
+
+    deep_tasks = last(Task.objects.order_by("-created_at", "-id"))
+    deep_sites = last(Site.objects.order_by("domain", "id"))
+    deep_audit = last(AuditEvent.objects.order_by("-at", "-id"))
 
     acme = Client.objects.get(name="client000")
     site = Site.objects.filter(client=acme).order_by("pk").first()
@@ -52,7 +64,8 @@ def pages() -> list[tuple[str, str, str]]:
             ("dashboard health poll", who, reverse("dashboard") + "?part=health"),
             ("sites", who, reverse("site-list")),
             ("sites ?q=site0001", who, reverse("site-list") + "?q=site0001"),
-            ("sites page 20", who, reverse("site-list") + "?page=20"),
+            ("sites page 20 (OFFSET, now the first)", who, reverse("site-list") + "?page=20"),
+            ("sites last page (cursor)", who, reverse("site-list") + "?" + deep_sites),
             ("site detail", who, reverse("site-detail", args=[site.pk])),
             ("platforms", who, reverse("platform-list")),
             ("platform detail", who,
@@ -62,7 +75,7 @@ def pages() -> list[tuple[str, str, str]]:
             ("tasks", who, reverse("task-list")),
             ("tasks ?state=failed", who, reverse("task-list") + "?state=failed"),
             ("tasks ?kind=backup&target=site0001", who, reverse("task-list") + "?kind=backup&target=site0001"),
-            ("tasks page 100", who, reverse("task-list") + "?page=100"),
+            ("tasks last page (cursor)", who, reverse("task-list") + "?" + deep_tasks),
             (f"task detail ({lines} log lines)", who, reverse("task-detail", args=[task])),
             ("task log poll ?after=1990", who, reverse("task-log", args=[task]) + "?after=1990"),
             ("task control page (retry)", who, reverse("task-control", args=[old, "retry"])),
@@ -70,20 +83,23 @@ def pages() -> list[tuple[str, str, str]]:
             ("clients", who, reverse("client-list")),
             ("client detail", who, reverse("client-detail", args=[acme.pk])),
             ("audit", who, reverse("audit-list")),
+            ("audit last page (cursor)", who, reverse("audit-list") + "?" + deep_audit),
             ("API tokens", who, reverse("token-list")),
             ("notification settings", who, reverse("notification-preferences")),
         ]
         api = "/api/v1"
         rows += [
             ("API sites", who, f"{api}/sites"),
-            ("API sites ?page=20", who, f"{api}/sites?page=20"),
+            ("API sites ?page=20 (OFFSET)", who, f"{api}/sites?page=20"),
+            ("API sites last page (cursor)", who, f"{api}/sites?{deep_sites}"),
             ("API platforms", who, f"{api}/platforms"),
             ("API servers", who, f"{api}/servers"),
             ("API clients", who, f"{api}/clients"),
             ("API tasks", who, f"{api}/tasks"),
             ("API tasks ?state=failed", who, f"{api}/tasks?state=failed"),
             (f"API tasks ?site={site.pk}", who, f"{api}/tasks?site={site.pk}"),
-            ("API tasks ?page=100", who, f"{api}/tasks?page=100"),
+            ("API tasks ?page=100 (OFFSET)", who, f"{api}/tasks?page=100"),
+            ("API tasks last page (cursor)", who, f"{api}/tasks?{deep_tasks}"),
             ("API task detail", who, f"{api}/tasks/{task}"),
             ("API task log", who, f"{api}/tasks/{task}/log"),
             ("API task log ?after=1500", who, f"{api}/tasks/{task}/log?after=1500"),
@@ -91,6 +107,7 @@ def pages() -> list[tuple[str, str, str]]:
             (f"API backups ?site={site.pk}", who, f"{api}/backups?site={site.pk}"),
             ("API locks", who, f"{api}/locks"),
             ("API audit", who, f"{api}/audit"),
+            ("API audit last page (cursor)", who, f"{api}/audit?{deep_audit}"),
         ]
     rows.append(("status (uncached checks)", "admin", reverse("status")))
     return rows

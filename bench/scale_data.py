@@ -79,6 +79,7 @@ class Inserter:
         names = ", ".join(connection.ops.quote_name(f.column) for f in self.fields)
         marks = ", ".join(["%s"] * len(self.fields))
         self.sql = f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({names}) VALUES ({marks})"
+        self.copy_sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
         self.rows: list[tuple] = []
         self.count = 0
         self.defaults = [f.get_db_prep_save(f.get_default(), connection) for f in self.fields]
@@ -90,13 +91,19 @@ class Inserter:
 
     def add(self, row: tuple) -> None:
         self.rows.append(row)
-        if len(self.rows) >= 20_000:
+        if len(self.rows) >= 50_000:
             self.flush()
 
     def flush(self) -> None:
         if self.rows:
             with self.connection.cursor() as cursor:
-                cursor.executemany(self.sql, self.rows)
+                if self.connection.vendor == "postgresql":
+                    # COPY streams the rows in one statement: several times faster than INSERTs.
+                    with cursor.cursor.copy(self.copy_sql) as copy:
+                        for row in self.rows:
+                            copy.write_row(row)
+                else:
+                    cursor.executemany(self.sql, self.rows)
             self.count += len(self.rows)
             self.rows = []
 

@@ -291,3 +291,38 @@ def record(actor: Actor | None, result: Pruned) -> None:
     audit.record(actor, "tasks.pruned", after={"tasks": result.tasks, "steps": result.steps,
                                                 "log_lines": result.log_lines, "cutoff": result.cutoff.isoformat()},
                  detail=summary(result)[:1000])
+
+
+def clear(everything: bool = False, *, batch: int = BATCH) -> Pruned:
+    """`tasks clear`: every finished task (EVERYTHING: every task, also queued, running and
+    paused) goes with its steps and log, in transactions of at most BATCH rows with the
+    pruner's rests between them: clearing 1,000,000 tasks never holds the write lock for more
+    than one batch. Each batch is read again in its transaction and deleted through Django's
+    collector, so what points at a task (retries, backups, locks, watches) is handled as one
+    task's delete would handle it."""
+    pruner = _Pruner(timezone.now(), batch, False, None, None)
+    result = pruner.result
+
+    def tasks() -> QuerySet[Task]:
+        return Task.objects.all() if everything else Task.objects.filter(state__in=Task.FINAL)
+
+    def work(group: list[int]) -> dict[str, int]:
+        return tasks().filter(pk__in=group).delete()[1]
+
+    pruner._autocheckpoint(0)
+    try:
+        after = 0
+        while ids := list(tasks().filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:SCAN]):
+            after = ids[-1]
+            lines, steps = _counts(TaskLog, ids), _counts(TaskStep, ids)
+            for pk in ids:
+                if lines.get(pk, 0) > pruner.batch:
+                    pruner._trim_log(pk)
+            for group in _groups(ids, lines, steps, pruner.batch):
+                deleted = pruner._timed(partial(work, group))
+                result.tasks += deleted.get("hosting.Task", 0)
+                result.steps += deleted.get("hosting.TaskStep", 0)
+                result.log_lines += deleted.get("hosting.TaskLog", 0)
+    finally:
+        pruner._autocheckpoint(1000)
+    return result

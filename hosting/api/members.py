@@ -12,6 +12,7 @@ from ninja import Router, Schema, Status
 from hosting import access, invitations
 from hosting.api.auth import ApiProblem
 from hosting.api.common import (
+    Cursor,
     Error,
     Id,
     PageNumber,
@@ -48,10 +49,11 @@ def _member_out(m: Any) -> dict[str, Any]:
 
 
 @router.get("/clients/{client_id}/members", response=responses(page_schema(MemberOut)), tags=["clients"])
-def list_members(request: HttpRequest, client_id: Id, page: PageNumber = 1, per_page: PerPage = 50):
+def list_members(request: HttpRequest, client_id: Id, page: PageNumber = 1, per_page: PerPage = 50,
+               cursor: Cursor = ""):
     client = access.access_client(request.user, client_id)
     members = client.memberships.select_related("user").order_by("user__username", "id")
-    return paged(members, page, per_page, _member_out)
+    return paged(members, page, per_page, cursor, _member_out)
 
 
 @router.post("/clients/{client_id}/invitations", response={**responses(InvitationOut, 202), 503: Error},

@@ -11,6 +11,7 @@ from ninja import Router, Schema, Status
 
 from hosting import access, inventory, quotas
 from hosting.api.common import (
+    Cursor,
     Id,
     PageNumber,
     PerPage,
@@ -139,12 +140,13 @@ def backup_out(b: Backup) -> dict[str, Any]:
 # --- Servers --------------------------------------------------------------------------------
 
 @router.get("/servers", response=responses(page_schema(ServerOut)), tags=["servers"])
-def list_servers(request: HttpRequest, q: Search = "", page: PageNumber = 1, per_page: PerPage = 50):
+def list_servers(request: HttpRequest, q: Search = "", page: PageNumber = 1, per_page: PerPage = 50,
+               cursor: Cursor = ""):
     qs = access.servers(request.user)
     if q:
         qs = qs.filter(name__icontains=q)
     admin = access.is_admin(request.user)
-    return paged(qs.order_by("name", "id"), page, per_page, lambda s: server_out(s, admin=admin))
+    return paged(qs.order_by("name", "id"), page, per_page, cursor, lambda s: server_out(s, admin=admin))
 
 
 @router.get("/servers/{server_id}", response=responses(ServerOut), tags=["servers"])
@@ -162,7 +164,8 @@ class PlatformIn(Schema):
 
 @router.get("/platforms", response=responses(page_schema(PlatformOut)), tags=["platforms"])
 def list_platforms(request: HttpRequest, q: Search = "", status: str = "", server: Id | None = None,
-                   page: PageNumber = 1, per_page: PerPage = 50):
+                   page: PageNumber = 1, per_page: PerPage = 50,
+               cursor: Cursor = ""):
     qs = access.platforms(request.user).prefetch_related("clients")
     if q:
         qs = qs.filter(name__icontains=q)
@@ -171,7 +174,7 @@ def list_platforms(request: HttpRequest, q: Search = "", status: str = "", serve
     if server:
         qs = qs.filter(server_id=server)
     admin = access.is_admin(request.user)
-    return paged(qs.order_by("name", "id"), page, per_page, lambda p: platform_out(p, admin=admin))
+    return paged(qs.order_by("name", "id"), page, per_page, cursor, lambda p: platform_out(p, admin=admin))
 
 
 @router.get("/platforms/{platform_id}", response=responses(PlatformOut), tags=["platforms"])
@@ -201,10 +204,11 @@ class SiteIn(Schema):
 
 @router.get("/sites", response=responses(page_schema(SiteOut)), tags=["sites"])
 def list_sites(request: HttpRequest, q: Search = "", status: str = "", platform: Id | None = None,
-               client: Id | None = None, page: PageNumber = 1, per_page: PerPage = 50):
+               client: Id | None = None, page: PageNumber = 1, per_page: PerPage = 50,
+               cursor: Cursor = ""):
     qs = sites_matching(request.user, q=q, status=status, platform=platform, client=client)
     admin = access.is_admin(request.user)
-    return paged(qs.order_by("domain", "id"), page, per_page, lambda s: site_out(s, admin=admin))
+    return paged(qs.order_by("domain", "id"), page, per_page, cursor, lambda s: site_out(s, admin=admin))
 
 
 @router.get("/sites/{site_id}", response=responses(SiteOut), tags=["sites"])
@@ -262,11 +266,12 @@ def adopt_database(request: HttpRequest, site_id: Id, payload: AdoptDatabaseIn):
 # --- Clients --------------------------------------------------------------------------------
 
 @router.get("/clients", response=responses(page_schema(ClientOut)), tags=["clients"])
-def list_clients(request: HttpRequest, q: Search = "", page: PageNumber = 1, per_page: PerPage = 50):
+def list_clients(request: HttpRequest, q: Search = "", page: PageNumber = 1, per_page: PerPage = 50,
+               cursor: Cursor = ""):
     qs = access.clients(request.user)
     if q:
         qs = qs.filter(name__icontains=q)
-    return paged(qs.order_by("name", "id"), page, per_page, client_out)
+    return paged(qs.order_by("name", "id"), page, per_page, cursor, client_out)
 
 
 @router.get("/clients/{client_id}", response=responses(ClientDetailOut), tags=["clients"])
@@ -284,7 +289,8 @@ class BackupIn(Schema):
 
 @router.get("/backups", response=responses(page_schema(BackupOut)), tags=["backups"])
 def list_backups(request: HttpRequest, site: Id | None = None, client: Id | None = None, kind: str = "",
-                 deleted: bool = False, page: PageNumber = 1, per_page: PerPage = 50):
+                 deleted: bool = False, page: PageNumber = 1, per_page: PerPage = 50,
+               cursor: Cursor = ""):
     """Every backup you may see, deleted sites' included; `deleted=true`: only deleted sites'."""
     qs = access.backups(request.user)
     if deleted:
@@ -295,7 +301,7 @@ def list_backups(request: HttpRequest, site: Id | None = None, client: Id | None
         qs = qs.filter(client_id=client)
     if kind:
         qs = qs.filter(kind=kind)
-    return paged(qs.order_by("-created_at", "-id").prefetch_related("copies__remote"), page, per_page, backup_out)
+    return paged(qs.order_by("-created_at", "-id").prefetch_related("copies__remote"), page, per_page, cursor, backup_out)
 
 
 @router.get("/backups/{backup_id}", response=responses(BackupOut), tags=["backups"])

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 
 from hosting import access, people
-from hosting.api.common import PageNumber, PerPage, Search, page_schema, paged, responses
+from hosting.api.common import Cursor, PageNumber, PerPage, Search, page_schema, paged, responses
 
 router = Router()
 
@@ -29,8 +29,9 @@ class UserOut(Schema):
 
 
 @router.get("/users", response=responses(page_schema(UserOut)), tags=["people"])
-def list_users(request: HttpRequest, q: Search = "", page: PageNumber = 1, per_page: PerPage = 50):
+def list_users(request: HttpRequest, q: Search = "", page: PageNumber = 1, per_page: PerPage = 50,
+               cursor: Cursor = ""):
     """Administrators only: every account, its e-mail, staff/superuser, clients with roles, last
     login and whether it is active. Others get 403."""
     access.require_admin(request.user)
-    return paged(people.people(q), page, per_page, people.person)
+    return paged(people.people(q), page, per_page, cursor, people.person)

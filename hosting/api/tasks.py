@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from hosting import access, clusters, controls, health, shown
 from hosting.api.auth import ApiProblem
 from hosting.api.common import (
+    Cursor,
     Id,
     LogPosition,
     PageNumber,
@@ -186,12 +187,13 @@ def create_server_task(request: HttpRequest, server_id: Id, payload: TaskIn):
 @router.get("/tasks", response=responses(page_schema(TaskOut)), tags=["tasks"])
 def list_tasks(request: HttpRequest, state: str = "", type: str = "", site: Id | None = None,
                platform: Id | None = None, server: Id | None = None, client: Id | None = None,
-               page: PageNumber = 1, per_page: PerPage = 50):
+               page: PageNumber = 1, per_page: PerPage = 50,
+               cursor: Cursor = ""):
     qs = access.tasks(request.user).select_related("created_by")
     filters = {"state": state, "kind": type, "site_id": site, "platform_id": platform, "server_id": server,
                "client_id": client}
     qs = qs.filter(**{k: v for k, v in filters.items() if v})
-    return paged(qs.order_by("-created_at", "-id"), page, per_page, lambda t: task_out(t, request.user))
+    return paged(qs.order_by("-created_at", "-id"), page, per_page, cursor, lambda t: task_out(t, request.user))
 
 
 @router.get("/tasks/{task_id}", response=responses(TaskDetailOut), tags=["tasks"])
@@ -281,8 +283,9 @@ def _locks(user: Any):
 
 
 @router.get("/locks", response=responses(page_schema(LockOut)), tags=["locks"])
-def list_locks(request: HttpRequest, page: PageNumber = 1, per_page: PerPage = 50):
-    return paged(_locks(request.user).order_by("acquired_at", "id"), page, per_page, _lock_out)
+def list_locks(request: HttpRequest, page: PageNumber = 1, per_page: PerPage = 50,
+               cursor: Cursor = ""):
+    return paged(_locks(request.user).order_by("acquired_at", "id"), page, per_page, cursor, _lock_out)
 
 
 @router.post("/locks/{lock_id}/force-unlock", response=responses(LockOut), tags=["locks"])
@@ -339,12 +342,13 @@ class AuditOut(Schema):
 
 @router.get("/audit", response=responses(page_schema(AuditOut)), tags=["audit"])
 def list_audit(request: HttpRequest, client: Id | None = None, action: str = "", object_type: str = "",
-               object_id: str = "", page: PageNumber = 1, per_page: PerPage = 50):
+               object_id: str = "", page: PageNumber = 1, per_page: PerPage = 50,
+               cursor: Cursor = ""):
     qs = access.audit_events(request.user)
     filters = {"client_id": client, "action": action, "object_type": object_type, "object_id": object_id}
     qs = qs.filter(**{k: v for k, v in filters.items() if v})
     show = shown.for_user(request.user)
-    return paged(qs, page, per_page, lambda e: {
+    return paged(qs, page, per_page, cursor, lambda e: {
         "id": e.pk, "at": e.at, "actor": e.actor_label, "action": e.action, "object_type": e.object_type,
         "object_id": e.object_id, "object_label": e.object_label, "client": e.client_id, "address": e.address,
         "before": show.data(e.before), "after": show.data(e.after), "detail": show.text(e.detail)})

@@ -296,6 +296,8 @@ class Site(Node):
             models.Index(fields=["platform", "status"], name="site_platform_status"),
             models.Index(fields=["client", "status"], name="site_client_status"),
             models.Index(fields=["status"], name="site_status"),
+            # Search by domain (hosting.listing.domain_search) and the list's order, deleted sites too.
+            models.Index(fields=["domain", "id"], name="site_domain_id"),
             # The few sites that need a human, for the dashboard's figure.
             models.Index(fields=["status"], condition=~Q(attention=""), name="site_attention"),
         ]

@@ -12,8 +12,9 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
+from hosting import keyset
 from hosting.clientaddress import client_address  # noqa: F401 - the views' "from where"
-from hosting.inputs import MAX_ID, MAX_PAGE, parse_int
+from hosting.inputs import MAX_ID, parse_int
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -38,37 +39,43 @@ def int_param(data: QueryDict, name: str, default: int | None = None, *, maximum
 
 @dataclass
 class Page(Generic[T]):
-    """One page of a list, found without COUNT(*): counting 200,000 tasks on every page view
-    costs more than the rest of the page. We fetch one row more than we show to know whether
-    there is a next page."""
+    """One page of a list, found without COUNT(*) (counting 1,000,000 tasks on every page view
+    costs more than the rest of the page) and without OFFSET (hosting.keyset): its links carry
+    a cursor on the sort key of the first or last row shown, so the hundredth page costs what
+    the first does."""
 
     rows: list[T]
-    number: int
     has_next: bool
-    query: str  # the filters, url-encoded, without the page number
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
+    has_previous: bool
+    query: str  # the filters, url-encoded, without the cursor
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
 
     @property
     def next_url(self) -> str:
-        return self._url(self.number + 1)
+        return self._url(self.next_cursor)
 
     @property
     def previous_url(self) -> str:
-        return self._url(self.number - 1)
+        return self._url(self.previous_cursor)
 
-    def _url(self, number: int) -> str:
-        return "?" + (self.query + "&" if self.query else "") + f"page={number}"
+    def _url(self, cursor: str | None) -> str:
+        parts = [self.query] if self.query else []
+        if cursor:
+            parts.append(urlencode({"cursor": cursor}))
+        return "?" + "&".join(parts)
 
 
 def paginate(qs: QuerySet[Any], params: QueryDict, per_page: int = 50) -> Page[Any]:
-    number = max(1, int_param(params, "page", 1, maximum=MAX_PAGE) or 1)
-    start = (number - 1) * per_page
-    rows = list(qs[start:start + per_page + 1])
-    keep = {k: v for k, v in params.items() if k != "page" and v != ""}
-    return Page(rows[:per_page], number, len(rows) > per_page, urlencode(keep))
+    """The page of QS (ordered by its own fields, scoped already) that ?cursor= points at. A
+    cursor the list did not make (typed, tampered, from an old ?page= link) gives the first page."""
+    keep = {k: v for k, v in params.items() if k not in ("page", "cursor") and v != ""}
+    try:
+        found = keyset.page(qs, params.get("cursor") or None, per_page)
+    except keyset.CursorInvalid:
+        found = keyset.page(qs, None, per_page)
+    return Page(found.rows, found.has_next, found.has_previous, urlencode(keep),
+                found.next_cursor, found.previous_cursor)
 
 
 def render_page(request: HttpRequest, template: str, context: dict[str, Any],

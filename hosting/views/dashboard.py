@@ -113,9 +113,14 @@ def figures(user: Any, now: datetime, *, health_only: bool) -> dict[str, Any]:
 
 def expiring_certificates(user: Any, now: datetime) -> list[Any]:
     """The certificates of USER's sites that expire within EXPIRING_DAYS (renewal failing)."""
+    from django.db.models import Exists, OuterRef
+
     from hosting.renewals import EXPIRING_DAYS, expiring
 
-    return list(expiring(EXPIRING_DAYS, now).filter(site__in=access.sites(user))[:20])
+    # Per expiring certificate (found by its not_after index), not `site IN (every site)`: the
+    # IN list read all 50,000 sites first (52 ms on SQLite) to answer for none.
+    visible = access.sites(user).filter(pk=OuterRef("site_id"))
+    return list(expiring(EXPIRING_DAYS, now).filter(Exists(visible))[:20])
 
 
 def offsite_status(user: Any) -> list[Any]:

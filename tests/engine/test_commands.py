@@ -151,9 +151,27 @@ def test_it_clears_finished_history_only_unless_told_otherwise(site, make_site, 
     Task.objects.filter(pk=done.pk).update(state=Task.SUCCEEDED)
     running = queue_task(make_site("b.test"), "backup")
     Task.objects.filter(pk=running.pk).update(state=Task.QUEUED)
-    assert run("clear").strip() == "Deleted 1 tasks."
+    assert run("clear").startswith("Deleted 1 tasks (")
     assert list(Task.objects.values_list("pk", flat=True)) == [running.pk]
-    assert run("clear", "--all", "--force").strip() == "Deleted 1 tasks."
+    assert run("clear", "--all", "--force").startswith("Deleted 1 tasks (")
+
+
+def test_it_clears_in_batches_with_long_logs_trimmed_first(site):
+    from django.utils import timezone
+
+    from hosting import prune
+    from hosting.models import TaskLog, TaskStep
+
+    now = timezone.now()
+    tasks = [Task.objects.create(kind="verify", target_type="site", site=site, state=Task.SUCCEEDED) for _ in range(12)]
+    TaskLog.objects.bulk_create([TaskLog(task=tasks[0], position=i, level="info", line="x", at=now) for i in range(45)])
+    TaskStep.objects.bulk_create([TaskStep(task=t, position=0, name="s", state="done") for t in tasks])
+    live = Task.objects.create(kind="verify", target_type="site", site=site, state=Task.QUEUED)
+    result = prune.clear(batch=10)
+    assert (result.tasks, result.steps, result.log_lines) == (12, 12, 45)
+    # No transaction deleted more than a batch: 45 lines alone need 5, 12 tasks with a step each 3.
+    assert result.transactions >= 8
+    assert list(Task.objects.values_list("pk", flat=True)) == [live.pk]
 
 
 def test_it_reaps_once_and_prints_what_it_did(site, monkeypatch):

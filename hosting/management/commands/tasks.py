@@ -19,7 +19,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
 from hosting import controls, csvsafe
 from hosting import prune as prune_module
@@ -81,6 +80,8 @@ class Command(BaseCommand):
         clear = sub.add_parser("clear", help="Delete the history of finished tasks.")
         clear.add_argument("--all", action="store_true", help="Every task, also queued, running and paused.")
         clear.add_argument("--force", action="store_true", help="Required with --all.")
+        clear.add_argument("--batch", type=int, default=prune_module.BATCH, metavar="N",
+                           help=f"Rows deleted per transaction (default {prune_module.BATCH}).")
         prune = sub.add_parser("prune", help="Delete finished tasks (steps, log) older than the retention, "
                                              "in small batches.")
         prune.add_argument("--older-than", type=int, metavar="DAYS",
@@ -192,12 +193,13 @@ class Command(BaseCommand):
     def do_clear(self, options: dict) -> None:
         if options["all"] and not options["force"]:
             raise CommandError("--all deletes queued, running and paused tasks too; add --force if you mean it.")
-        with transaction.atomic():
-            qs = Task.objects.all() if options["all"] else Task.objects.filter(state__in=Task.FINAL)
-            # Tasks that point at a deleted one (retry_of, waiting_on) keep working: SET_NULL.
-            count = qs.count()
-            qs.delete()
-        self.stdout.write(f"Deleted {count} tasks.")
+        if options["batch"] < 1:
+            raise CommandError("--batch takes at least 1 row.")
+        # In batches, as the pruner deletes: one DELETE of a million tasks would hold the
+        # database's write lock while every worker waits to log or claim.
+        result = prune_module.clear(options["all"], batch=options["batch"])
+        self.stdout.write(f"Deleted {result.tasks} tasks ({result.steps:,} steps, {result.log_lines:,} log lines) "
+                          f"in {result.transactions:,} transactions (longest {result.longest * 1000:.0f} ms).")
 
     def do_prune(self, options: dict) -> None:
         days = options["older_than"]
