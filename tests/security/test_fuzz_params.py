@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.http import QueryDict
 from django.test import Client as HttpClient
@@ -64,20 +65,31 @@ WORDS = {"kind": {"site-task": "backup", "platform-task": "verify", "server-task
          "token": "not-an-invitation-token", "uidb64": "MQ"}
 
 
+class Reads(set[str]):
+    """The keys a view read; `lists` when it read some as lists (getlist(), or all of them through
+    lists(), which copy() and urlencode() use): only then can a second value reach it."""
+
+    lists = False
+
+
 @contextmanager
 def watching_reads():
     """Record every key a view asks of a QueryDict (GET, POST and the forms bound to them). The
     methods live on MultiValueDict, which the URL resolver uses too: only QueryDicts count."""
-    seen: set[str] = set()
-    originals = {name: getattr(MultiValueDict, name) for name in ("get", "getlist", "__getitem__", "__contains__")}
+    seen = Reads()
+    originals = {name: getattr(MultiValueDict, name)
+                 for name in ("get", "getlist", "__getitem__", "__contains__", "lists")}
 
     def spy(name):
         original = originals[name]
 
-        def read(self, key, *args, **kwargs):
-            if isinstance(self, QueryDict) and isinstance(key, str):
-                seen.add(key)
-            return original(self, key, *args, **kwargs)
+        def read(self, *args, **kwargs):
+            if isinstance(self, QueryDict):
+                if args and isinstance(args[0], str):
+                    seen.add(args[0])
+                if name in ("getlist", "lists"):
+                    seen.lists = True
+            return original(self, *args, **kwargs)
         return read
 
     for name in originals:
@@ -110,6 +122,20 @@ def _server_error(response, name: str = "") -> bool:
     return response.status_code >= 500 and not (name == "status-json" and response.status_code == 503)
 
 
+def as_admin(client: HttpClient, admin_user: Any, method: str, url: str, data: dict[str, Any]) -> Any:
+    """The request, logged in as the admin: again (and the request again) only when the session
+    was ended (logout, or sent to the login page), since a login per request was a fifth of the
+    time of the panel's fuzz."""
+    cookie = client.cookies.get(settings.SESSION_COOKIE_NAME)
+    if cookie is None or not cookie.value:
+        client.force_login(admin_user)
+    response = getattr(client, method)(url, data)
+    if response.status_code == 302 and response["Location"].startswith(reverse(settings.LOGIN_URL)):
+        client.force_login(admin_user)
+        response = getattr(client, method)(url, data)
+    return response
+
+
 def test_it_answers_hostile_panel_parameters_without_a_server_error(world, admin_user):
     client = HttpClient(raise_request_exception=False)
     problems: list[str] = []
@@ -121,14 +147,17 @@ def test_it_answers_hostile_panel_parameters_without_a_server_error(world, admin
             with watching_reads() as seen:
                 getattr(client, method)(url)
             keys = sorted((seen | ALWAYS) - {"csrfmiddlewaretoken"})
-            for value in hostile(HOSTILE, ENGINE_HOSTILE):
-                for data in forms(keys, value):
-                    client.force_login(admin_user)
-                    response = getattr(client, method)(url, data)
-                    if _server_error(response, name):
-                        problems.append(f"{method.upper()} {url} ({name}) {keys} = {value[:20]!r}: "
-                                        f"{response.status_code}")
-                        break
+            for position, value in enumerate(hostile(HOSTILE, ENGINE_HOSTILE)):
+                with watching_reads() as read:
+                    response = as_admin(client, admin_user, method, url, {k: value for k in keys})
+                # Two values in every key: a view that reads none as a list gets "1" everywhere,
+                # the same request for every value, so it is sent once (SQLite only: Python reads it).
+                if connection.vendor == "sqlite" and not _server_error(response, name) and (
+                        seen.lists or read.lists or position == 0):
+                    response = as_admin(client, admin_user, method, url, {k: [value, "1"] for k in keys})
+                if _server_error(response, name):
+                    problems.append(f"{method.upper()} {url} ({name}) {keys} = {value[:20]!r}: "
+                                    f"{response.status_code}")
     assert not problems, "\n".join(problems[:40])
 
 
