@@ -51,6 +51,7 @@ def test_it_answers_json(server):
 
 
 @pytest.mark.slow
+@pytest.mark.any_control_db  # its commands run on the embedded SQLite default, whatever the tests' database
 def test_a_fresh_instance_pings_clean_until_a_server_needs_workers(tmp_path):
     """`make run` on a new machine: after `migrate` nothing exists that could be down (no server
     yet, so no queue needs a cluster; no SQLite directory yet, which the first site creates).
