@@ -301,7 +301,8 @@ def list_backups(request: HttpRequest, site: Id | None = None, client: Id | None
         qs = qs.filter(client_id=client)
     if kind:
         qs = qs.filter(kind=kind)
-    return paged(qs.order_by("-created_at", "-id").prefetch_related("copies__remote"), page, per_page, cursor, backup_out)
+    ordered = qs.order_by("-created_at", "-id").prefetch_related("copies__remote")
+    return paged(ordered, page, per_page, cursor, backup_out)
 
 
 @router.get("/backups/{backup_id}", response=responses(BackupOut), tags=["backups"])

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('hosting', '0016_certificate_upload'),
+        ('hosting', '0017_platform_git'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

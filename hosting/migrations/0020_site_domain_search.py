@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('hosting', '0016_certificate_upload'),
+        ('hosting', '0019_offsite'),
     ]
 
     operations = [
