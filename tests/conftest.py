@@ -109,6 +109,9 @@ ANY_CONTROL_DB = {
     "tests/hosting/test_command_help.py": "--help texts",
     "tests/hosting/test_demo_commands.py": "the demo platform's files and stand-in drush",
     "tests/reliability/test_csp.py": "response headers and templates",
+    "tests/operations/test_platform_build_ssh.py": "git over a real sshd with a deploy key",
+    "tests/operations/test_offsite.py": "rclone, sshd and S3 copies of the backup store on disk",
+    "tests/operations/test_backup_export.py": "archives streamed from the backup store",
 }
 SITE_ENGINE_PARAMS = ("engine", "db_engine")
 
