@@ -25,7 +25,7 @@ def test_an_admin_creates_a_platform_then_a_site_on_it_from_the_panel(page, live
     workers.start()
 
     page.goto(f"{live_server.url}/platforms/")
-    page.get_by_role("link", name="New platform").click()
+    page.get_by_role("link", name="New platform", exact=True).click()
     page.fill("input[name=name]", "d10")
     page.fill("input[name=path]", str(root))
     page.get_by_role("button", name="Create platform").click()

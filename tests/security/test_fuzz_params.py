@@ -122,7 +122,7 @@ def _server_error(response, name: str = "") -> bool:
     return response.status_code >= 500 and not (name == "status-json" and response.status_code == 503)
 
 
-def as_admin(client: HttpClient, admin_user: Any, method: str, url: str, data: dict[str, Any]) -> Any:
+def admin_request(client: HttpClient, admin_user: Any, method: str, url: str, data: dict[str, Any]) -> Any:
     """The request, logged in as the admin: again (and the request again) only when the session
     was ended (logout, or sent to the login page), since a login per request was a fifth of the
     time of the panel's fuzz."""
@@ -149,12 +149,12 @@ def test_it_answers_hostile_panel_parameters_without_a_server_error(world, admin
             keys = sorted((seen | ALWAYS) - {"csrfmiddlewaretoken"})
             for position, value in enumerate(hostile(HOSTILE, ENGINE_HOSTILE)):
                 with watching_reads() as read:
-                    response = as_admin(client, admin_user, method, url, {k: value for k in keys})
+                    response = admin_request(client, admin_user, method, url, {k: value for k in keys})
                 # Two values in every key: a view that reads none as a list gets "1" everywhere,
                 # the same request for every value, so it is sent once (SQLite only: Python reads it).
                 if connection.vendor == "sqlite" and not _server_error(response, name) and (
                         seen.lists or read.lists or position == 0):
-                    response = as_admin(client, admin_user, method, url, {k: [value, "1"] for k in keys})
+                    response = admin_request(client, admin_user, method, url, {k: [value, "1"] for k in keys})
                 if _server_error(response, name):
                     problems.append(f"{method.upper()} {url} ({name}) {keys} = {value[:20]!r}: "
                                     f"{response.status_code}")
